@@ -1,0 +1,1 @@
+//! Heredoc markers (`<<EOF`, `<<-EOF`, `<<"EOF"`) and bodies.

@@ -1,0 +1,27 @@
+//! hoist's Dockerfile front end: text → [`Ast`] → typed [`Dockerfile`] →
+//! [`StageGraph`]. Pure: no I/O, no knowledge of images or Linux.
+//!
+//! The pipeline, one module per step:
+//! - [`directive`]: parser directives at the top (`syntax`, `escape`, `check`);
+//! - [`parser`] with [`heredoc`] and [`line_parsers`]: BuildKit's
+//!   line-oriented parser, producing an untyped [`Ast`];
+//! - [`expand`]: BuildKit's shell-word expansion (`${V:-x}` and friends);
+//! - [`instruction`] with [`flags`]: typed instructions with spans;
+//! - [`stage`]: stages, `ARG` scoping and the predefined platform args;
+//! - [`graph`]: the stage DAG, `--target` selection, cycles.
+
+pub mod ast;
+pub mod directive;
+pub mod error;
+pub mod expand;
+pub mod flags;
+pub mod graph;
+pub mod heredoc;
+pub mod instruction;
+pub mod line_parsers;
+pub mod parser;
+pub mod stage;
+
+pub use ast::{Ast, Heredoc, Node, Pos, Span, Warning};
+pub use error::{Error, Result};
+pub use parser::parse;

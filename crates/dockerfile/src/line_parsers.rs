@@ -1,0 +1,1 @@
+//! BuildKit's per-instruction argument splitters.
