@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod directive;
+pub mod duration;
 pub mod error;
 pub mod expand;
 pub mod flags;
@@ -19,9 +20,20 @@ pub mod graph;
 pub mod heredoc;
 pub mod instruction;
 pub mod line_parsers;
+pub mod mount;
 pub mod parser;
+pub mod platform;
 pub mod stage;
 
 pub use ast::{Ast, Heredoc, Node, Pos, Span, Warning};
 pub use error::{Error, Result};
 pub use parser::parse;
+pub use graph::StageGraph;
+pub use instruction::{Command, Instruction};
+pub use platform::Platform;
+pub use stage::{BuildOptions, Dockerfile, GlobalScope, Stage, StageScope};
+
+/// Parse and type a Dockerfile: [`parse`] then [`Dockerfile::from_ast`].
+pub fn load(text: &str) -> Result<Dockerfile> {
+    Dockerfile::from_ast(&parse(text)?)
+}

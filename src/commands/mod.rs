@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod graph;
+pub mod input;
+pub mod parse;

@@ -1,0 +1,55 @@
+//! How errors and warnings look on stderr: `file:line:col: error: ...`,
+//! the offending line, and a caret under the column.
+
+use std::fmt;
+
+use hoist_dockerfile::{Pos, Warning};
+
+/// An error located in a Dockerfile.
+#[derive(Debug)]
+pub struct SourceError {
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+    pub line_text: Option<String>,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
+        write!(f, "{}:{}:{}: {}", self.file, self.pos.line, self.pos.column, self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Print an error, with the source line and a caret when it has one.
+pub fn error(err: &anyhow::Error) {
+    if let Some(se) = err.downcast_ref::<SourceError>() {
+        eprintln!("error: {se}");
+        if let Some(text) = &se.line_text {
+            let gutter = se.pos.line.to_string();
+            eprintln!("{} |", " ".repeat(gutter.len()));
+            eprintln!("{gutter} | {text}");
+            let pad: String = text
+                .chars()
+                .take(se.pos.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            eprintln!("{} | {pad}^", " ".repeat(gutter.len()));
+        }
+        return;
+    }
+    eprintln!("error: {err:#}");
+}
+
+/// Print a warning; warnings never change the exit code.
+pub fn warning(file: &str, w: &Warning) {
+    if w.line == 0 {
+        eprintln!("warning: {file}: {} [{}]", w.message, w.rule);
+    } else {
+        eprintln!("warning: {file}:{}: {} [{}]", w.line, w.message, w.rule);
+    }
+}
