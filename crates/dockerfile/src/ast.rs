@@ -144,7 +144,10 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// An approximation of Go's `strconv.IsPrint`: letters, marks, numbers,
-/// punctuation, symbols and the ASCII space.
+/// punctuation, symbols and the ASCII space. Without the Unicode category
+/// tables this misses unassigned code points inside assigned blocks; it
+/// does know the control, space, format (`Cf`), private-use, non-character
+/// and unassigned-plane ranges.
 fn is_go_printable(c: char) -> bool {
     if c == ' ' {
         return true;
@@ -153,8 +156,15 @@ fn is_go_printable(c: char) -> bool {
         return false;
     }
     let u = c as u32;
-    // Unassigned / private-use / format characters Go treats as non-printable.
-    !matches!(u, 0xAD | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xE000..=0xF8FF | 0xFFF0..=0xFFFF)
+    if u & 0xFFFE == 0xFFFE {
+        return false; // U+nFFFE and U+nFFFF are non-characters in every plane
+    }
+    !matches!(u,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
+        | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFDD0..=0xFDEF | 0xFEFF
+        | 0xFFF0..=0xFFFB | 0xE000..=0xF8FF | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0x2FA20..=0x2FFFF | 0x323B0..=0xE00FF
+        | 0xE01F0..=0x10FFFF)
 }
 
 #[cfg(test)]
@@ -167,5 +177,12 @@ mod tests {
         assert_eq!(go_quote("tab\there\n"), r#""tab\there\n""#);
         assert_eq!(go_quote("한국어"), "\"한국어\"");
         assert_eq!(go_quote("\u{1}"), r#""\x01""#);
+        assert_eq!(
+            go_quote("\u{a0}\u{200b}\u{feff}"),
+            r#""\u00a0\u200b\ufeff""#
+        );
+        assert_eq!(go_quote("\u{e0001}\u{10ffff}"), r#""\U000e0001\U0010ffff""#);
+        assert_eq!(go_quote("\u{7f}\u{85}"), r#""\x7f\u0085""#);
+        assert_eq!(go_quote("♥☃é😀"), "\"♥☃é😀\"");
     }
 }

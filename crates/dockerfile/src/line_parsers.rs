@@ -41,6 +41,13 @@ pub fn is_space(c: char) -> bool {
     c.is_whitespace()
 }
 
+/// Go's `unicode.IsSpace` applied to a byte, as BuildKit's byte-oriented
+/// scanners (`extractBuilderFlags`, `parseHealthConfig`) do: only ASCII
+/// white space separates there (non-ASCII spaces stay inside words).
+fn is_byte_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ')
+}
+
 /// The characters of BuildKit's `reWhitespace` (`[\t\v\f\r ]`).
 fn is_re_ws(c: char) -> bool {
     matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ')
@@ -89,8 +96,9 @@ pub fn split_command(line: &str, escape: char) -> (&str, Vec<String>, &str) {
 
 /// `extractBuilderFlags`: take the leading `--name[=value]` words (quotes
 /// and escapes processed) and return the rest of the line. A bare `--` ends
-/// the flags and is dropped. Unlike BuildKit this works on characters, not
-/// bytes, so non-ASCII flag values survive intact.
+/// the flags and is dropped. BuildKit scans bytes here; this scans
+/// characters (so non-ASCII flag values survive intact) but, like it, only
+/// splits at ASCII white space.
 pub fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     #[derive(PartialEq)]
     enum Phase {
@@ -105,7 +113,7 @@ pub fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     let mut iter = line.char_indices().peekable();
     while let Some((pos, ch)) = iter.next() {
         if phase == Phase::Spaces {
-            if is_space(ch) {
+            if is_byte_space(ch) {
                 continue;
             }
             let next_is_dash = matches!(iter.peek(), Some((_, '-')));
@@ -116,7 +124,7 @@ pub fn extract_builder_flags(line: &str, escape: char) -> (&str, Vec<String>) {
         }
         match phase {
             Phase::Word => {
-                if is_space(ch) {
+                if is_byte_space(ch) {
                     phase = Phase::Spaces;
                     if word == "--" {
                         return (&line[pos..], words);
@@ -357,12 +365,12 @@ pub fn parse_maybe_json_to_list(rest: &str) -> Result<Parsed> {
 /// `parseHealthConfig`: the type word (`CMD`, `NONE`, ...) then the rest as
 /// in [`parse_maybe_json`].
 pub fn parse_health_config(rest: &str) -> Result<Parsed> {
-    let sep = rest.find(is_space).unwrap_or(rest.len());
+    let sep = rest.find(is_byte_space).unwrap_or(rest.len());
     if sep == 0 {
         return Ok(Parsed::default());
     }
     let typ = &rest[..sep];
-    let cmd = parse_maybe_json(rest[sep..].trim_start_matches(is_space))?;
+    let cmd = parse_maybe_json(rest[sep..].trim_start_matches(is_byte_space))?;
     let mut args = Vec::with_capacity(cmd.args.len() + 1);
     args.push(typ.to_string());
     args.extend(cmd.args);
