@@ -27,7 +27,8 @@ pub fn big_dockerfile(lines: usize) -> String {
             "echo building ${VERSION} for ${TARGETARCH}".into(),
             "EOF".into(),
             "EXPOSE 8080/tcp 9090".into(),
-            "HEALTHCHECK --interval=30s --timeout=3s CMD [\"curl\", \"-f\", \"http://localhost/\"]".into(),
+            "HEALTHCHECK --interval=30s --timeout=3s CMD [\"curl\", \"-f\", \"http://localhost/\"]"
+                .into(),
             "USER 1000:1000".into(),
             "VOLUME [\"/data\"]".into(),
             "ENTRYPOINT [\"/opt/app/bin/server\", \"--port\", \"8080\"]".into(),

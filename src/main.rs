@@ -7,7 +7,11 @@ mod report;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hoist", version, about = "A daemonless container image builder for Dockerfiles")]
+#[command(
+    name = "hoist",
+    version,
+    about = "A daemonless container image builder for Dockerfiles"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

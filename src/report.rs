@@ -19,7 +19,11 @@ impl fmt::Display for SourceError {
         if self.pos.line == 0 {
             return write!(f, "{}: {}", self.file, self.message);
         }
-        write!(f, "{}:{}:{}: {}", self.file, self.pos.line, self.pos.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.pos.line, self.pos.column, self.message
+        )
     }
 }
 

@@ -14,7 +14,9 @@ fn hoist(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("hoist runs");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .expect("write stdin");
     drop(input);
     child.wait_with_output().expect("hoist finishes")
 }
@@ -35,7 +37,10 @@ fn parse_dumps_the_example() {
 
 #[test]
 fn parse_reads_stdin_and_prints_json_with_spans() {
-    let out = hoist(&["parse", "-f", "-", "--format", "json"], Some("FROM scratch AS a\n\nCOPY x /y\n"));
+    let out = hoist(
+        &["parse", "-f", "-", "--format", "json"],
+        Some("FROM scratch AS a\n\nCOPY x /y\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let stage = &v["stages"][0];
@@ -51,10 +56,16 @@ fn errors_show_file_line_column_and_a_caret() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Dockerfile");
     std::fs::write(&file, "FROM scratch\n  COPY --frm=x a /b\n").unwrap();
-    let out = hoist(&["parse", "-f", file.to_str().unwrap(), "--format", "json"], None);
+    let out = hoist(
+        &["parse", "-f", file.to_str().unwrap(), "--format", "json"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    let want_head = format!("error: {}:2:3: unknown flag: --frm for COPY (did you mean --from?)\n", file.display());
+    let want_head = format!(
+        "error: {}:2:3: unknown flag: --frm for COPY (did you mean --from?)\n",
+        file.display()
+    );
     assert!(err.starts_with(&want_head), "{err}");
     assert!(err.contains("2 |   COPY --frm=x a /b\n  |   ^\n"), "{err}");
 }
@@ -64,15 +75,28 @@ fn unknown_instruction_is_an_error_naming_it() {
     let out = hoist(&["parse", "-f", "-"], Some("FROM scratch\nCOPPY a /b\n"));
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("<stdin>:2:1: unknown instruction: COPPY"), "{err}");
+    assert!(
+        err.contains("<stdin>:2:1: unknown instruction: COPPY"),
+        "{err}"
+    );
 }
 
 #[test]
 fn warnings_go_to_stderr_and_do_not_fail() {
-    let out = hoist(&["parse", "-f", "-"], Some("FROM scratch\nRUN echo a \\\n\n  b\n"));
+    let out = hoist(
+        &["parse", "-f", "-"],
+        Some("FROM scratch\nRUN echo a \\\n\n  b\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("warning: <stdin>:"), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "(from \"scratch\")\n(run \"echo a   b\")\n");
+    assert!(
+        text(&out.stderr).contains("warning: <stdin>:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "(from \"scratch\")\n(run \"echo a   b\")\n"
+    );
 }
 
 #[test]
@@ -80,14 +104,27 @@ fn graph_text_lists_build_order_and_skipped_stages() {
     let out = hoist(&["graph", "-f", "examples/multistage/Dockerfile"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.starts_with("target: release\nbuild order:\n  deps (from image busybox:1.36)\n"), "{s}");
+    assert!(
+        s.starts_with("target: release\nbuild order:\n  deps (from image busybox:1.36)\n"),
+        "{s}"
+    );
     assert!(s.ends_with("skipped: test, docs\n"), "{s}");
 }
 
 #[test]
 fn graph_target_build_arg_and_formats() {
     let out = hoist(
-        &["graph", "-f", "examples/multistage/Dockerfile", "--target", "test", "--build-arg", "BASE=alpine:3", "--format", "json"],
+        &[
+            "graph",
+            "-f",
+            "examples/multistage/Dockerfile",
+            "--target",
+            "test",
+            "--build-arg",
+            "BASE=alpine:3",
+            "--format",
+            "json",
+        ],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -96,7 +133,16 @@ fn graph_target_build_arg_and_formats() {
     assert_eq!(v["stages"][0]["deps"][0]["source"]["ref"], "alpine:3");
     assert_eq!(v["stages"][4]["needed"], false);
     for (fmt, head) in [("dot", "digraph stages {"), ("mermaid", "flowchart LR")] {
-        let out = hoist(&["graph", "-f", "examples/multistage/Dockerfile", "--format", fmt], None);
+        let out = hoist(
+            &[
+                "graph",
+                "-f",
+                "examples/multistage/Dockerfile",
+                "--format",
+                fmt,
+            ],
+            None,
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(text(&out.stdout).starts_with(head));
     }
@@ -104,14 +150,31 @@ fn graph_target_build_arg_and_formats() {
 
 #[test]
 fn graph_unknown_target_fails() {
-    let out = hoist(&["graph", "-f", "examples/multistage/Dockerfile", "--target", "nope"], None);
+    let out = hoist(
+        &[
+            "graph",
+            "-f",
+            "examples/multistage/Dockerfile",
+            "--target",
+            "nope",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("target stage \"nope\" could not be found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("target stage \"nope\" could not be found"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn missing_dockerfile_names_the_path() {
     let out = hoist(&["parse", "-f", "no/such/Dockerfile"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("reading Dockerfile no/such/Dockerfile"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reading Dockerfile no/such/Dockerfile"),
+        "{}",
+        text(&out.stderr)
+    );
 }

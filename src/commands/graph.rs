@@ -38,7 +38,11 @@ pub fn run(args: Args) -> Result<()> {
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     src.warn(&ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
-    let mut opts = BuildOptions { build_args: input::build_args(&args.build_args)?, target: args.target, ..Default::default() };
+    let mut opts = BuildOptions {
+        build_args: input::build_args(&args.build_args)?,
+        target: args.target,
+        ..Default::default()
+    };
     if let Some(p) = &args.platform {
         opts.target_platform = Platform::parse(p).map_err(anyhow::Error::msg)?;
     }
@@ -76,7 +80,10 @@ fn text(g: &StageGraph) -> String {
     }
     let skipped = g.skipped();
     if !skipped.is_empty() {
-        let names: Vec<String> = skipped.iter().map(|i| g.stages[*i].display_name()).collect();
+        let names: Vec<String> = skipped
+            .iter()
+            .map(|i| g.stages[*i].display_name())
+            .collect();
         out.push_str(&format!("skipped: {}\n", names.join(", ")));
     }
     out

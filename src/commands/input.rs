@@ -18,13 +18,18 @@ pub fn read(file: Option<&str>) -> Result<Source> {
     let name = file.unwrap_or("Dockerfile").to_string();
     let mut bytes = Vec::new();
     if name == "-" {
-        std::io::stdin().read_to_end(&mut bytes).context("reading the Dockerfile from stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading the Dockerfile from stdin")?;
     } else {
         bytes = std::fs::read(&name).with_context(|| format!("reading Dockerfile {name}"))?;
     }
     let text = String::from_utf8(bytes)
         .with_context(|| format!("{name}: the Dockerfile is not valid UTF-8"))?;
-    Ok(Source { name: if name == "-" { "<stdin>".into() } else { name }, text })
+    Ok(Source {
+        name: if name == "-" { "<stdin>".into() } else { name },
+        text,
+    })
 }
 
 impl Source {

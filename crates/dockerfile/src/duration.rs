@@ -40,7 +40,11 @@ pub fn parse_go_duration(s: &str) -> Result<i128, String> {
             _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
         };
         let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-        let int: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+        let int: i128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
         let mut value = int.checked_mul(scale).ok_or_else(bad)?;
         let mut div = 1i128;
         for d in frac.chars().take(18) {

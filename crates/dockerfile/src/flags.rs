@@ -150,11 +150,20 @@ mod tests {
     #[test]
     fn rejects_bad_flags() {
         let err = |w: &[&str]| Flags::parse("COPY", &words(w), COPY).unwrap_err();
-        assert_eq!(err(&["--frm=a"]), "unknown flag: --frm for COPY (did you mean --from?)");
-        assert_eq!(err(&["--from=a", "--from=b"]), "duplicate flag specified: --from");
+        assert_eq!(
+            err(&["--frm=a"]),
+            "unknown flag: --frm for COPY (did you mean --from?)"
+        );
+        assert_eq!(
+            err(&["--from=a", "--from=b"]),
+            "duplicate flag specified: --from"
+        );
         assert_eq!(err(&["--from"]), "missing a value on flag: --from");
         assert_eq!(err(&["--link="]), "missing a value on flag: --link");
-        assert_eq!(err(&["--link=yes"]), "expecting boolean value for flag --link, not: yes");
+        assert_eq!(
+            err(&["--link=yes"]),
+            "expecting boolean value for flag --link, not: yes"
+        );
         assert_eq!(err(&["-x"]), "arg should start with -- : -x");
     }
 

@@ -59,7 +59,9 @@ pub struct StageNode {
 
 impl StageNode {
     pub fn display_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| format!("stage-{}", self.index))
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", self.index))
     }
 
     pub fn base(&self) -> &Source {
@@ -89,7 +91,11 @@ impl StageGraph {
                     _ => Source::Image(from.base.clone()),
                 }
             };
-            let mut deps = vec![Dep { source: base.clone(), kind: DepKind::From, pos: stage.span.start }];
+            let mut deps = vec![Dep {
+                source: base.clone(),
+                kind: DepKind::From,
+                pos: stage.span.start,
+            }];
             for ins in &stage.instructions {
                 instruction_deps(df, &lex, ins, &mut deps)?;
             }
@@ -99,7 +105,10 @@ impl StageGraph {
                     if let Command::Onbuild(o) = &ins.command {
                         let mut trig = Vec::new();
                         instruction_deps(df, &lex, &o.trigger, &mut trig)?;
-                        deps.extend(trig.into_iter().map(|d| Dep { pos: ins.span.start, ..d }));
+                        deps.extend(trig.into_iter().map(|d| Dep {
+                            pos: ins.span.start,
+                            ..d
+                        }));
                     }
                 }
             }
@@ -118,7 +127,11 @@ impl StageGraph {
                 let names: Vec<String> = stages.iter().filter_map(|s| s.name.clone()).collect();
                 Error::whole_file(format!(
                     "target stage {t:?} could not be found (stages: {})",
-                    if names.is_empty() { "none named".to_string() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none named".to_string()
+                    } else {
+                        names.join(", ")
+                    }
                 ))
             })?,
         };
@@ -128,17 +141,17 @@ impl StageGraph {
         }
         for s in graph.stages.iter().filter(|s| s.needed) {
             for d in &s.deps {
-                if let Source::Stage(j) = d.source {
-                    if j >= s.index {
-                        return Err(Error::new(
-                            format!(
-                                "cannot copy from stage {:?}, it needs to be defined before current stage {:?}",
-                                graph.stages[j].display_name(),
-                                s.display_name()
-                            ),
-                            d.pos,
-                        ));
-                    }
+                if let Source::Stage(j) = d.source
+                    && j >= s.index
+                {
+                    return Err(Error::new(
+                        format!(
+                            "cannot copy from stage {:?}, it needs to be defined before current stage {:?}",
+                            graph.stages[j].display_name(),
+                            s.display_name()
+                        ),
+                        d.pos,
+                    ));
                 }
             }
         }
@@ -167,7 +180,11 @@ impl StageGraph {
 
     /// The stages the target does not need.
     pub fn skipped(&self) -> Vec<usize> {
-        self.stages.iter().filter(|s| !s.needed).map(|s| s.index).collect()
+        self.stages
+            .iter()
+            .filter(|s| !s.needed)
+            .map(|s| s.index)
+            .collect()
     }
 
     /// Every image the needed stages read, sorted and deduplicated.
@@ -189,7 +206,12 @@ impl StageGraph {
     pub fn to_dot(&self) -> String {
         let mut s = String::from("digraph stages {\n  rankdir=LR;\n  node [shape=box];\n");
         for img in self.all_images() {
-            let _ = writeln!(s, "  {} [label={}, shape=ellipse];", dot_id(&img_id(&img)), dot_quote(&img));
+            let _ = writeln!(
+                s,
+                "  {} [label={}, shape=ellipse];",
+                dot_id(&img_id(&img)),
+                dot_quote(&img)
+            );
         }
         for n in &self.stages {
             let mut attrs = format!("label={}", dot_quote(&self.label(n)));
@@ -203,13 +225,20 @@ impl StageGraph {
         }
         for n in &self.stages {
             for d in &n.deps {
-                let Some(from) = source_id(&d.source) else { continue };
+                let Some(from) = source_id(&d.source) else {
+                    continue;
+                };
                 let style = match d.kind {
                     DepKind::From => "",
                     DepKind::CopyFrom => " [style=dashed, label=\"copy\"]",
                     DepKind::MountFrom => " [style=dotted, label=\"mount\"]",
                 };
-                let _ = writeln!(s, "  {} -> {}{style};", dot_id(&from), dot_id(&stage_id(n.index)));
+                let _ = writeln!(
+                    s,
+                    "  {} -> {}{style};",
+                    dot_id(&from),
+                    dot_id(&stage_id(n.index))
+                );
             }
         }
         s.push_str("}\n");
@@ -223,11 +252,18 @@ impl StageGraph {
             let _ = writeln!(s, "  {}([\"{}\"])", img_id(&img), mermaid_text(&img));
         }
         for n in &self.stages {
-            let _ = writeln!(s, "  {}[\"{}\"]", stage_id(n.index), mermaid_text(&self.label(n)));
+            let _ = writeln!(
+                s,
+                "  {}[\"{}\"]",
+                stage_id(n.index),
+                mermaid_text(&self.label(n))
+            );
         }
         for n in &self.stages {
             for d in &n.deps {
-                let Some(from) = source_id(&d.source) else { continue };
+                let Some(from) = source_id(&d.source) else {
+                    continue;
+                };
                 let arrow = match d.kind {
                     DepKind::From => "-->",
                     DepKind::CopyFrom => "-. copy .->",
@@ -290,7 +326,11 @@ fn instruction_deps(
                     None => Source::Image(from.clone()),
                 },
             };
-            deps.push(Dep { source, kind: DepKind::CopyFrom, pos: ins.span.start });
+            deps.push(Dep {
+                source,
+                kind: DepKind::CopyFrom,
+                pos: ins.span.start,
+            });
         }
         Command::Run(r) => {
             for from in r.mount_sources() {
@@ -298,7 +338,11 @@ fn instruction_deps(
                     Some(s) => Source::Stage(s.index),
                     None => Source::Image(from),
                 };
-                deps.push(Dep { source, kind: DepKind::MountFrom, pos: ins.span.start });
+                deps.push(Dep {
+                    source,
+                    kind: DepKind::MountFrom,
+                    pos: ins.span.start,
+                });
             }
         }
         _ => {}
@@ -319,10 +363,13 @@ fn check_cycles(stages: &[StageNode]) -> Result<()> {
         marks[i] = Mark::OnPath;
         for d in &stages[i].deps {
             if let Source::Stage(j) = d.source {
-                match marks[j] {
-                    Mark::OnPath => return Some(d.pos),
-                    Mark::New if visit(stages, j, marks).is_some() => return Some(d.pos),
-                    _ => {}
+                let closes = match marks[j] {
+                    Mark::OnPath => true,
+                    Mark::New => visit(stages, j, marks).is_some(),
+                    Mark::Done => false,
+                };
+                if closes {
+                    return Some(d.pos);
                 }
             }
         }
@@ -331,13 +378,16 @@ fn check_cycles(stages: &[StageNode]) -> Result<()> {
     }
     let mut marks = vec![Mark::New; stages.len()];
     for i in 0..stages.len() {
-        if marks[i] == Mark::New {
-            if let Some(pos) = visit(stages, i, &mut marks) {
-                return Err(Error::new(
-                    format!("circular dependency detected on stage: {}", stages[i].display_name()),
-                    pos,
-                ));
-            }
+        if marks[i] == Mark::New
+            && let Some(pos) = visit(stages, i, &mut marks)
+        {
+            return Err(Error::new(
+                format!(
+                    "circular dependency detected on stage: {}",
+                    stages[i].display_name()
+                ),
+                pos,
+            ));
         }
     }
     Ok(())
@@ -349,7 +399,10 @@ fn stage_id(i: usize) -> String {
 
 fn img_id(r: &str) -> String {
     let mut id = String::from("img_");
-    id.extend(r.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
+    id.extend(
+        r.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+    );
     id
 }
 

@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use crate::ast::{Node, Span};
+use crate::duration::parse_interval;
 use crate::error::{Error, Result};
 use crate::flags::{FlagKind, Flags};
 use crate::mount::{Mount, parse_mount};
-use crate::duration::parse_interval;
 
 /// One instruction with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -310,29 +310,39 @@ fn typed(node: &Node) -> R<Command> {
                     node.original
                 ));
             }
-            Command::Shell { shell: args.clone() }
+            Command::Shell {
+                shell: args.clone(),
+            }
         }
         "label" => {
             flags(node, &[])?;
-            Command::Label { labels: key_values(args, "LABEL")? }
+            Command::Label {
+                labels: key_values(args, "LABEL")?,
+            }
         }
         "env" => {
             flags(node, &[])?;
-            Command::Env { env: key_values(args, "ENV")? }
+            Command::Env {
+                env: key_values(args, "ENV")?,
+            }
         }
         "maintainer" => {
             flags(node, &[])?;
             if args.len() != 1 {
                 return Err(exactly_one("MAINTAINER"));
             }
-            Command::Maintainer { maintainer: args[0].clone() }
+            Command::Maintainer {
+                maintainer: args[0].clone(),
+            }
         }
         "expose" => {
             flags(node, &[])?;
             if args.is_empty() {
                 return Err(at_least_one("EXPOSE"));
             }
-            Command::Expose { ports: args.clone() }
+            Command::Expose {
+                ports: args.clone(),
+            }
         }
         "copy" => {
             let f = flags(
@@ -402,14 +412,18 @@ fn typed(node: &Node) -> R<Command> {
             if args.len() != 1 {
                 return Err(exactly_one("USER"));
             }
-            Command::User { user: args[0].clone() }
+            Command::User {
+                user: args[0].clone(),
+            }
         }
         "workdir" => {
             flags(node, &[])?;
             if args.len() != 1 {
                 return Err(exactly_one("WORKDIR"));
             }
-            Command::Workdir { path: args[0].clone() }
+            Command::Workdir {
+                path: args[0].clone(),
+            }
         }
         "arg" => {
             flags(node, &[])?;
@@ -420,8 +434,14 @@ fn typed(node: &Node) -> R<Command> {
             for a in args {
                 let decl = match a.split_once('=') {
                     Some(("", _)) => return Err("ARG names can not be blank".into()),
-                    Some((k, v)) => ArgDecl { key: k.to_string(), default: Some(v.to_string()) },
-                    None => ArgDecl { key: a.clone(), default: None },
+                    Some((k, v)) => ArgDecl {
+                        key: k.to_string(),
+                        default: Some(v.to_string()),
+                    },
+                    None => ArgDecl {
+                        key: a.clone(),
+                        default: None,
+                    },
                 };
                 decls.push(decl);
             }
@@ -434,7 +454,9 @@ fn typed(node: &Node) -> R<Command> {
             };
             let trigger = sub.keyword.to_uppercase();
             match trigger.as_str() {
-                "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
+                "ONBUILD" => {
+                    return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into());
+                }
                 "MAINTAINER" | "FROM" => {
                     return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"));
                 }
@@ -447,14 +469,19 @@ fn typed(node: &Node) -> R<Command> {
                 expression.push_str(&h.content);
                 expression.push_str(&h.name);
             }
-            Command::Onbuild(Onbuild { expression, trigger: Box::new(typed_sub) })
+            Command::Onbuild(Onbuild {
+                expression,
+                trigger: Box::new(typed_sub),
+            })
         }
         "stopsignal" => {
             flags(node, &[])?;
             if args.len() != 1 {
                 return Err(exactly_one("STOPSIGNAL"));
             }
-            Command::Stopsignal { signal: args[0].clone() }
+            Command::Stopsignal {
+                signal: args[0].clone(),
+            }
         }
         "healthcheck" => Command::Healthcheck(healthcheck(node)?),
         other => return Err(format!("unknown instruction: {}", other.to_uppercase())),
@@ -557,7 +584,9 @@ fn files(node: &Node, keyword: &str) -> R<Files> {
     let (srcs, dest) = args.split_at(args.len() - 1);
     let dest = dest[0].clone();
     if heredoc_marker(&dest).is_some() {
-        return Err(format!("{keyword} cannot accept a heredoc as a destination"));
+        return Err(format!(
+            "{keyword} cannot accept a heredoc as a destination"
+        ));
     }
     let mut sources = Vec::new();
     let mut inline = Vec::new();
@@ -568,12 +597,21 @@ fn files(node: &Node, keyword: &str) -> R<Files> {
                 let (data, expand, chomp) = doc
                     .map(|h| (h.content.clone(), h.expand, h.chomp))
                     .unwrap_or_default();
-                inline.push(InlineFile { name, data, expand, chomp });
+                inline.push(InlineFile {
+                    name,
+                    data,
+                    expand,
+                    chomp,
+                });
             }
             None => sources.push(src.clone()),
         }
     }
-    Ok(Files { sources, inline, dest })
+    Ok(Files {
+        sources,
+        inline,
+        dest,
+    })
 }
 
 /// The name in a `<<NAME`, `<<-NAME`, `<<"NAME"` word, if it is one.
@@ -581,7 +619,10 @@ fn heredoc_marker(word: &str) -> Option<String> {
     let rest = word.strip_prefix("<<")?;
     let rest = rest.strip_prefix('-').unwrap_or(rest);
     let name = rest.trim_matches(|c| c == '"' || c == '\'');
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
     ok.then(|| name.to_string())
 }
 
@@ -589,7 +630,7 @@ fn key_values(args: &[String], keyword: &str) -> R<Vec<KeyValue>> {
     if args.is_empty() {
         return Err(at_least_one(keyword));
     }
-    if args.len() % 3 != 0 {
+    if !args.len().is_multiple_of(3) {
         return Err(format!("Bad input to {keyword}, too many arguments"));
     }
     let mut out = Vec::new();
@@ -597,7 +638,11 @@ fn key_values(args: &[String], keyword: &str) -> R<Vec<KeyValue>> {
         if t[0].is_empty() {
             return Err(format!("{keyword} names can not be blank"));
         }
-        out.push(KeyValue { key: t[0].clone(), value: t[1].clone(), legacy: t[2].is_empty() });
+        out.push(KeyValue {
+            key: t[0].clone(),
+            value: t[1].clone(),
+            legacy: t[2].is_empty(),
+        });
     }
     Ok(out)
 }

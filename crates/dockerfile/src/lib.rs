@@ -27,9 +27,9 @@ pub mod stage;
 
 pub use ast::{Ast, Heredoc, Node, Pos, Span, Warning};
 pub use error::{Error, Result};
-pub use parser::parse;
 pub use graph::StageGraph;
 pub use instruction::{Command, Instruction};
+pub use parser::parse;
 pub use platform::Platform;
 pub use stage::{BuildOptions, Dockerfile, GlobalScope, Stage, StageScope};
 

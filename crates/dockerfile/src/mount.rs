@@ -77,8 +77,15 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     m.read_only = false;
                     ro_auto = false;
                 }
-                "required" if matches!(m.kind, MountType::Secret | MountType::Ssh) => m.required = true,
-                "required" => return Err(format!("unexpected key '{key}' for mount type '{}'", kind_name(m.kind))),
+                "required" if matches!(m.kind, MountType::Secret | MountType::Ssh) => {
+                    m.required = true
+                }
+                "required" => {
+                    return Err(format!(
+                        "unexpected key '{key}' for mount type '{}'",
+                        kind_name(m.kind)
+                    ));
+                }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
             continue;
@@ -87,12 +94,12 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
             Some(e) => e(&value)?,
             None => {
                 if key == "from" {
-                    if let Some(i) = value.find('$') {
-                        if i != value.len() - 1 {
-                            return Err(format!(
-                                "'{key}' doesn't support variable expansion, define alias stage instead"
-                            ));
-                        }
+                    if let Some(i) = value.find('$')
+                        && i != value.len() - 1
+                    {
+                        return Err(format!(
+                            "'{key}' doesn't support variable expansion, define alias stage instead"
+                        ));
                     }
                     m.from = Some(value);
                 }
@@ -129,7 +136,10 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                 m.size_limit = Some(ram_in_bytes(&value).ok_or_else(|| bad(&key, &value))?);
             }
             "required" | "size" => {
-                return Err(format!("unexpected key '{key}' for mount type '{}'", kind_name(m.kind)));
+                return Err(format!(
+                    "unexpected key '{key}' for mount type '{}'",
+                    kind_name(m.kind)
+                ));
             }
             "id" => m.id = Some(value),
             "sharing" => {
@@ -142,11 +152,24 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
             }
             "mode" => {
                 m.mode = Some(
-                    u32::from_str_radix(&value, 8).map_err(|_| format!("invalid value {value} for mode"))?,
+                    u32::from_str_radix(&value, 8)
+                        .map_err(|_| format!("invalid value {value} for mode"))?,
                 )
             }
-            "uid" => m.uid = Some(value.parse().map_err(|_| format!("invalid value {value} for uid"))?),
-            "gid" => m.gid = Some(value.parse().map_err(|_| format!("invalid value {value} for gid"))?),
+            "uid" => {
+                m.uid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value {value} for uid"))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid value {value} for gid"))?,
+                )
+            }
             "env" => m.env = Some(value),
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
@@ -154,11 +177,21 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
     if expand.is_none() {
         return Ok(m);
     }
-    let file_info = matches!(m.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
+    let file_info = matches!(
+        m.kind,
+        MountType::Secret | MountType::Ssh | MountType::Cache
+    );
     if !file_info {
-        for (set, what) in [(m.mode.is_some(), "mode"), (m.uid.is_some(), "uid"), (m.gid.is_some(), "gid")] {
+        for (set, what) in [
+            (m.mode.is_some(), "mode"),
+            (m.uid.is_some(), "uid"),
+            (m.gid.is_some(), "gid"),
+        ] {
             if set {
-                return Err(format!("{what} not allowed for {:?} type mounts", kind_name(m.kind)));
+                return Err(format!(
+                    "{what} not allowed for {:?} type mounts",
+                    kind_name(m.kind)
+                ));
             }
         }
     }
@@ -180,7 +213,10 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
         }
     }
     if m.sharing.is_some() && m.kind != MountType::Cache {
-        return Err(format!("invalid cache sharing set for {} mount", kind_name(m.kind)));
+        return Err(format!(
+            "invalid cache sharing set for {} mount",
+            kind_name(m.kind)
+        ));
     }
     Ok(m)
 }
@@ -207,10 +243,16 @@ fn go_bool(v: &str) -> Option<bool> {
 /// docker/go-units `RAMInBytes`: `64m`, `1g`, `512k`, `100` (binary units).
 fn ram_in_bytes(v: &str) -> Option<u64> {
     let v = v.trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let num: f64 = num.parse().ok()?;
-    let mul: f64 = match unit.to_lowercase().trim_end_matches('b').trim_end_matches('i') {
+    let mul: f64 = match unit
+        .to_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
         "" => 1.0,
         "k" => 1024.0,
         "m" => 1024.0 * 1024.0,
@@ -220,7 +262,7 @@ fn ram_in_bytes(v: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = num * mul;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < 1.8e19).then_some(bytes as u64)
+    (bytes.is_finite() && (0.0..1.8e19).contains(&bytes)).then_some(bytes as u64)
 }
 
 /// Split one CSV record (Go's `encoding/csv` rules: `"` quotes a field,
@@ -241,13 +283,21 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
                         }
                         Some('"') => break,
                         Some(c) => cur.push(c),
-                        None => return Err(format!("failed to parse csv mounts: unterminated quote in {s:?}")),
+                        None => {
+                            return Err(format!(
+                                "failed to parse csv mounts: unterminated quote in {s:?}"
+                            ));
+                        }
                     }
                 }
                 at_field_start = false;
                 match chars.peek() {
                     None | Some(',') => {}
-                    Some(_) => return Err(format!("failed to parse csv mounts: extraneous \" in field of {s:?}")),
+                    Some(_) => {
+                        return Err(format!(
+                            "failed to parse csv mounts: extraneous \" in field of {s:?}"
+                        ));
+                    }
                 }
             }
             ',' => {
@@ -279,7 +329,8 @@ mod tests {
         assert_eq!(m.kind, MountType::Bind);
         assert!(m.read_only);
         assert_eq!(m.from.as_deref(), Some("build"));
-        let c = full("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0755,uid=1").unwrap();
+        let c =
+            full("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0755,uid=1").unwrap();
         assert!(!c.read_only);
         assert_eq!(c.sharing, Some(Sharing::Locked));
         assert_eq!(c.mode, Some(0o755));
@@ -289,18 +340,39 @@ mod tests {
 
     #[test]
     fn rejects_like_buildkit() {
-        assert_eq!(full("type=nfs").unwrap_err(), "unsupported mount type \"nfs\"");
-        assert_eq!(full("type=bind,mode=0755").unwrap_err(), "mode not allowed for \"bind\" type mounts");
-        assert_eq!(full("type=secret,from=x,id=a").unwrap_err(), "secret mount should not have a from");
-        assert_eq!(full("type=bind,sharing=shared").unwrap_err(), "invalid cache sharing set for bind mount");
-        assert_eq!(full("target=/a,bogus=1").unwrap_err(), "unexpected key 'bogus' in 'bogus=1'");
-        assert_eq!(full("target").unwrap_err(), "invalid field 'target' must be a key=value pair");
+        assert_eq!(
+            full("type=nfs").unwrap_err(),
+            "unsupported mount type \"nfs\""
+        );
+        assert_eq!(
+            full("type=bind,mode=0755").unwrap_err(),
+            "mode not allowed for \"bind\" type mounts"
+        );
+        assert_eq!(
+            full("type=secret,from=x,id=a").unwrap_err(),
+            "secret mount should not have a from"
+        );
+        assert_eq!(
+            full("type=bind,sharing=shared").unwrap_err(),
+            "invalid cache sharing set for bind mount"
+        );
+        assert_eq!(
+            full("target=/a,bogus=1").unwrap_err(),
+            "unexpected key 'bogus' in 'bogus=1'"
+        );
+        assert_eq!(
+            full("target").unwrap_err(),
+            "invalid field 'target' must be a key=value pair"
+        );
         assert!(parse_mount("from=$X", None).is_err());
     }
 
     #[test]
     fn csv_quotes() {
-        assert_eq!(csv_fields(r#"a=1,"b=x,y",c"#).unwrap(), vec!["a=1", "b=x,y", "c"]);
+        assert_eq!(
+            csv_fields(r#"a=1,"b=x,y",c"#).unwrap(),
+            vec!["a=1", "b=x,y", "c"]
+        );
         assert!(csv_fields(r#""unterminated"#).is_err());
     }
 }

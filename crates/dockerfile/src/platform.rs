@@ -23,7 +23,11 @@ impl Platform {
             other => other,
         };
         let variant = "";
-        Platform { os: "linux".into(), architecture: architecture.into(), variant: variant.into() }
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: variant.into(),
+        }
     }
 
     /// Parse `os[/arch[/variant]]` or a bare architecture, normalising
@@ -31,7 +35,9 @@ impl Platform {
     pub fn parse(s: &str) -> Result<Platform, String> {
         let parts: Vec<&str> = s.trim().split('/').collect();
         if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
-            return Err(format!("invalid platform {s:?}: expected os/arch[/variant]"));
+            return Err(format!(
+                "invalid platform {s:?}: expected os/arch[/variant]"
+            ));
         }
         let lower: Vec<String> = parts.iter().map(|p| p.to_lowercase()).collect();
         let (os, arch, variant) = match lower.as_slice() {
@@ -42,10 +48,16 @@ impl Platform {
             _ => return Err(format!("invalid platform {s:?}")),
         };
         if !is_os(&os) {
-            return Err(format!("invalid platform {s:?}: unknown operating system {os:?}"));
+            return Err(format!(
+                "invalid platform {s:?}: unknown operating system {os:?}"
+            ));
         }
         let (arch, variant) = normalize_arch(&arch, &variant);
-        Ok(Platform { os, architecture: arch, variant })
+        Ok(Platform {
+            os,
+            architecture: arch,
+            variant,
+        })
     }
 }
 
@@ -62,7 +74,21 @@ impl std::fmt::Display for Platform {
 fn is_os(s: &str) -> bool {
     matches!(
         s,
-        "linux" | "windows" | "darwin" | "freebsd" | "netbsd" | "openbsd" | "solaris" | "illumos" | "aix" | "android" | "ios" | "plan9" | "js" | "wasip1" | "dragonfly"
+        "linux"
+            | "windows"
+            | "darwin"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "solaris"
+            | "illumos"
+            | "aix"
+            | "android"
+            | "ios"
+            | "plan9"
+            | "js"
+            | "wasip1"
+            | "dragonfly"
     )
 }
 
@@ -73,14 +99,24 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
         "x86_64" | "x86-64" | "amd64" => {
             ("amd64".into(), if v == "v1" { String::new() } else { v })
         }
-        "aarch64" | "arm64" => ("arm64".into(), if v == "8" || v == "v8" { String::new() } else { v }),
+        "aarch64" | "arm64" => (
+            "arm64".into(),
+            if v == "8" || v == "v8" {
+                String::new()
+            } else {
+                v
+            },
+        ),
         "armhf" => ("arm".into(), "v7".into()),
         "armel" => ("arm".into(), "v6".into()),
-        "arm" => ("arm".into(), match v.as_str() {
-            "" | "7" => "v7".into(),
-            "5" | "6" | "8" => format!("v{v}"),
-            _ => v,
-        }),
+        "arm" => (
+            "arm".into(),
+            match v.as_str() {
+                "" | "7" => "v7".into(),
+                "5" | "6" | "8" => format!("v{v}"),
+                _ => v,
+            },
+        ),
         other => (other.to_string(), v),
     }
 }
@@ -91,11 +127,26 @@ mod tests {
 
     #[test]
     fn parses_and_normalises() {
-        assert_eq!(Platform::parse("linux/amd64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/aarch64").unwrap().to_string(), "linux/arm64");
-        assert_eq!(Platform::parse("Linux/ARM64/v8").unwrap().to_string(), "linux/arm64");
+        assert_eq!(
+            Platform::parse("linux/amd64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/x86_64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("linux/aarch64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("Linux/ARM64/v8").unwrap().to_string(),
+            "linux/arm64"
+        );
         assert!(Platform::parse("linux//amd64").is_err());
         assert!(Platform::parse("plan10/amd64").is_err());
     }

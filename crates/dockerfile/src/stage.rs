@@ -48,7 +48,8 @@ impl Stage {
 
     /// The name used in messages: the `AS` name or `stage-N`.
     pub fn display_name(&self) -> String {
-        self.name().map_or_else(|| format!("stage-{}", self.index), str::to_string)
+        self.name()
+            .map_or_else(|| format!("stage-{}", self.index), str::to_string)
     }
 }
 
@@ -87,16 +88,16 @@ impl Dockerfile {
         }
         let mut seen: BTreeMap<&str, &Stage> = BTreeMap::new();
         for s in &stages {
-            if let Some(name) = s.name() {
-                if let Some(first) = seen.insert(name, s) {
-                    return Err(Error::new(
-                        format!(
-                            "duplicate stage name {name:?}: first defined on line {}",
-                            first.span.start.line
-                        ),
-                        s.span.start,
-                    ));
-                }
+            if let Some(name) = s.name()
+                && let Some(first) = seen.insert(name, s)
+            {
+                return Err(Error::new(
+                    format!(
+                        "duplicate stage name {name:?}: first defined on line {}",
+                        first.span.start.line
+                    ),
+                    s.span.start,
+                ));
             }
         }
         Ok(Dockerfile {
@@ -111,7 +112,9 @@ impl Dockerfile {
     /// The stage a `FROM` name or `COPY --from` name refers to (names are case-insensitive).
     pub fn stage_by_name(&self, name: &str) -> Option<&Stage> {
         let lower = name.to_lowercase();
-        self.stages.iter().find(|s| s.name() == Some(lower.as_str()))
+        self.stages
+            .iter()
+            .find(|s| s.name() == Some(lower.as_str()))
     }
 
     /// A shell-word lexer with this file's escape character.
@@ -122,8 +125,16 @@ impl Dockerfile {
 
 /// The proxy variables BuildKit passes to `RUN` without a declaration.
 pub const PROXY_ARGS: [&str; 10] = [
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// What a build brings from outside the Dockerfile.
@@ -184,7 +195,9 @@ impl GlobalScope {
         }
         let lex = df.lexer();
         for ins in &df.global_args {
-            let Command::Arg { args } = &ins.command else { continue };
+            let Command::Arg { args } = &ins.command else {
+                continue;
+            };
             for ArgDecl { key, default } in args {
                 let value = match (opts.build_args.get(key), default) {
                     (Some(v), _) => Some(v.clone()),
@@ -203,7 +216,11 @@ impl GlobalScope {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn set(&mut self, key: &str, value: String) {
@@ -222,15 +239,23 @@ pub struct ResolvedFrom {
 pub fn resolve_from(df: &Dockerfile, stage: &Stage, globals: &GlobalScope) -> Result<ResolvedFrom> {
     let lex = df.lexer();
     let at = |m: String| Error::new(m, stage.span.start);
-    let base = lex.process_word(&stage.from.base, &globals.vars).map_err(|e| at(e.message))?;
+    let base = lex
+        .process_word(&stage.from.base, &globals.vars)
+        .map_err(|e| at(e.message))?;
     if base.is_empty() {
-        return Err(at(format!("base name ({}) should not be blank", stage.from.base)));
+        return Err(at(format!(
+            "base name ({}) should not be blank",
+            stage.from.base
+        )));
     }
     let platform = match &stage.from.platform {
         None => None,
         Some(p) => {
             let v = lex.process_word(p, &globals.vars).map_err(|e| {
-                at(format!("failed to process arguments for platform {p}: {}", e.message))
+                at(format!(
+                    "failed to process arguments for platform {p}: {}",
+                    e.message
+                ))
             })?;
             if v.is_empty() {
                 return Err(at(format!("empty platform value from expression {p}")));
@@ -275,7 +300,9 @@ impl<'a> StageScope<'a> {
 
     /// Expand one word with the variables in scope now.
     pub fn expand_word(&self, word: &str) -> std::result::Result<String, String> {
-        self.lex.process_word(word, &self.vars).map_err(|e| e.message)
+        self.lex
+            .process_word(word, &self.vars)
+            .map_err(|e| e.message)
     }
 
     /// The variables a `$VAR` sees now.
@@ -301,16 +328,25 @@ impl<'a> StageScope<'a> {
         let lex = self.lex.clone();
         let vars = self.vars.clone();
         let word = |w: &str| lex.process_word(w, &vars).map_err(|e| at(e.message));
-        let opt = |w: &Option<String>| -> Result<Option<String>> { w.as_deref().map(&word).transpose() };
+        let opt =
+            |w: &Option<String>| -> Result<Option<String>> { w.as_deref().map(&word).transpose() };
         let kvs = |kvs: &[KeyValue]| -> Result<Vec<KeyValue>> {
             kvs.iter()
-                .map(|kv| Ok(KeyValue { key: word(&kv.key)?, value: word(&kv.value)?, legacy: kv.legacy }))
+                .map(|kv| {
+                    Ok(KeyValue {
+                        key: word(&kv.key)?,
+                        value: word(&kv.value)?,
+                        legacy: kv.legacy,
+                    })
+                })
                 .collect()
         };
         let raw = self.lex.clone().skip_process_quotes(true);
         let inline = |files: &mut [instruction::InlineFile]| -> Result<()> {
             for f in files.iter_mut().filter(|f| f.expand) {
-                f.data = raw.process_word(&f.data, &vars).map_err(|e| at(e.message))?;
+                f.data = raw
+                    .process_word(&f.data, &vars)
+                    .map_err(|e| at(e.message))?;
             }
             Ok(())
         };
@@ -326,7 +362,12 @@ impl<'a> StageScope<'a> {
             Command::Copy(c) => {
                 c.chown = opt(&c.chown)?;
                 c.chmod = opt(&c.chmod)?;
-                c.files.sources = c.files.sources.iter().map(|s| word(s)).collect::<Result<_>>()?;
+                c.files.sources = c
+                    .files
+                    .sources
+                    .iter()
+                    .map(|s| word(s))
+                    .collect::<Result<_>>()?;
                 c.files.dest = word(&c.files.dest)?;
                 inline(&mut c.files.inline)?;
             }
@@ -334,7 +375,12 @@ impl<'a> StageScope<'a> {
                 a.chown = opt(&a.chown)?;
                 a.chmod = opt(&a.chmod)?;
                 a.checksum = opt(&a.checksum)?;
-                a.files.sources = a.files.sources.iter().map(|s| word(s)).collect::<Result<_>>()?;
+                a.files.sources = a
+                    .files
+                    .sources
+                    .iter()
+                    .map(|s| word(s))
+                    .collect::<Result<_>>()?;
                 a.files.dest = word(&a.files.dest)?;
                 inline(&mut a.files.inline)?;
             }

@@ -6,7 +6,10 @@ use hoist_dockerfile::{BuildOptions, StageGraph, load};
 
 fn graph(text: &str, target: Option<&str>) -> Result<StageGraph, hoist_dockerfile::Error> {
     let df = load(text)?;
-    let opts = BuildOptions { target: target.map(str::to_string), ..Default::default() };
+    let opts = BuildOptions {
+        target: target.map(str::to_string),
+        ..Default::default()
+    };
     StageGraph::build(&df, &opts)
 }
 
@@ -58,7 +61,11 @@ fn from_an_earlier_stage_by_name_is_a_stage_dependency() {
 #[test]
 fn from_a_later_stage_name_is_an_image_as_in_buildkit() {
     // BuildKit's addState only matches names of stages already added.
-    let g = graph("FROM later AS first\nFROM scratch AS later\n", Some("first")).unwrap();
+    let g = graph(
+        "FROM later AS first\nFROM scratch AS later\n",
+        Some("first"),
+    )
+    .unwrap();
     assert_eq!(g.stages[0].base(), &Source::Image("later".into()));
 }
 
@@ -72,7 +79,11 @@ fn from_by_number_is_an_image_as_in_buildkit() {
 #[test]
 fn copy_from_index_name_and_image() {
     let g = graph(MULTI, None).unwrap();
-    let deps: Vec<(&Source, DepKind)> = g.stages[4].deps.iter().map(|d| (&d.source, d.kind)).collect();
+    let deps: Vec<(&Source, DepKind)> = g.stages[4]
+        .deps
+        .iter()
+        .map(|d| (&d.source, d.kind))
+        .collect();
     assert_eq!(
         deps,
         [
@@ -88,29 +99,81 @@ fn copy_from_index_name_and_image() {
 #[test]
 fn run_mount_from_is_a_dependency() {
     let g = graph("FROM scratch AS src\nFROM busybox\nRUN --mount=from=src,target=/s true\nRUN --mount=type=bind,from=node:20,target=/n true\n", None).unwrap();
-    let deps: Vec<&Source> = g.stages[1].deps.iter().filter(|d| d.kind == DepKind::MountFrom).map(|d| &d.source).collect();
+    let deps: Vec<&Source> = g.stages[1]
+        .deps
+        .iter()
+        .filter(|d| d.kind == DepKind::MountFrom)
+        .map(|d| &d.source)
+        .collect();
     assert_eq!(deps, [&Source::Stage(0), &Source::Image("node:20".into())]);
     assert!(g.stages[0].needed);
 }
 
 #[test]
 fn onbuild_triggers_of_a_base_stage_add_dependencies() {
-    let g = graph("FROM scratch AS assets\nFROM busybox AS base\nONBUILD COPY --from=assets / /\nFROM base\n", None).unwrap();
-    assert!(g.stages[0].needed, "the trigger runs in the last stage and needs `assets`");
+    let g = graph(
+        "FROM scratch AS assets\nFROM busybox AS base\nONBUILD COPY --from=assets / /\nFROM base\n",
+        None,
+    )
+    .unwrap();
+    assert!(
+        g.stages[0].needed,
+        "the trigger runs in the last stage and needs `assets`"
+    );
     assert_eq!(g.stages[2].deps.last().unwrap().source, Source::Stage(0));
 }
 
 #[test]
 fn errors() {
     let cases: &[(&str, Option<&str>, &str, usize)] = &[
-        ("FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n", None, "circular dependency detected on stage: a", 2),
-        ("FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\n", Some("a"), "cannot copy from stage \"b\", it needs to be defined before current stage \"a\"", 2),
-        ("FROM scratch\nCOPY --from=7 / /\n", None, "invalid stage index 7", 2),
-        ("FROM scratch AS a\nARG S=a\nCOPY --from=$S / /\n", None, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround", 3),
-        ("FROM scratch\nRUN --mount=from=$X,target=/x true\n", None, "'from' doesn't support variable expansion, define alias stage instead", 2),
-        ("FROM scratch AS a\n", Some("nope"), "target stage \"nope\" could not be found (stages: a)", 0),
-        ("ARG E=\nFROM $E\n", None, "base name ($E) should not be blank", 2),
-        ("FROM --platform=linux//x scratch\n", None, "invalid platform \"linux//x\": expected os/arch[/variant]", 1),
+        (
+            "FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n",
+            None,
+            "circular dependency detected on stage: a",
+            2,
+        ),
+        (
+            "FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\n",
+            Some("a"),
+            "cannot copy from stage \"b\", it needs to be defined before current stage \"a\"",
+            2,
+        ),
+        (
+            "FROM scratch\nCOPY --from=7 / /\n",
+            None,
+            "invalid stage index 7",
+            2,
+        ),
+        (
+            "FROM scratch AS a\nARG S=a\nCOPY --from=$S / /\n",
+            None,
+            "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+            3,
+        ),
+        (
+            "FROM scratch\nRUN --mount=from=$X,target=/x true\n",
+            None,
+            "'from' doesn't support variable expansion, define alias stage instead",
+            2,
+        ),
+        (
+            "FROM scratch AS a\n",
+            Some("nope"),
+            "target stage \"nope\" could not be found (stages: a)",
+            0,
+        ),
+        (
+            "ARG E=\nFROM $E\n",
+            None,
+            "base name ($E) should not be blank",
+            2,
+        ),
+        (
+            "FROM --platform=linux//x scratch\n",
+            None,
+            "invalid platform \"linux//x\": expected os/arch[/variant]",
+            1,
+        ),
     ];
     let mut failures = Vec::new();
     for (text, target, want, line) in cases {
@@ -129,7 +192,11 @@ fn errors() {
 #[test]
 fn forward_reference_in_a_skipped_stage_is_not_an_error() {
     // BuildKit only dispatches reachable stages; an unused broken stage never fails the build.
-    let g = graph("FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nFROM scratch AS c\n", None).unwrap();
+    let g = graph(
+        "FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nFROM scratch AS c\n",
+        None,
+    )
+    .unwrap();
     assert_eq!(names(&g, &g.skipped()), ["a", "b"]);
 }
 
@@ -138,9 +205,18 @@ fn dot_and_mermaid_show_skipped_stages() {
     let g = graph(MULTI, None).unwrap();
     let dot = g.to_dot();
     assert!(dot.starts_with("digraph stages {"));
-    assert!(dot.contains("\"stage_2\" [label=\"test (skipped)\", style=dashed"), "{dot}");
-    assert!(dot.contains("\"stage_4\" [label=\"release (target)\", penwidth=2]"), "{dot}");
-    assert!(dot.contains("\"stage_1\" -> \"stage_4\" [style=dashed, label=\"copy\"];"), "{dot}");
+    assert!(
+        dot.contains("\"stage_2\" [label=\"test (skipped)\", style=dashed"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"stage_4\" [label=\"release (target)\", penwidth=2]"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"stage_1\" -> \"stage_4\" [style=dashed, label=\"copy\"];"),
+        "{dot}"
+    );
     assert!(dot.contains("\"img_busybox\" -> \"stage_0\";"), "{dot}");
     let mm = g.to_mermaid();
     assert!(mm.starts_with("flowchart LR\n"));

@@ -6,7 +6,10 @@ use hoist_dockerfile::{BuildOptions, Dockerfile, GlobalScope, Platform, StageSco
 
 fn opts(args: &[(&str, &str)]) -> BuildOptions {
     BuildOptions {
-        build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        build_args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         build_platform: Platform::parse("linux/amd64").unwrap(),
         target_platform: Platform::parse("linux/arm64").unwrap(),
         target: None,
@@ -15,7 +18,9 @@ fn opts(args: &[(&str, &str)]) -> BuildOptions {
 
 /// Run every instruction of `stage` through a scope; return the expanded
 /// instructions and the scope's final variables.
-fn walk(df: &Dockerfile, stage: usize, o: &BuildOptions) -> (Vec<Command>, Vec<(String, String)>, Vec<(String, String)>) {
+type Vars = Vec<(String, String)>;
+
+fn walk(df: &Dockerfile, stage: usize, o: &BuildOptions) -> (Vec<Command>, Vars, Vars) {
     let globals = GlobalScope::new(df, o).unwrap();
     let mut scope = StageScope::new(df, &globals, o, &[("PATH".into(), "/usr/bin".into())]);
     let cmds = df.stages[stage]
@@ -28,14 +33,20 @@ fn walk(df: &Dockerfile, stage: usize, o: &BuildOptions) -> (Vec<Command>, Vec<(
 
 fn env_of(cmds: &[Command], key: &str) -> Option<String> {
     cmds.iter().rev().find_map(|c| match c {
-        Command::Env { env } => env.iter().rev().find(|kv| kv.key == key).map(|kv| kv.value.clone()),
+        Command::Env { env } => env
+            .iter()
+            .rev()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.clone()),
         _ => None,
     })
 }
 
 fn from_base(df: &Dockerfile, o: &BuildOptions, i: usize) -> String {
     let g = GlobalScope::new(df, o).unwrap();
-    hoist_dockerfile::stage::resolve_from(df, &df.stages[i], &g).unwrap().base
+    hoist_dockerfile::stage::resolve_from(df, &df.stages[i], &g)
+        .unwrap()
+        .base
 }
 
 #[test]
@@ -51,7 +62,11 @@ fn global_args_are_not_seen_in_a_stage_unless_redeclared() {
     let df = load("ARG V=1\nFROM scratch\nENV A=x$V\nARG V\nENV B=x$V\n").unwrap();
     let (cmds, _, args) = walk(&df, 0, &opts(&[]));
     assert_eq!(env_of(&cmds[..1], "A").as_deref(), Some("x"));
-    assert_eq!(env_of(&cmds, "B").as_deref(), Some("x1"), "ARG V without default takes the global value");
+    assert_eq!(
+        env_of(&cmds, "B").as_deref(),
+        Some("x1"),
+        "ARG V without default takes the global value"
+    );
     assert_eq!(args, vec![("V".to_string(), "1".to_string())]);
 }
 
@@ -91,7 +106,9 @@ fn arg_after_env_wins_for_expansion_as_in_buildkit() {
     for i in &df.stages[0].instructions {
         scope.apply(i).unwrap();
     }
-    let get = |vars: &[(String, String)], k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let get = |vars: &[(String, String)], k: &str| {
+        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    };
     assert_eq!(get(scope.vars(), "A").as_deref(), Some("arg"));
     assert_eq!(get(scope.config_env(), "V").as_deref(), Some("env"));
 }
@@ -128,7 +145,11 @@ fn predefined_platform_args() {
     assert_eq!(from.base, "busybox:arm64");
     assert_eq!(from.platform.unwrap().to_string(), "linux/amd64");
     let (cmds, _, _) = walk(&df, 0, &o);
-    assert_eq!(env_of(&cmds[..1], "BEFORE").as_deref(), Some("[]"), "predefined args need ARG in a stage");
+    assert_eq!(
+        env_of(&cmds[..1], "BEFORE").as_deref(),
+        Some("[]"),
+        "predefined args need ARG in a stage"
+    );
     assert_eq!(env_of(&cmds, "A").as_deref(), Some("arm64"));
     assert_eq!(env_of(&cmds, "P").as_deref(), Some("linux/arm64"));
     assert_eq!(env_of(&cmds, "O").as_deref(), Some("linux"));
@@ -183,19 +204,26 @@ fn copy_heredoc_bodies_expand_unless_quoted() {
     let text = "FROM scratch\nARG NAME=world\nCOPY <<A <<\"B\" /dst/\nhello $NAME \"q\"\nA\nraw $NAME\nB\n";
     let df = load(text).unwrap();
     let (cmds, _, _) = walk(&df, 0, &opts(&[]));
-    let Command::Copy(c) = &cmds[1] else { panic!("{:?}", cmds[1]) };
+    let Command::Copy(c) = &cmds[1] else {
+        panic!("{:?}", cmds[1])
+    };
     assert_eq!(c.files.inline[0].data, "hello world \"q\"\n");
     assert_eq!(c.files.inline[1].data, "raw $NAME\n");
 }
 
 #[test]
 fn run_mounts_expand_per_stage() {
-    let df = load("FROM scratch\nARG CACHE=/root/.cache\nRUN --mount=type=cache,target=$CACHE,id=pip true\n").unwrap();
+    let df = load(
+        "FROM scratch\nARG CACHE=/root/.cache\nRUN --mount=type=cache,target=$CACHE,id=pip true\n",
+    )
+    .unwrap();
     let o = opts(&[]);
     let g = GlobalScope::new(&df, &o).unwrap();
     let mut scope = StageScope::new(&df, &g, &o, &[]);
     scope.apply(&df.stages[0].instructions[0]).unwrap();
-    let Command::Run(run) = scope.apply(&df.stages[0].instructions[1]).unwrap().command else { panic!() };
+    let Command::Run(run) = scope.apply(&df.stages[0].instructions[1]).unwrap().command else {
+        panic!()
+    };
     let mounts = run.mounts(&mut |w| scope.expand_word(w)).unwrap();
     assert_eq!(mounts[0].target.as_deref(), Some("/root/.cache"));
     assert_eq!(mounts[0].id.as_deref(), Some("pip"));
@@ -218,7 +246,12 @@ fn typed_instructions() {
     assert_eq!(s.from.platform.as_deref(), Some("linux/amd64"));
     let c: Vec<&Command> = s.instructions.iter().map(|i| &i.command).collect();
     match c[0] {
-        Command::Healthcheck(Healthcheck::Cmd { test, interval_ns, retries, .. }) => {
+        Command::Healthcheck(Healthcheck::Cmd {
+            test,
+            interval_ns,
+            retries,
+            ..
+        }) => {
             assert_eq!(test, &["CMD-SHELL", "curl -f http://x/"]);
             assert_eq!(*interval_ns, 5_000_000_000);
             assert_eq!(*retries, 3);
@@ -256,33 +289,102 @@ fn typed_instructions() {
 #[test]
 fn instruction_errors_name_the_problem_and_the_line() {
     let cases: &[(&str, &str, usize)] = &[
-        ("FROM scratch\nCOPY --form=x a b\n", "unknown flag: --form for COPY (did you mean --from?)", 2),
-        ("FROM scratch\nRUN --network=bridge true\n", "invalid network mode \"bridge\"", 2),
-        ("FROM scratch\nRUN --security=root true\n", "security \"root\" is not valid", 2),
-        ("FROM scratch\nRUN --mount=type=nfs,target=/x true\n", "unsupported mount type \"nfs\"", 2),
-        ("FROM scratch\nCOPY onlyone\n", "COPY requires at least two arguments, but only one was provided. Destination could not be determined", 2),
-        ("FROM scratch AS 1st\n", "invalid name for build stage: \"1st\", name can't start with a number or contain symbols", 1),
-        ("FROM a b\n", "FROM requires either one or three arguments", 1),
-        ("FROM scratch\nSHELL /bin/sh -c\n", "SHELL requires the arguments to be in JSON form, got: SHELL /bin/sh -c", 2),
-        ("FROM scratch\nHEALTHCHECK --interval=1us CMD true\n", "Interval \"interval\" cannot be less than 1ms", 2),
-        ("FROM scratch\nHEALTHCHECK --retries=-1 CMD true\n", "--retries cannot be negative (-1)", 2),
-        ("FROM scratch\nHEALTHCHECK CONNECT x\n", "Unknown type \"CONNECT\" in HEALTHCHECK (try CMD)", 2),
-        ("FROM scratch\nONBUILD FROM x\n", "FROM isn't allowed as an ONBUILD trigger", 2),
-        ("FROM scratch\nONBUILD ONBUILD RUN x\n", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed", 2),
-        ("FROM scratch\nUSER a b\n", "USER requires exactly one argument", 2),
+        (
+            "FROM scratch\nCOPY --form=x a b\n",
+            "unknown flag: --form for COPY (did you mean --from?)",
+            2,
+        ),
+        (
+            "FROM scratch\nRUN --network=bridge true\n",
+            "invalid network mode \"bridge\"",
+            2,
+        ),
+        (
+            "FROM scratch\nRUN --security=root true\n",
+            "security \"root\" is not valid",
+            2,
+        ),
+        (
+            "FROM scratch\nRUN --mount=type=nfs,target=/x true\n",
+            "unsupported mount type \"nfs\"",
+            2,
+        ),
+        (
+            "FROM scratch\nCOPY onlyone\n",
+            "COPY requires at least two arguments, but only one was provided. Destination could not be determined",
+            2,
+        ),
+        (
+            "FROM scratch AS 1st\n",
+            "invalid name for build stage: \"1st\", name can't start with a number or contain symbols",
+            1,
+        ),
+        (
+            "FROM a b\n",
+            "FROM requires either one or three arguments",
+            1,
+        ),
+        (
+            "FROM scratch\nSHELL /bin/sh -c\n",
+            "SHELL requires the arguments to be in JSON form, got: SHELL /bin/sh -c",
+            2,
+        ),
+        (
+            "FROM scratch\nHEALTHCHECK --interval=1us CMD true\n",
+            "Interval \"interval\" cannot be less than 1ms",
+            2,
+        ),
+        (
+            "FROM scratch\nHEALTHCHECK --retries=-1 CMD true\n",
+            "--retries cannot be negative (-1)",
+            2,
+        ),
+        (
+            "FROM scratch\nHEALTHCHECK CONNECT x\n",
+            "Unknown type \"CONNECT\" in HEALTHCHECK (try CMD)",
+            2,
+        ),
+        (
+            "FROM scratch\nONBUILD FROM x\n",
+            "FROM isn't allowed as an ONBUILD trigger",
+            2,
+        ),
+        (
+            "FROM scratch\nONBUILD ONBUILD RUN x\n",
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+            2,
+        ),
+        (
+            "FROM scratch\nUSER\n",
+            "USER requires exactly one argument",
+            2,
+        ),
         ("FROM scratch\nARG =x\n", "ARG names can not be blank", 2),
-        ("FROM scratch\nWORKDIR --bogus /x\n", "unknown flag: --bogus for WORKDIR", 2),
-        ("RUN true\n", "no build stage in current context: RUN must come after a FROM", 1),
+        (
+            "FROM scratch\nWORKDIR --bogus /x\n",
+            "unknown flag: --bogus for WORKDIR",
+            2,
+        ),
+        (
+            "RUN true\n",
+            "no build stage in current context: RUN must come after a FROM",
+            1,
+        ),
         ("ARG A\n", "dockerfile contains no stages to build", 0),
-        ("FROM scratch AS a\nFROM scratch AS A\n", "duplicate stage name \"a\": first defined on line 1", 2),
+        (
+            "FROM scratch AS a\nFROM scratch AS A\n",
+            "duplicate stage name \"a\": first defined on line 1",
+            2,
+        ),
     ];
     let mut failures = Vec::new();
     for (text, want, line) in cases {
         match load(text) {
             Ok(_) => failures.push(format!("{text:?}: parsed, want error {want:?}")),
-            Err(e) if e.message != *want || e.pos.line != *line => {
-                failures.push(format!("{text:?}: got {:?} at line {}, want {want:?} at line {line}", e.message, e.pos.line))
-            }
+            Err(e) if e.message != *want || e.pos.line != *line => failures.push(format!(
+                "{text:?}: got {:?} at line {}, want {want:?} at line {line}",
+                e.message, e.pos.line
+            )),
             Err(_) => {}
         }
     }
