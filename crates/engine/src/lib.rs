@@ -1,0 +1,7 @@
+//! hoist's engine: everything between a typed Dockerfile and an image on
+//! disk or in a registry. See `ARCHITECTURE.md` for the codemap.
+//!
+//! - [`digest`]: content digests (`sha256:…`) and readers/writers that
+//!   compute or verify them while the bytes stream.
+
+pub mod digest;
