@@ -14,6 +14,10 @@ use crate::ast::{Heredoc, Node, go_quote};
 /// the file's `# escape=` says (as in BuildKit).
 const ESC: char = '\\';
 
+/// How deeply `${...}` forms may nest in a marker line before the lexer
+/// gives up (BuildKit has no limit; this keeps the stack bounded).
+const MAX_NESTING: usize = 64;
+
 /// Instructions that may carry heredocs.
 pub const HEREDOC_INSTRUCTIONS: [&str; 3] = ["add", "copy", "run"];
 
@@ -111,6 +115,7 @@ struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     raw_quotes: bool,
     raw_escapes: bool,
+    depth: usize,
 }
 
 /// Words under construction, with the byte offset where each starts.
@@ -162,6 +167,7 @@ impl<'a> Lexer<'a> {
             chars: src.char_indices().peekable(),
             raw_quotes,
             raw_escapes,
+            depth: 0,
         }
     }
 
@@ -184,9 +190,14 @@ impl<'a> Lexer<'a> {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Result<(String, Vec<(usize, String)>), String> {
+        if self.depth >= MAX_NESTING {
+            return Err("variable substitutions nested too deeply".into());
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.stop_on_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         out
     }
 

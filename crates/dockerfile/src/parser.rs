@@ -59,7 +59,14 @@ pub(crate) struct LineCtx<'a> {
     pub escape: char,
     full: &'a str,
     segments: &'a [Segment],
+    /// How many `ONBUILD`s enclose the instruction being split.
+    nesting: std::cell::Cell<usize>,
 }
+
+/// How many `ONBUILD`s may nest (`ONBUILD ONBUILD ...`) before the parser
+/// gives up; BuildKit has no limit here, but its next layer rejects any
+/// nesting.
+const MAX_ONBUILD_NESTING: usize = 8;
 
 impl LineCtx<'_> {
     /// The source position of `part`, a slice of the joined line.
@@ -115,7 +122,13 @@ pub(crate) fn node_from_line(
     if !INSTRUCTIONS.contains(&keyword.as_str()) {
         return Err(Error::new(format!("unknown instruction: {cmd}"), pos));
     }
-    let parsed = line_parsers::dispatch(&keyword, rest, ctx).map_err(|mut e| {
+    if keyword == "onbuild" && ctx.nesting.get() >= MAX_ONBUILD_NESTING {
+        return Err(Error::new("ONBUILD nested too deeply", pos));
+    }
+    ctx.nesting.set(ctx.nesting.get() + 1);
+    let parsed = line_parsers::dispatch(&keyword, rest, ctx);
+    ctx.nesting.set(ctx.nesting.get().saturating_sub(1));
+    let parsed = parsed.map_err(|mut e| {
         if e.pos.line == 0 {
             e.pos = pos;
         }
@@ -288,6 +301,7 @@ pub fn parse(text: &str) -> Result<Ast> {
             escape: ast.escape,
             full: &joined,
             segments: &segments,
+            nesting: std::cell::Cell::new(0),
         };
         let mut node = node_from_line(&joined, &ctx, std::mem::take(&mut comments))?;
         if joined.contains("<<")

@@ -342,6 +342,18 @@ fn non_ascii_and_odd_input() {
     assert_eq!(ast.children[1].args, ["--odd", "/x"]);
 }
 
+#[test]
+fn deep_nesting_is_bounded() {
+    // ONBUILD chains parse (the typed layer rejects them) up to a limit.
+    let ast = parse("FROM a\nONBUILD ONBUILD RUN x\n").unwrap();
+    assert_eq!(ast.children[1].dump(), "(onbuild (onbuild (run \"x\")))");
+    let deep = format!("FROM a\n{}RUN x\n", "ONBUILD ".repeat(100_000));
+    assert_eq!(err(&deep), "2:65: ONBUILD nested too deeply");
+    // Absurdly nested `${` on a heredoc line: no crash, and no heredoc.
+    let deep = format!("FROM a\nRUN <<EOF {}\nCMD x\n", "${a:-".repeat(100_000));
+    assert_eq!(parse(&deep).unwrap().children[1].heredocs, []);
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
@@ -369,6 +381,41 @@ mod fuzz {
         }
     }
 
+    /// Pieces of Dockerfile syntax for the structured fuzz case.
+    const PIECES: &[&str] = &[
+        "FROM a\n",
+        "RUN ",
+        "COPY ",
+        "ONBUILD ",
+        "ENV ",
+        "HEALTHCHECK ",
+        "<<EOF",
+        "<<-'E'",
+        "EOF\n",
+        "\tE\n",
+        "\\\n",
+        "`\n",
+        "# escape=`\n",
+        "# syntax=x\n",
+        "#\n",
+        "--f=\"a b\" ",
+        "-- ",
+        "[\"a\", \"b\"]",
+        "[1]",
+        "${",
+        "$x",
+        "'",
+        "\"",
+        "=",
+        " ",
+        "\r\n",
+        "\n",
+        "é",
+        "\u{feff}",
+        "\u{a0}",
+        "k=v",
+    ];
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -384,17 +431,7 @@ mod fuzz {
 
         #[test]
         fn dockerfile_like_text_never_panics(
-            parts in proptest::collection::vec(
-                prop_oneof![
-                    Just("FROM a\n"), Just("RUN "), Just("COPY "), Just("ONBUILD "), Just("ENV "),
-                    Just("HEALTHCHECK "), Just("<<EOF"), Just("<<-'E'"), Just("EOF\n"), Just("\tE\n"),
-                    Just("\\\n"), Just("`\n"), Just("# escape=`\n"), Just("# syntax=x\n"), Just("#\n"),
-                    Just("--f=\"a b\" "), Just("-- "), Just("[\"a\", \"b\"]"), Just("[1]"), Just("${"),
-                    Just("$x"), Just("'"), Just("\""), Just("="), Just(" "), Just("\r\n"), Just("\n"),
-                    Just("é"), Just("\u{feff}"), Just("\u{a0}"), Just("k=v"),
-                ],
-                0..40,
-            )
+            parts in proptest::collection::vec(proptest::sample::select(PIECES), 0..40)
         ) {
             run(&parts.concat());
         }
