@@ -12,8 +12,12 @@
 //! Differences from BuildKit: unknown instructions are rejected here (BuildKit
 //! rejects them one layer up), so is an instruction that is nothing but a
 //! line continuation; heredocs of an `ONBUILD` trigger are attached to the
-//! trigger node (`sub`), not to the `ONBUILD` node; lines have no length
-//! limit.
+//! trigger node (`sub`), not to the `ONBUILD` node, and their `<<-` bodies
+//! come with the leading tabs already removed; `ONBUILD` may nest at most 8
+//! deep; an indented comment is kept as written after its `#` (BuildKit
+//! drops only the first byte of the line); the span of an instruction
+//! starts at its keyword, even after a line holding only the escape
+//! character; lines have no length limit.
 
 use crate::ast::{Ast, Node, Pos, Span, Warning};
 use crate::directive::{self, DirectiveParser};
