@@ -16,7 +16,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(message: impl Into<String>, pos: Pos) -> Self {
-        Error { message: message.into(), pos }
+        Error {
+            message: message.into(),
+            pos,
+        }
     }
 
     pub fn at_line(message: impl Into<String>, line: usize) -> Self {

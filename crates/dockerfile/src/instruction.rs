@@ -614,16 +614,13 @@ fn files(node: &Node, keyword: &str) -> R<Files> {
     })
 }
 
-/// The name in a `<<NAME`, `<<-NAME`, `<<"NAME"` word, if it is one.
+/// The name in a `<<NAME`, `<<-NAME`, `<<"NAME"` word, if it is one
+/// (BuildKit's `MustParseHeredoc`: a malformed marker is not a heredoc).
 fn heredoc_marker(word: &str) -> Option<String> {
-    let rest = word.strip_prefix("<<")?;
-    let rest = rest.strip_prefix('-').unwrap_or(rest);
-    let name = rest.trim_matches(|c| c == '"' || c == '\'');
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
-    ok.then(|| name.to_string())
+    crate::heredoc::parse_heredoc(word)
+        .ok()
+        .flatten()
+        .map(|h| h.name)
 }
 
 fn key_values(args: &[String], keyword: &str) -> R<Vec<KeyValue>> {

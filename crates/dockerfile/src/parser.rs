@@ -124,7 +124,11 @@ pub(crate) fn node_from_line(
     }
     let keyword = cmd.to_lowercase();
     if !INSTRUCTIONS.contains(&keyword.as_str()) {
-        return Err(Error::new(format!("unknown instruction: {cmd}"), pos));
+        let mut msg = format!("unknown instruction: {cmd}");
+        if let Some(best) = crate::flags::suggest(&keyword, INSTRUCTIONS.iter().copied()) {
+            msg.push_str(&format!(" (did you mean {}?)", best.to_uppercase()));
+        }
+        return Err(Error::new(msg, pos));
     }
     if keyword == "onbuild" && ctx.nesting.get() >= MAX_ONBUILD_NESTING {
         return Err(Error::new("ONBUILD nested too deeply", pos));
