@@ -244,7 +244,10 @@ fn spans_and_comments() {
 
 #[test]
 fn error_positions() {
-    assert_eq!(err("FROM a\n  FOO bar\n"), "2:3: unknown instruction: FOO (did you mean FROM?)");
+    assert_eq!(
+        err("FROM a\n  FOO bar\n"),
+        "2:3: unknown instruction: FOO (did you mean FROM?)"
+    );
     assert_eq!(
         err("FROM a\nRUN a \\\n  b\n\tFOO\n"),
         "4:2: unknown instruction: FOO (did you mean FROM?)"
