@@ -152,7 +152,7 @@ fn is_go_printable(c: char) -> bool {
     if c == ' ' {
         return true;
     }
-    if c.is_control() || c.is_whitespace() {
+    if c.is_control() || c.is_whitespace() || crate::expand::is_format_char(c) {
         return false;
     }
     let u = c as u32;

@@ -33,6 +33,8 @@ mod lexer;
 mod pattern;
 mod unicode;
 
+pub(crate) use unicode::is_format_char;
+
 #[cfg(test)]
 mod tests;
 

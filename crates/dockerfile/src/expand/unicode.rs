@@ -118,52 +118,15 @@ pub(crate) fn is_space(c: char) -> bool {
     c.is_whitespace()
 }
 
-/// Go's `unicode.IsPrint`, except that unassigned code points count as
-/// printable here (the standard library cannot tell them apart).
-fn is_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    if c.is_control() || c.is_whitespace() || in_ranges(FORMAT_CHARS, c) {
-        return false;
-    }
-    let u = u32::from(c);
-    let private_use = (0xE000..=0xF8FF).contains(&u) || u >= 0xF_0000;
-    let non_char = (u & 0xFFFE) == 0xFFFE || (0xFDD0..=0xFDEF).contains(&u);
-    !private_use && !non_char
+/// Whether `c` is a Unicode format character (category Cf), which Go's
+/// `strconv.Quote` escapes.
+pub(crate) fn is_format_char(c: char) -> bool {
+    in_ranges(FORMAT_CHARS, c)
 }
 
-/// Go's `strconv.Quote`: a double-quoted string with `"`, `\`, control and
-/// non-printable characters escaped.
+/// Go's `strconv.Quote` (one implementation, in [`crate::ast::go_quote`]).
 pub(crate) fn go_quote(s: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if is_print(c) => out.push(c),
-            c if u32::from(c) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            c if u32::from(c) < 0x1_0000 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", u32::from(c));
-            }
-        }
-    }
-    out.push('"');
-    out
+    crate::ast::go_quote(s)
 }
 
 #[cfg(test)]
