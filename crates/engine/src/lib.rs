@@ -5,3 +5,4 @@
 //!   compute or verify them while the bytes stream.
 
 pub mod digest;
+pub mod store;

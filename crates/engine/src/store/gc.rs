@@ -1,0 +1,249 @@
+//! Garbage collection and disk usage.
+//!
+//! GC runs under the exclusive store lock, so no build, pull or tag is
+//! half-way through. It marks from every ref (through indexes, manifests
+//! and configs; image configs' `rootfs.diff_ids` give the snapshot chain
+//! ids to keep) and from every cache record (each digest string in it),
+//! then deletes every unmarked blob and snapshot and everything in `tmp/`.
+//! With `all`, every ref and cache record is removed first, as
+//! `docker system prune --all` does. A GC killed half-way only ever
+//! deleted unreachable things; the next GC finishes the job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+
+use serde::Serialize;
+
+use super::Store;
+use super::error::{IoContext, Result, StoreError};
+use super::fsutil;
+use super::lock::LockMode;
+use super::refs::Refs;
+use super::walk::{Role, Walk, digests_in};
+use crate::digest::Digest;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Also remove every image ref and every cache record first.
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Names removed (only with `all`).
+    pub removed_refs: Vec<String>,
+    pub removed_blobs: u64,
+    pub removed_blob_bytes: u64,
+    pub removed_snapshots: u64,
+    pub removed_snapshot_bytes: u64,
+    pub removed_cache_records: u64,
+    pub removed_cache_bytes: u64,
+    /// Entries of `tmp/` (files or directories) removed.
+    pub removed_temp_files: u64,
+    pub removed_temp_bytes: u64,
+}
+
+impl GcReport {
+    pub fn reclaimed_bytes(&self) -> u64 {
+        self.removed_blob_bytes
+            + self.removed_snapshot_bytes
+            + self.removed_cache_bytes
+            + self.removed_temp_bytes
+    }
+}
+
+/// A count of things and the bytes they take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+impl Usage {
+    fn add(&mut self, bytes: u64) {
+        self.count += 1;
+        self.bytes += bytes;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageUsage {
+    pub name: String,
+    pub digest: Digest,
+    /// Bytes of every stored blob the image reaches.
+    pub size: u64,
+    /// Of which also reached by another tagged image.
+    pub shared_size: u64,
+    /// Of which reached by no other tagged image.
+    pub unique_size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DuReport {
+    pub blobs: Usage,
+    pub snapshots: Usage,
+    pub cache: Usage,
+    pub temp: Usage,
+    pub images: Vec<ImageUsage>,
+    /// What `gc` without `all` would free now: unreachable blobs,
+    /// unreferenced snapshots, temp files.
+    pub reclaimable: u64,
+}
+
+impl Store {
+    /// Mark from `refs` and, if `cache`, from the cache records. With
+    /// `strict`, a damaged manifest/index/config reachable from a ref is an
+    /// error (its children cannot be marked, so sweeping would lose them).
+    fn mark(&self, refs: &Refs, cache: bool, strict: bool) -> Result<Walk> {
+        let mut walk = Walk::default();
+        for entry in refs.values() {
+            walk.visit(self, &entry.digest, Role::Image, true)?;
+        }
+        if strict && let Some((digest, reason)) = walk.broken.first() {
+            return Err(StoreError::Damaged {
+                digest: digest.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if cache {
+            let mut named = BTreeSet::new();
+            for (path, _) in self.cache_files()? {
+                let bytes = match fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e).at(&path),
+                };
+                if let Ok(json) = serde_json::from_slice(&bytes) {
+                    digests_in(&json, &mut named);
+                }
+            }
+            for digest in named {
+                walk.visit(self, &digest, Role::Unknown, false)?;
+                walk.chains.insert(digest);
+            }
+        }
+        Ok(walk)
+    }
+
+    /// Collect garbage. Waits for every lease, build and write in any
+    /// process; fails if this handle itself holds a lease.
+    pub fn gc(&self, options: GcOptions) -> Result<GcReport> {
+        let count = self.leases_held();
+        if count > 0 {
+            return Err(StoreError::LeaseHeld {
+                root: self.root().to_path_buf(),
+                count,
+            });
+        }
+        let _lock = self.lock_store(LockMode::Exclusive)?;
+        let mut report = GcReport::default();
+        if options.all {
+            report.removed_refs = self.update_refs(|refs| {
+                let names = refs.keys().cloned().collect();
+                refs.clear();
+                Ok(names)
+            })?;
+            for (path, size) in self.cache_files()? {
+                fsutil::remove_any(&path)?;
+                report.removed_cache_records += 1;
+                report.removed_cache_bytes += size;
+            }
+        }
+        let tmp = self.tmp_dir();
+        for name in fsutil::dir_names(&tmp)? {
+            let path = tmp.join(name);
+            report.removed_temp_bytes += fsutil::tree_size(&path).unwrap_or(0);
+            fsutil::remove_any(&path)?;
+            report.removed_temp_files += 1;
+        }
+        let walk = self.mark(&self.read_refs()?, !options.all, true)?;
+        for (digest, size) in self.list_blob_files()? {
+            let Ok(digest) = digest else { continue };
+            if !walk.blobs.contains_key(&digest) {
+                fsutil::remove_any(&self.blob_path(&digest))?;
+                report.removed_blobs += 1;
+                report.removed_blob_bytes += size;
+            }
+        }
+        if report.removed_blobs > 0 {
+            fsutil::fsync_dir(&self.blobs_dir())?;
+        }
+        for id in self.list_snapshots()? {
+            if !walk.chains.contains(&id)
+                && let Some(size) = self.remove_snapshot_locked(&id)?
+            {
+                report.removed_snapshots += 1;
+                report.removed_snapshot_bytes += size;
+            }
+        }
+        Ok(report)
+    }
+
+    /// What the store holds, per kind and per image, and what GC would free.
+    pub fn disk_usage(&self) -> Result<DuReport> {
+        let _lock = self.lock_store(LockMode::Shared)?;
+        let mut du = DuReport::default();
+        let blob_files: BTreeMap<Digest, u64> = self
+            .list_blob_files()?
+            .into_iter()
+            .filter_map(|(d, size)| Some((d.ok()?, size)))
+            .collect();
+        blob_files.values().for_each(|&size| du.blobs.add(size));
+        let mut snapshots = BTreeMap::new();
+        for id in self.list_snapshots()? {
+            let path = self.snapshots_dir().join(id.hex());
+            let size = fsutil::tree_size(&path)?;
+            du.snapshots.add(size);
+            snapshots.insert(id, size);
+        }
+        for (_, size) in self.cache_files()? {
+            du.cache.add(size);
+        }
+        let tmp = self.tmp_dir();
+        for name in fsutil::dir_names(&tmp)? {
+            du.temp.add(fsutil::tree_size(&tmp.join(name)).unwrap_or(0));
+        }
+
+        let refs = self.read_refs()?;
+        let mut per_image = Vec::new();
+        let mut users: BTreeMap<Digest, u32> = BTreeMap::new();
+        for (name, entry) in &refs {
+            let mut walk = Walk::default();
+            walk.visit(self, &entry.digest, Role::Image, true)?;
+            for d in walk.blobs.keys() {
+                *users.entry(d.clone()).or_default() += 1;
+            }
+            per_image.push((name, entry, walk.blobs));
+        }
+        for (name, entry, blobs) in per_image {
+            let size: u64 = blobs.values().sum();
+            let unique_size = blobs
+                .iter()
+                .filter(|(d, _)| users.get(*d) == Some(&1))
+                .map(|(_, s)| s)
+                .sum();
+            du.images.push(ImageUsage {
+                name: name.clone(),
+                digest: entry.digest.clone(),
+                size,
+                shared_size: size - unique_size,
+                unique_size,
+            });
+        }
+
+        let kept = self.mark(&refs, true, false)?;
+        let dead_blobs: u64 = blob_files
+            .iter()
+            .filter(|(d, _)| !kept.blobs.contains_key(*d))
+            .map(|(_, s)| s)
+            .sum();
+        let dead_snapshots: u64 = snapshots
+            .iter()
+            .filter(|(id, _)| !kept.chains.contains(*id))
+            .map(|(_, s)| s)
+            .sum();
+        du.reclaimable = dead_blobs + dead_snapshots + du.temp.bytes;
+        Ok(du)
+    }
+}

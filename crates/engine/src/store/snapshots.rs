@@ -1,0 +1,155 @@
+//! Unpacked layer trees in `snapshots/<hex>/`, keyed by the OCI ChainID of
+//! the layers' diff_ids, shared by every build using the store.
+//!
+//! A snapshot is made by reserving a directory in `tmp/`, filling it, and
+//! committing: the file system is synced and the directory renamed into
+//! place, so a snapshot under its final name is always complete. If another
+//! process committed the same chain id first, that one wins and ours is
+//! deleted (the contents are the same by construction). Removal renames the
+//! tree back into `tmp/` before deleting it.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::Store;
+use super::error::{IoContext, Result};
+use super::fsutil;
+use super::lock::{FileLock, LockMode};
+use crate::digest::Digest;
+
+/// The OCI ChainIDs of every prefix of `diff_ids`: `ChainID(L0) =
+/// DiffID(L0)`, `ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " +
+/// DiffID(Ln))`. The last one identifies the whole stack.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for diff_id in diff_ids {
+        let next = match out.last() {
+            None => diff_id.clone(),
+            Some(parent) => Digest::of(format!("{parent} {diff_id}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// A directory in `tmp/` being filled to become a snapshot. Dropping it
+/// uncommitted deletes it. Holds the store lock shared, so GC waits.
+#[derive(Debug)]
+pub struct SnapshotReservation {
+    dir: PathBuf,
+    store: Store,
+    committed: bool,
+    _lock: FileLock,
+}
+
+impl SnapshotReservation {
+    /// The directory to fill.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Make the tree durable and publish it as `chain_id`; returns the
+    /// snapshot's final path (someone else's if they committed first).
+    pub fn commit(mut self, chain_id: &Digest) -> Result<PathBuf> {
+        let dest = self.store.snapshot_path(chain_id);
+        let dir = File::open(&self.dir).at(&self.dir)?;
+        rustix::fs::syncfs(&dir)
+            .map_err(io::Error::from)
+            .at(&self.dir)?;
+        drop(dir);
+        match fs::rename(&self.dir, &dest) {
+            Ok(()) => {
+                self.committed = true;
+                fsutil::fsync_dir(&self.store.snapshots_dir())?;
+            }
+            // A non-empty directory is already there: the same chain id
+            // was committed concurrently. Ours goes in Drop.
+            Err(e) if is_dir_taken(&e) => {}
+            Err(e) => return Err(e).at(&dest),
+        }
+        Ok(dest)
+    }
+}
+
+fn is_dir_taken(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::DirectoryNotEmpty
+        || e.kind() == io::ErrorKind::AlreadyExists
+        || e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error())
+}
+
+impl Drop for SnapshotReservation {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fsutil::remove_any(&self.dir);
+        }
+    }
+}
+
+impl Store {
+    fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
+        self.snapshots_dir().join(chain_id.hex())
+    }
+
+    /// Reserve an empty directory to unpack a snapshot into.
+    pub fn reserve_snapshot(&self) -> Result<SnapshotReservation> {
+        let lock = self.lock_store(LockMode::Shared)?;
+        let dir = fsutil::create_temp_dir(&self.tmp_dir(), "snap")?;
+        Ok(SnapshotReservation {
+            dir,
+            store: self.clone(),
+            committed: false,
+            _lock: lock,
+        })
+    }
+
+    /// The path of a committed snapshot, if there is one. Hold a
+    /// [`Lease`](super::Lease) while using it, so GC leaves it alone.
+    pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<PathBuf>> {
+        let path = self.snapshot_path(chain_id);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(Some(path)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).at(&path),
+        }
+    }
+
+    /// Chain ids of all committed snapshots.
+    pub fn list_snapshots(&self) -> Result<Vec<Digest>> {
+        Ok(fsutil::dir_names(&self.snapshots_dir())?
+            .iter()
+            .filter_map(|n| n.to_str())
+            .filter_map(|n| format!("sha256:{n}").parse().ok())
+            .collect())
+    }
+
+    /// Remove a snapshot; `false` if there was none.
+    pub fn remove_snapshot(&self, chain_id: &Digest) -> Result<bool> {
+        let _lock = self.lock_store(LockMode::Shared)?;
+        self.remove_snapshot_locked(chain_id).map(|n| n.is_some())
+    }
+
+    /// Remove a snapshot (lock held by the caller); its size if it existed.
+    pub(crate) fn remove_snapshot_locked(&self, chain_id: &Digest) -> Result<Option<u64>> {
+        let path = self.snapshot_path(chain_id);
+        let size = match fsutil::tree_size(&path) {
+            Ok(size) => size,
+            Err(super::StoreError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let trash = self.tmp_dir().join(fsutil::unique_name("trash"));
+        match fs::rename(&path, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).at(&path),
+        }
+        fsutil::fsync_dir(&self.snapshots_dir())?;
+        fsutil::remove_any(&trash)?;
+        Ok(Some(size))
+    }
+}
