@@ -5,4 +5,6 @@
 //!   compute or verify them while the bytes stream.
 
 pub mod digest;
+pub mod reference;
+pub mod registry;
 pub mod store;

@@ -1,0 +1,242 @@
+//! Authentication pieces: `WWW-Authenticate` challenges (RFC 7235, as
+//! registries send them), token scopes, and token-endpoint answers. The
+//! HTTP side lives in `transport`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+
+use crate::reference::Repository;
+
+/// How a registry wants to be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// Token scopes for one request, e.g. `repository:a/b:pull,push`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Scope(Vec<String>);
+
+impl Scope {
+    /// No repository (the `/v2/` check).
+    pub fn none() -> Scope {
+        Scope(Vec::new())
+    }
+
+    pub fn pull(repo: &Repository) -> Scope {
+        Scope(vec![format!("repository:{}:pull", repo.path())])
+    }
+
+    pub fn push(repo: &Repository) -> Scope {
+        Scope(vec![format!("repository:{}:pull,push", repo.path())])
+    }
+
+    /// Push to `to` and read from `from` (a cross-repository mount).
+    pub fn mount(to: &Repository, from: &Repository) -> Scope {
+        let mut s = Scope::push(to);
+        s.0.push(format!("repository:{}:pull", from.path()));
+        s
+    }
+
+    pub fn scopes(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The token cache key.
+    pub fn key(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+/// A bearer token and when to stop using it.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub value: String,
+    pub expires: Instant,
+}
+
+impl Token {
+    /// Still good for at least a few more seconds.
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() + Duration::from_secs(5) < self.expires
+    }
+}
+
+/// Per-registry auth state: the challenge seen and tokens per scope.
+#[derive(Debug, Default)]
+pub(crate) struct AuthState {
+    pub challenge: Option<Challenge>,
+    pub tokens: HashMap<String, Token>,
+}
+
+/// The token endpoint's JSON answer (`token` or `access_token`).
+pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        token: String,
+        #[serde(default)]
+        access_token: String,
+        #[serde(default)]
+        expires_in: u64,
+    }
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| format!("bad token answer: {e}"))?;
+    let value = if answer.access_token.is_empty() {
+        answer.token
+    } else {
+        answer.access_token
+    };
+    if value.is_empty() {
+        return Err("the token answer has no token".into());
+    }
+    // Docker's minimum: a token lives at least 60 s.
+    let lifetime = Duration::from_secs(answer.expires_in.max(60));
+    Ok(Token {
+        value,
+        expires: Instant::now() + lifetime,
+    })
+}
+
+/// The challenge to answer, from every `WWW-Authenticate` header;
+/// `Bearer` wins over `Basic`. Unknown schemes are skipped.
+pub(crate) fn challenge_from(headers: &HeaderMap) -> Option<Challenge> {
+    let mut best = None;
+    for value in headers.get_all(WWW_AUTHENTICATE) {
+        let Ok(text) = value.to_str() else { continue };
+        for (scheme, params) in parse_challenges(text) {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                if let Some(realm) = params.get("realm") {
+                    return Some(Challenge::Bearer {
+                        realm: realm.clone(),
+                        service: params.get("service").cloned(),
+                    });
+                }
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                best = Some(Challenge::Basic);
+            }
+        }
+    }
+    best
+}
+
+/// `Scheme k=v, k="v", Scheme2 k=v` → schemes with lower-cased keys.
+fn parse_challenges(text: &str) -> Vec<(String, HashMap<String, String>)> {
+    let mut out: Vec<(String, HashMap<String, String>)> = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    let is_token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    while i < b.len() {
+        while i < b.len() && (b[i] == b' ' || b[i] == b',' || b[i] == b'\t') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && is_token(b[i]) {
+            i += 1;
+        }
+        if start == i {
+            i += 1;
+            continue;
+        }
+        let word = &text[start..i];
+        let mut j = i;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'=' && !out.is_empty() {
+            // A parameter of the current challenge.
+            j += 1;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            let mut value = String::new();
+            if j < b.len() && b[j] == b'"' {
+                j += 1;
+                while j < b.len() && b[j] != b'"' {
+                    if b[j] == b'\\' && j + 1 < b.len() {
+                        j += 1;
+                    }
+                    let ch_len = text[j..].chars().next().map_or(1, char::len_utf8);
+                    value.push_str(&text[j..j + ch_len]);
+                    j += ch_len;
+                }
+                j += 1;
+            } else {
+                let vstart = j;
+                while j < b.len() && b[j] != b',' && b[j] != b' ' {
+                    j += 1;
+                }
+                value.push_str(&text[vstart..j]);
+            }
+            if let Some((_, params)) = out.last_mut() {
+                params.insert(word.to_ascii_lowercase(), value);
+            }
+            i = j;
+        } else {
+            out.push((word.to_string(), HashMap::new()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(WWW_AUTHENTICATE, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn parses_bearer_and_basic_challenges() {
+        let h = headers(&[
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push""#,
+        ]);
+        assert_eq!(
+            challenge_from(&h),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(challenge_from(&headers(&[r#"Basic realm="Registry Realm""#])), Some(Challenge::Basic));
+        // Bearer preferred, unquoted values, odd spacing, escapes.
+        let h = headers(&[r#"basic realm=x"#, r#"Bearer  realm = http://127.0.0.1:1/t , service="a\"b""#]);
+        assert_eq!(
+            challenge_from(&h),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:1/t".into(),
+                service: Some("a\"b".into())
+            })
+        );
+        let both = parse_challenges(r#"Basic realm="r", Bearer realm="t",service="s""#);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1].1.get("service").map(String::as_str), Some("s"));
+        assert_eq!(challenge_from(&headers(&["Negotiate abc"])), None);
+        assert_eq!(challenge_from(&headers(&["Bearer service=x"])), None);
+    }
+
+    #[test]
+    fn token_answers() {
+        let t = parse_token_response(br#"{"token":"abc","expires_in":3600}"#).unwrap();
+        assert_eq!(t.value, "abc");
+        assert!(t.is_fresh());
+        let t = parse_token_response(br#"{"access_token":"xyz","token":"abc"}"#).unwrap();
+        assert_eq!(t.value, "xyz");
+        assert!(parse_token_response(br#"{}"#).unwrap_err().contains("no token"));
+        assert!(parse_token_response(b"nope").is_err());
+        let repo = Repository::parse("h:5000/a/b").unwrap();
+        let from = Repository::parse("h:5000/c").unwrap();
+        assert_eq!(Scope::mount(&repo, &from).key(), "repository:a/b:pull,push repository:c:pull");
+    }
+}

@@ -1,0 +1,537 @@
+//! The HTTP side: the rustls client, one [`Registry`] endpoint per domain
+//! (scheme picked by pinging `/v2/`), retries with backoff, and answering
+//! `401` challenges with credentials or bearer tokens.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::auth::{AuthState, Challenge, Scope, Token, challenge_from, parse_token_response};
+use super::error::error_body_message;
+use super::{Client, ClientOptions, Credentials, RegistryError, Result, RetryPolicy};
+
+/// One registry endpoint: where it is and how to authenticate to it.
+pub(crate) struct Registry {
+    /// The domain as references spell it (`docker.io`, `host:5000`).
+    pub domain: String,
+    /// `https://host/` or `http://host/`.
+    pub base: Url,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+}
+
+impl Registry {
+    pub fn url(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(|e| RegistryError::Invalid {
+            what: format!("registry {}", self.domain),
+            message: format!("bad url path {path:?}: {e}"),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub(crate) fn build_http(options: &ClientOptions) -> Result<reqwest::Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for err in &native.errors {
+        tracing::debug!("loading system CA certificates: {err}");
+    }
+    let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = &options.extra_ca_file {
+        let bad = |message: String| RegistryError::CaFile {
+            path: path.clone(),
+            message,
+        };
+        let pem = fs_err::read(path).map_err(|e| bad(e.to_string()))?;
+        let mut count = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| bad(format!("bad PEM: {e}")))?;
+            roots.add(cert).map_err(|e| bad(format!("bad certificate: {e}")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(bad("no certificates in the file".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RegistryError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .user_agent(options.user_agent.clone())
+        .connect_timeout(options.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| RegistryError::Tls(e.to_string()))
+}
+
+/// `localhost`, `127.0.0.0/8`, `::1`, or listed as insecure.
+pub(crate) fn plain_http_allowed(domain: &str, insecure: &[String]) -> bool {
+    let host = if domain.starts_with('[') {
+        domain.split_inclusive(']').next().unwrap_or(domain)
+    } else {
+        domain.split(':').next().unwrap_or(domain)
+    };
+    host == "localhost"
+        || host == "[::1]"
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.octets()[0] == 127)
+        || insecure.iter().any(|i| i == domain || i == host)
+}
+
+/// Exponential backoff bounded by attempts and elapsed time.
+pub(crate) struct Backoff {
+    policy: RetryPolicy,
+    start: Instant,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(policy: &RetryPolicy) -> Backoff {
+        Backoff {
+            policy: policy.clone(),
+            start: Instant::now(),
+            failures: 0,
+        }
+    }
+
+    /// Attempts made so far (failures counted).
+    pub fn attempts(&self) -> u32 {
+        self.failures
+    }
+
+    /// After a failure: how long to wait before the next try, or `None`
+    /// when the budget is spent. `hint` is a `Retry-After`.
+    pub fn next_delay(&mut self, hint: Option<Duration>) -> Option<Duration> {
+        self.failures += 1;
+        if self.failures >= self.policy.max_attempts {
+            return None;
+        }
+        let shift = (self.failures - 1).min(20);
+        let exp = self.policy.initial_delay.saturating_mul(1 << shift);
+        let delay = hint.unwrap_or(exp).min(self.policy.max_delay);
+        (self.start.elapsed() + delay <= self.policy.max_elapsed).then_some(delay)
+    }
+}
+
+fn retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Errors worth another try: connecting, timeouts, broken connections.
+pub(crate) fn transient(e: &reqwest::Error) -> bool {
+    !(e.is_builder() || e.is_redirect() || e.is_status() || e.is_decode())
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let secs: u64 = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+/// Send, retrying retryable statuses and transient errors when `retry`.
+/// The last retryable answer is returned as is when the budget runs out.
+pub(crate) async fn send_retrying(
+    http: &reqwest::Client,
+    policy: &RetryPolicy,
+    registry: &str,
+    what: &str,
+    retry: bool,
+    build: &mut (dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send),
+) -> Result<Response> {
+    let mut backoff = Backoff::new(policy);
+    loop {
+        let request = build(http)?;
+        match request.send().await {
+            Ok(resp) if retry && retryable_status(resp.status()) => {
+                let Some(delay) = backoff.next_delay(retry_after(&resp)) else {
+                    return Ok(resp);
+                };
+                tracing::warn!(registry, what, status = resp.status().as_u16(), ?delay, "retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Ok(resp) => return Ok(resp),
+            Err(e) => {
+                let delay = if retry && transient(&e) {
+                    backoff.next_delay(None)
+                } else {
+                    None
+                };
+                let Some(delay) = delay else {
+                    return Err(RegistryError::Http {
+                        registry: registry.to_string(),
+                        what: what.to_string(),
+                        url: e.url().map(Url::to_string).unwrap_or_default(),
+                        source: e,
+                    });
+                };
+                tracing::warn!(registry, what, error = %e, ?delay, "retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Read at most 64 KiB of an error body and make it one line.
+pub(crate) async fn body_message(resp: Response) -> String {
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 << 10 {
+            break;
+        }
+    }
+    error_body_message(&body)
+}
+
+/// The error for an unexpected answer, by status.
+pub(crate) async fn status_error(registry: &Registry, what: &str, resp: Response) -> RegistryError {
+    let status = resp.status().as_u16();
+    let message = body_message(resp).await;
+    let (registry, what) = (registry.domain.clone(), what.to_string());
+    match status {
+        404 => RegistryError::NotFound {
+            registry,
+            what,
+            status,
+            message,
+        },
+        403 => RegistryError::Denied {
+            registry,
+            what,
+            status,
+            message,
+        },
+        _ => RegistryError::Status {
+            registry,
+            what,
+            status,
+            message,
+        },
+    }
+}
+
+impl Client {
+    /// The endpoint for `domain`, pinged on first use.
+    pub(crate) async fn registry(&self, domain: &str) -> Result<Arc<Registry>> {
+        let mut map = self.inner.registries.lock().await;
+        if let Some(r) = map.get(domain) {
+            return Ok(r.clone());
+        }
+        let credentials = self.inner.options.credentials.get(domain).await?;
+        let registry = Arc::new(self.connect(domain, credentials).await?);
+        map.insert(domain.to_string(), registry.clone());
+        Ok(registry)
+    }
+
+    async fn connect(&self, domain: &str, credentials: Option<Credentials>) -> Result<Registry> {
+        let api_host = if domain == crate::reference::DEFAULT_DOMAIN {
+            "registry-1.docker.io"
+        } else {
+            domain
+        };
+        let what = "ping /v2/";
+        let opts = &self.inner.options;
+        let https = Url::parse(&format!("https://{api_host}/")).map_err(|e| RegistryError::Invalid {
+            what: format!("registry {domain}"),
+            message: e.to_string(),
+        })?;
+        let ping = |base: &Url, retry: bool| {
+            let url = base.join("v2/");
+            async move {
+                let url = url.map_err(|e| RegistryError::Invalid {
+                    what: format!("registry {domain}"),
+                    message: e.to_string(),
+                })?;
+                let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
+                send_retrying(&self.inner.http, &opts.retry, domain, what, retry, &mut build).await
+            }
+        };
+        let (base, resp) = if plain_http_allowed(domain, &opts.insecure_registries) {
+            match ping(&https, false).await {
+                Ok(resp) => (https, resp),
+                Err(e) => {
+                    tracing::debug!(domain, error = %e, "https failed; trying plain http");
+                    let mut http_base = https.clone();
+                    http_base.set_scheme("http").map_err(|()| RegistryError::Invalid {
+                        what: format!("registry {domain}"),
+                        message: "cannot use http".into(),
+                    })?;
+                    let resp = ping(&http_base, true).await?;
+                    (http_base, resp)
+                }
+            }
+        } else {
+            let resp = ping(&https, true).await?;
+            (https, resp)
+        };
+        let registry = Registry {
+            domain: domain.to_string(),
+            base,
+            credentials,
+            auth: Mutex::new(AuthState::default()),
+        };
+        match resp.status().as_u16() {
+            200..=299 => {}
+            401 => {
+                let challenge = challenge_from(resp.headers());
+                if challenge.is_none() {
+                    return Err(RegistryError::Protocol {
+                        registry: domain.to_string(),
+                        what: what.to_string(),
+                        message: "401 without a Basic or Bearer WWW-Authenticate challenge".into(),
+                    });
+                }
+                registry.state().challenge = challenge;
+            }
+            _ => return Err(status_error(&registry, what, resp).await),
+        }
+        Ok(registry)
+    }
+
+    /// Send with retries (when `retry`) and authentication: a `401` is
+    /// answered once with fresh credentials or a fresh token.
+    pub(crate) async fn send(
+        &self,
+        registry: &Registry,
+        scope: &Scope,
+        what: &str,
+        retry: bool,
+        build: &mut (dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send),
+    ) -> Result<Response> {
+        let mut answered = false;
+        loop {
+            let auth = self.authorization(registry, scope).await?;
+            let mut with_auth = |http: &reqwest::Client| {
+                let request = build(http)?;
+                Ok(match &auth {
+                    Some(value) => request.header(AUTHORIZATION, value),
+                    None => request,
+                })
+            };
+            let resp = send_retrying(
+                &self.inner.http,
+                &self.inner.options.retry,
+                &registry.domain,
+                what,
+                retry,
+                &mut with_auth,
+            )
+            .await?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            let challenge = challenge_from(resp.headers());
+            if !answered && let Some(challenge) = challenge {
+                let worth_it = match &challenge {
+                    Challenge::Bearer { .. } => true,
+                    Challenge::Basic => auth.is_none() && registry.credentials.is_some(),
+                };
+                let mut state = registry.state();
+                state.tokens.remove(&scope.key());
+                state.challenge = Some(challenge);
+                drop(state);
+                if worth_it {
+                    answered = true;
+                    continue;
+                }
+            }
+            return Err(RegistryError::Unauthorized {
+                registry: registry.domain.clone(),
+                what: what.to_string(),
+                status: 401,
+                with_credentials: registry.credentials.is_some(),
+                message: body_message(resp).await,
+            });
+        }
+    }
+
+    /// The `Authorization` value for `scope`, fetching a token if needed.
+    async fn authorization(&self, registry: &Registry, scope: &Scope) -> Result<Option<String>> {
+        let challenge = {
+            let state = registry.state();
+            if let Some(token) = state.tokens.get(&scope.key())
+                && token.is_fresh()
+            {
+                return Ok(Some(format!("Bearer {}", token.value)));
+            }
+            state.challenge.clone()
+        };
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(match &registry.credentials {
+                Some(Credentials::Basic { username, password }) => {
+                    Some(basic_header(username, password))
+                }
+                Some(Credentials::IdentityToken { .. }) | None => None,
+            }),
+            Some(Challenge::Bearer { realm, service }) => {
+                let token = self.fetch_token(registry, &realm, service.as_deref(), scope).await?;
+                let value = format!("Bearer {}", token.value);
+                registry.state().tokens.insert(scope.key(), token);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    /// Ask the realm for a token: a refresh-token `POST` for an identity
+    /// token, else a `GET` with basic credentials (or none).
+    async fn fetch_token(
+        &self,
+        registry: &Registry,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<Token> {
+        let token_error = |message: String| RegistryError::Token {
+            registry: registry.domain.clone(),
+            realm: realm.to_string(),
+            message,
+        };
+        let mut url = Url::parse(realm).map_err(|e| token_error(format!("bad realm: {e}")))?;
+        let what = format!("token for {:?}", scope.key());
+        let mut build: Box<dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send> =
+            match &registry.credentials {
+                Some(Credentials::IdentityToken { token, .. }) => {
+                    let mut form = Url::parse("http://form/").map_err(|e| token_error(e.to_string()))?;
+                    {
+                        let mut pairs = form.query_pairs_mut();
+                        pairs.append_pair("grant_type", "refresh_token");
+                        pairs.append_pair("refresh_token", token);
+                        pairs.append_pair("client_id", "hoist");
+                        if let Some(s) = service {
+                            pairs.append_pair("service", s);
+                        }
+                        if !scope.scopes().is_empty() {
+                            pairs.append_pair("scope", &scope.key());
+                        }
+                    }
+                    let body = form.query().unwrap_or_default().to_string();
+                    let url = url.clone();
+                    Box::new(move |http| {
+                        Ok(http
+                            .post(url.clone())
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body(body.clone()))
+                    })
+                }
+                credentials => {
+                    {
+                        let mut pairs = url.query_pairs_mut();
+                        if let Some(s) = service {
+                            pairs.append_pair("service", s);
+                        }
+                        for s in scope.scopes() {
+                            pairs.append_pair("scope", s);
+                        }
+                    }
+                    let basic = match credentials {
+                        Some(Credentials::Basic { username, password }) => {
+                            Some(basic_header(username, password))
+                        }
+                        _ => None,
+                    };
+                    Box::new(move |http| {
+                        let request = http.get(url.clone());
+                        Ok(match &basic {
+                            Some(b) => request.header(AUTHORIZATION, b),
+                            None => request,
+                        })
+                    })
+                }
+            };
+        let policy = &self.inner.options.retry;
+        let resp = send_retrying(&self.inner.http, policy, &registry.domain, &what, true, &mut *build)
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(RegistryError::Unauthorized {
+                registry: registry.domain.clone(),
+                what: format!("{what} from {realm}"),
+                status: status.as_u16(),
+                with_credentials: registry.credentials.is_some(),
+                message: body_message(resp).await,
+            });
+        }
+        if !status.is_success() {
+            let message = body_message(resp).await;
+            return Err(token_error(format!("http {}: {message}", status.as_u16())));
+        }
+        let body = resp.bytes().await.map_err(|e| token_error(e.to_string()))?;
+        parse_token_response(&body).map_err(token_error)
+    }
+
+    /// `GET /v2/` with `credentials` must succeed (used by `login`).
+    pub(crate) async fn check_credentials(&self, domain: &str, credentials: Credentials) -> Result<()> {
+        let probe = self.connect(domain, Some(credentials)).await?;
+        let url = probe.url("v2/")?;
+        let what = "login check /v2/";
+        let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
+        let resp = self.send(&probe, &Scope::none(), what, true, &mut build).await?;
+        if !resp.status().is_success() {
+            return Err(status_error(&probe, what, resp).await);
+        }
+        // A registry that allows anonymous /v2/ never checked them.
+        if probe.state().challenge.is_none() {
+            tracing::debug!(domain, "registry accepts anonymous /v2/; credentials not verified");
+        }
+        Ok(())
+    }
+}
+
+fn basic_header(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_listed() {
+        let none: Vec<String> = Vec::new();
+        for d in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "[::1]"] {
+            assert!(plain_http_allowed(d, &none), "{d}");
+        }
+        for d in ["docker.io", "128.0.0.1:5000", "[::2]:5000", "localhost.example.com", "10.0.0.1"] {
+            assert!(!plain_http_allowed(d, &none), "{d}");
+        }
+        let listed = vec!["reg.lan:5000".to_string(), "other.lan".to_string()];
+        assert!(plain_http_allowed("reg.lan:5000", &listed));
+        assert!(!plain_http_allowed("reg.lan:5001", &listed));
+        assert!(plain_http_allowed("other.lan:443", &listed));
+    }
+
+    #[test]
+    fn backoff_doubles_and_stops() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(25),
+            max_elapsed: Duration::from_secs(60),
+        };
+        let mut b = Backoff::new(&policy);
+        assert_eq!(b.next_delay(None), Some(Duration::from_millis(10)));
+        assert_eq!(b.next_delay(None), Some(Duration::from_millis(20)));
+        assert_eq!(b.next_delay(Some(Duration::from_secs(9))), Some(Duration::from_millis(25)));
+        assert_eq!(b.next_delay(None), None);
+        let mut short = Backoff::new(&RetryPolicy {
+            max_elapsed: Duration::from_millis(5),
+            ..policy
+        });
+        assert_eq!(short.next_delay(None), None, "over the time budget");
+    }
+}

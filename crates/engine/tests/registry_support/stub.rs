@@ -1,0 +1,139 @@
+//! A fault-injecting registry stand-in: serves fixed manifests and blobs
+//! for any repository, and can answer 500 a few times, cut a blob
+//! response short (reset), ignore `Range`, or lie about a digest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+
+use super::http::{read_request, respond, respond_cut};
+
+#[derive(Clone, Default)]
+pub struct Faults {
+    /// The first N manifest/blob requests answer 500.
+    pub fail_first: usize,
+    /// The first N blob GETs announce the full length, send `cut_at`
+    /// bytes of what they should, then reset the connection.
+    pub cut_first: usize,
+    pub cut_at: usize,
+    /// Answer 200 with the whole blob even to a `Range` request.
+    pub ignore_range: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct Content {
+    /// reference (tag or digest) → (media type, bytes, Docker-Content-Digest sent)
+    pub manifests: HashMap<String, (String, Vec<u8>, Option<String>)>,
+    /// digest → bytes served (may not match the digest)
+    pub blobs: HashMap<String, Vec<u8>>,
+}
+
+#[derive(Default)]
+struct State {
+    failed: usize,
+    cut: usize,
+    /// "METHOD path range" for every request served.
+    log: Vec<String>,
+}
+
+pub struct Stub {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stub {
+    pub async fn start(content: Content, faults: Faults) -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = (Arc::new(content), Arc::new(faults), state.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (content, faults, state) = shared.clone();
+                tokio::spawn(async move {
+                    let Some(req) = read_request(&mut stream).await else { return };
+                    let range = req.header("range").map(str::to_string);
+                    let head = req.method == "HEAD";
+                    state.lock().unwrap().log.push(format!("{} {} {}", req.method, req.path, range.clone().unwrap_or_default()));
+                    if req.path == "/v2/" {
+                        return respond(&mut stream, 200, &[], b"{}", head).await;
+                    }
+                    let fail = {
+                        let mut s = state.lock().unwrap();
+                        let fail = s.failed < faults.fail_first;
+                        s.failed += usize::from(fail);
+                        fail
+                    };
+                    if fail {
+                        let body = br#"{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}"#;
+                        return respond(&mut stream, 500, &[], body, head).await;
+                    }
+                    if let Some((_, reference)) = req.path.split_once("/manifests/") {
+                        return match content.manifests.get(reference) {
+                            Some((media, bytes, digest)) => {
+                                let mut headers = vec![("Content-Type", media.clone())];
+                                if let Some(d) = digest {
+                                    headers.push(("Docker-Content-Digest", d.clone()));
+                                }
+                                respond(&mut stream, 200, &headers, bytes, head).await
+                            }
+                            None => respond(&mut stream, 404, &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#, head).await,
+                        };
+                    }
+                    let Some((_, digest)) = req.path.split_once("/blobs/") else {
+                        return respond(&mut stream, 404, &[], b"", head).await;
+                    };
+                    let Some(blob) = content.blobs.get(digest) else {
+                        return respond(&mut stream, 404, &[], br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#, head).await;
+                    };
+                    let start: usize = range
+                        .as_deref()
+                        .filter(|_| !faults.ignore_range)
+                        .and_then(|r| r.strip_prefix("bytes="))
+                        .and_then(|r| r.strip_suffix('-'))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0)
+                        .min(blob.len());
+                    let mut headers = vec![("Content-Type", "application/octet-stream".to_string())];
+                    let status = if start > 0 {
+                        headers.push(("Content-Range", format!("bytes {start}-{}/{}", blob.len() - 1, blob.len())));
+                        206
+                    } else {
+                        200
+                    };
+                    let body = &blob[start..];
+                    let cut = !head && {
+                        let mut s = state.lock().unwrap();
+                        let cut = s.cut < faults.cut_first;
+                        s.cut += usize::from(cut);
+                        cut
+                    };
+                    if cut {
+                        let n = faults.cut_at.min(body.len());
+                        respond_cut(&mut stream, status, &headers, body.len(), &body[..n]).await;
+                    } else {
+                        respond(&mut stream, status, &headers, body, head).await;
+                    }
+                });
+            }
+        });
+        Stub { port, state, task }
+    }
+
+    pub fn domain(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// "METHOD path range" of every request so far.
+    pub fn log(&self) -> Vec<String> {
+        self.state.lock().unwrap().log.clone()
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
