@@ -1,0 +1,6 @@
+//! Exporters: where a built or stored image goes. [`spec`] parses
+//! `-o/--output` in `docker buildx` syntax.
+
+pub mod spec;
+
+pub use spec::{Compression, Dest, OutputKind, OutputSpec};
