@@ -5,6 +5,7 @@
 //!   compute or verify them while the bytes stream.
 
 pub mod digest;
+pub mod layer;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -1,0 +1,202 @@
+//! Paths inside a root directory, resolved so that nothing outside it is
+//! ever reached: symlinks are followed as if the root were `/` (an absolute
+//! target or a `..` at the root stays at the root), by `openat2` with
+//! `RESOLVE_IN_ROOT` where the kernel has it, else by our own walk, one
+//! component at a time with `O_NOFOLLOW`, reading each symlink ourselves.
+//!
+//! Callers then act on the final component relative to the directory fd
+//! with `*at` calls that do not follow it.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::unpack::Resolver;
+
+/// The most symlinks one resolution follows (Linux's own limit).
+const MAX_HOPS: usize = 40;
+
+/// An open root directory.
+pub(crate) struct Root {
+    fd: OwnedFd,
+    resolver: Resolver,
+    openat2_works: std::cell::Cell<bool>,
+}
+
+fn path_flags() -> OFlags {
+    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
+}
+
+impl Root {
+    pub(crate) fn open(path: &Path, resolver: Resolver) -> io::Result<Root> {
+        let fd = rustix::fs::open(path, path_flags(), Mode::empty())?;
+        Ok(Root {
+            fd,
+            resolver,
+            openat2_works: std::cell::Cell::new(resolver != Resolver::Walk),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens (`O_PATH`) the directory at `comps` below the root, creating
+    /// missing directories (mode 0755) when `create`.
+    pub(crate) fn dir(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
+        if comps.is_empty() {
+            return Ok(rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?);
+        }
+        if self.openat2_works.get() {
+            let mut joined = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+            for (i, c) in comps.iter().enumerate() {
+                if i > 0 {
+                    joined.push(b'/');
+                }
+                joined.extend_from_slice(c);
+            }
+            let mut tries = 0;
+            loop {
+                let flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags) {
+                    Ok(fd) => return Ok(fd),
+                    Err(Errno::NOENT) if create => break,
+                    // A concurrent rename somewhere on the system.
+                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
+                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
+                    // No openat2 (old kernel, or a seccomp filter).
+                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
+                        if self.resolver == Resolver::Auto =>
+                    {
+                        self.openat2_works.set(false);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        self.walk(comps, create)
+    }
+
+    /// The portable resolution: never opens a symlink, reads it and
+    /// continues from the root (absolute target) or the current directory.
+    fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
+        let mut stack: Vec<OwnedFd> = vec![rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?];
+        let mut queue: VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
+        let mut hops = 0;
+        while let Some(comp) = queue.pop_front() {
+            match &comp[..] {
+                b"" | b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(cur) = stack.last() else {
+                return Err(Errno::NOENT.into());
+            };
+            let kind = match rustix::fs::statat(cur, &comp[..], AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => Some(FileType::from_raw_mode(st.st_mode)),
+                Err(Errno::NOENT) if create => None,
+                Err(e) => return Err(e.into()),
+            };
+            match kind {
+                None => {
+                    match rustix::fs::mkdirat(cur, &comp[..], Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    let fd = rustix::fs::openat(cur, &comp[..], path_flags() | OFlags::NOFOLLOW, Mode::empty())?;
+                    stack.push(fd);
+                }
+                Some(FileType::Symlink) => {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(Errno::LOOP.into());
+                    }
+                    let target = rustix::fs::readlinkat(cur, &comp[..], Vec::new())?;
+                    let target = target.as_bytes();
+                    if target.first() == Some(&b'/') {
+                        stack.truncate(1);
+                    }
+                    for part in target.split(|&b| b == b'/').rev() {
+                        queue.push_front(part.to_vec());
+                    }
+                }
+                Some(FileType::Directory) => {
+                    let fd = rustix::fs::openat(cur, &comp[..], path_flags() | OFlags::NOFOLLOW, Mode::empty())?;
+                    stack.push(fd);
+                }
+                Some(_) => return Err(Errno::NOTDIR.into()),
+            }
+        }
+        stack.pop().ok_or_else(|| Errno::NOENT.into())
+    }
+}
+
+/// Removes `name` in `dir` and, if it is a directory, everything below it,
+/// never following a symlink. A missing `name` is not an error.
+pub(crate) fn remove_all(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let fd = open_dir(dir, name)?;
+        clear_dir(fd.as_fd(), &mut Vec::new(), &|_| false)?;
+        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    } else {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// Opens the directory `name` in `dir` for reading, refusing a symlink.
+pub(crate) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
+}
+
+/// Removes the children of the directory `dir` (whose path is `prefix`)
+/// except those `keep` names; kept directories are cleared the same way.
+pub(crate) fn clear_dir(dir: BorrowedFd<'_>, prefix: &mut Vec<u8>, keep: &dyn Fn(&[u8]) -> bool) -> io::Result<()> {
+    let mut names = Vec::new();
+    let mut listing = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = listing.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+                kind = FileType::from_raw_mode(st.st_mode);
+            }
+            names.push((name.to_vec(), kind));
+        }
+    }
+    for (name, kind) in names {
+        let len = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(&name);
+        let result = if !keep(prefix) {
+            remove_all(dir, &name)
+        } else if kind == FileType::Directory {
+            open_dir(dir, &name).and_then(|fd| clear_dir(fd.as_fd(), prefix, keep))
+        } else {
+            Ok(())
+        };
+        prefix.truncate(len);
+        result?;
+    }
+    Ok(())
+}

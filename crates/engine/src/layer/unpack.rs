@@ -1,0 +1,232 @@
+//! [`unpack`]: a layer blob applied onto a root directory.
+//!
+//! The blob is read once: through a `VerifyingReader` (descriptor digest and
+//! size), a decompressor picked by magic bytes, a hasher (diff_id), and our
+//! tar reader. Entries are applied as they stream (see `unpack_entry`), so a
+//! blob that fails verification at its end has already changed the root:
+//! unpack into a fresh snapshot and discard it on error. Containment does
+//! not depend on verification: no entry, verified or not, reaches outside
+//! the root.
+
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::compression::{Decoder, Detected, detect};
+use super::reader::{TarError, TarReader};
+use super::resolve::Root;
+use super::unpack_entry::Applier;
+use super::{Compression, IdMap, LayerError};
+use crate::digest::{Digest, Hasher, VerifyingReader};
+
+/// Maps a container `(uid, gid)` to the host ids to chown to; `None`
+/// leaves the entry owned by the unpacking user (with a warning).
+pub type IdMapper = Arc<dyn Fn(u32, u32) -> Option<(u32, u32)> + Send + Sync>;
+
+/// Who owns the unpacked files.
+#[derive(Clone, Default)]
+pub enum Ownership {
+    /// [`Ownership::Preserve`] when running as root, else [`Ownership::Skip`].
+    #[default]
+    Auto,
+    /// The ids in the tar, as they are; a failed chown is an error.
+    Preserve,
+    /// The ids in the tar mapped to host ids (rootless); a failed chown is
+    /// a warning.
+    Map(IdMapper),
+    /// Everything is owned by the unpacking user.
+    Skip,
+}
+
+impl Ownership {
+    /// Maps container ids to host ids through a user-namespace id map.
+    pub fn from_id_map(map: IdMap) -> Ownership {
+        Ownership::Map(Arc::new(move |uid, gid| Some((map.uid_to_host(uid)?, map.gid_to_host(gid)?))))
+    }
+}
+
+impl fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Ownership::Auto => "Auto",
+            Ownership::Preserve => "Preserve",
+            Ownership::Map(_) => "Map(..)",
+            Ownership::Skip => "Skip",
+        })
+    }
+}
+
+/// Whether device nodes can be made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Privileges {
+    /// Root if the effective uid is 0.
+    #[default]
+    Auto,
+    Root,
+    /// Character and block devices are skipped with a warning (FIFOs are
+    /// still made: that needs no privilege).
+    Rootless,
+}
+
+/// How parent paths are resolved inside the root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Resolver {
+    /// `openat2(RESOLVE_IN_ROOT)`, falling back to [`Resolver::Walk`] where
+    /// the kernel lacks it.
+    #[default]
+    Auto,
+    /// `openat2` only (an error where the kernel lacks it).
+    Openat2,
+    /// Our own component-by-component walk.
+    Walk,
+}
+
+/// How a layer is unpacked.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// The descriptor digest: the blob is verified against it.
+    pub digest: Digest,
+    /// The descriptor size, when known.
+    pub size: Option<u64>,
+    /// The expected digest of the uncompressed tar, when known.
+    pub diff_id: Option<Digest>,
+    pub privileges: Privileges,
+    pub ownership: Ownership,
+    pub resolver: Resolver,
+}
+
+impl UnpackOptions {
+    pub fn new(digest: Digest) -> UnpackOptions {
+        UnpackOptions {
+            digest,
+            size: None,
+            diff_id: None,
+            privileges: Privileges::Auto,
+            ownership: Ownership::Auto,
+            resolver: Resolver::Auto,
+        }
+    }
+}
+
+/// Something that was not applied as the layer asked, without failing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpackWarning {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// What an unpack did.
+#[derive(Debug, Clone)]
+pub struct UnpackReport {
+    /// Entries read (including whiteouts).
+    pub entries: u64,
+    /// The digest of the uncompressed tar.
+    pub diff_id: Digest,
+    pub compression: Compression,
+    pub warnings: Vec<UnpackWarning>,
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Applies the layer `blob` onto `root`.
+pub fn unpack<R: Read>(blob: R, root: &Path, opts: &UnpackOptions) -> Result<UnpackReport, LayerError> {
+    let digest = &opts.digest;
+    let read_err = |e| LayerError::from_read(digest, e);
+    let root_dir = Root::open(root, opts.resolver).map_err(|source| LayerError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut raw = VerifyingReader::new(blob, digest.clone(), opts.size);
+    let mut magic = [0u8; 6];
+    let mut got = 0;
+    while got < magic.len() {
+        match raw.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_err(e)),
+        }
+    }
+    let compression = match detect(&magic[..got]) {
+        Detected::Known(c) => c,
+        Detected::Unsupported(what) => {
+            return Err(LayerError::UnknownCompression {
+                digest: digest.clone(),
+                what,
+            });
+        }
+    };
+    let decoder = Decoder::new((&magic[..got]).chain(raw), compression).map_err(read_err)?;
+    let hashing = HashingReader {
+        inner: decoder,
+        hasher: Hasher::new(),
+    };
+    let mut tar = TarReader::new(BufReader::with_capacity(64 * 1024, hashing));
+    let privileged = match opts.privileges {
+        Privileges::Auto => rustix::process::geteuid().is_root(),
+        Privileges::Root => true,
+        Privileges::Rootless => false,
+    };
+    let mut applier = Applier::new(&root_dir, digest, privileged, &opts.ownership);
+    loop {
+        let entry = match tar.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            Err(e) => return Err(tar_error(digest, tar.offset(), applier.last_path(), e)),
+        };
+        applier.apply(entry, &mut tar)?;
+    }
+    // Everything after the end-of-archive block, then the rest of the raw
+    // stream, goes through the hashers: the digests cover the whole blob.
+    let end = tar.offset();
+    let mut buffered = tar.into_inner();
+    io::copy(&mut buffered, &mut io::sink())
+        .map_err(|e| tar_error(digest, end, applier.last_path(), TarError::from(e)))?;
+    let HashingReader {
+        inner: mut decoder,
+        hasher,
+    } = buffered.into_inner();
+    decoder.drain_raw().map_err(read_err)?;
+    let diff_id = hasher.finish();
+    if let Some(expected) = &opts.diff_id
+        && *expected != diff_id
+    {
+        return Err(LayerError::DiffId {
+            digest: digest.clone(),
+            expected: expected.clone(),
+            actual: diff_id,
+        });
+    }
+    let (entries, warnings) = applier.finish()?;
+    Ok(UnpackReport {
+        entries,
+        diff_id,
+        compression,
+        warnings,
+    })
+}
+
+pub(crate) fn tar_error(digest: &Digest, offset: u64, path: PathBuf, e: TarError) -> LayerError {
+    match e {
+        TarError::Io(e) => LayerError::from_read(digest, e),
+        TarError::Corrupt(reason) => LayerError::Corrupt {
+            digest: digest.clone(),
+            offset,
+            path,
+            reason,
+        },
+    }
+}
