@@ -1,0 +1,213 @@
+//! Image archives checked by the real tools: `skopeo` reads the OCI
+//! tarball, the OCI layout directory and the Docker archive; `umoci`
+//! unpacks the layout; `podman load` loads the tarball under its name.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use hoist_engine::digest::Digest;
+use hoist_engine::export::archive::{ArchiveOptions, ExportImage, write_archive, write_layout_dir};
+use hoist_engine::image::{Descriptor, Manifest, Raw, media_types};
+use hoist_engine::store::Store;
+
+/// A one-layer image (`/hello.txt`) put into `store`, tagged `name`.
+fn small_image(store: &Store, name: &str) -> Raw<Manifest> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let body = b"hello from hoist\n";
+    let mut h = tar::Header::new_ustar();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut h, "hello.txt", &body[..]).unwrap();
+    let layer_tar = tar.into_inner().unwrap();
+    let diff_id = Digest::of(&layer_tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&layer_tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let layer_info = store.put_blob_bytes(&layer).unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+        "history": [{"created_by": "COPY hello.txt /"}]
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_info = store.put_blob_bytes(&config).unwrap();
+    let manifest = Manifest::new(
+        media_types::OCI_MANIFEST,
+        Descriptor::new(
+            media_types::OCI_CONFIG,
+            config_info.digest,
+            config_info.size,
+        ),
+        vec![Descriptor::new(
+            media_types::OCI_LAYER_GZIP,
+            layer_info.digest,
+            layer_info.size,
+        )],
+    );
+    let raw = Raw::from_value(manifest).unwrap();
+    store.put_blob_bytes(raw.bytes()).unwrap();
+    store
+        .set_ref(name, raw.digest(), Some(media_types::OCI_MANIFEST))
+        .unwrap();
+    raw
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn skopeo_inspect(transport: &str) -> serde_json::Value {
+    let out = run(Command::new("skopeo").args(["inspect", "--raw", transport]));
+    serde_json::from_str(&out).unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, Store, ExportImage) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let manifest = small_image(&store, "docker.io/library/hello:1");
+    let img = ExportImage {
+        manifest,
+        names: vec!["docker.io/library/hello:1".into()],
+    };
+    (dir, store, img)
+}
+
+fn archive(store: &Store, img: &ExportImage, opts: ArchiveOptions, path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    write_archive(store, std::slice::from_ref(img), opts, f).unwrap();
+}
+
+#[test]
+fn oci_tarball_reads_in_skopeo_as_oci_and_docker_archive() {
+    let (dir, store, img) = setup();
+    let tar = dir.path().join("hello.tar");
+    archive(&store, &img, ArchiveOptions::default(), &tar);
+    // The OCI view keeps the stored manifest byte for byte.
+    let m = skopeo_inspect(&format!("oci-archive:{}", tar.display()));
+    assert_eq!(
+        serde_json::to_vec(&m).unwrap(),
+        serde_json::to_vec(
+            &serde_json::from_slice::<serde_json::Value>(img.manifest.bytes()).unwrap()
+        )
+        .unwrap()
+    );
+    // The same file is a docker archive (manifest.json).
+    let d =
+        run(Command::new("skopeo").args(["inspect", &format!("docker-archive:{}", tar.display())]));
+    let d: serde_json::Value = serde_json::from_str(&d).unwrap();
+    assert_eq!(
+        d["RepoTags"],
+        serde_json::json!([]),
+        "skopeo reports tags of the registry, none here"
+    );
+    assert_eq!(d["Layers"].as_array().unwrap().len(), 1);
+    // skopeo copy to a dir: the manifest digest is the one we stored.
+    let out = dir.path().join("copied");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--preserve-digests",
+        &format!("oci-archive:{}", tar.display()),
+        &format!("dir:{}", out.display()),
+    ]));
+    let copied = std::fs::read(out.join("manifest.json")).unwrap();
+    assert_eq!(Digest::of(&copied), *img.manifest.digest());
+}
+
+#[test]
+fn archive_bytes_are_deterministic() {
+    let (dir, store, img) = setup();
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    archive(&store, &img, ArchiveOptions::default(), &a);
+    archive(&store, &img, ArchiveOptions::default(), &b);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn docker_media_types_for_type_docker() {
+    let (dir, store, img) = setup();
+    let tar = dir.path().join("docker.tar");
+    archive(
+        &store,
+        &img,
+        ArchiveOptions {
+            oci_media_types: false,
+            mtime: 0,
+        },
+        &tar,
+    );
+    let m = skopeo_inspect(&format!("docker-archive:{}", tar.display()));
+    assert_eq!(m["mediaType"], media_types::DOCKER_MANIFEST);
+    assert_eq!(m["layers"][0]["mediaType"], media_types::DOCKER_LAYER_GZIP);
+    let oci = skopeo_inspect(&format!("oci-archive:{}", tar.display()));
+    assert_eq!(oci["mediaType"], media_types::DOCKER_MANIFEST);
+}
+
+#[test]
+fn layout_directory_unpacks_with_umoci() {
+    let (dir, store, img) = setup();
+    let layout = dir.path().join("layout");
+    write_layout_dir(
+        &store,
+        std::slice::from_ref(&img),
+        ArchiveOptions::default(),
+        &layout,
+    )
+    .unwrap();
+    let m = skopeo_inspect(&format!(
+        "oci:{}:docker.io/library/hello:1",
+        layout.display()
+    ));
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1);
+    let bundle = dir.path().join("bundle");
+    run(Command::new("umoci").args([
+        "unpack",
+        "--rootless",
+        "--image",
+        &format!("{}:docker.io/library/hello:1", layout.display()),
+        bundle.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/hello.txt")).unwrap(),
+        "hello from hoist\n"
+    );
+}
+
+#[test]
+fn podman_loads_the_tarball_under_its_name() {
+    let (dir, store, img) = setup();
+    let tar = dir.path().join("hello.tar");
+    archive(&store, &img, ArchiveOptions::default(), &tar);
+    let root = dir.path().join("podman-root");
+    let runroot = dir.path().join("podman-run");
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.args([
+            "--root",
+            root.to_str().unwrap(),
+            "--runroot",
+            runroot.to_str().unwrap(),
+            "--storage-driver",
+            "vfs",
+        ])
+        .args(args);
+        run(&mut c)
+    };
+    let out = podman(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains("hello:1"), "{out}");
+    let images = podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.lines().any(|l| l.ends_with("hello:1")), "{images}");
+}
