@@ -211,3 +211,88 @@ fn podman_loads_the_tarball_under_its_name() {
     let images = podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.lines().any(|l| l.ends_with("hello:1")), "{images}");
 }
+
+#[test]
+fn load_round_trips_our_archive_with_the_same_digest() {
+    let (dir, store, img) = setup();
+    let tar = dir.path().join("hello.tar");
+    archive(&store, &img, ArchiveOptions::default(), &tar);
+    let other = Store::open(dir.path().join("other")).unwrap();
+    let report =
+        hoist_engine::import::archive::load_archive(&other, std::fs::File::open(&tar).unwrap())
+            .unwrap();
+    assert_eq!(report.names, ["docker.io/library/hello:1"]);
+    assert_eq!(report.manifests, [img.manifest.digest().clone()]);
+    assert_eq!(
+        other.resolve("docker.io/library/hello:1").unwrap().digest,
+        *img.manifest.digest()
+    );
+    assert!(other.check().unwrap().is_clean());
+}
+
+#[test]
+fn load_reads_a_docker_archive_written_by_skopeo() {
+    let (dir, store, img) = setup();
+    let tar = dir.path().join("hello.tar");
+    archive(&store, &img, ArchiveOptions::default(), &tar);
+    let docker = dir.path().join("docker-save.tar");
+    run(Command::new("skopeo").args([
+        "copy",
+        &format!("oci-archive:{}", tar.display()),
+        &format!("docker-archive:{}:hello:2", docker.display()),
+    ]));
+    let other = Store::open(dir.path().join("other")).unwrap();
+    let report =
+        hoist_engine::import::archive::load_archive(&other, std::fs::File::open(&docker).unwrap())
+            .unwrap();
+    assert_eq!(report.names, ["docker.io/library/hello:2"]);
+    assert!(other.check().unwrap().is_clean());
+    // Re-exported, the image still unpacks to the same file.
+    let rec = other.resolve("docker.io/library/hello:2").unwrap();
+    let manifest: Raw<Manifest> =
+        Raw::parse(other.read_blob_verified(&rec.digest).unwrap()).unwrap();
+    let layout = dir.path().join("layout");
+    let again = ExportImage {
+        manifest,
+        names: vec!["docker.io/library/hello:2".into()],
+    };
+    write_layout_dir(
+        &other,
+        std::slice::from_ref(&again),
+        ArchiveOptions::default(),
+        &layout,
+    )
+    .unwrap();
+    let bundle = dir.path().join("bundle");
+    run(Command::new("umoci").args([
+        "unpack",
+        "--rootless",
+        "--image",
+        &format!("{}:docker.io/library/hello:2", layout.display()),
+        bundle.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/hello.txt")).unwrap(),
+        "hello from hoist\n"
+    );
+}
+
+#[test]
+fn load_rejects_names_that_leave_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    // Write the raw name bytes: tar's safe setter refuses `..`.
+    let name = b"../escape";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    tar.append(&h, &b"x"[..]).unwrap();
+    let bytes = tar.into_inner().unwrap();
+    let err = hoist_engine::import::archive::load_archive(&store, bytes.as_slice()).unwrap_err();
+    assert!(err.to_string().contains("leaves the archive root"), "{err}");
+    assert!(!dir.path().join("store/escape").exists() && !dir.path().join("escape").exists());
+}
