@@ -9,3 +9,4 @@ pub mod layer;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod image;
