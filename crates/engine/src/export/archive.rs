@@ -316,6 +316,5 @@ mod tests {
         assert_eq!(familiar("docker.io/me/app:1"), "me/app:1");
         assert_eq!(familiar("127.0.0.1:5000/a/b:c"), "127.0.0.1:5000/a/b:c");
         assert_eq!(familiar("docker.io/library/a/b:c"), "library/a/b:c");
-        assert_eq!(familiar("hello"), "hello:latest");
     }
 }
