@@ -1,10 +1,15 @@
 //! The `hoist` command line: flags in, library calls, errors out.
-//! Flags follow `docker buildx build` where the two overlap.
+//! Flags follow `docker buildx build` and the `docker` image commands
+//! where the two overlap.
 
 mod commands;
 mod report;
 
+use std::path::PathBuf;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use commands::{archive, images, store};
 
 #[derive(Parser)]
 #[command(
@@ -13,6 +18,10 @@ use clap::{Parser, Subcommand};
     about = "A daemonless container image builder for Dockerfiles"
 )]
 struct Cli {
+    /// The local store (default: $HOIST_ROOT, else /var/lib/hoist as root,
+    /// else $XDG_DATA_HOME/hoist).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -23,16 +32,64 @@ enum Cmd {
     Parse(commands::parse::Args),
     /// Show the stage graph: what the target needs and what it skips.
     Graph(commands::graph::Args),
+    /// List the images in the store.
+    Images(images::ImagesArgs),
+    /// Print an image's manifest and config as JSON.
+    Inspect(images::InspectArgs),
+    /// Give an image another name.
+    Tag(images::TagArgs),
+    /// Remove image names (blobs go at the next prune).
+    Rmi(images::RmiArgs),
+    /// Remove what no image needs (`--all`: also images and build cache).
+    Prune(store::PruneArgs),
+    /// Show the store's disk usage.
+    Du(store::DuArgs),
+    /// Maintain the store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCmd,
+    },
+    /// Write images to a tarball that docker load, podman load and skopeo read.
+    Save(archive::SaveArgs),
+    /// Load images from an OCI or docker tarball.
+    Load(archive::LoadArgs),
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Verify every blob's digest and every reference; exit 1 on damage.
+    Check,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Cmd::Parse(args) => commands::parse::run(args),
-        Cmd::Graph(args) => commands::graph::run(args),
-    };
-    if let Err(err) = result {
+    if let Err(err) = run(cli) {
         report::error(&err);
         std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let open = || -> Result<hoist_engine::store::Store> {
+        let root = match &cli.root {
+            Some(r) => r.clone(),
+            None => hoist_engine::store::default_root()?,
+        };
+        Ok(hoist_engine::store::Store::open(root)?)
+    };
+    match cli.command {
+        Cmd::Parse(args) => commands::parse::run(args),
+        Cmd::Graph(args) => commands::graph::run(args),
+        Cmd::Images(args) => images::images(&open()?, args),
+        Cmd::Inspect(args) => images::inspect(&open()?, args),
+        Cmd::Tag(args) => images::tag(&open()?, args),
+        Cmd::Rmi(args) => images::rmi(&open()?, args),
+        Cmd::Prune(args) => store::prune(&open()?, args),
+        Cmd::Du(args) => store::du(&open()?, args),
+        Cmd::Store {
+            command: StoreCmd::Check,
+        } => store::check(&open()?),
+        Cmd::Save(args) => archive::save(&open()?, args),
+        Cmd::Load(args) => archive::load(&open()?, args),
     }
 }

@@ -1,5 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand (or family of subcommands).
 
+pub mod archive;
 pub mod graph;
+pub mod images;
 pub mod input;
 pub mod parse;
+pub mod store;

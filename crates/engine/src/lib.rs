@@ -6,7 +6,11 @@
 
 pub mod digest;
 pub mod layer;
+pub mod export;
+pub mod import;
 pub mod reference;
 pub mod registry;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod image;

@@ -2,59 +2,16 @@
 //! tarball, the OCI layout directory and the Docker archive; `umoci`
 //! unpacks the layout; `podman load` loads the tarball under its name.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use hoist_engine::digest::Digest;
 use hoist_engine::export::archive::{ArchiveOptions, ExportImage, write_archive, write_layout_dir};
-use hoist_engine::image::{Descriptor, Manifest, Raw, media_types};
+use hoist_engine::image::{Manifest, Raw, media_types};
 use hoist_engine::store::Store;
 
-/// A one-layer image (`/hello.txt`) put into `store`, tagged `name`.
 fn small_image(store: &Store, name: &str) -> Raw<Manifest> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let body = b"hello from hoist\n";
-    let mut h = tar::Header::new_ustar();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, "hello.txt", &body[..]).unwrap();
-    let layer_tar = tar.into_inner().unwrap();
-    let diff_id = Digest::of(&layer_tar);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&layer_tar).unwrap();
-    let layer = gz.finish().unwrap();
-    let layer_info = store.put_blob_bytes(&layer).unwrap();
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Cmd": ["/hello.txt"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
-        "history": [{"created_by": "COPY hello.txt /"}]
-    });
-    let config = serde_json::to_vec(&config).unwrap();
-    let config_info = store.put_blob_bytes(&config).unwrap();
-    let manifest = Manifest::new(
-        media_types::OCI_MANIFEST,
-        Descriptor::new(
-            media_types::OCI_CONFIG,
-            config_info.digest,
-            config_info.size,
-        ),
-        vec![Descriptor::new(
-            media_types::OCI_LAYER_GZIP,
-            layer_info.digest,
-            layer_info.size,
-        )],
-    );
-    let raw = Raw::from_value(manifest).unwrap();
-    store.put_blob_bytes(raw.bytes()).unwrap();
-    store
-        .set_ref(name, raw.digest(), Some(media_types::OCI_MANIFEST))
-        .unwrap();
-    raw
+    hoist_engine::testing::small_image(store, name).unwrap()
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -47,6 +47,8 @@ pub struct LoadReport {
 
 /// Load a tarball from `reader` into `store`.
 pub fn load_archive(store: &Store, reader: impl Read) -> Result<LoadReport> {
+    // Held until the names are set: GC in another process waits.
+    let _lease = store.lease()?;
     let scratch = tempfile::Builder::new()
         .prefix("load-")
         .tempdir_in(store.root().join("tmp"))

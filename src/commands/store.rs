@@ -1,0 +1,92 @@
+//! Store maintenance: `prune`, `du`, `store check`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+use hoist_engine::store::{GcOptions, Store};
+
+use super::images::human_size;
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Also remove every image and the build cache.
+    #[arg(short, long)]
+    all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(store: &Store, args: PruneArgs) -> Result<()> {
+    if !args.force {
+        let what = if args.all {
+            "all images, all build cache and every unreferenced blob"
+        } else {
+            "unreferenced blobs, snapshots and temporary files"
+        };
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "prune would remove {what}; pass --force to confirm when not interactive"
+            );
+        }
+        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let report = store.gc(GcOptions { all: args.all })?;
+    for name in &report.removed_refs {
+        println!("Untagged: {name}");
+    }
+    println!(
+        "Removed {} blobs, {} snapshots, {} cache records, {} temporary files\nTotal reclaimed space: {}",
+        report.removed_blobs,
+        report.removed_snapshots,
+        report.removed_cache_records,
+        report.removed_temp_files,
+        human_size(report.reclaimed_bytes())
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DuArgs {
+    /// `table` or `json`.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+pub fn du(store: &Store, args: DuArgs) -> Result<()> {
+    let r = store.disk_usage()?;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
+    for (name, u) in [
+        ("blobs", r.blobs),
+        ("snapshots", r.snapshots),
+        ("build cache", r.cache),
+        ("temporary", r.temp),
+    ] {
+        println!("{name:<12} {:>8} {:>12}", u.count, human_size(u.bytes));
+    }
+    println!("reclaimable: {}", human_size(r.reclaimable));
+    Ok(())
+}
+
+pub fn check(store: &Store) -> Result<()> {
+    let report = store.check()?;
+    if report.is_clean() {
+        println!("store {} is consistent", store.root().display());
+        return Ok(());
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    anyhow::bail!(
+        "store {} is damaged (details above)",
+        store.root().display()
+    )
+}

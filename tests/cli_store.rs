@@ -1,0 +1,120 @@
+//! The store commands as a user runs them: save, load, images, tag,
+//! inspect, rmi, prune, du and store check, on real stores in temp dirs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hoist_engine::store::Store;
+
+fn hoist(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("HOIST_ROOT")
+        .output()
+        .expect("hoist runs")
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let out = hoist(root, args);
+    assert!(
+        out.status.success(),
+        "hoist {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn save_load_tag_inspect_rmi_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let store = Store::open(&a).unwrap();
+    let manifest = hoist_engine::testing::small_image(&store, "docker.io/library/hello:1").unwrap();
+    let tar = dir.path().join("hello.tar");
+    ok(&a, &["save", "-o", tar.to_str().unwrap(), "hello:1"]);
+
+    let loaded = ok(&b, &["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: docker.io/library/hello:1\n");
+    let images = ok(&b, &["images"]);
+    assert!(
+        images.lines().nth(1).unwrap().starts_with("hello "),
+        "{images}"
+    );
+    assert!(images.contains(&manifest.digest().hex()[..12]), "{images}");
+
+    ok(&b, &["tag", "hello:1", "127.0.0.1:5000/team/hello:2"]);
+    let q = ok(&b, &["images", "-q"]);
+    assert_eq!(q.lines().count(), 2);
+    assert!(q.lines().all(|l| l == manifest.digest().to_string()));
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&b, &["inspect", "127.0.0.1:5000/team/hello:2"])).unwrap();
+    assert_eq!(inspect["Digest"], manifest.digest().to_string());
+    assert_eq!(inspect["Config"]["config"]["Cmd"][0], "/hello.txt");
+
+    assert_eq!(
+        ok(&b, &["rmi", "hello:1"]),
+        "Untagged: docker.io/library/hello:1\n"
+    );
+    ok(&b, &["store", "check"]);
+    // Still named once: nothing to reclaim but temp files.
+    ok(&b, &["prune", "--force"]);
+    assert_eq!(ok(&b, &["images", "-q"]).lines().count(), 1);
+    let pruned = ok(&b, &["prune", "--all", "--force"]);
+    assert!(
+        pruned.contains("Untagged: 127.0.0.1:5000/team/hello:2"),
+        "{pruned}"
+    );
+    assert_eq!(ok(&b, &["images", "-q"]), "");
+    let du: serde_json::Value = serde_json::from_str(&ok(&b, &["du", "--format", "json"])).unwrap();
+    assert_eq!(du["blobs"]["count"], 0);
+}
+
+#[test]
+fn prune_without_force_refuses_when_not_interactive() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hoist(dir.path(), &["prune", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --force"));
+}
+
+#[test]
+fn store_check_fails_on_a_damaged_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let manifest = hoist_engine::testing::small_image(&store, "docker.io/library/hello:1").unwrap();
+    ok(dir.path(), &["store", "check"]);
+    let layer = &manifest.value().layers[0].digest;
+    let path = dir.path().join("blobs/sha256").join(layer.hex());
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, b"not the layer").unwrap();
+    let out = hoist(dir.path(), &["store", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&layer.to_string()), "{stdout}");
+    // Saving the damaged image fails instead of exporting bad bytes.
+    let out = hoist(
+        dir.path(),
+        &[
+            "save",
+            "-o",
+            dir.path().join("x.tar").to_str().unwrap(),
+            "hello:1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.path().join("x.tar").exists());
+}
+
+#[test]
+fn unknown_image_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hoist(dir.path(), &["inspect", "nope:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no image \"nope:1\" in the store"));
+}
