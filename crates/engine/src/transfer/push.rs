@@ -1,0 +1,135 @@
+//! `hoist push`: an image from the store to a registry. Blobs the
+//! repository has are skipped (`HEAD`); blobs of an image that came from
+//! another repository of the same registry are mounted; the rest upload
+//! from the store's files. Manifests go last, children before an index.
+
+use super::{Result, TransferError};
+use crate::digest::Digest;
+use crate::image::{AnyManifest, Manifest, Raw};
+use crate::reference::{Reference, Repository};
+use crate::registry::{BlobRef, BlobSource, Client, Progress, PushOutcome};
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushReport {
+    /// The digest of the top manifest or index as pushed.
+    pub digest: Digest,
+    pub uploaded: Vec<Digest>,
+    pub skipped: Vec<Digest>,
+    pub mounted: Vec<Digest>,
+}
+
+/// Push the store image named `source` (a full store name) to `dest`.
+/// `mount_from`: a repository on the same registry that has the blobs.
+pub async fn push(
+    client: &Client,
+    store: &Store,
+    source: &str,
+    dest: &Reference,
+    progress: &Progress,
+) -> Result<PushReport> {
+    let _lease = store.lease()?;
+    let record = store
+        .resolve(source)
+        .map_err(|_| TransferError::NotInStore(source.to_string()))?;
+    let mount_from = Reference::parse(source)
+        .ok()
+        .map(|r| r.repository().clone())
+        .filter(|r| r.domain() == dest.domain() && r != dest.repository());
+    let repo = dest.repository();
+    let mut report = PushReport {
+        digest: record.digest.clone(),
+        uploaded: Vec::new(),
+        skipped: Vec::new(),
+        mounted: Vec::new(),
+    };
+    let bytes = store.read_blob_verified(&record.digest)?;
+    match AnyManifest::parse(bytes.clone(), Some(&record.media_type))? {
+        AnyManifest::Manifest(m) => {
+            push_manifest_blobs(
+                client,
+                store,
+                repo,
+                &m,
+                mount_from.as_ref(),
+                progress,
+                &mut report,
+            )
+            .await?;
+        }
+        AnyManifest::Index(index) => {
+            let children: Vec<_> = index.value().manifests.iter().collect();
+            let present: Vec<_> = children
+                .iter()
+                .filter(|d| store.has_blob(&d.digest).unwrap_or(false))
+                .collect();
+            if present.len() != children.len() {
+                return Err(TransferError::IncompleteIndex {
+                    index: record.digest.clone(),
+                    missing: children.len() - present.len(),
+                });
+            }
+            for desc in present {
+                let child = store.read_blob_verified(&desc.digest)?;
+                match AnyManifest::parse(child, Some(&desc.media_type))? {
+                    AnyManifest::Manifest(m) => {
+                        push_manifest_blobs(
+                            client,
+                            store,
+                            repo,
+                            &m,
+                            mount_from.as_ref(),
+                            progress,
+                            &mut report,
+                        )
+                        .await?;
+                    }
+                    AnyManifest::Index(_) => {
+                        return Err(TransferError::NestedIndex(desc.digest.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let pushed = client
+        .put_manifest(dest, &record.media_type, &bytes)
+        .await?;
+    report.digest = pushed;
+    Ok(report)
+}
+
+async fn push_manifest_blobs(
+    client: &Client,
+    store: &Store,
+    repo: &Repository,
+    manifest: &Raw<Manifest>,
+    mount_from: Option<&Repository>,
+    progress: &Progress,
+    report: &mut PushReport,
+) -> Result<()> {
+    let m = manifest.value();
+    let blobs = std::iter::once(&m.config).chain(m.layers.iter().filter(|l| l.urls.is_empty()));
+    for desc in blobs {
+        let blob = BlobRef::new(desc.digest.clone(), desc.size);
+        let source = BlobSource::File(store.blob_path(&desc.digest));
+        match client
+            .push_blob(repo, &blob, &source, mount_from, progress)
+            .await?
+        {
+            PushOutcome::Exists => report.skipped.push(blob.digest),
+            PushOutcome::Mounted => report.mounted.push(blob.digest),
+            PushOutcome::Uploaded => report.uploaded.push(blob.digest),
+        }
+    }
+    let media_type = m.media_type().to_string();
+    let by_digest = Reference::parse(&format!("{}@{}", repo, manifest.digest())).map_err(|e| {
+        TransferError::Io {
+            what: format!("reference for {repo}"),
+            source: std::io::Error::other(e),
+        }
+    })?;
+    client
+        .put_manifest(&by_digest, &media_type, manifest.bytes())
+        .await?;
+    Ok(())
+}
