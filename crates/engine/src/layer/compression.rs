@@ -40,7 +40,11 @@ pub(crate) enum Encoder<W: Write> {
 
 impl<W: Write> Encoder<W> {
     /// An encoder, or `Err(level)` when the level is out of range.
-    pub(crate) fn new(inner: W, compression: Compression, level: Option<i32>) -> Result<Self, EncoderError> {
+    pub(crate) fn new(
+        inner: W,
+        compression: Compression,
+        level: Option<i32>,
+    ) -> Result<Self, EncoderError> {
         let level = level.unwrap_or(compression.default_level());
         if !compression.level_ok(level) {
             return Err(EncoderError::Level(level));
@@ -53,7 +57,9 @@ impl<W: Write> Encoder<W> {
                     .mtime(0)
                     .write(inner, flate2::Compression::new(level.unsigned_abs())),
             ),
-            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(inner, level).map_err(EncoderError::Io)?),
+            Compression::Zstd => Encoder::Zstd(
+                zstd::stream::write::Encoder::new(inner, level).map_err(EncoderError::Io)?,
+            ),
             Compression::None => Encoder::None(inner),
         })
     }
@@ -119,7 +125,7 @@ pub(crate) fn detect(magic: &[u8]) -> Detected {
 /// A decompressing reader that can hand back the raw stream, so the rest of
 /// a blob (trailing bytes after the last frame) can be drained and hashed.
 pub(crate) enum Decoder<R: Read> {
-    Gzip(flate2::bufread::MultiGzDecoder<BufReader<R>>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<R>>>),
     Zstd(zstd::stream::read::Decoder<'static, BufReader<R>>),
     None(R),
 }
@@ -129,12 +135,12 @@ const RAW_BUFFER: usize = 256 * 1024;
 impl<R: Read> Decoder<R> {
     pub(crate) fn new(raw: R, compression: Compression) -> io::Result<Self> {
         Ok(match compression {
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(
-                RAW_BUFFER, raw,
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(
+                BufReader::with_capacity(RAW_BUFFER, raw),
             ))),
-            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
-                RAW_BUFFER, raw,
-            ))?),
+            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(
+                BufReader::with_capacity(RAW_BUFFER, raw),
+            )?),
             Compression::None => Decoder::None(raw),
         })
     }
@@ -180,10 +186,16 @@ mod tests {
             };
             assert_eq!(found, c);
             let mut out = Vec::new();
-            Decoder::new(&blob[..], found).unwrap().read_to_end(&mut out).unwrap();
+            Decoder::new(&blob[..], found)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
             assert_eq!(out, b"hello layer");
         }
-        assert!(matches!(Encoder::new(Vec::new(), Compression::Gzip, Some(10)), Err(EncoderError::Level(10))));
+        assert!(matches!(
+            Encoder::new(Vec::new(), Compression::Gzip, Some(10)),
+            Err(EncoderError::Level(10))
+        ));
         assert!(matches!(detect(b"BZh91AY"), Detected::Unsupported("bzip2")));
     }
 

@@ -95,7 +95,8 @@ impl LayerError {
     /// An `io::Error` met while reading a blob: a digest or size mismatch
     /// reported by the `VerifyingReader` underneath becomes [`LayerError::Verify`].
     pub(crate) fn from_read(digest: &Digest, source: io::Error) -> LayerError {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = source.get_ref().map(|e| e as _);
+        let mut cause: Option<&(dyn std::error::Error + 'static)> =
+            source.get_ref().map(|e| e as _);
         while let Some(e) = cause {
             if let Some(d) = e.downcast_ref::<DigestError>() {
                 return LayerError::Verify {

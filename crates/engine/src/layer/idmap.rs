@@ -17,7 +17,12 @@ pub struct IdMap {
     pub gids: Vec<IdRange>,
 }
 
-fn lookup(ranges: &[IdRange], id: u32, from: fn(&IdRange) -> u32, to: fn(&IdRange) -> u32) -> Option<u32> {
+fn lookup(
+    ranges: &[IdRange],
+    id: u32,
+    from: fn(&IdRange) -> u32,
+    to: fn(&IdRange) -> u32,
+) -> Option<u32> {
     ranges.iter().find_map(|r| {
         let offset = id.checked_sub(from(r))?;
         (offset < r.size).then(|| to(r) + offset)
@@ -28,8 +33,16 @@ impl IdMap {
     /// A map of one id: container root is `host_uid`/`host_gid`.
     pub fn single(host_uid: u32, host_gid: u32) -> IdMap {
         IdMap {
-            uids: vec![IdRange { container: 0, host: host_uid, size: 1 }],
-            gids: vec![IdRange { container: 0, host: host_gid, size: 1 }],
+            uids: vec![IdRange {
+                container: 0,
+                host: host_uid,
+                size: 1,
+            }],
+            gids: vec![IdRange {
+                container: 0,
+                host: host_gid,
+                size: 1,
+            }],
         }
     }
 
@@ -58,10 +71,22 @@ mod tests {
     fn layer_idmap_maps_both_ways_and_refuses_outside_ranges() {
         let map = IdMap {
             uids: vec![
-                IdRange { container: 0, host: 1000, size: 1 },
-                IdRange { container: 1, host: 100_000, size: 65_536 },
+                IdRange {
+                    container: 0,
+                    host: 1000,
+                    size: 1,
+                },
+                IdRange {
+                    container: 1,
+                    host: 100_000,
+                    size: 65_536,
+                },
             ],
-            gids: vec![IdRange { container: 0, host: 1000, size: 1 }],
+            gids: vec![IdRange {
+                container: 0,
+                host: 1000,
+                size: 1,
+            }],
         };
         assert_eq!(map.uid_to_container(1000), Some(0));
         assert_eq!(map.uid_to_container(100_000), Some(1));

@@ -67,7 +67,9 @@ impl MediaTypes {
             (MediaTypes::Docker, Compression::Zstd) => {
                 "application/vnd.docker.image.rootfs.diff.tar.zstd"
             }
-            (MediaTypes::Docker, Compression::None) => "application/vnd.docker.image.rootfs.diff.tar",
+            (MediaTypes::Docker, Compression::None) => {
+                "application/vnd.docker.image.rootfs.diff.tar"
+            }
         }
     }
 }

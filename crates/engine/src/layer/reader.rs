@@ -68,6 +68,8 @@ pub(crate) struct TarReader<R> {
     offset: u64,
     remaining: u64,
     padding: u64,
+    /// The name of the entry being read, for error messages.
+    current: Vec<u8>,
     block: [u8; BLOCK as usize],
 }
 
@@ -78,6 +80,7 @@ impl<R: Read> TarReader<R> {
             offset: 0,
             remaining: 0,
             padding: 0,
+            current: Vec::new(),
             block: [0; BLOCK as usize],
         }
     }
@@ -85,6 +88,11 @@ impl<R: Read> TarReader<R> {
     /// Bytes of the tar consumed so far.
     pub(crate) fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The name of the entry being read (as far as its headers are known).
+    pub(crate) fn current_path(&self) -> &[u8] {
+        &self.current
     }
 
     pub(crate) fn into_inner(self) -> R {
@@ -97,6 +105,7 @@ impl<R: Read> TarReader<R> {
         self.skip(self.remaining + self.padding)?;
         self.remaining = 0;
         self.padding = 0;
+        self.current.clear();
         let mut pax: Option<Vec<u8>> = None;
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
@@ -108,7 +117,11 @@ impl<R: Read> TarReader<R> {
                 return Ok(None);
             }
             let header = Header::from_byte_slice(&self.block);
-            let size = header.entry_size().or_else(|_| corrupt("invalid size field"))?;
+            if self.current.is_empty() {
+                self.current = header.path_bytes().into_owned();
+            }
+            let size = numeric(header.entry_size(), &header.as_old().size)
+                .or_else(|_| corrupt("invalid size field"))?;
             let kind = header.entry_type();
             let once = |slot: &Option<Vec<u8>>, what: &str| match slot {
                 Some(_) => corrupt(format!("two {what} headers for one entry")),
@@ -117,14 +130,21 @@ impl<R: Read> TarReader<R> {
             match kind {
                 EntryType::XHeader => {
                     once(&pax, "PAX")?;
-                    pax = Some(self.read_meta(size, "PAX")?);
+                    let data = self.read_meta(size, "PAX")?;
+                    if let Some((_, path)) = pax_records(&data)?.iter().find(|(k, _)| *k == b"path")
+                    {
+                        self.current = path.to_vec();
+                    }
+                    pax = Some(data);
                 }
                 EntryType::XGlobalHeader => {
                     self.read_meta(size, "PAX global")?;
                 }
                 EntryType::GNULongName => {
                     once(&long_name, "GNU long name")?;
-                    long_name = Some(trim_nul(self.read_meta(size, "GNU long name")?));
+                    let name = trim_nul(self.read_meta(size, "GNU long name")?);
+                    self.current.clone_from(&name);
+                    long_name = Some(name);
                 }
                 EntryType::GNULongLink => {
                     once(&long_link, "GNU long link")?;
@@ -132,7 +152,9 @@ impl<R: Read> TarReader<R> {
                 }
                 _ => {
                     let header = header.clone();
-                    return self.entry(&header, size, pax, long_name, long_link).map(Some);
+                    return self
+                        .entry(&header, size, pax, long_name, long_link)
+                        .map(Some);
                 }
             }
         }
@@ -146,17 +168,23 @@ impl<R: Read> TarReader<R> {
         long_name: Option<Vec<u8>>,
         long_link: Option<Vec<u8>>,
     ) -> Result<Entry, TarError> {
-        let num = |r: io::Result<u64>, what: &str| -> Result<u64, TarError> {
-            r.or_else(|_| corrupt(format!("invalid {what} field")))
+        let old = h.as_old();
+        let num = |r: io::Result<u64>, field: &[u8], what: &str| -> Result<u64, TarError> {
+            numeric(r, field).or_else(|_| corrupt(format!("invalid {what} field")))
         };
         let path = long_name.unwrap_or_else(|| h.path_bytes().into_owned());
         let mut entry = Entry {
             kind: Kind::File,
-            link: long_link.unwrap_or_else(|| h.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default()),
-            mode: (num(h.mode().map(u64::from), "mode")? & 0o7777) as u32,
-            uid: id(num(h.uid(), "uid")?)?,
-            gid: id(num(h.gid(), "gid")?)?,
-            mtime: i64::try_from(num(h.mtime(), "mtime")?).or_else(|_| corrupt("invalid mtime field"))?,
+            link: long_link.unwrap_or_else(|| {
+                h.link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default()
+            }),
+            mode: (num(h.mode().map(u64::from), &old.mode, "mode")? & 0o7777) as u32,
+            uid: id(num(h.uid(), &old.uid, "uid")?)?,
+            gid: id(num(h.gid(), &old.gid, "gid")?)?,
+            mtime: i64::try_from(num(h.mtime(), &old.mtime, "mtime")?)
+                .or_else(|_| corrupt("invalid mtime field"))?,
             mtime_nsec: 0,
             size,
             dev: (0, 0),
@@ -175,7 +203,12 @@ impl<R: Read> TarReader<R> {
             EntryType::Char => Kind::Char,
             EntryType::Block => Kind::Block,
             EntryType::Fifo => Kind::Fifo,
-            other => return corrupt(format!("unsupported entry type {:?}", other.as_byte() as char)),
+            other => {
+                return corrupt(format!(
+                    "unsupported entry type {:?}",
+                    other.as_byte() as char
+                ));
+            }
         };
         if matches!(entry.kind, Kind::Char | Kind::Block) {
             let dev = |r: io::Result<Option<u32>>| r.map(Option::unwrap_or_default);
@@ -185,7 +218,10 @@ impl<R: Read> TarReader<R> {
             );
         }
         if entry.kind != Kind::File && entry.size != 0 {
-            return corrupt(format!("{:?} entry claims {} bytes of data", entry.kind, entry.size));
+            return corrupt(format!(
+                "{:?} entry claims {} bytes of data",
+                entry.kind, entry.size
+            ));
         }
         self.remaining = entry.size;
         self.padding = (BLOCK - entry.size % BLOCK) % BLOCK;
@@ -216,10 +252,14 @@ impl<R: Read> TarReader<R> {
         let stored = Header::from_byte_slice(&self.block)
             .cksum()
             .or_else(|_| corrupt("invalid header checksum field"))?;
-        let (unsigned, signed) = self.block.iter().enumerate().fold((0u32, 0i32), |(u, s), (i, &b)| {
-            let b = if (148..156).contains(&i) { b' ' } else { b };
-            (u + u32::from(b), s + i32::from(b as i8))
-        });
+        let (unsigned, signed) =
+            self.block
+                .iter()
+                .enumerate()
+                .fold((0u32, 0i32), |(u, s), (i, &b)| {
+                    let b = if (148..156).contains(&i) { b' ' } else { b };
+                    (u + u32::from(b), s + i32::from(b as i8))
+                });
         if stored != unsigned && i64::from(stored) != i64::from(signed) {
             return corrupt("header checksum mismatch");
         }
@@ -228,7 +268,9 @@ impl<R: Read> TarReader<R> {
 
     fn read_meta(&mut self, size: u64, what: &str) -> Result<Vec<u8>, TarError> {
         if size > MAX_META {
-            return corrupt(format!("{what} header of {size} bytes exceeds the {MAX_META}-byte limit"));
+            return corrupt(format!(
+                "{what} header of {size} bytes exceeds the {MAX_META}-byte limit"
+            ));
         }
         let mut data = vec![0; size as usize];
         self.inner.read_exact(&mut data)?;
@@ -253,15 +295,28 @@ impl<R: Read> Read for TarReader<R> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let want = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(buf.len());
+        let want = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated entry data"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated entry data",
+            ));
         }
         self.remaining -= n as u64;
         self.offset += n as u64;
         Ok(n)
     }
+}
+
+/// A numeric field; one left empty (NULs or spaces) is 0, as Go reads it.
+fn numeric(parsed: io::Result<u64>, field: &[u8]) -> io::Result<u64> {
+    if parsed.is_err() && field.iter().all(|&b| b == 0 || b == b' ') {
+        return Ok(0);
+    }
+    parsed
 }
 
 fn id(v: u64) -> Result<u32, TarError> {
@@ -275,17 +330,45 @@ fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
-fn apply_pax(entry: &mut Entry, pax: &[u8]) -> Result<(), TarError> {
-    for record in tar::PaxExtensions::new(pax) {
-        let Ok(record) = record else {
+/// One PAX record: key and value.
+pub(crate) type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+/// The records of a PAX header: `"<len> <key>=<value>\n"`, where `len`
+/// counts the whole record, so values may hold newlines (binary xattrs).
+pub(crate) fn pax_records(mut data: &[u8]) -> Result<Vec<PaxRecord<'_>>, TarError> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let Some(space) = data.iter().position(|&b| b == b' ') else {
             return corrupt("malformed PAX record");
         };
-        let (key, value) = (record.key_bytes(), record.value_bytes());
+        let len: usize = std::str::from_utf8(&data[..space])
+            .ok()
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|l| l.parse().ok())
+            .map_or_else(|| corrupt("malformed PAX record length"), Ok)?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return corrupt("malformed PAX record");
+        }
+        let record = &data[space + 1..len - 1];
+        let Some(eq) = record.iter().position(|&b| b == b'=') else {
+            return corrupt("PAX record without `=`");
+        };
+        out.push((&record[..eq], &record[eq + 1..]));
+        data = &data[len..];
+    }
+    Ok(out)
+}
+
+fn apply_pax(entry: &mut Entry, pax: &[u8]) -> Result<(), TarError> {
+    for (key, value) in pax_records(pax)? {
         let number = || -> Result<u64, TarError> {
             std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .map_or_else(|| corrupt(format!("invalid PAX {}", String::from_utf8_lossy(key))), Ok)
+                .map_or_else(
+                    || corrupt(format!("invalid PAX {}", String::from_utf8_lossy(key))),
+                    Ok,
+                )
         };
         match key {
             b"path" => entry.path = value.to_vec(),
@@ -294,7 +377,9 @@ fn apply_pax(entry: &mut Entry, pax: &[u8]) -> Result<(), TarError> {
             b"uid" => entry.uid = id(number()?)?,
             b"gid" => entry.gid = id(number()?)?,
             b"mtime" => (entry.mtime, entry.mtime_nsec) = pax_time(value)?,
-            _ if key.starts_with(b"GNU.sparse.") => return corrupt("sparse files are not supported"),
+            _ if key.starts_with(b"GNU.sparse.") => {
+                return corrupt("sparse files are not supported");
+            }
             _ => {
                 if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     entry.xattrs.push((name.to_vec(), value.to_vec()));
@@ -327,6 +412,32 @@ fn pax_time(value: &[u8]) -> Result<(i64, u32), TarError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_pax_records_may_hold_newlines() {
+        let data = b"29 SCHILY.xattr.user.b=a\nb=c\n12 path=a/b\n";
+        let records = pax_records(data).unwrap();
+        assert_eq!(
+            records,
+            vec![
+                (&b"SCHILY.xattr.user.b"[..], &b"a\nb=c"[..]),
+                (&b"path"[..], &b"a/b"[..])
+            ]
+        );
+        for bad in [
+            &b"5 a=b\n"[..],
+            b"99 path=x\n",
+            b"x path=y\n",
+            b"7 path\n",
+            b"9 path=xy",
+        ] {
+            assert!(
+                pax_records(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn layer_pax_times_parse() {

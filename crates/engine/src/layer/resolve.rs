@@ -49,7 +49,12 @@ impl Root {
     /// missing directories (mode 0755) when `create`.
     pub(crate) fn dir(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
         if comps.is_empty() {
-            return Ok(rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?);
+            return Ok(rustix::fs::openat(
+                &self.fd,
+                c".",
+                path_flags(),
+                Mode::empty(),
+            )?);
         }
         if self.openat2_works.get() {
             let mut joined = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
@@ -62,7 +67,8 @@ impl Root {
             let mut tries = 0;
             loop {
                 let flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags) {
+                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags)
+                {
                     Ok(fd) => return Ok(fd),
                     Err(Errno::NOENT) if create => break,
                     // A concurrent rename somewhere on the system.
@@ -85,7 +91,12 @@ impl Root {
     /// The portable resolution: never opens a symlink, reads it and
     /// continues from the root (absolute target) or the current directory.
     fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
-        let mut stack: Vec<OwnedFd> = vec![rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?];
+        let mut stack: Vec<OwnedFd> = vec![rustix::fs::openat(
+            &self.fd,
+            c".",
+            path_flags(),
+            Mode::empty(),
+        )?];
         let mut queue: VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
         let mut hops = 0;
         while let Some(comp) = queue.pop_front() {
@@ -113,7 +124,12 @@ impl Root {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
-                    let fd = rustix::fs::openat(cur, &comp[..], path_flags() | OFlags::NOFOLLOW, Mode::empty())?;
+                    let fd = rustix::fs::openat(
+                        cur,
+                        &comp[..],
+                        path_flags() | OFlags::NOFOLLOW,
+                        Mode::empty(),
+                    )?;
                     stack.push(fd);
                 }
                 Some(FileType::Symlink) => {
@@ -131,7 +147,12 @@ impl Root {
                     }
                 }
                 Some(FileType::Directory) => {
-                    let fd = rustix::fs::openat(cur, &comp[..], path_flags() | OFlags::NOFOLLOW, Mode::empty())?;
+                    let fd = rustix::fs::openat(
+                        cur,
+                        &comp[..],
+                        path_flags() | OFlags::NOFOLLOW,
+                        Mode::empty(),
+                    )?;
                     stack.push(fd);
                 }
                 Some(_) => return Err(Errno::NOTDIR.into()),
@@ -167,7 +188,11 @@ pub(crate) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> 
 
 /// Removes the children of the directory `dir` (whose path is `prefix`)
 /// except those `keep` names; kept directories are cleared the same way.
-pub(crate) fn clear_dir(dir: BorrowedFd<'_>, prefix: &mut Vec<u8>, keep: &dyn Fn(&[u8]) -> bool) -> io::Result<()> {
+pub(crate) fn clear_dir(
+    dir: BorrowedFd<'_>,
+    prefix: &mut Vec<u8>,
+    keep: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<()> {
     let mut names = Vec::new();
     let mut listing = rustix::fs::Dir::read_from(dir)?;
     while let Some(entry) = listing.read() {

@@ -21,14 +21,22 @@ use super::writer::{EntryMeta, LayerWriter, Special};
 use super::{IdMap, LayerBlob, LayerError, LayerOptions, TreeMode};
 
 /// Walks `root` into a layer blob written to `out`.
-pub fn write_tree<W: Write>(root: &Path, opts: &LayerOptions, out: W) -> Result<LayerBlob, LayerError> {
+pub fn write_tree<W: Write>(
+    root: &Path,
+    opts: &LayerOptions,
+    out: W,
+) -> Result<LayerBlob, LayerError> {
     let mut writer = LayerWriter::new(out, opts)?;
     append_tree(&mut writer, root, opts)?;
     writer.finish()
 }
 
 /// Walks `root` into an existing writer (entries are named relative to `root`).
-pub fn append_tree<W: Write>(writer: &mut LayerWriter<W>, root: &Path, opts: &LayerOptions) -> Result<(), LayerError> {
+pub fn append_tree<W: Write>(
+    writer: &mut LayerWriter<W>,
+    root: &Path,
+    opts: &LayerOptions,
+) -> Result<(), LayerError> {
     let mut walker = Walker {
         writer,
         overlay: opts.mode == TreeMode::OverlayUpper,
@@ -121,7 +129,12 @@ impl<W: Write> Walker<'_, W> {
     }
 
     /// The entry's header metadata, and whether it is an opaque directory.
-    fn meta(&mut self, abs: &Path, rel: &Path, md: &Metadata) -> Result<(EntryMeta, bool), LayerError> {
+    fn meta(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        md: &Metadata,
+    ) -> Result<(EntryMeta, bool), LayerError> {
         let (mut uid, mut gid) = (md.uid(), md.gid());
         if let Some(map) = self.id_map {
             let unmapped = |kind, id| LayerError::UnmappedId {
@@ -129,8 +142,12 @@ impl<W: Write> Walker<'_, W> {
                 kind,
                 id,
             };
-            uid = map.uid_to_container(uid).ok_or_else(|| unmapped("uid", uid))?;
-            gid = map.gid_to_container(gid).ok_or_else(|| unmapped("gid", gid))?;
+            uid = map
+                .uid_to_container(uid)
+                .ok_or_else(|| unmapped("uid", uid))?;
+            gid = map
+                .gid_to_container(gid)
+                .ok_or_else(|| unmapped("gid", gid))?;
         }
         let mut meta = EntryMeta {
             mode: md.mode() & 0o7777,
@@ -145,7 +162,10 @@ impl<W: Write> Walker<'_, W> {
             Err(rustix::io::Errno::NOTSUP) => 0,
             Err(e) => return Err(source(abs, e)),
         };
-        for name in self.names[..list].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        for name in self.names[..list]
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+        {
             let n = match rustix::fs::lgetxattr(abs, name, &mut self.value[..]) {
                 Ok(n) => n,
                 // Removed since it was listed, or not readable by us

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::compression::{Decoder, Detected, detect};
 use super::reader::{TarError, TarReader};
 use super::resolve::Root;
-use super::unpack_entry::Applier;
+use super::unpack_entry::{Applier, to_path};
 use super::{Compression, IdMap, LayerError};
 use crate::digest::{Digest, Hasher, VerifyingReader};
 
@@ -42,7 +42,9 @@ pub enum Ownership {
 impl Ownership {
     /// Maps container ids to host ids through a user-namespace id map.
     pub fn from_id_map(map: IdMap) -> Ownership {
-        Ownership::Map(Arc::new(move |uid, gid| Some((map.uid_to_host(uid)?, map.gid_to_host(gid)?))))
+        Ownership::Map(Arc::new(move |uid, gid| {
+            Some((map.uid_to_host(uid)?, map.gid_to_host(gid)?))
+        }))
     }
 }
 
@@ -142,7 +144,11 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// Applies the layer `blob` onto `root`.
-pub fn unpack<R: Read>(blob: R, root: &Path, opts: &UnpackOptions) -> Result<UnpackReport, LayerError> {
+pub fn unpack<R: Read>(
+    blob: R,
+    root: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, LayerError> {
     let digest = &opts.digest;
     let read_err = |e| LayerError::from_read(digest, e);
     let root_dir = Root::open(root, opts.resolver).map_err(|source| LayerError::Root {
@@ -185,7 +191,14 @@ pub fn unpack<R: Read>(blob: R, root: &Path, opts: &UnpackOptions) -> Result<Unp
         let entry = match tar.next_entry() {
             Ok(Some(entry)) => entry,
             Ok(None) => break,
-            Err(e) => return Err(tar_error(digest, tar.offset(), applier.last_path(), e)),
+            Err(e) => {
+                return Err(tar_error(
+                    digest,
+                    tar.offset(),
+                    to_path(tar.current_path()),
+                    e,
+                ));
+            }
         };
         applier.apply(entry, &mut tar)?;
     }
@@ -193,8 +206,14 @@ pub fn unpack<R: Read>(blob: R, root: &Path, opts: &UnpackOptions) -> Result<Unp
     // stream, goes through the hashers: the digests cover the whole blob.
     let end = tar.offset();
     let mut buffered = tar.into_inner();
-    io::copy(&mut buffered, &mut io::sink())
-        .map_err(|e| tar_error(digest, end, applier.last_path(), TarError::from(e)))?;
+    io::copy(&mut buffered, &mut io::sink()).map_err(|e| {
+        tar_error(
+            digest,
+            end,
+            PathBuf::from("<end of archive>"),
+            TarError::from(e),
+        )
+    })?;
     let HashingReader {
         inner: mut decoder,
         hasher,

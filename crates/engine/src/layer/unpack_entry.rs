@@ -19,11 +19,11 @@ use std::path::PathBuf;
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 
+use super::LayerError;
 use super::reader::{Entry, Kind, TarError, TarReader};
 use super::resolve::{Root, clear_dir, open_dir, remove_all};
 use super::unpack::{Ownership, UnpackWarning, tar_error};
 use super::whiteout::{Name, classify, is_dropped_xattr, is_reserved};
-use super::LayerError;
 use crate::digest::Digest;
 
 const COPY_BUFFER: usize = 1 << 20;
@@ -43,7 +43,7 @@ pub(crate) struct Applier<'a> {
     buf: Vec<u8>,
 }
 
-fn to_path(bytes: &[u8]) -> PathBuf {
+pub(crate) fn to_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(bytes))
 }
 
@@ -80,7 +80,12 @@ fn times(entry: &Entry) -> Timestamps {
 }
 
 impl<'a> Applier<'a> {
-    pub(crate) fn new(root: &'a Root, digest: &'a Digest, privileged: bool, ownership: &Ownership) -> Applier<'a> {
+    pub(crate) fn new(
+        root: &'a Root,
+        digest: &'a Digest,
+        privileged: bool,
+        ownership: &Ownership,
+    ) -> Applier<'a> {
         let ownership = match ownership {
             Ownership::Auto if privileged => Ownership::Preserve,
             Ownership::Auto => Ownership::Skip,
@@ -129,18 +134,14 @@ impl<'a> Applier<'a> {
         });
     }
 
-    pub(crate) fn apply<R: Read>(&mut self, entry: Entry, data: &mut TarReader<R>) -> Result<(), LayerError> {
+    pub(crate) fn apply<R: Read>(
+        &mut self,
+        entry: Entry,
+        data: &mut TarReader<R>,
+    ) -> Result<(), LayerError> {
         self.entries += 1;
         self.last.clone_from(&entry.path);
-        let path = std::mem::take(&mut self.last);
-        let result = self.apply_path(&path, &entry, data);
-        self.last = path;
-        result
-    }
-
-    fn apply_path<R: Read>(&mut self, path: &[u8], entry: &Entry, data: &mut TarReader<R>) -> Result<(), LayerError> {
-        self.last = path.to_vec();
-        let comps = components(path).map_err(|reason| self.unsafe_entry(reason))?;
+        let comps = components(&entry.path).map_err(|reason| self.unsafe_entry(reason))?;
         let Some((name, parent)) = comps.split_last() else {
             return Ok(()); // the root itself: left as it is
         };
@@ -157,15 +158,18 @@ impl<'a> Applier<'a> {
             }
             Name::Invalid => return Err(self.unsafe_entry("whiteout of `.`, `..` or nothing")),
         }
-        let dir = self.root.dir(parent, true).map_err(|e| self.fail("resolving the parent of", e))?;
+        let dir = self
+            .root
+            .dir(parent, true)
+            .map_err(|e| self.fail("resolving the parent of", e))?;
         let dir = dir.as_fd();
         match entry.kind {
-            Kind::Dir => self.make_dir(dir, name, comps.as_slice(), entry)?,
-            Kind::File => self.make_file(dir, name, entry, data)?,
-            Kind::Symlink => self.make_symlink(dir, name, entry)?,
-            Kind::Hardlink => self.make_hardlink(dir, name, entry)?,
+            Kind::Dir => self.make_dir(dir, name, &comps, &entry)?,
+            Kind::File => self.make_file(dir, name, &entry, data)?,
+            Kind::Symlink => self.make_symlink(dir, name, &entry)?,
+            Kind::Hardlink => self.make_hardlink(dir, name, &entry)?,
             Kind::Char | Kind::Block | Kind::Fifo => {
-                if !self.make_node(dir, name, entry)? {
+                if !self.make_node(dir, name, &entry)? {
                     return Ok(());
                 }
             }
@@ -176,18 +180,34 @@ impl<'a> Applier<'a> {
 
     /// Clears the way for a new `name` in `dir`; `true` if an existing
     /// directory is kept because a directory is wanted.
-    fn prepare(&self, dir: BorrowedFd<'_>, name: &[u8], want_dir: bool) -> Result<bool, LayerError> {
+    fn prepare(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        want_dir: bool,
+    ) -> Result<bool, LayerError> {
         match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(self.fail("inspecting", e)),
-            Ok(st) if want_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => Ok(true),
-            Ok(_) => remove_all(dir, name).map(|()| false).map_err(|e| self.fail("replacing", e)),
+            Ok(st) if want_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                Ok(true)
+            }
+            Ok(_) => remove_all(dir, name)
+                .map(|()| false)
+                .map_err(|e| self.fail("replacing", e)),
         }
     }
 
-    fn make_dir(&mut self, dir: BorrowedFd<'_>, name: &[u8], comps: &[&[u8]], entry: &Entry) -> Result<(), LayerError> {
+    fn make_dir(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        comps: &[&[u8]],
+        entry: &Entry,
+    ) -> Result<(), LayerError> {
         if !self.prepare(dir, name, true)? {
-            rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)).map_err(|e| self.fail("creating directory", e))?;
+            rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
+                .map_err(|e| self.fail("creating directory", e))?;
         }
         let fd = open_dir(dir, name).map_err(|e| self.fail("opening directory", e))?;
         self.chown(Some(fd.as_fd()), dir, name, entry)?;
@@ -204,7 +224,8 @@ impl<'a> Applier<'a> {
         data: &mut TarReader<R>,
     ) -> Result<(), LayerError> {
         self.prepare(dir, name, false)?;
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd: OwnedFd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| self.fail("creating file", e))?;
         let mut file = File::from(fd);
@@ -216,37 +237,59 @@ impl<'a> Applier<'a> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(tar_error(self.digest, data.offset(), self.last_path(), TarError::from(e))),
+                Err(e) => {
+                    return Err(tar_error(
+                        self.digest,
+                        data.offset(),
+                        self.last_path(),
+                        TarError::from(e),
+                    ));
+                }
             };
-            file.write_all(&self.buf[..n]).map_err(|e| self.fail("writing", e))?;
+            file.write_all(&self.buf[..n])
+                .map_err(|e| self.fail("writing", e))?;
         }
         self.chown(Some(file.as_fd()), dir, name, entry)?;
-        rustix::fs::fchmod(&file, Mode::from_raw_mode(entry.mode)).map_err(|e| self.fail("setting the mode of", e))?;
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(entry.mode))
+            .map_err(|e| self.fail("setting the mode of", e))?;
         self.xattrs(Some(file.as_fd()), dir, name, entry);
         rustix::fs::futimens(&file, &times(entry)).map_err(|e| self.fail("setting the times of", e))
     }
 
-    fn make_symlink(&mut self, dir: BorrowedFd<'_>, name: &[u8], entry: &Entry) -> Result<(), LayerError> {
+    fn make_symlink(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) -> Result<(), LayerError> {
         if entry.link.is_empty() || entry.link.contains(&0) {
             return Err(self.unsafe_entry("symlink target is empty or contains NUL"));
         }
         self.prepare(dir, name, false)?;
-        rustix::fs::symlinkat(&entry.link[..], dir, name).map_err(|e| self.fail("creating symlink", e))?;
+        rustix::fs::symlinkat(&entry.link[..], dir, name)
+            .map_err(|e| self.fail("creating symlink", e))?;
         self.chown(None, dir, name, entry)?;
         self.xattrs(None, dir, name, entry);
         rustix::fs::utimensat(dir, name, &times(entry), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| self.fail("setting the times of", e))
     }
 
-    fn make_hardlink(&mut self, dir: BorrowedFd<'_>, name: &[u8], entry: &Entry) -> Result<(), LayerError> {
-        let target = components(&entry.link).map_err(|r| self.unsafe_entry(format!("hardlink target: {r}")))?;
+    fn make_hardlink(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) -> Result<(), LayerError> {
+        let target = components(&entry.link)
+            .map_err(|r| self.unsafe_entry(format!("hardlink target: {r}")))?;
         let Some((tname, tparent)) = target.split_last() else {
             return Err(self.unsafe_entry("hardlink to the root"));
         };
         let missing = || self.unsafe_entry("hardlink target does not exist in the root");
         let tdir = match self.root.dir(tparent, false) {
             Ok(fd) => fd,
-            Err(e) if matches!(e.raw_os_error(), Some(c) if c == Errno::NOENT.raw_os_error() || c == Errno::NOTDIR.raw_os_error()) => {
+            Err(e) if matches!(e.raw_os_error(), Some(c) if c == Errno::NOENT.raw_os_error() || c == Errno::NOTDIR.raw_os_error()) =>
+            {
                 return Err(missing());
             }
             Err(e) => return Err(self.fail("resolving the hardlink target of", e)),
@@ -265,11 +308,17 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         self.prepare(dir, name, false)?;
-        rustix::fs::linkat(&tdir, *tname, dir, name, AtFlags::empty()).map_err(|e| self.fail("creating hardlink", e))
+        rustix::fs::linkat(&tdir, *tname, dir, name, AtFlags::empty())
+            .map_err(|e| self.fail("creating hardlink", e))
     }
 
     /// Devices and FIFOs; `false` when a device was skipped.
-    fn make_node(&mut self, dir: BorrowedFd<'_>, name: &[u8], entry: &Entry) -> Result<bool, LayerError> {
+    fn make_node(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) -> Result<bool, LayerError> {
         let kind = match entry.kind {
             Kind::Char => FileType::CharacterDevice,
             Kind::Block => FileType::BlockDevice,
@@ -302,14 +351,23 @@ impl<'a> Applier<'a> {
 
     /// Sets the owner, through `fd` when there is one, else on `name` in
     /// `dir` without following it.
-    fn chown(&mut self, fd: Option<BorrowedFd<'_>>, dir: BorrowedFd<'_>, name: &[u8], entry: &Entry) -> Result<(), LayerError> {
+    fn chown(
+        &mut self,
+        fd: Option<BorrowedFd<'_>>,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) -> Result<(), LayerError> {
         let (uid, gid, strict) = match &self.ownership {
             Ownership::Auto | Ownership::Skip => return Ok(()),
             Ownership::Preserve => (entry.uid, entry.gid, true),
             Ownership::Map(map) => match map(entry.uid, entry.gid) {
                 Some((uid, gid)) => (uid, gid, false),
                 None => {
-                    self.warn(format!("no host ids for {}:{}; owner left as is", entry.uid, entry.gid));
+                    self.warn(format!(
+                        "no host ids for {}:{}; owner left as is",
+                        entry.uid, entry.gid
+                    ));
                     return Ok(());
                 }
             },
@@ -331,7 +389,13 @@ impl<'a> Applier<'a> {
 
     /// Best effort: a failure is a warning (no `trusted.*` when not root,
     /// no `user.*` on some filesystems).
-    fn xattrs(&mut self, fd: Option<BorrowedFd<'_>>, dir: BorrowedFd<'_>, name: &[u8], entry: &Entry) {
+    fn xattrs(
+        &mut self,
+        fd: Option<BorrowedFd<'_>>,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) {
         for (key, value) in &entry.xattrs {
             let shown = String::from_utf8_lossy(key);
             if is_dropped_xattr(key) {
@@ -381,14 +445,18 @@ impl<'a> Applier<'a> {
         let fd = match fd {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
+            Err(e)
+                if e.raw_os_error() == Some(Errno::LOOP.raw_os_error())
+                    || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) =>
+            {
                 return Err(self.unsafe_entry("opaque marker in a symlink or a non-directory"));
             }
             Err(e) => return Err(self.fail("opening the opaque directory of", e)),
         };
         let created = &self.created;
         let mut prefix = join(dir);
-        clear_dir(fd.as_fd(), &mut prefix, &|p| created.contains(p)).map_err(|e| self.fail("applying opaque marker", e))
+        clear_dir(fd.as_fd(), &mut prefix, &|p| created.contains(p))
+            .map_err(|e| self.fail("applying opaque marker", e))
     }
 
     /// Sets the deferred directory modes and times, deepest first; returns
@@ -401,13 +469,20 @@ impl<'a> Applier<'a> {
             let Some((name, parent)) = comps.split_last() else {
                 continue;
             };
-            let fd = match self.root.dir(parent, false).and_then(|p| open_dir(p.as_fd(), name)) {
+            let fd = match self
+                .root
+                .dir(parent, false)
+                .and_then(|p| open_dir(p.as_fd(), name))
+            {
                 Ok(fd) => fd,
                 // Removed or replaced later in the layer.
-                Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => continue,
+                Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                    continue;
+                }
                 Err(e) => return Err(self.fail("opening directory", e)),
             };
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode)).map_err(|e| self.fail("setting the mode of", e))?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode))
+                .map_err(|e| self.fail("setting the mode of", e))?;
             rustix::fs::futimens(&fd, times).map_err(|e| self.fail("setting the times of", e))?;
         }
         Ok((self.entries, self.warnings))
@@ -415,5 +490,6 @@ impl<'a> Applier<'a> {
 }
 
 fn is_absent(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
+    e.raw_os_error() == Some(Errno::NOENT.raw_os_error())
+        || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
 }

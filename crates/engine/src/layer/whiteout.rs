@@ -102,11 +102,26 @@ mod tests {
 
     #[test]
     fn layer_overlay_xattrs_are_recognised() {
-        assert_eq!(overlay_xattr(b"trusted.overlay.opaque", b"y"), OverlayXattr::Opaque);
-        assert_eq!(overlay_xattr(b"user.overlay.opaque", b"y"), OverlayXattr::Opaque);
-        assert_eq!(overlay_xattr(b"trusted.overlay.opaque", b"x"), OverlayXattr::Ignored);
-        assert_eq!(overlay_xattr(b"user.overlay.origin", b""), OverlayXattr::Ignored);
-        assert!(matches!(overlay_xattr(b"trusted.overlay.metacopy", b""), OverlayXattr::Unsupported(_)));
+        assert_eq!(
+            overlay_xattr(b"trusted.overlay.opaque", b"y"),
+            OverlayXattr::Opaque
+        );
+        assert_eq!(
+            overlay_xattr(b"user.overlay.opaque", b"y"),
+            OverlayXattr::Opaque
+        );
+        assert_eq!(
+            overlay_xattr(b"trusted.overlay.opaque", b"x"),
+            OverlayXattr::Ignored
+        );
+        assert_eq!(
+            overlay_xattr(b"user.overlay.origin", b""),
+            OverlayXattr::Ignored
+        );
+        assert!(matches!(
+            overlay_xattr(b"trusted.overlay.metacopy", b""),
+            OverlayXattr::Unsupported(_)
+        ));
         assert_eq!(overlay_xattr(b"user.mime", b"x"), OverlayXattr::NotOverlay);
         assert!(is_dropped_xattr(b"user.overlay.origin"));
         assert!(is_dropped_xattr(b"security.selinux"));

@@ -3,8 +3,8 @@
 //! stream; nothing is read twice.
 //!
 //! Headers are POSIX ustar with empty uname/gname; PAX records carry names
-//! and link names over 100 bytes (`hdrcharset=BINARY` when they are not
-//! UTF-8), ids and sizes too large for the octal fields, and xattrs as
+//! and link names over 100 bytes (raw bytes, as Go writes them: GNU tar
+//! 1.34 ignores `hdrcharset`), ids and sizes too large for the octal fields, and xattrs as
 //! `SCHILY.xattr.NAME`. Entry names are relative, without `./`, and
 //! directories end in `/` (as Go's `archive/tar` users write them).
 
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::compression::{Encoder, EncoderError};
-use super::whiteout::{OPAQUE_MARKER, WHITEOUT_PREFIX, is_dropped_xattr};
+use super::whiteout::{OPAQUE_MARKER, WHITEOUT_PREFIX, is_dropped_xattr, is_reserved};
 use super::{LayerBlob, LayerError, LayerOptions};
 use crate::digest::HashingWriter;
 
@@ -72,16 +72,18 @@ pub struct LayerWriter<W: Write> {
 
 impl<W: Write> LayerWriter<W> {
     pub fn new(out: W, opts: &LayerOptions) -> Result<LayerWriter<W>, LayerError> {
-        let encoder = Encoder::new(HashingWriter::new(out), opts.compression, opts.level).map_err(|e| match e {
-            EncoderError::Level(level) => LayerError::InvalidLevel {
-                compression: opts.compression,
-                level,
+        let encoder = Encoder::new(HashingWriter::new(out), opts.compression, opts.level).map_err(
+            |e| match e {
+                EncoderError::Level(level) => LayerError::InvalidLevel {
+                    compression: opts.compression,
+                    level,
+                },
+                EncoderError::Io(source) => LayerError::Output {
+                    path: PathBuf::new(),
+                    source,
+                },
             },
-            EncoderError::Io(source) => LayerError::Output {
-                path: PathBuf::new(),
-                source,
-            },
-        })?;
+        )?;
         Ok(LayerWriter {
             out: BufWriter::with_capacity(COPY_BUFFER, HashingWriter::new(encoder)),
             media_type: opts.media_types.layer(opts.compression),
@@ -121,7 +123,9 @@ impl<W: Write> LayerWriter<W> {
         };
         let mut left = size;
         while left > 0 {
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(self.buf.len());
+            let want = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
             let n = match data.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     return Err(LayerError::SizeChanged {
@@ -133,7 +137,9 @@ impl<W: Write> LayerWriter<W> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(source(e)),
             };
-            self.out.write_all(&self.buf[..n]).map_err(|e| output(path, e))?;
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(|e| output(path, e))?;
             left -= n as u64;
         }
         let mut probe = [0u8; 1];
@@ -154,7 +160,12 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// A symbolic link; the target is stored as given (any bytes but NUL).
-    pub fn append_symlink(&mut self, path: &Path, target: &Path, meta: &EntryMeta) -> Result<(), LayerError> {
+    pub fn append_symlink(
+        &mut self,
+        path: &Path,
+        target: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), LayerError> {
         self.set_name(path, false)?;
         let target = target.as_os_str().as_bytes();
         if target.is_empty() || target.contains(&0) {
@@ -166,7 +177,12 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// A hard link to `target`, an entry written earlier in this layer.
-    pub fn append_hardlink(&mut self, path: &Path, target: &Path, meta: &EntryMeta) -> Result<(), LayerError> {
+    pub fn append_hardlink(
+        &mut self,
+        path: &Path,
+        target: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), LayerError> {
         self.set_name(path, false)?;
         let mut link = std::mem::take(&mut self.link);
         let normal = normalize(target, false, &mut link);
@@ -176,7 +192,12 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// A character or block device, or a FIFO.
-    pub fn append_special(&mut self, path: &Path, special: Special, meta: &EntryMeta) -> Result<(), LayerError> {
+    pub fn append_special(
+        &mut self,
+        path: &Path,
+        special: Special,
+        meta: &EntryMeta,
+    ) -> Result<(), LayerError> {
         self.set_name(path, false)?;
         self.link.clear();
         let (kind, dev) = match special {
@@ -190,7 +211,11 @@ impl<W: Write> LayerWriter<W> {
     /// A deletion of `path` (written as `parent/.wh.name`).
     pub fn append_whiteout(&mut self, path: &Path) -> Result<(), LayerError> {
         self.set_name(path, false)?;
-        let base = self.name.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+        let base = self
+            .name
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
         let name = self.name.split_off(base);
         self.name.extend_from_slice(WHITEOUT_PREFIX.as_bytes());
         self.name.extend_from_slice(&name);
@@ -213,8 +238,13 @@ impl<W: Write> LayerWriter<W> {
     /// Ends the archive and returns the blob's description and the writer.
     pub fn finish_into_inner(mut self) -> Result<(LayerBlob, W), LayerError> {
         let end = Path::new("<end of archive>");
-        self.out.write_all(&[0; 2 * BLOCK]).map_err(|e| output(end, e))?;
-        let tar = self.out.into_inner().map_err(|e| output(end, e.into_error()))?;
+        self.out
+            .write_all(&[0; 2 * BLOCK])
+            .map_err(|e| output(end, e))?;
+        let tar = self
+            .out
+            .into_inner()
+            .map_err(|e| output(end, e.into_error()))?;
         let (encoder, diff_id, _) = tar.finish();
         let blob = encoder.finish().map_err(|e| output(end, e))?;
         let (mut inner, digest, size) = blob.finish();
@@ -228,8 +258,14 @@ impl<W: Write> LayerWriter<W> {
         Ok((blob, inner))
     }
 
+    /// Sets `self.name`; `.wh.` names are refused (they would delete
+    /// files when the layer is applied): whiteouts have their own calls.
     fn set_name(&mut self, path: &Path, dir: bool) -> Result<(), LayerError> {
-        normalize(path, dir, &mut self.name).map_err(|reason| invalid(path, reason))
+        normalize(path, dir, &mut self.name).map_err(|reason| invalid(path, reason))?;
+        if self.name.split(|&b| b == b'/').any(is_reserved) {
+            return Err(invalid(path, "`.wh.` names are reserved for whiteouts"));
+        }
+        Ok(())
     }
 
     fn marker(&mut self, path: &Path) -> Result<(), LayerError> {
@@ -257,11 +293,6 @@ impl<W: Write> LayerWriter<W> {
         self.pax.clear();
         let long_name = self.name.len() > 100;
         let long_link = self.link.len() > 100;
-        if (long_name && std::str::from_utf8(&self.name).is_err())
-            || (long_link && std::str::from_utf8(&self.link).is_err())
-        {
-            record(&mut self.pax, b"hdrcharset", b"", b"BINARY");
-        }
         if long_name {
             record(&mut self.pax, b"path", b"", &self.name);
         }
@@ -302,7 +333,9 @@ impl<W: Write> LayerWriter<W> {
             let n = base.len().min(field.len() - prefix.len());
             field[prefix.len()..prefix.len() + n].copy_from_slice(&base[..n]);
             h.set_cksum();
-            self.out.write_all(h.as_bytes()).map_err(|e| output(path, e))?;
+            self.out
+                .write_all(h.as_bytes())
+                .map_err(|e| output(path, e))?;
             let pax = std::mem::take(&mut self.pax);
             let written = self.out.write_all(&pax).map_err(|e| output(path, e));
             self.pax = pax;
@@ -330,7 +363,9 @@ impl<W: Write> LayerWriter<W> {
             h.set_device_minor(minor).map_err(unsupported)?;
         }
         h.set_cksum();
-        self.out.write_all(h.as_bytes()).map_err(|e| output(path, e))
+        self.out
+            .write_all(h.as_bytes())
+            .map_err(|e| output(path, e))
     }
 
     fn pad(&mut self, path: &Path, size: u64) -> Result<(), LayerError> {
@@ -338,7 +373,9 @@ impl<W: Write> LayerWriter<W> {
         if rem == 0 {
             return Ok(());
         }
-        self.out.write_all(&[0; BLOCK][rem..]).map_err(|e| output(path, e))
+        self.out
+            .write_all(&[0; BLOCK][rem..])
+            .map_err(|e| output(path, e))
     }
 }
 
@@ -415,15 +452,19 @@ mod tests {
 
     #[test]
     fn layer_pax_record_lengths_count_themselves() {
-        for value_len in [0usize, 1, 80, 84, 85, 86, 90, 95, 96, 97, 98, 990, 995, 996, 997, 9_990] {
+        for value_len in [
+            0usize, 1, 80, 84, 85, 86, 90, 95, 96, 97, 98, 990, 995, 996, 997, 9_990,
+        ] {
             let mut out = Vec::new();
             let value = vec![b'a'; value_len];
             record(&mut out, b"path", b"", &value);
             let space = out.iter().position(|&b| b == b' ').unwrap();
             let stated: usize = std::str::from_utf8(&out[..space]).unwrap().parse().unwrap();
             assert_eq!(stated, out.len(), "value of {value_len} bytes");
-            let parsed: Vec<_> = tar::PaxExtensions::new(&out).collect::<Result<_, _>>().unwrap();
-            assert_eq!(parsed[0].value_bytes(), &value[..]);
+            let Ok(parsed) = super::super::reader::pax_records(&out) else {
+                panic!("unparsable record for {value_len} bytes");
+            };
+            assert_eq!(parsed[0].1, &value[..]);
         }
     }
 
@@ -443,12 +484,31 @@ mod tests {
     fn layer_writer_rejects_a_file_that_is_shorter_or_longer_than_stated() {
         let mut w = LayerWriter::new(Vec::new(), &LayerOptions::default()).unwrap();
         let short = w.append_file(Path::new("f"), &EntryMeta::new(0o644), 10, &b"abc"[..]);
-        assert!(matches!(short, Err(LayerError::SizeChanged { expected: 10, .. })), "{short:?}");
+        assert!(
+            matches!(short, Err(LayerError::SizeChanged { expected: 10, .. })),
+            "{short:?}"
+        );
         let mut w = LayerWriter::new(Vec::new(), &LayerOptions::default()).unwrap();
         let long = w.append_file(Path::new("f"), &EntryMeta::new(0o644), 2, &b"abc"[..]);
-        assert!(matches!(long, Err(LayerError::SizeChanged { expected: 2, .. })), "{long:?}");
+        assert!(
+            matches!(long, Err(LayerError::SizeChanged { expected: 2, .. })),
+            "{long:?}"
+        );
+        let mut w = LayerWriter::new(Vec::new(), &LayerOptions::default()).unwrap();
+        let reserved = w.append_file(Path::new("d/.wh.x"), &EntryMeta::new(0o644), 0, &b""[..]);
+        assert!(
+            matches!(reserved, Err(LayerError::InvalidPath { .. })),
+            "{reserved:?}"
+        );
         assert!(matches!(
-            LayerWriter::new(Vec::new(), &LayerOptions { compression: Compression::Zstd, level: Some(99), ..Default::default() }),
+            LayerWriter::new(
+                Vec::new(),
+                &LayerOptions {
+                    compression: Compression::Zstd,
+                    level: Some(99),
+                    ..Default::default()
+                }
+            ),
             Err(LayerError::InvalidLevel { level: 99, .. })
         ));
     }
