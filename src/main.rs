@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use commands::{archive, images, store};
+use commands::{archive, images, registry, store};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,14 @@ enum Cmd {
     Save(archive::SaveArgs),
     /// Load images from an OCI or docker tarball.
     Load(archive::LoadArgs),
+    /// Pull an image from a registry into the store.
+    Pull(registry::PullArgs),
+    /// Push an image from the store to a registry.
+    Push(registry::PushArgs),
+    /// Store credentials for a registry (in Docker's config.json).
+    Login(registry::LoginArgs),
+    /// Remove stored credentials for a registry.
+    Logout(registry::LogoutArgs),
 }
 
 #[derive(Subcommand)]
@@ -91,5 +99,9 @@ fn run(cli: Cli) -> Result<()> {
         } => store::check(&open()?),
         Cmd::Save(args) => archive::save(&open()?, args),
         Cmd::Load(args) => archive::load(&open()?, args),
+        Cmd::Pull(args) => registry::pull_cmd(&open()?, args),
+        Cmd::Push(args) => registry::push_cmd(&open()?, args),
+        Cmd::Login(args) => registry::login(args),
+        Cmd::Logout(args) => registry::logout(args),
     }
 }

@@ -5,4 +5,5 @@ pub mod graph;
 pub mod images;
 pub mod input;
 pub mod parse;
+pub mod registry;
 pub mod store;

@@ -1,0 +1,210 @@
+//! Registry commands: `pull`, `push`, `login`, `logout`. The registry
+//! client is async; each command runs it on its own runtime.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use hoist_engine::reference::Reference;
+use hoist_engine::registry::{Client, ClientOptions, Credentials, Progress, ProgressEvent};
+use hoist_engine::store::Store;
+use hoist_engine::transfer::{PullOptions, pull, push};
+
+use super::images::{host_platform, resolve, store_name};
+
+/// Registry settings shared by every command that talks to one.
+#[derive(clap::Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// A registry (`host[:port]`) that may be used over plain HTTP
+    /// (localhost and 127.0.0.0/8 always may). Repeatable; also
+    /// `HOIST_INSECURE_REGISTRIES=a,b`.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure: Vec<String>,
+    /// Extra CA certificates (PEM) to trust for registries.
+    #[arg(long = "registry-ca", value_name = "FILE", env = "HOIST_REGISTRY_CA")]
+    ca: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    pub fn client(&self) -> Result<Client> {
+        let mut insecure = self.insecure.clone();
+        if let Ok(list) = std::env::var("HOIST_INSECURE_REGISTRIES") {
+            insecure.extend(
+                list.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        let options = ClientOptions {
+            insecure_registries: insecure,
+            extra_ca_file: self.ca.clone(),
+            ..ClientOptions::default()
+        };
+        Ok(Client::new(options)?)
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// One line per blob as it finishes, on stderr (docker pull's spirit).
+fn progress(quiet: bool) -> Progress {
+    if quiet {
+        return Progress::none();
+    }
+    Progress::new(|e| match e {
+        ProgressEvent::Done { digest } => eprintln!("{}: done", &digest.hex()[..12]),
+        ProgressEvent::Exists { digest } => eprintln!("{}: already exists", &digest.hex()[..12]),
+        ProgressEvent::Mounted { digest, from } => {
+            eprintln!("{}: mounted from {from}", &digest.hex()[..12])
+        }
+        ProgressEvent::Bytes { .. } => {}
+    })
+}
+
+#[derive(clap::Args)]
+pub struct PullArgs {
+    image: String,
+    /// The platform to pick from a multi-platform image (default: this machine's).
+    #[arg(long)]
+    platform: Option<String>,
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn pull_cmd(store: &Store, args: PullArgs) -> Result<()> {
+    let reference = Reference::parse(&args.image)
+        .with_context(|| format!("invalid image reference {:?}", args.image))?;
+    let platform = match &args.platform {
+        Some(p) => p.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => host_platform(),
+    };
+    let client = args.registry.client()?;
+    let report = runtime()?.block_on(pull(
+        &client,
+        store,
+        &reference,
+        &PullOptions { platform },
+        &progress(args.quiet),
+    ))?;
+    if !args.quiet {
+        eprintln!("Digest: {}", report.digest);
+    }
+    println!("{}", report.name);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The image in the store.
+    source: String,
+    /// Where to push it (default: its own name).
+    dest: Option<String>,
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
+    let source = store_name(&args.source)?;
+    resolve(store, &args.source)?;
+    let dest = Reference::parse(args.dest.as_deref().unwrap_or(&args.source))
+        .with_context(|| format!("invalid destination {:?}", args.dest))?;
+    let client = args.registry.client()?;
+    let report =
+        runtime()?.block_on(push(&client, store, &source, &dest, &progress(args.quiet)))?;
+    println!("{}: digest: {}", dest.familiar(), report.digest);
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// The registry (`host[:port]`; default: Docker Hub).
+    server: Option<String>,
+    #[arg(short, long)]
+    username: Option<String>,
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+fn domain(server: Option<&str>) -> String {
+    let s = server.unwrap_or("docker.io");
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let s = s
+        .strip_suffix("/v1")
+        .or_else(|| s.strip_suffix("/v2"))
+        .unwrap_or(s);
+    if s == "index.docker.io" || s == "registry-1.docker.io" {
+        "docker.io".into()
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn login(args: LoginArgs) -> Result<()> {
+    let username = match args.username {
+        Some(u) => u,
+        None => anyhow::bail!("login needs --username (interactive prompts are not supported yet)"),
+    };
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = args.password {
+        if std::io::stderr().is_terminal() {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        }
+        p
+    } else {
+        anyhow::bail!("login needs --password-stdin or --password");
+    };
+    let domain = domain(args.server.as_deref());
+    let client = args.registry.client()?;
+    runtime()?.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct LogoutArgs {
+    server: Option<String>,
+}
+
+pub fn logout(args: LogoutArgs) -> Result<()> {
+    let domain = domain(args.server.as_deref());
+    let client = RegistryArgs::default().client()?;
+    if runtime()?.block_on(client.logout(&domain))? {
+        println!("Removing login credentials for {domain}");
+    } else {
+        println!("Not logged in to {domain}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain;
+
+    #[test]
+    fn login_server_names() {
+        assert_eq!(domain(None), "docker.io");
+        assert_eq!(domain(Some("https://index.docker.io/v1/")), "docker.io");
+        assert_eq!(domain(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+        assert_eq!(domain(Some("http://r.example:5000/")), "r.example:5000");
+    }
+}

@@ -1,0 +1,134 @@
+//! `hoist push` and `hoist pull` against a real `docker-registry` on
+//! 127.0.0.1, with `skopeo` checking what arrived.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hoist_engine::store::Store;
+
+struct Registry {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hoist(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("DOCKER_CONFIG", root.join("docker-config"))
+        .output()
+        .expect("hoist runs")
+}
+
+#[test]
+fn push_then_pull_by_tag_and_by_digest() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let manifest =
+        hoist_engine::testing::small_image(&Store::open(&a).unwrap(), "docker.io/library/hello:1")
+            .unwrap();
+    let dest = format!("127.0.0.1:{}/team/hello:1", registry.port);
+
+    let out = hoist(&a, &["push", "hello:1", &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{dest}: digest: {}\n", manifest.digest())
+    );
+
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"], manifest.digest().to_string());
+
+    let out = hoist(&b, &["pull", "-q", &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{dest}\n"));
+    let by_digest = format!(
+        "127.0.0.1:{}/team/hello@{}",
+        registry.port,
+        manifest.digest()
+    );
+    let out = hoist(&b, &["pull", "-q", &by_digest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hoist(&b, &["store", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let images = String::from_utf8_lossy(&hoist(&b, &["images", "-q"]).stdout).into_owned();
+    assert_eq!(images.lines().count(), 2, "{images}");
+}
+
+#[test]
+fn pull_of_an_unknown_tag_fails_clearly() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = hoist(
+        dir.path(),
+        &["pull", &format!("127.0.0.1:{}/no/such:tag", registry.port)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such"), "{err}");
+}
