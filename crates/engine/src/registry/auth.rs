@@ -1,12 +1,16 @@
 //! Authentication pieces: `WWW-Authenticate` challenges (RFC 7235, as
-//! registries send them), token scopes, and token-endpoint answers. The
-//! HTTP side lives in `transport`.
+//! registries send them), token scopes, and the token endpoint (Docker's
+//! `GET` with basic credentials, or the OAuth2 refresh-token `POST` for an
+//! identity token). Answering a `401` lives in `transport`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{StatusCode, Url};
 
+use super::transport::{BuildRequest, Registry, basic_header, body_message, send_retrying};
+use super::{Client, Credentials, RegistryError, Result};
 use crate::reference::Repository;
 
 /// How a registry wants to be authenticated.
@@ -35,6 +39,11 @@ impl Scope {
 
     pub fn push(repo: &Repository) -> Scope {
         Scope(vec![format!("repository:{}:pull,push", repo.path())])
+    }
+
+    /// A scope as written, e.g. `registry:catalog:*`.
+    pub fn from_raw(scope: &str) -> Scope {
+        Scope(vec![scope.to_string()])
     }
 
     /// Push to `to` and read from `from` (a cross-repository mount).
@@ -86,7 +95,8 @@ pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, String> {
         #[serde(default)]
         expires_in: u64,
     }
-    let answer: Answer = serde_json::from_slice(body).map_err(|e| format!("bad token answer: {e}"))?;
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|e| format!("bad token answer: {e}"))?;
     let value = if answer.access_token.is_empty() {
         answer.token
     } else {
@@ -184,6 +194,102 @@ fn parse_challenges(text: &str) -> Vec<(String, HashMap<String, String>)> {
     out
 }
 
+impl Client {
+    /// Ask the realm for a token: a refresh-token `POST` for an identity
+    /// token, else a `GET` with basic credentials (or none).
+    pub(crate) async fn fetch_token(
+        &self,
+        registry: &Registry,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<Token> {
+        let token_error = |message: String| RegistryError::Token {
+            registry: registry.domain.clone(),
+            realm: realm.to_string(),
+            message,
+        };
+        let mut url = Url::parse(realm).map_err(|e| token_error(format!("bad realm: {e}")))?;
+        let what = format!("token for {:?}", scope.key());
+        let mut build: Box<BuildRequest<'_>> = match &registry.credentials {
+            Some(Credentials::IdentityToken { token, .. }) => {
+                let mut form =
+                    Url::parse("http://form/").map_err(|e| token_error(e.to_string()))?;
+                {
+                    let mut pairs = form.query_pairs_mut();
+                    pairs.append_pair("grant_type", "refresh_token");
+                    pairs.append_pair("refresh_token", token);
+                    pairs.append_pair("client_id", "hoist");
+                    if let Some(s) = service {
+                        pairs.append_pair("service", s);
+                    }
+                    if !scope.scopes().is_empty() {
+                        pairs.append_pair("scope", &scope.key());
+                    }
+                }
+                let body = form.query().unwrap_or_default().to_string();
+                let url = url.clone();
+                Box::new(move |http| {
+                    Ok(http
+                        .post(url.clone())
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.clone()))
+                })
+            }
+            credentials => {
+                {
+                    let mut pairs = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        pairs.append_pair("service", s);
+                    }
+                    for s in scope.scopes() {
+                        pairs.append_pair("scope", s);
+                    }
+                }
+                let basic = match credentials {
+                    Some(Credentials::Basic { username, password }) => {
+                        Some(basic_header(username, password))
+                    }
+                    _ => None,
+                };
+                Box::new(move |http| {
+                    let request = http.get(url.clone());
+                    Ok(match &basic {
+                        Some(b) => request.header(AUTHORIZATION, b),
+                        None => request,
+                    })
+                })
+            }
+        };
+        let policy = &self.inner.options.retry;
+        let resp = send_retrying(
+            &self.inner.http,
+            policy,
+            &registry.domain,
+            &what,
+            true,
+            &mut *build,
+        )
+        .await?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(RegistryError::Unauthorized {
+                registry: registry.domain.clone(),
+                what: format!("{what} from {realm}"),
+                status: status.as_u16(),
+                with_credentials: registry.credentials.is_some(),
+                message: body_message(resp).await,
+            });
+        }
+        if !status.is_success() {
+            let message = body_message(resp).await;
+            return Err(token_error(format!("http {}: {message}", status.as_u16())));
+        }
+        let body = resp.bytes().await.map_err(|e| token_error(e.to_string()))?;
+        parse_token_response(&body).map_err(token_error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,9 +315,15 @@ mod tests {
                 service: Some("registry.docker.io".into())
             })
         );
-        assert_eq!(challenge_from(&headers(&[r#"Basic realm="Registry Realm""#])), Some(Challenge::Basic));
+        assert_eq!(
+            challenge_from(&headers(&[r#"Basic realm="Registry Realm""#])),
+            Some(Challenge::Basic)
+        );
         // Bearer preferred, unquoted values, odd spacing, escapes.
-        let h = headers(&[r#"basic realm=x"#, r#"Bearer  realm = http://127.0.0.1:1/t , service="a\"b""#]);
+        let h = headers(&[
+            r#"basic realm=x"#,
+            r#"Bearer  realm = http://127.0.0.1:1/t , service="a\"b""#,
+        ]);
         assert_eq!(
             challenge_from(&h),
             Some(Challenge::Bearer {
@@ -233,10 +345,17 @@ mod tests {
         assert!(t.is_fresh());
         let t = parse_token_response(br#"{"access_token":"xyz","token":"abc"}"#).unwrap();
         assert_eq!(t.value, "xyz");
-        assert!(parse_token_response(br#"{}"#).unwrap_err().contains("no token"));
+        assert!(
+            parse_token_response(br#"{}"#)
+                .unwrap_err()
+                .contains("no token")
+        );
         assert!(parse_token_response(b"nope").is_err());
         let repo = Repository::parse("h:5000/a/b").unwrap();
         let from = Repository::parse("h:5000/c").unwrap();
-        assert_eq!(Scope::mount(&repo, &from).key(), "repository:a/b:pull,push repository:c:pull");
+        assert_eq!(
+            Scope::mount(&repo, &from).key(),
+            "repository:a/b:pull,push repository:c:pull"
+        );
     }
 }

@@ -62,7 +62,9 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-            Credentials::IdentityToken { username, .. } => write!(f, "IdentityToken({username}, ***)"),
+            Credentials::IdentityToken { username, .. } => {
+                write!(f, "IdentityToken({username}, ***)")
+            }
         }
     }
 }
@@ -152,10 +154,16 @@ impl CredentialStore {
     /// The helper for `domain`: `credHelpers[key]`, else `credsStore`.
     fn helper_for(&self, config: &Map<String, Value>, domain: &str) -> Option<String> {
         let key = credential_key(domain);
-        let per_registry = config.get("credHelpers").and_then(Value::as_object).and_then(|h| {
-            h.get(&key)
-                .or_else(|| h.iter().find(|(k, _)| key_hostname(k) == domain).map(|(_, v)| v))
-        });
+        let per_registry = config
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .and_then(|h| {
+                h.get(&key).or_else(|| {
+                    h.iter()
+                        .find(|(k, _)| key_hostname(k) == key_hostname(&key))
+                        .map(|(_, v)| v)
+                })
+            });
         per_registry
             .or_else(|| config.get("credsStore"))
             .and_then(Value::as_str)
@@ -186,8 +194,18 @@ impl CredentialStore {
         }
     }
 
-    fn parse_entry(&self, key: &str, entry: &Value) -> Result<Option<Credentials>, CredentialError> {
-        let field = |name: &str| entry.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+    fn parse_entry(
+        &self,
+        key: &str,
+        entry: &Value,
+    ) -> Result<Option<Credentials>, CredentialError> {
+        let field = |name: &str| {
+            entry
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let bad = |message: String| CredentialError::Config {
             path: self.config_path(),
             message: format!("auths[{key:?}]: {message}"),
@@ -198,7 +216,8 @@ impl CredentialStore {
             let decoded = STANDARD
                 .decode(auth.trim())
                 .map_err(|e| bad(format!("auth is not base64: {e}")))?;
-            let decoded = String::from_utf8(decoded).map_err(|_| bad("auth is not UTF-8".into()))?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| bad("auth is not UTF-8".into()))?;
             let (u, p) = decoded
                 .split_once(':')
                 .ok_or_else(|| bad("auth is not base64 of user:password".into()))?;
@@ -247,9 +266,15 @@ impl CredentialStore {
             .spawn()
             .map_err(|e| fail(e.to_string()))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input).await.map_err(|e| fail(e.to_string()))?;
+            stdin
+                .write_all(input)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
         }
-        let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if out.status.success() {
             return Ok((true, stdout));
@@ -258,9 +283,15 @@ impl CredentialStore {
         Ok((false, if stdout.is_empty() { stderr } else { stdout }))
     }
 
-    async fn helper_get(&self, helper: &str, domain: &str) -> Result<Option<Credentials>, CredentialError> {
+    async fn helper_get(
+        &self,
+        helper: &str,
+        domain: &str,
+    ) -> Result<Option<Credentials>, CredentialError> {
         let key = credential_key(domain);
-        let (ok, out) = self.run_helper(helper, "get", domain, key.as_bytes()).await?;
+        let (ok, out) = self
+            .run_helper(helper, "get", domain, key.as_bytes())
+            .await?;
         if !ok {
             if out.contains("credentials not found") {
                 return Ok(None);
@@ -288,7 +319,13 @@ impl CredentialStore {
         }))
     }
 
-    fn helper_error(&self, helper: &str, action: &'static str, domain: &str, message: String) -> CredentialError {
+    fn helper_error(
+        &self,
+        helper: &str,
+        action: &'static str,
+        domain: &str,
+        message: String,
+    ) -> CredentialError {
         CredentialError::Helper {
             program: self.helper_program(helper).display().to_string(),
             action,
@@ -299,7 +336,11 @@ impl CredentialStore {
 
     /// Save credentials for `domain`: through the configured helper, or
     /// into `auths` in `config.json`.
-    pub async fn login(&self, domain: &str, credentials: &Credentials) -> Result<(), CredentialError> {
+    pub async fn login(
+        &self,
+        domain: &str,
+        credentials: &Credentials,
+    ) -> Result<(), CredentialError> {
         let mut config = self.load()?;
         let key = credential_key(domain);
         let entry = if let Some(helper) = self.helper_for(&config, domain) {
@@ -307,7 +348,8 @@ impl CredentialStore {
                 Credentials::Basic { username, password } => (username.as_str(), password.as_str()),
                 Credentials::IdentityToken { token, .. } => (TOKEN_USERNAME, token.as_str()),
             };
-            let input = serde_json::json!({"ServerURL": key, "Username": username, "Secret": secret});
+            let input =
+                serde_json::json!({"ServerURL": key, "Username": username, "Secret": secret});
             let (ok, out) = self
                 .run_helper(&helper, "store", domain, input.to_string().as_bytes())
                 .await?;
@@ -346,7 +388,9 @@ impl CredentialStore {
         let key = credential_key(domain);
         let mut removed = false;
         if let Some(helper) = self.helper_for(&config, domain) {
-            let (ok, out) = self.run_helper(&helper, "erase", domain, key.as_bytes()).await?;
+            let (ok, out) = self
+                .run_helper(&helper, "erase", domain, key.as_bytes())
+                .await?;
             if ok {
                 removed = true;
             } else if !out.contains("credentials not found") {
@@ -373,7 +417,10 @@ impl CredentialStore {
         if let Ok(real) = std::fs::canonicalize(&path) {
             path = real;
         }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.dir.clone());
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let mut text = serde_json::to_vec_pretty(&Value::Object(config.clone()))
             .map_err(|e| io(&path, std::io::Error::other(e)))?;

@@ -26,7 +26,10 @@ pub enum RegistryError {
         status: u16,
         message: String,
     },
-    #[error("registry {registry}: {what}: not found (http {status}){}", detail(message))]
+    #[error(
+        "registry {registry}: {what}: not found (http {status}){}",
+        detail(message)
+    )]
     NotFound {
         registry: String,
         what: String,
@@ -45,7 +48,10 @@ pub enum RegistryError {
         with_credentials: bool,
         message: String,
     },
-    #[error("registry {registry}: {what}: access denied (http {status}){}", detail(message))]
+    #[error(
+        "registry {registry}: {what}: access denied (http {status}){}",
+        detail(message)
+    )]
     Denied {
         registry: String,
         what: String,
@@ -70,7 +76,9 @@ pub enum RegistryError {
         expected: u64,
         actual: u64,
     },
-    #[error("{what}: transfer failed after {done} of {total} bytes and {attempts} attempts: {message}")]
+    #[error(
+        "{what}: transfer failed after {done} of {total} bytes and {attempts} attempts: {message}"
+    )]
     Interrupted {
         what: String,
         done: u64,
@@ -172,8 +180,14 @@ mod tests {
     #[test]
     fn registry_error_bodies_become_one_line() {
         let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"x"}]}"#;
-        assert_eq!(error_body_message(body), "BLOB_UNKNOWN: blob unknown to registry");
-        assert_eq!(error_body_message(b"<html>\n  oops </html>"), "<html> oops </html>");
+        assert_eq!(
+            error_body_message(body),
+            "BLOB_UNKNOWN: blob unknown to registry"
+        );
+        assert_eq!(
+            error_body_message(b"<html>\n  oops </html>"),
+            "<html> oops </html>"
+        );
         let e = RegistryError::Unauthorized {
             registry: "r:5000".into(),
             what: "manifest r:5000/a:1".into(),

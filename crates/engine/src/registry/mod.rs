@@ -23,11 +23,12 @@
 //!   after HTTPS failed.
 //!
 //! Files: `transport` (connection, retries, auth), `auth` (challenges and
-//! tokens), `pull`, `push`, `credentials`, `error`.
+//! tokens), `pull`, `push`, `list` (tags, catalog), `credentials`, `error`.
 
 mod auth;
 pub mod credentials;
 mod error;
+mod list;
 mod pull;
 mod push;
 mod transport;
@@ -54,8 +55,12 @@ pub mod media_types {
     pub const DOCKER_MANIFEST_LIST: &str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Everything [`super::Client::get_manifest`] asks for.
-    pub const MANIFEST_ACCEPT: [&str; 4] =
-        [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+    pub const MANIFEST_ACCEPT: [&str; 4] = [
+        OCI_MANIFEST,
+        OCI_INDEX,
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+    ];
 }
 
 /// A manifest or index as the registry sent it.
@@ -148,7 +153,11 @@ impl Default for ClientOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressEvent {
     /// `done` of `total` bytes of the blob have moved.
-    Bytes { digest: Digest, done: u64, total: u64 },
+    Bytes {
+        digest: Digest,
+        done: u64,
+        total: u64,
+    },
     /// The registry already had the blob; nothing was uploaded.
     Exists { digest: Digest },
     /// The blob was mounted from another repository.
@@ -179,8 +188,23 @@ impl Progress {
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Progress(fn)" } else { "Progress(none)" })
+        f.write_str(if self.0.is_some() {
+            "Progress(fn)"
+        } else {
+            "Progress(none)"
+        })
     }
+}
+
+/// How a registry is reached, as found by the first `/v2/` ping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://host/` or `http://host/`.
+    pub url: String,
+    /// Whether the connection speaks HTTP/2 (by ALPN).
+    pub http2: bool,
+    /// `"basic"`, `"bearer"`, or `None` for an open registry.
+    pub auth: Option<&'static str>,
 }
 
 /// A registry client. Clones share connections, endpoints and tokens.
@@ -215,7 +239,11 @@ impl Client {
     /// request that needs them), then store them as `docker login` does.
     pub async fn login(&self, domain: &str, credentials: Credentials) -> Result<()> {
         self.check_credentials(domain, credentials.clone()).await?;
-        self.inner.options.credentials.login(domain, &credentials).await?;
+        self.inner
+            .options
+            .credentials
+            .login(domain, &credentials)
+            .await?;
         self.inner.registries.lock().await.remove(domain);
         Ok(())
     }

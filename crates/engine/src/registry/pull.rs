@@ -58,7 +58,10 @@ pub struct FileSink {
 impl FileSink {
     pub async fn create(path: impl AsRef<Path>) -> io::Result<FileSink> {
         let path = path.as_ref().to_path_buf();
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let named = tempfile::Builder::new()
             .prefix(".partial-")
             .tempfile_in(dir)
@@ -84,10 +87,13 @@ impl BlobSink for FileSink {
     }
 
     async fn finish(mut self) -> io::Result<PathBuf> {
-        let ctx = |e: io::Error, p: &Path| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        let ctx =
+            |e: io::Error, p: &Path| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
         self.file.flush().await.map_err(|e| ctx(e, &self.temp))?;
         self.file.sync_all().await.map_err(|e| ctx(e, &self.temp))?;
-        self.temp.persist(&self.path).map_err(|e| ctx(e.error, &self.path))?;
+        self.temp
+            .persist(&self.path)
+            .map_err(|e| ctx(e.error, &self.path))?;
         Ok(self.path)
     }
 
@@ -144,8 +150,11 @@ impl Client {
         let accept = media_types::MANIFEST_ACCEPT.join(", ");
         let mut backoff = Backoff::new(&self.inner.options.retry);
         let (resp, bytes) = loop {
-            let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()).header(ACCEPT, &accept));
-            let resp = self.send(&registry, &scope, &what, true, &mut build).await?;
+            let mut build =
+                |http: &reqwest::Client| Ok(http.get(url.clone()).header(ACCEPT, &accept));
+            let resp = self
+                .send(&registry, &scope, &what, true, &mut build)
+                .await?;
             if !resp.status().is_success() {
                 return Err(status_error(&registry, &what, resp).await);
             }
@@ -223,13 +232,21 @@ impl Client {
     }
 
     /// A blob as a verifying `AsyncRead` (see [`BlobReader`]).
-    pub fn blob_reader(&self, repo: &Repository, blob: &BlobRef, progress: &Progress) -> BlobReader {
+    pub fn blob_reader(
+        &self,
+        repo: &Repository,
+        blob: &BlobRef,
+        progress: &Progress,
+    ) -> BlobReader {
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
         let (client, repo, blob, progress) =
             (self.clone(), repo.clone(), blob.clone(), progress.clone());
         tokio::spawn(async move {
             let errors = tx.clone();
-            if let Err(e) = client.get_blob(&repo, &blob, ChannelSink(tx), &progress).await {
+            if let Err(e) = client
+                .get_blob(&repo, &blob, ChannelSink(tx), &progress)
+                .await
+            {
                 let kind = if e.is_verification() {
                     io::ErrorKind::InvalidData
                 } else {
@@ -267,13 +284,19 @@ impl Client {
                     request
                 })
             };
-            let resp = self.send(&registry, &scope, &what, true, &mut build).await?;
+            let resp = self
+                .send(&registry, &scope, &what, true, &mut build)
+                .await?;
             let mut skip = match resp.status().as_u16() {
                 200 => done,
                 206 => match range_start(&resp) {
                     Some(start) if start <= done => done - start,
                     _ => {
-                        return Err(protocol(&registry, &what, "206 with a Content-Range past what was asked"));
+                        return Err(protocol(
+                            &registry,
+                            &what,
+                            "206 with a Content-Range past what was asked",
+                        ));
                     }
                 },
                 _ => return Err(status_error(&registry, &what, resp).await),
@@ -300,10 +323,12 @@ impl Client {
                             });
                         }
                         hasher.update(&chunk);
-                        sink.write(chunk).await.map_err(|source| RegistryError::Io {
-                            what: what.clone(),
-                            source,
-                        })?;
+                        sink.write(chunk)
+                            .await
+                            .map_err(|source| RegistryError::Io {
+                                what: what.clone(),
+                                source,
+                            })?;
                         progress.emit(|| ProgressEvent::Bytes {
                             digest: blob.digest.clone(),
                             done: hasher.len(),
@@ -347,7 +372,11 @@ enum ReadError {
 }
 
 /// Read a manifest body, refusing more than [`MAX_MANIFEST_BYTES`].
-async fn read_limited(registry: &Registry, what: &str, resp: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+async fn read_limited(
+    registry: &Registry,
+    what: &str,
+    resp: reqwest::Response,
+) -> Result<Vec<u8>, ReadError> {
     let too_large = || {
         ReadError::Fatal(RegistryError::ManifestTooLarge {
             registry: registry.domain.clone(),
@@ -355,7 +384,10 @@ async fn read_limited(registry: &Registry, what: &str, resp: reqwest::Response) 
             limit: MAX_MANIFEST_BYTES,
         })
     };
-    if resp.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+    {
         return Err(too_large());
     }
     let mut resp = resp;

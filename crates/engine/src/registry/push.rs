@@ -61,11 +61,16 @@ impl BlobSource {
     /// The whole blob as a body that reports progress.
     fn body(&self, blob: &BlobRef, progress: &Progress) -> Result<reqwest::Body> {
         let stream = match self {
-            BlobSource::Bytes(b) => futures_util::stream::iter([Ok::<_, std::io::Error>(b.clone())]).boxed(),
+            BlobSource::Bytes(b) => {
+                futures_util::stream::iter([Ok::<_, std::io::Error>(b.clone())]).boxed()
+            }
             BlobSource::File(p) => {
                 let file = std::fs::File::open(p).map_err(|e| self.io_error(e))?;
-                tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 << 10)
-                    .boxed()
+                tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    256 << 10,
+                )
+                .boxed()
             }
         };
         let (digest, total, progress) = (blob.digest.clone(), blob.size, progress.clone());
@@ -83,6 +88,16 @@ impl BlobSource {
         Ok(reqwest::Body::wrap_stream(counted))
     }
 
+    async fn len(&self) -> Result<u64> {
+        match self {
+            BlobSource::Bytes(b) => Ok(b.len() as u64),
+            BlobSource::File(p) => Ok(tokio::fs::metadata(p)
+                .await
+                .map_err(|e| self.io_error(e))?
+                .len()),
+        }
+    }
+
     /// Bytes `[offset, offset + len)`.
     async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
         match self {
@@ -91,10 +106,16 @@ impl BlobSource {
                 Ok(b.slice(start..(start + len).min(b.len())))
             }
             BlobSource::File(p) => {
-                let mut file = tokio::fs::File::open(p).await.map_err(|e| self.io_error(e))?;
-                file.seek(SeekFrom::Start(offset)).await.map_err(|e| self.io_error(e))?;
+                let mut file = tokio::fs::File::open(p)
+                    .await
+                    .map_err(|e| self.io_error(e))?;
+                file.seek(SeekFrom::Start(offset))
+                    .await
+                    .map_err(|e| self.io_error(e))?;
                 let mut buf = vec![0; len];
-                file.read_exact(&mut buf).await.map_err(|e| self.io_error(e))?;
+                file.read_exact(&mut buf)
+                    .await
+                    .map_err(|e| self.io_error(e))?;
                 Ok(Bytes::from(buf))
             }
         }
@@ -108,7 +129,9 @@ impl Client {
         let what = format!("blob {digest} in {repo}");
         let url = registry.url(&format!("v2/{}/blobs/{digest}", repo.path()))?;
         let mut build = |http: &reqwest::Client| Ok(http.head(url.clone()));
-        let resp = self.send(&registry, &Scope::pull(repo), &what, true, &mut build).await?;
+        let resp = self
+            .send(&registry, &Scope::pull(repo), &what, true, &mut build)
+            .await?;
         match resp.status() {
             // Not `content_length()`: a HEAD answer has no body.
             s if s.is_success() => Ok(Some(
@@ -126,7 +149,12 @@ impl Client {
     /// Mount `digest` from `from` into `repo` (same registry). True when
     /// mounted; on `202` the registry opened an upload instead, which is
     /// cancelled, and the answer is false.
-    pub async fn mount_blob(&self, repo: &Repository, from: &Repository, digest: &Digest) -> Result<bool> {
+    pub async fn mount_blob(
+        &self,
+        repo: &Repository,
+        from: &Repository,
+        digest: &Digest,
+    ) -> Result<bool> {
         if repo.domain() != from.domain() {
             return Ok(false);
         }
@@ -136,9 +164,12 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from.path());
-        let mut build = |http: &reqwest::Client| Ok(http.post(url.clone()).header(CONTENT_LENGTH, "0"));
+        let mut build =
+            |http: &reqwest::Client| Ok(http.post(url.clone()).header(CONTENT_LENGTH, "0"));
         let scope = Scope::mount(repo, from);
-        let resp = self.send(&registry, &scope, &what, true, &mut build).await?;
+        let resp = self
+            .send(&registry, &scope, &what, true, &mut build)
+            .await?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
             StatusCode::ACCEPTED => {
@@ -182,15 +213,31 @@ impl Client {
     /// Upload a blob of known size: one streamed `PUT ?digest=`, or
     /// `PATCH` chunks when forced or when the registry refuses the `PUT`.
     /// Each failed attempt starts over with a new session.
-    pub async fn upload_blob(&self, repo: &Repository, blob: &BlobRef, source: &BlobSource, progress: &Progress) -> Result<()> {
+    pub async fn upload_blob(
+        &self,
+        repo: &Repository,
+        blob: &BlobRef,
+        source: &BlobSource,
+        progress: &Progress,
+    ) -> Result<()> {
         let registry = self.registry(repo.domain()).await?;
         let scope = Scope::push(repo);
         let what = format!("upload of blob {} to {repo}", blob.digest);
+        let actual = source.len().await?;
+        if actual != blob.size {
+            return Err(RegistryError::SizeMismatch {
+                what: format!("{what}: the source"),
+                expected: blob.size,
+                actual,
+            });
+        }
         let mut chunked = self.inner.options.force_chunked_upload;
         let mut backoff = Backoff::new(&self.inner.options.retry);
         loop {
             let attempt = self
-                .upload_attempt(&registry, &scope, &what, repo, blob, source, progress, chunked)
+                .upload_attempt(
+                    &registry, &scope, &what, repo, blob, source, progress, chunked,
+                )
                 .await;
             let err = match attempt {
                 Ok(()) => break,
@@ -229,8 +276,12 @@ impl Client {
         let start = registry
             .url(&format!("v2/{}/blobs/uploads/", repo.path()))
             .map_err(Attempt::Fatal)?;
-        let mut build = |http: &reqwest::Client| Ok(http.post(start.clone()).header(CONTENT_LENGTH, "0"));
-        let resp = self.send(registry, scope, what, true, &mut build).await.map_err(Attempt::Fatal)?;
+        let mut build =
+            |http: &reqwest::Client| Ok(http.post(start.clone()).header(CONTENT_LENGTH, "0"));
+        let resp = self
+            .send(registry, scope, what, true, &mut build)
+            .await
+            .map_err(Attempt::Fatal)?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(Attempt::Fatal(status_error(registry, what, resp).await));
         }
@@ -241,7 +292,9 @@ impl Client {
                 .await?;
         }
         let mut put_url = session.clone();
-        put_url.query_pairs_mut().append_pair("digest", &blob.digest.to_string());
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &blob.digest.to_string());
         let with_body = !chunked && blob.size > 0;
         let mut build = |http: &reqwest::Client| {
             let request = http.put(put_url.clone()).header(CONTENT_TYPE, OCTET_STREAM);
@@ -296,7 +349,10 @@ impl Client {
         let mut offset = 0u64;
         while offset < blob.size {
             let len = chunk_size.min(blob.size - offset);
-            let chunk = source.read_at(offset, len as usize).await.map_err(Attempt::Fatal)?;
+            let chunk = source
+                .read_at(offset, len as usize)
+                .await
+                .map_err(Attempt::Fatal)?;
             let url = session.clone();
             let range = format!("{}-{}", offset, offset + len - 1);
             let mut build = |http: &reqwest::Client| {
@@ -313,10 +369,15 @@ impl Client {
                 Err(e) => return Err(Attempt::Fatal(e)),
             };
             if resp.status() != StatusCode::ACCEPTED {
-                let retry = resp.status().is_server_error() || resp.status() == StatusCode::TOO_MANY_REQUESTS;
+                let retry = resp.status().is_server_error()
+                    || resp.status() == StatusCode::TOO_MANY_REQUESTS;
                 let err = status_error(registry, what, resp).await;
                 self.cancel_upload(registry, scope, &session).await;
-                return Err(if retry { Attempt::Retry(err) } else { Attempt::Fatal(err) });
+                return Err(if retry {
+                    Attempt::Retry(err)
+                } else {
+                    Attempt::Fatal(err)
+                });
             }
             session = location(registry, what, &resp).map_err(Attempt::Fatal)?;
             offset += len;
@@ -346,7 +407,12 @@ impl Client {
     /// `PUT` a manifest by the reference's tag, or by its digest when it
     /// has no tag. The digest of `bytes` is returned; a digest in the
     /// reference must match it, and so must `Docker-Content-Digest`.
-    pub async fn put_manifest(&self, reference: &Reference, media_type: &str, bytes: &[u8]) -> Result<Digest> {
+    pub async fn put_manifest(
+        &self,
+        reference: &Reference,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest> {
         let digest = Digest::of(bytes);
         let what = format!("manifest push {reference}");
         if let Some(expected) = reference.digest()
@@ -372,7 +438,9 @@ impl Client {
                 .body(body.clone()))
         };
         let scope = Scope::push(reference.repository());
-        let resp = self.send(&registry, &scope, &what, true, &mut build).await?;
+        let resp = self
+            .send(&registry, &scope, &what, true, &mut build)
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error(&registry, &what, resp).await);
         }

@@ -11,9 +11,13 @@ use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use super::auth::{AuthState, Challenge, Scope, Token, challenge_from, parse_token_response};
+use super::auth::{AuthState, Challenge, Scope, challenge_from};
 use super::error::error_body_message;
-use super::{Client, ClientOptions, Credentials, RegistryError, Result, RetryPolicy};
+use super::{Client, ClientOptions, Credentials, Endpoint, RegistryError, Result, RetryPolicy};
+
+/// Makes one request (again for each retry, so bodies are re-created).
+pub(crate) type BuildRequest<'a> =
+    dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send + 'a;
 
 /// One registry endpoint: where it is and how to authenticate to it.
 pub(crate) struct Registry {
@@ -21,8 +25,10 @@ pub(crate) struct Registry {
     pub domain: String,
     /// `https://host/` or `http://host/`.
     pub base: Url,
-    credentials: Option<Credentials>,
+    pub(crate) credentials: Option<Credentials>,
     auth: Mutex<AuthState>,
+    /// The HTTP version the ping was answered with.
+    version: reqwest::Version,
 }
 
 impl Registry {
@@ -34,7 +40,9 @@ impl Registry {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, AuthState> {
-        self.auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.auth
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -54,7 +62,9 @@ pub(crate) fn build_http(options: &ClientOptions) -> Result<reqwest::Client> {
         let mut count = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| bad(format!("bad PEM: {e}")))?;
-            roots.add(cert).map_err(|e| bad(format!("bad certificate: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| bad(format!("bad certificate: {e}")))?;
             count += 1;
         }
         if count == 0 {
@@ -86,7 +96,9 @@ pub(crate) fn plain_http_allowed(domain: &str, insecure: &[String]) -> bool {
     };
     host == "localhost"
         || host == "[::1]"
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.octets()[0] == 127)
+        || host
+            .parse::<Ipv4Addr>()
+            .is_ok_and(|ip| ip.octets()[0] == 127)
         || insecure.iter().any(|i| i == domain || i == host)
 }
 
@@ -135,7 +147,14 @@ pub(crate) fn transient(e: &reqwest::Error) -> bool {
 }
 
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let secs: u64 = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = resp
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs))
 }
 
@@ -147,7 +166,7 @@ pub(crate) async fn send_retrying(
     registry: &str,
     what: &str,
     retry: bool,
-    build: &mut (dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send),
+    build: &mut BuildRequest<'_>,
 ) -> Result<Response> {
     let mut backoff = Backoff::new(policy);
     loop {
@@ -157,7 +176,13 @@ pub(crate) async fn send_retrying(
                 let Some(delay) = backoff.next_delay(retry_after(&resp)) else {
                     return Ok(resp);
                 };
-                tracing::warn!(registry, what, status = resp.status().as_u16(), ?delay, "retrying");
+                tracing::warn!(
+                    registry,
+                    what,
+                    status = resp.status().as_u16(),
+                    ?delay,
+                    "retrying"
+                );
                 tokio::time::sleep(delay).await;
             }
             Ok(resp) => return Ok(resp),
@@ -243,10 +268,11 @@ impl Client {
         };
         let what = "ping /v2/";
         let opts = &self.inner.options;
-        let https = Url::parse(&format!("https://{api_host}/")).map_err(|e| RegistryError::Invalid {
-            what: format!("registry {domain}"),
-            message: e.to_string(),
-        })?;
+        let https =
+            Url::parse(&format!("https://{api_host}/")).map_err(|e| RegistryError::Invalid {
+                what: format!("registry {domain}"),
+                message: e.to_string(),
+            })?;
         let ping = |base: &Url, retry: bool| {
             let url = base.join("v2/");
             async move {
@@ -255,21 +281,41 @@ impl Client {
                     message: e.to_string(),
                 })?;
                 let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
-                send_retrying(&self.inner.http, &opts.retry, domain, what, retry, &mut build).await
+                send_retrying(
+                    &self.inner.http,
+                    &opts.retry,
+                    domain,
+                    what,
+                    retry,
+                    &mut build,
+                )
+                .await
             }
         };
         let (base, resp) = if plain_http_allowed(domain, &opts.insecure_registries) {
             match ping(&https, false).await {
                 Ok(resp) => (https, resp),
-                Err(e) => {
-                    tracing::debug!(domain, error = %e, "https failed; trying plain http");
+                Err(https_error) => {
+                    tracing::debug!(domain, error = %https_error, "https failed; trying plain http");
                     let mut http_base = https.clone();
-                    http_base.set_scheme("http").map_err(|()| RegistryError::Invalid {
-                        what: format!("registry {domain}"),
-                        message: "cannot use http".into(),
-                    })?;
-                    let resp = ping(&http_base, true).await?;
-                    (http_base, resp)
+                    http_base
+                        .set_scheme("http")
+                        .map_err(|()| RegistryError::Invalid {
+                            what: format!("registry {domain}"),
+                            message: "cannot use http".into(),
+                        })?;
+                    // A registry answers 200 or 401; anything else (a TLS
+                    // port saying "HTTP to HTTPS server") means the https
+                    // error is the one that matters.
+                    match ping(&http_base, true).await {
+                        Ok(resp)
+                            if resp.status().is_success()
+                                || resp.status() == StatusCode::UNAUTHORIZED =>
+                        {
+                            (http_base, resp)
+                        }
+                        _ => return Err(https_error),
+                    }
                 }
             }
         } else {
@@ -281,6 +327,7 @@ impl Client {
             base,
             credentials,
             auth: Mutex::new(AuthState::default()),
+            version: resp.version(),
         };
         match resp.status().as_u16() {
             200..=299 => {}
@@ -308,7 +355,7 @@ impl Client {
         scope: &Scope,
         what: &str,
         retry: bool,
-        build: &mut (dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send),
+        build: &mut BuildRequest<'_>,
     ) -> Result<Response> {
         let mut answered = false;
         loop {
@@ -377,7 +424,9 @@ impl Client {
                 Some(Credentials::IdentityToken { .. }) | None => None,
             }),
             Some(Challenge::Bearer { realm, service }) => {
-                let token = self.fetch_token(registry, &realm, service.as_deref(), scope).await?;
+                let token = self
+                    .fetch_token(registry, &realm, service.as_deref(), scope)
+                    .await?;
                 let value = format!("Bearer {}", token.value);
                 registry.state().tokens.insert(scope.key(), token);
                 Ok(Some(value))
@@ -385,114 +434,52 @@ impl Client {
         }
     }
 
-    /// Ask the realm for a token: a refresh-token `POST` for an identity
-    /// token, else a `GET` with basic credentials (or none).
-    async fn fetch_token(
-        &self,
-        registry: &Registry,
-        realm: &str,
-        service: Option<&str>,
-        scope: &Scope,
-    ) -> Result<Token> {
-        let token_error = |message: String| RegistryError::Token {
-            registry: registry.domain.clone(),
-            realm: realm.to_string(),
-            message,
+    /// How `domain` is reached: URL, HTTP/2 or not, and the auth scheme.
+    pub async fn endpoint(&self, domain: &str) -> Result<Endpoint> {
+        let registry = self.registry(domain).await?;
+        let auth = match registry.state().challenge {
+            None => None,
+            Some(Challenge::Basic) => Some("basic"),
+            Some(Challenge::Bearer { .. }) => Some("bearer"),
         };
-        let mut url = Url::parse(realm).map_err(|e| token_error(format!("bad realm: {e}")))?;
-        let what = format!("token for {:?}", scope.key());
-        let mut build: Box<dyn FnMut(&reqwest::Client) -> Result<RequestBuilder> + Send> =
-            match &registry.credentials {
-                Some(Credentials::IdentityToken { token, .. }) => {
-                    let mut form = Url::parse("http://form/").map_err(|e| token_error(e.to_string()))?;
-                    {
-                        let mut pairs = form.query_pairs_mut();
-                        pairs.append_pair("grant_type", "refresh_token");
-                        pairs.append_pair("refresh_token", token);
-                        pairs.append_pair("client_id", "hoist");
-                        if let Some(s) = service {
-                            pairs.append_pair("service", s);
-                        }
-                        if !scope.scopes().is_empty() {
-                            pairs.append_pair("scope", &scope.key());
-                        }
-                    }
-                    let body = form.query().unwrap_or_default().to_string();
-                    let url = url.clone();
-                    Box::new(move |http| {
-                        Ok(http
-                            .post(url.clone())
-                            .header("content-type", "application/x-www-form-urlencoded")
-                            .body(body.clone()))
-                    })
-                }
-                credentials => {
-                    {
-                        let mut pairs = url.query_pairs_mut();
-                        if let Some(s) = service {
-                            pairs.append_pair("service", s);
-                        }
-                        for s in scope.scopes() {
-                            pairs.append_pair("scope", s);
-                        }
-                    }
-                    let basic = match credentials {
-                        Some(Credentials::Basic { username, password }) => {
-                            Some(basic_header(username, password))
-                        }
-                        _ => None,
-                    };
-                    Box::new(move |http| {
-                        let request = http.get(url.clone());
-                        Ok(match &basic {
-                            Some(b) => request.header(AUTHORIZATION, b),
-                            None => request,
-                        })
-                    })
-                }
-            };
-        let policy = &self.inner.options.retry;
-        let resp = send_retrying(&self.inner.http, policy, &registry.domain, &what, true, &mut *build)
-            .await?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(RegistryError::Unauthorized {
-                registry: registry.domain.clone(),
-                what: format!("{what} from {realm}"),
-                status: status.as_u16(),
-                with_credentials: registry.credentials.is_some(),
-                message: body_message(resp).await,
-            });
-        }
-        if !status.is_success() {
-            let message = body_message(resp).await;
-            return Err(token_error(format!("http {}: {message}", status.as_u16())));
-        }
-        let body = resp.bytes().await.map_err(|e| token_error(e.to_string()))?;
-        parse_token_response(&body).map_err(token_error)
+        Ok(Endpoint {
+            url: registry.base.to_string(),
+            http2: registry.version == reqwest::Version::HTTP_2,
+            auth,
+        })
     }
 
     /// `GET /v2/` with `credentials` must succeed (used by `login`).
-    pub(crate) async fn check_credentials(&self, domain: &str, credentials: Credentials) -> Result<()> {
+    pub(crate) async fn check_credentials(
+        &self,
+        domain: &str,
+        credentials: Credentials,
+    ) -> Result<()> {
         let probe = self.connect(domain, Some(credentials)).await?;
         let url = probe.url("v2/")?;
         let what = "login check /v2/";
         let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
-        let resp = self.send(&probe, &Scope::none(), what, true, &mut build).await?;
+        let resp = self
+            .send(&probe, &Scope::none(), what, true, &mut build)
+            .await?;
         if !resp.status().is_success() {
             return Err(status_error(&probe, what, resp).await);
         }
         // A registry that allows anonymous /v2/ never checked them.
         if probe.state().challenge.is_none() {
-            tracing::debug!(domain, "registry accepts anonymous /v2/; credentials not verified");
+            tracing::debug!(
+                domain,
+                "registry accepts anonymous /v2/; credentials not verified"
+            );
         }
         Ok(())
     }
 }
 
-fn basic_header(username: &str, password: &str) -> String {
+pub(crate) fn basic_header(username: &str, password: &str) -> String {
     use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     format!("Basic {encoded}")
 }
 
@@ -503,10 +490,23 @@ mod tests {
     #[test]
     fn plain_http_only_for_loopback_and_listed() {
         let none: Vec<String> = Vec::new();
-        for d in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "[::1]"] {
+        for d in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "[::1]",
+        ] {
             assert!(plain_http_allowed(d, &none), "{d}");
         }
-        for d in ["docker.io", "128.0.0.1:5000", "[::2]:5000", "localhost.example.com", "10.0.0.1"] {
+        for d in [
+            "docker.io",
+            "128.0.0.1:5000",
+            "[::2]:5000",
+            "localhost.example.com",
+            "10.0.0.1",
+        ] {
             assert!(!plain_http_allowed(d, &none), "{d}");
         }
         let listed = vec!["reg.lan:5000".to_string(), "other.lan".to_string()];
@@ -526,7 +526,10 @@ mod tests {
         let mut b = Backoff::new(&policy);
         assert_eq!(b.next_delay(None), Some(Duration::from_millis(10)));
         assert_eq!(b.next_delay(None), Some(Duration::from_millis(20)));
-        assert_eq!(b.next_delay(Some(Duration::from_secs(9))), Some(Duration::from_millis(25)));
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(9))),
+            Some(Duration::from_millis(25))
+        );
         assert_eq!(b.next_delay(None), None);
         let mut short = Backoff::new(&RetryPolicy {
             max_elapsed: Duration::from_millis(5),

@@ -22,7 +22,11 @@ impl Request {
     }
 
     pub fn query_all(&self, name: &str) -> Vec<String> {
-        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -117,12 +121,21 @@ pub async fn read_request(stream: &mut TcpStream) -> Option<Request> {
 }
 
 /// Write a whole response and close.
-pub async fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8], head_only: bool) {
+pub async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+    head_only: bool,
+) {
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     let _ = stream.write_all(out.as_bytes()).await;
     if !head_only {
         let _ = stream.write_all(body).await;
@@ -131,12 +144,20 @@ pub async fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, Stri
 }
 
 /// Announce `declared` bytes, send only `body`, then drop the connection.
-pub async fn respond_cut(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], declared: usize, body: &[u8]) {
+pub async fn respond_cut(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    declared: usize,
+    body: &[u8],
+) {
     let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {declared}\r\nConnection: close\r\n\r\n"));
+    out.push_str(&format!(
+        "Content-Length: {declared}\r\nConnection: close\r\n\r\n"
+    ));
     let _ = stream.write_all(out.as_bytes()).await;
     let _ = stream.write_all(body).await;
     let _ = stream.flush().await;

@@ -19,7 +19,11 @@ use hoist_engine::digest::Digest;
 use hoist_engine::registry::{BlobRef, ClientOptions, CredentialStore, RetryPolicy};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A CA and a server certificate for `127.0.0.1` and `localhost`.
@@ -66,8 +70,15 @@ pub fn htpasswd(dir: &Path, user: &str, password: &str) -> PathBuf {
 
 pub enum Auth {
     None,
-    Basic { htpasswd: PathBuf },
-    Token { realm: String, service: String, issuer: String, bundle: PathBuf },
+    Basic {
+        htpasswd: PathBuf,
+    },
+    Token {
+        realm: String,
+        service: String,
+        issuer: String,
+        bundle: PathBuf,
+    },
 }
 
 /// A running `docker-registry serve`, killed on drop.
@@ -92,9 +103,17 @@ impl RegistryProc {
         let auth = match auth {
             Auth::None => String::new(),
             Auth::Basic { htpasswd } => {
-                format!("auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n", htpasswd.display())
+                format!(
+                    "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
+                    htpasswd.display()
+                )
             }
-            Auth::Token { realm, service, issuer, bundle } => format!(
+            Auth::Token {
+                realm,
+                service,
+                issuer,
+                bundle,
+            } => format!(
                 "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
                 bundle.display()
             ),
@@ -120,7 +139,11 @@ impl RegistryProc {
             if let Ok(Some(status)) = registry.child.try_wait() {
                 panic!("docker-registry exited with {status}: {}", registry.log());
             }
-            assert!(Instant::now() < deadline, "docker-registry did not listen: {}", registry.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen: {}",
+                registry.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         registry
@@ -190,7 +213,8 @@ impl TestImage {
             header.set_mode(0o644);
             header.set_mtime(0);
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, format!("file{i}.txt"), body.as_bytes()).unwrap();
+            tar.append_data(&mut header, format!("file{i}.txt"), body.as_bytes())
+                .unwrap();
             let tar = tar.into_inner().unwrap();
             diff_ids.push(Digest::of(&tar).to_string());
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -204,9 +228,7 @@ impl TestImage {
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }))
         .unwrap();
-        let desc = |media: &str, bytes: &[u8]| {
-            serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()})
-        };
+        let desc = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
         let manifest = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -214,7 +236,11 @@ impl TestImage {
             "layers": layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar+gzip", l)).collect::<Vec<_>>(),
         }))
         .unwrap();
-        TestImage { config, layers, manifest }
+        TestImage {
+            config,
+            layers,
+            manifest,
+        }
     }
 
     /// Config first, then the layers.

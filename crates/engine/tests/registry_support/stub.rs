@@ -11,8 +11,9 @@ use super::http::{read_request, respond, respond_cut};
 
 #[derive(Clone, Default)]
 pub struct Faults {
-    /// The first N manifest/blob requests answer 500.
+    /// The first N manifest/blob requests answer `fail_status` (500 if 0).
     pub fail_first: usize,
+    pub fail_status: u16,
     /// The first N blob GETs announce the full length, send `cut_at`
     /// bytes of what they should, then reset the connection.
     pub cut_first: usize,
@@ -53,10 +54,17 @@ impl Stub {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let (content, faults, state) = shared.clone();
                 tokio::spawn(async move {
-                    let Some(req) = read_request(&mut stream).await else { return };
+                    let Some(req) = read_request(&mut stream).await else {
+                        return;
+                    };
                     let range = req.header("range").map(str::to_string);
                     let head = req.method == "HEAD";
-                    state.lock().unwrap().log.push(format!("{} {} {}", req.method, req.path, range.clone().unwrap_or_default()));
+                    state.lock().unwrap().log.push(format!(
+                        "{} {} {}",
+                        req.method,
+                        req.path,
+                        range.clone().unwrap_or_default()
+                    ));
                     if req.path == "/v2/" {
                         return respond(&mut stream, 200, &[], b"{}", head).await;
                     }
@@ -67,8 +75,15 @@ impl Stub {
                         fail
                     };
                     if fail {
-                        let body = br#"{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}"#;
-                        return respond(&mut stream, 500, &[], body, head).await;
+                        let body =
+                            br#"{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}"#;
+                        let status = if faults.fail_status == 0 {
+                            500
+                        } else {
+                            faults.fail_status
+                        };
+                        let headers = [("Retry-After", "0".to_string())];
+                        return respond(&mut stream, status, &headers, body, head).await;
                     }
                     if let Some((_, reference)) = req.path.split_once("/manifests/") {
                         return match content.manifests.get(reference) {
@@ -86,7 +101,14 @@ impl Stub {
                         return respond(&mut stream, 404, &[], b"", head).await;
                     };
                     let Some(blob) = content.blobs.get(digest) else {
-                        return respond(&mut stream, 404, &[], br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#, head).await;
+                        return respond(
+                            &mut stream,
+                            404,
+                            &[],
+                            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#,
+                            head,
+                        )
+                        .await;
                     };
                     let start: usize = range
                         .as_deref()
@@ -96,9 +118,13 @@ impl Stub {
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0)
                         .min(blob.len());
-                    let mut headers = vec![("Content-Type", "application/octet-stream".to_string())];
+                    let mut headers =
+                        vec![("Content-Type", "application/octet-stream".to_string())];
                     let status = if start > 0 {
-                        headers.push(("Content-Range", format!("bytes {start}-{}/{}", blob.len() - 1, blob.len())));
+                        headers.push((
+                            "Content-Range",
+                            format!("bytes {start}-{}/{}", blob.len() - 1, blob.len()),
+                        ));
                         206
                     } else {
                         200

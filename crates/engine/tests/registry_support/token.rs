@@ -41,9 +41,14 @@ struct Config {
 
 impl TokenServer {
     /// `users`: (name, password); `refresh_tokens`: (token, user).
-    pub async fn start(dir: &Path, users: &[(&str, &str)], refresh_tokens: &[(&str, &str)]) -> TokenServer {
+    pub async fn start(
+        dir: &Path,
+        users: &[(&str, &str)],
+        refresh_tokens: &[(&str, &str)],
+    ) -> TokenServer {
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = rcgen::CertificateParams::new(vec!["hoist-token-signer".to_string()]).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["hoist-token-signer".to_string()]).unwrap();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "hoist token signer");
@@ -61,8 +66,14 @@ impl TokenServer {
         let config = Arc::new(Config {
             key,
             cert_der: cert.der().to_vec(),
-            users: users.iter().map(|(u, p)| (u.to_string(), p.to_string())).collect(),
-            refresh_tokens: refresh_tokens.iter().map(|(t, u)| (t.to_string(), u.to_string())).collect(),
+            users: users
+                .iter()
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+                .collect(),
+            refresh_tokens: refresh_tokens
+                .iter()
+                .map(|(t, u)| (t.to_string(), u.to_string()))
+                .collect(),
             issued: issued.clone(),
             refused: refused.clone(),
         });
@@ -72,14 +83,22 @@ impl TokenServer {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let config = config.clone();
                 tokio::spawn(async move {
-                    let Some(request) = read_request(&mut stream).await else { return };
+                    let Some(request) = read_request(&mut stream).await else {
+                        return;
+                    };
                     let (status, body) = config.answer(&request);
                     let headers = [("Content-Type", "application/json".to_string())];
                     respond(&mut stream, status, &headers, body.as_bytes(), false).await;
                 });
             }
         });
-        TokenServer { port, bundle, issued, refused, task }
+        TokenServer {
+            port,
+            bundle,
+            issued,
+            refused,
+            task,
+        }
     }
 
     pub fn realm(&self) -> String {
@@ -104,7 +123,10 @@ impl Config {
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|pair| {
                         let (u, p) = pair.split_once(':')?;
-                        self.users.iter().any(|(uu, pp)| uu == u && pp == p).then(|| u.to_string())
+                        self.users
+                            .iter()
+                            .any(|(uu, pp)| uu == u && pp == p)
+                            .then(|| u.to_string())
                     });
                 let service = request.query_all("service").pop().unwrap_or_default();
                 (user, request.query_all("scope"), service)
@@ -115,15 +137,25 @@ impl Config {
                 let user = (get("grant_type").as_deref() == Some("refresh_token"))
                     .then(|| get("refresh_token"))
                     .flatten()
-                    .and_then(|t| self.refresh_tokens.iter().find(|(tt, _)| *tt == t).map(|(_, u)| u.clone()));
-                let scopes = get("scope").map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
+                    .and_then(|t| {
+                        self.refresh_tokens
+                            .iter()
+                            .find(|(tt, _)| *tt == t)
+                            .map(|(_, u)| u.clone())
+                    });
+                let scopes = get("scope")
+                    .map(|s| s.split(' ').map(str::to_string).collect())
+                    .unwrap_or_default();
                 (user, scopes, get("service").unwrap_or_default())
             }
             _ => (None, Vec::new(), String::new()),
         };
         let Some(user) = user else {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            return (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into());
+            return (
+                401,
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into(),
+            );
         };
         let access: Vec<serde_json::Value> = scopes
             .iter()
@@ -148,9 +180,22 @@ impl Config {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let signature = self.key.sign(&SystemRandom::new(), signing_input.as_bytes()).unwrap();
-        let jwt = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
-        let field = if request.method == "POST" { "access_token" } else { "token" };
-        (200, serde_json::json!({field: jwt, "expires_in": 600}).to_string())
+        let signature = self
+            .key
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .unwrap();
+        let jwt = format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        );
+        let field = if request.method == "POST" {
+            "access_token"
+        } else {
+            "token"
+        };
+        (
+            200,
+            serde_json::json!({field: jwt, "expires_in": 600}).to_string(),
+        )
     }
 }

@@ -1,0 +1,312 @@
+//! Faults injected by a stub registry on 127.0.0.1 (tokio, in the test):
+//! 500s then success, connections reset in the middle of a blob (resumed
+//! with `Range`, or re-read when the server ignores it), wrong bytes for
+//! a blob or a manifest (a clear error, and the sink is aborted).
+
+mod registry_support;
+
+use std::collections::HashMap;
+
+use hoist_engine::digest::Digest;
+use hoist_engine::reference::{Reference, Repository};
+use hoist_engine::registry::{BlobRef, Client, FileSink, Progress, RegistryError, RetryPolicy};
+use registry_support::stub::{Content, Faults, Stub};
+use registry_support::{OCI_MANIFEST, options};
+use tokio::io::AsyncReadExt;
+
+fn blob_data() -> Vec<u8> {
+    (0..20_000u32).map(|i| (i % 253) as u8).collect()
+}
+
+fn content_with(
+    blob: &[u8],
+    served: &[u8],
+    manifest: &[u8],
+    header_digest: Option<String>,
+) -> Content {
+    let mut manifests = HashMap::new();
+    manifests.insert(
+        "v1".to_string(),
+        (
+            OCI_MANIFEST.to_string(),
+            manifest.to_vec(),
+            header_digest.clone(),
+        ),
+    );
+    manifests.insert(
+        Digest::of(manifest).to_string(),
+        (OCI_MANIFEST.to_string(), manifest.to_vec(), header_digest),
+    );
+    let mut blobs = HashMap::new();
+    blobs.insert(Digest::of(blob).to_string(), served.to_vec());
+    Content { manifests, blobs }
+}
+
+fn client() -> (Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Client::new(options(dir.path())).unwrap(), dir)
+}
+
+fn repo(stub: &Stub) -> Repository {
+    Repository::parse(&format!("{}/faulty/app", stub.domain())).unwrap()
+}
+
+fn blob_gets(stub: &Stub) -> Vec<String> {
+    stub.log()
+        .into_iter()
+        .filter(|l| l.starts_with("GET ") && l.contains("/blobs/"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_500s_are_retried_then_succeed() {
+    let data = blob_data();
+    let manifest =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let faults = Faults {
+        fail_first: 2,
+        ..Faults::default()
+    };
+    let stub = Stub::start(
+        content_with(
+            &data,
+            &data,
+            manifest,
+            Some(Digest::of(manifest).to_string()),
+        ),
+        faults,
+    )
+    .await;
+    let (client, _dir) = client();
+    let reference = Reference::parse(&format!("{}/faulty/app:v1", stub.domain())).unwrap();
+    let got = client.get_manifest(&reference).await.unwrap();
+    assert_eq!(got.bytes, manifest);
+    assert_eq!(got.media_type, OCI_MANIFEST);
+    let manifest_gets = stub
+        .log()
+        .iter()
+        .filter(|l| l.contains("/manifests/"))
+        .count();
+    assert_eq!(
+        manifest_gets,
+        3,
+        "two 500s, then the answer: {:?}",
+        stub.log()
+    );
+    let blob = BlobRef::of(&data);
+    assert_eq!(
+        client
+            .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+            .await
+            .unwrap(),
+        data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_429_and_503_are_retried() {
+    let data = blob_data();
+    for status in [429, 503] {
+        let faults = Faults {
+            fail_first: 3,
+            fail_status: status,
+            ..Faults::default()
+        };
+        let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+        let (client, _dir) = client();
+        let blob = BlobRef::of(&data);
+        let got = client
+            .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+            .await
+            .unwrap();
+        assert_eq!(got, data);
+        assert_eq!(
+            blob_gets(&stub).len(),
+            4,
+            "{status}: three refusals, then the blob"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_500s_beyond_the_budget_name_the_status() {
+    let data = blob_data();
+    let faults = Faults {
+        fail_first: 100,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.retry = RetryPolicy {
+        max_attempts: 3,
+        ..opts.retry
+    };
+    let client = Client::new(opts).unwrap();
+    let blob = BlobRef::of(&data);
+    let err = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("http 500")
+            && text.contains("injected failure")
+            && text.contains(&blob.digest.to_string()),
+        "{text}"
+    );
+    assert_eq!(blob_gets(&stub).len(), 3, "bounded by max_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_reset_mid_blob_resumes_with_range() {
+    let data = blob_data();
+    let faults = Faults {
+        cut_first: 2,
+        cut_at: 7000,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    let sink = FileSink::create(&path).await.unwrap();
+    client
+        .get_blob(&repo(&stub), &blob, sink, &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    let gets = blob_gets(&stub);
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert!(
+        gets[0].ends_with(' '),
+        "first request has no range: {gets:?}"
+    );
+    assert!(gets[1].ends_with("bytes=7000-"), "{gets:?}");
+    assert!(gets[2].ends_with("bytes=14000-"), "{gets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_reset_when_range_is_ignored_skips_what_it_has() {
+    let data = blob_data();
+    let faults = Faults {
+        cut_first: 1,
+        cut_at: 5000,
+        ignore_range: true,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let mut reader = client.blob_reader(&repo(&stub), &blob, &Progress::none());
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, data, "no byte repeated or lost");
+    assert_eq!(blob_gets(&stub).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_wrong_blob_bytes_abort_the_sink() {
+    let data = blob_data();
+    let mut served = data.clone();
+    served[12_345] ^= 0xff;
+    let stub = Stub::start(content_with(&data, &served, b"{}", None), Faults::default()).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    let sink = FileSink::create(&path).await.unwrap();
+    let err = client
+        .get_blob(&repo(&stub), &blob, sink, &Progress::none())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DigestMismatch { ref expected, ref actual, .. }
+        if *expected == blob.digest && *actual == Digest::of(&served)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("blob {} in", blob.digest)),
+        "{err}"
+    );
+    assert!(!path.exists(), "nothing final");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial file left"
+    );
+
+    // The reader form: an error instead of EOF.
+    let mut reader = client.blob_reader(&repo(&stub), &blob, &Progress::none());
+    let err = reader.read_to_end(&mut Vec::new()).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
+
+    // Too many bytes is caught at once, before the digest.
+    let mut longer = data.clone();
+    longer.extend_from_slice(b"extra");
+    let stub = Stub::start(content_with(&data, &longer, b"{}", None), Faults::default()).await;
+    let err = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::SizeMismatch {
+                expected: 20_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_wrong_manifest_digest_is_refused() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+    let tampered = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[1]}"#;
+    let good = Digest::of(manifest);
+    // Served under the good digest, with bytes that are not.
+    let mut content = content_with(b"", b"", manifest, None);
+    content.manifests.insert(
+        good.to_string(),
+        (OCI_MANIFEST.to_string(), tampered.to_vec(), None),
+    );
+    // By tag, with a Docker-Content-Digest that does not match the bytes.
+    content.manifests.insert(
+        "lying".to_string(),
+        (
+            OCI_MANIFEST.to_string(),
+            manifest.to_vec(),
+            Some(Digest::of(b"other").to_string()),
+        ),
+    );
+    let stub = Stub::start(content, Faults::default()).await;
+    let (client, _dir) = client();
+    let by_digest = Reference::parse(&format!("{}/faulty/app@{good}", stub.domain())).unwrap();
+    let err = client.get_manifest(&by_digest).await.unwrap_err();
+    match &err {
+        RegistryError::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => {
+            assert_eq!((expected, actual), (&good, &Digest::of(tampered)));
+            assert!(what.contains(&by_digest.to_string()), "{what}");
+        }
+        other => panic!("expected a digest mismatch, got {other}"),
+    }
+    let lying = Reference::parse(&format!("{}/faulty/app:lying", stub.domain())).unwrap();
+    let err = client.get_manifest(&lying).await.unwrap_err();
+    assert!(
+        err.is_verification() && err.to_string().contains(":lying"),
+        "{err}"
+    );
+    // Without the header, a tag pull computes the digest itself.
+    let fine = Reference::parse(&format!("{}/faulty/app:v1", stub.domain())).unwrap();
+    assert_eq!(client.get_manifest(&fine).await.unwrap().digest, good);
+}
