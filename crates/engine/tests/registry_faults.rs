@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use hoist_engine::digest::Digest;
 use hoist_engine::reference::{Reference, Repository};
-use hoist_engine::registry::{BlobRef, Client, FileSink, Progress, RegistryError, RetryPolicy};
+use hoist_engine::registry::{
+    BlobRef, BlobSource, Client, FileSink, Progress, RegistryError, RetryPolicy,
+};
 use registry_support::stub::{Content, Faults, Stub};
 use registry_support::{OCI_MANIFEST, options};
 use tokio::io::AsyncReadExt;
@@ -309,4 +311,87 @@ async fn registry_fault_wrong_manifest_digest_is_refused() {
     // Without the header, a tag pull computes the digest itself.
     let fine = Reference::parse(&format!("{}/faulty/app:v1", stub.domain())).unwrap();
     assert_eq!(client.get_manifest(&fine).await.unwrap().digest, good);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_uploads_fall_back_to_chunks_and_retry_sessions() {
+    let data = blob_data();
+    let blob = BlobRef::of(&data);
+    let source = BlobSource::Bytes(data.clone().into());
+    let count =
+        |stub: &Stub, prefix: &str| stub.log().iter().filter(|l| l.starts_with(prefix)).count();
+
+    // A registry that refuses the one-PUT upload gets PATCH chunks.
+    let faults = Faults {
+        refuse_monolithic: true,
+        ..Faults::default()
+    };
+    let stub = Stub::start(Content::default(), faults).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.chunk_size = 8192;
+    let chunking = Client::new(opts).unwrap();
+    chunking
+        .upload_blob(&repo(&stub), &blob, &source, &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&stub, "PATCH "),
+        3,
+        "20000 bytes in 8192-byte chunks: {:?}",
+        stub.log()
+    );
+    assert_eq!(
+        count(&stub, "DELETE "),
+        1,
+        "the refused session is cancelled"
+    );
+    assert_eq!(stub.open_sessions(), 0);
+    let got = chunking
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+
+    // 500 on the PUT: a new session each time, then success.
+    let faults = Faults {
+        put_fail_first: 2,
+        ..Faults::default()
+    };
+    let stub = Stub::start(Content::default(), faults).await;
+    let (client, _dir) = client();
+    client
+        .upload_blob(&repo(&stub), &blob, &source, &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(
+        (count(&stub, "POST "), count(&stub, "PUT ")),
+        (3, 3),
+        "{:?}",
+        stub.log()
+    );
+    assert_eq!(stub.open_sessions(), 0);
+    assert_eq!(
+        client
+            .blob_exists(&repo(&stub), &blob.digest)
+            .await
+            .unwrap(),
+        Some(20_000)
+    );
+
+    // Bytes that are not the digest: the registry's DIGEST_INVALID is
+    // final, not retried.
+    let stub = Stub::start(Content::default(), Faults::default()).await;
+    let lie = BlobRef::new(Digest::of(&vec![0u8; 20_000]), 20_000);
+    let err = client
+        .upload_blob(&repo(&stub), &lie, &source, &Progress::none())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(
+        err.to_string().contains("DIGEST_INVALID")
+            && err.to_string().contains(&lie.digest.to_string()),
+        "{err}"
+    );
+    assert_eq!(count(&stub, "POST "), 1);
 }

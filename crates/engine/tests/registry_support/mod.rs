@@ -89,7 +89,18 @@ pub struct RegistryProc {
 }
 
 impl RegistryProc {
+    /// Start on a free port; a port taken between probing and binding
+    /// (another test) is retried with a new one.
     pub fn start(tls: Option<&Certs>, auth: Auth) -> RegistryProc {
+        for _ in 0..3 {
+            if let Some(registry) = RegistryProc::try_start(tls, &auth) {
+                return registry;
+            }
+        }
+        panic!("docker-registry could not bind a free port three times");
+    }
+
+    fn try_start(tls: Option<&Certs>, auth: &Auth) -> Option<RegistryProc> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let tls = match tls {
@@ -137,7 +148,11 @@ impl RegistryProc {
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = registry.child.try_wait() {
-                panic!("docker-registry exited with {status}: {}", registry.log());
+                let log = registry.log();
+                if log.contains("address already in use") {
+                    return None;
+                }
+                panic!("docker-registry exited with {status}: {log}");
             }
             assert!(
                 Instant::now() < deadline,
@@ -146,7 +161,7 @@ impl RegistryProc {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        registry
+        Some(registry)
     }
 
     pub fn domain(&self) -> String {

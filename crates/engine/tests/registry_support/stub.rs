@@ -20,6 +20,11 @@ pub struct Faults {
     pub cut_at: usize,
     /// Answer 200 with the whole blob even to a `Range` request.
     pub ignore_range: bool,
+    /// Refuse a `PUT` that carries the blob (400 BLOB_UPLOAD_INVALID):
+    /// only `PATCH` chunks work.
+    pub refuse_monolithic: bool,
+    /// The first N upload `PUT`s answer 500.
+    pub put_fail_first: usize,
 }
 
 #[derive(Clone, Default)]
@@ -36,6 +41,75 @@ struct State {
     cut: usize,
     /// "METHOD path range" for every request served.
     log: Vec<String>,
+    put_failed: usize,
+    next_session: usize,
+    sessions: HashMap<String, Vec<u8>>,
+    /// digest → bytes committed by uploads.
+    uploaded: HashMap<String, Vec<u8>>,
+}
+
+/// Blob uploads: `POST` opens a session, `PATCH` appends, `PUT
+/// ?digest=` appends its body and commits, `DELETE` cancels.
+fn upload(
+    state: &Mutex<State>,
+    faults: &Faults,
+    req: &super::http::Request,
+) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    let mut s = state.lock().unwrap();
+    let (prefix, id) = req
+        .path
+        .split_once("/blobs/uploads/")
+        .unwrap_or((&req.path, ""));
+    let err =
+        |code: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"stub"}}]}}"#).into_bytes();
+    match (req.method.as_str(), id) {
+        ("POST", "") => {
+            s.next_session += 1;
+            let id = format!("s{}", s.next_session);
+            s.sessions.insert(id.clone(), Vec::new());
+            (
+                202,
+                vec![("Location", format!("{prefix}/blobs/uploads/{id}"))],
+                Vec::new(),
+            )
+        }
+        ("PATCH", id) => match s.sessions.get_mut(id) {
+            Some(data) => {
+                data.extend_from_slice(&req.body);
+                let range = format!("0-{}", data.len().saturating_sub(1));
+                (
+                    202,
+                    vec![("Location", req.path.clone()), ("Range", range)],
+                    Vec::new(),
+                )
+            }
+            None => (404, Vec::new(), err("BLOB_UPLOAD_UNKNOWN")),
+        },
+        ("PUT", id) => {
+            if s.put_failed < faults.put_fail_first {
+                s.put_failed += 1;
+                return (500, Vec::new(), err("UNKNOWN"));
+            }
+            if faults.refuse_monolithic && !req.body.is_empty() {
+                return (400, Vec::new(), err("BLOB_UPLOAD_INVALID"));
+            }
+            let Some(mut data) = s.sessions.remove(id) else {
+                return (404, Vec::new(), err("BLOB_UPLOAD_UNKNOWN"));
+            };
+            data.extend_from_slice(&req.body);
+            let digest = req.query_all("digest").pop().unwrap_or_default();
+            if hoist_engine::digest::Digest::of(&data).to_string() != digest {
+                return (400, Vec::new(), err("DIGEST_INVALID"));
+            }
+            s.uploaded.insert(digest.clone(), data);
+            (201, vec![("Docker-Content-Digest", digest)], Vec::new())
+        }
+        ("DELETE", id) => {
+            s.sessions.remove(id);
+            (204, Vec::new(), Vec::new())
+        }
+        _ => (405, Vec::new(), err("UNSUPPORTED")),
+    }
 }
 
 pub struct Stub {
@@ -67,6 +141,10 @@ impl Stub {
                     ));
                     if req.path == "/v2/" {
                         return respond(&mut stream, 200, &[], b"{}", head).await;
+                    }
+                    if req.path.contains("/blobs/uploads/") {
+                        let (status, headers, body) = upload(&state, &faults, &req);
+                        return respond(&mut stream, status, &headers, &body, false).await;
                     }
                     let fail = {
                         let mut s = state.lock().unwrap();
@@ -100,7 +178,8 @@ impl Stub {
                     let Some((_, digest)) = req.path.split_once("/blobs/") else {
                         return respond(&mut stream, 404, &[], b"", head).await;
                     };
-                    let Some(blob) = content.blobs.get(digest) else {
+                    let uploaded = state.lock().unwrap().uploaded.get(digest).cloned();
+                    let Some(blob) = uploaded.as_ref().or_else(|| content.blobs.get(digest)) else {
                         return respond(
                             &mut stream,
                             404,
@@ -155,6 +234,11 @@ impl Stub {
     /// "METHOD path range" of every request so far.
     pub fn log(&self) -> Vec<String> {
         self.state.lock().unwrap().log.clone()
+    }
+
+    /// Upload sessions still open (neither committed nor cancelled).
+    pub fn open_sessions(&self) -> usize {
+        self.state.lock().unwrap().sessions.len()
     }
 }
 
