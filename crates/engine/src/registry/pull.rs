@@ -231,7 +231,9 @@ impl Client {
         }
     }
 
-    /// A blob as a verifying `AsyncRead` (see [`BlobReader`]).
+    /// A blob as a verifying `AsyncRead` (see [`BlobReader`]). The
+    /// transfer runs as a task, so call this inside a Tokio runtime;
+    /// dropping the reader stops the transfer.
     pub fn blob_reader(
         &self,
         repo: &Repository,
