@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use commands::{archive, images, registry, store};
+use commands::{archive, export, images, registry, store};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,8 @@ enum Cmd {
     Save(archive::SaveArgs),
     /// Load images from an OCI or docker tarball.
     Load(archive::LoadArgs),
+    /// Export an image to any `-o` output (oci, docker, local, tar, image).
+    Export(export::ExportArgs),
     /// Pull an image from a registry into the store.
     Pull(registry::PullArgs),
     /// Push an image from the store to a registry.
@@ -99,6 +101,7 @@ fn run(cli: Cli) -> Result<()> {
         } => store::check(&open()?),
         Cmd::Save(args) => archive::save(&open()?, args),
         Cmd::Load(args) => archive::load(&open()?, args),
+        Cmd::Export(args) => export::export(&open()?, args),
         Cmd::Pull(args) => registry::pull_cmd(&open()?, args),
         Cmd::Push(args) => registry::push_cmd(&open()?, args),
         Cmd::Login(args) => registry::login(args),

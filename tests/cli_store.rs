@@ -118,3 +118,116 @@ fn unknown_image_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no image \"nope:1\" in the store"));
 }
+
+#[test]
+fn export_to_every_output_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let manifest = hoist_engine::testing::small_image(
+        &Store::open(&root).unwrap(),
+        "docker.io/library/hello:1",
+    )
+    .unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=local,dest={}", p("rootfs")),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rootfs/hello.txt")).unwrap(),
+        "hello from hoist\n"
+    );
+
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=tar,dest={}", p("fs.tar")),
+        ],
+    );
+    let listing = Command::new("tar")
+        .args(["-tvf", &p("fs.tar")])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.lines().any(|l| l.ends_with(" hello.txt")),
+        "{listing}"
+    );
+
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=oci,dest={}", p("oci.tar")),
+            "-o",
+            &format!("type=oci,tar=false,dest={}", p("layout")),
+        ],
+    );
+    for src in [
+        format!("oci-archive:{}", p("oci.tar")),
+        format!("oci:{}:docker.io/library/hello:1", p("layout")),
+    ] {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", &src])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{src}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            hoist_engine::digest::Digest::of(&out.stdout),
+            *manifest.digest(),
+            "{src}"
+        );
+    }
+
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=docker,dest={},name=app:7", p("docker.tar")),
+        ],
+    );
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            &format!("docker-archive:{}", p("docker.tar")),
+        ])
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+
+    ok(
+        &root,
+        &["export", "hello:1", "-o", "type=image,name=copy:2"],
+    );
+    assert!(ok(&root, &["images"]).contains("copy "));
+}
+
+#[test]
+fn export_rejects_bad_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hoist(dir.path(), &["export", "x", "-o", "type=zip,dest=a"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type \"zip\""));
+}

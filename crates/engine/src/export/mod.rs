@@ -2,6 +2,7 @@
 //! `-o/--output` in `docker buildx` syntax.
 
 pub mod archive;
+pub mod filesystem;
 pub mod spec;
 
 pub use spec::{Compression, Dest, OutputKind, OutputSpec};
