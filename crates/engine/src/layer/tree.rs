@@ -50,6 +50,16 @@ pub fn append_tree<W: Write>(
 
 const XATTR_LIST_MAX: usize = 65_536;
 
+/// What overlayfs's xattrs make of an upper-dir entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    None,
+    /// A directory hiding its lower contents.
+    Opaque,
+    /// An "xattr whiteout" (Linux 6.7+): an empty file with `overlay.whiteout`.
+    Whiteout,
+}
+
 struct Walker<'a, W: Write> {
     writer: &'a mut LayerWriter<W>,
     overlay: bool,
@@ -95,7 +105,10 @@ impl<W: Write> Walker<'_, W> {
         if ft.is_socket() {
             return Ok(());
         }
-        let (meta, opaque) = self.meta(abs, rel, &md)?;
+        let (meta, marker) = self.meta(abs, rel, &md)?;
+        if marker == Marker::Whiteout {
+            return self.writer.append_whiteout(rel);
+        }
         if !ft.is_dir() && md.nlink() > 1 {
             let key = (md.dev(), md.ino());
             if let Some(first) = self.links.get(&key) {
@@ -105,7 +118,7 @@ impl<W: Write> Walker<'_, W> {
         }
         if ft.is_dir() {
             self.writer.append_dir(rel, &meta)?;
-            if opaque {
+            if marker == Marker::Opaque {
                 self.writer.append_opaque(rel)?;
             }
             self.dir(abs, rel)
@@ -128,13 +141,13 @@ impl<W: Write> Walker<'_, W> {
         }
     }
 
-    /// The entry's header metadata, and whether it is an opaque directory.
+    /// The entry's header metadata, and what overlayfs marks it as.
     fn meta(
         &mut self,
         abs: &Path,
         rel: &Path,
         md: &Metadata,
-    ) -> Result<(EntryMeta, bool), LayerError> {
+    ) -> Result<(EntryMeta, Marker), LayerError> {
         let (mut uid, mut gid) = (md.uid(), md.gid());
         if let Some(map) = self.id_map {
             let unmapped = |kind, id| LayerError::UnmappedId {
@@ -156,7 +169,7 @@ impl<W: Write> Walker<'_, W> {
             mtime: md.mtime(),
             xattrs: BTreeMap::new(),
         };
-        let mut opaque = false;
+        let mut marker = Marker::None;
         let list = match rustix::fs::llistxattr(abs, &mut self.names[..]) {
             Ok(n) => n,
             Err(rustix::io::Errno::NOTSUP) => 0,
@@ -178,16 +191,20 @@ impl<W: Write> Walker<'_, W> {
                 OverlayXattr::NotOverlay => {
                     meta.xattrs.insert(name.to_vec(), value.to_vec());
                 }
-                OverlayXattr::Opaque => opaque = self.overlay && md.is_dir(),
+                OverlayXattr::Opaque if self.overlay && md.is_dir() => marker = Marker::Opaque,
+                OverlayXattr::Whiteout if self.overlay && md.is_file() => marker = Marker::Whiteout,
                 OverlayXattr::Unsupported(what) if self.overlay => {
                     return Err(LayerError::Unsupported {
                         path: rel.to_path_buf(),
                         what: what.to_string(),
                     });
                 }
-                OverlayXattr::Unsupported(_) | OverlayXattr::Ignored => {}
+                OverlayXattr::Unsupported(_)
+                | OverlayXattr::Ignored
+                | OverlayXattr::Opaque
+                | OverlayXattr::Whiteout => {}
             }
         }
-        Ok((meta, opaque))
+        Ok((meta, marker))
     }
 }

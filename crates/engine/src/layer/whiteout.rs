@@ -64,10 +64,12 @@ pub(crate) fn is_dropped_xattr(name: &[u8]) -> bool {
 pub(crate) enum OverlayXattr {
     /// `opaque=y`: the directory hides its lower contents.
     Opaque,
+    /// `whiteout` on a regular file: an xattr whiteout (Linux 6.7+).
+    Whiteout,
     /// `redirect` or `metacopy`: the data lives elsewhere; the upper dir
     /// alone cannot describe the change.
     Unsupported(&'static str),
-    /// Anything else (`origin`, `impure`, `opaque=x`...): bookkeeping.
+    /// Anything else (`origin`, `impure`, `opaque=x`, `whiteouts`...): bookkeeping.
     Ignored,
     /// Not an overlayfs xattr.
     NotOverlay,
@@ -77,6 +79,7 @@ pub(crate) fn overlay_xattr(name: &[u8], value: &[u8]) -> OverlayXattr {
     match overlay_key(name) {
         None => OverlayXattr::NotOverlay,
         Some(b"opaque") if value == b"y" => OverlayXattr::Opaque,
+        Some(b"whiteout") => OverlayXattr::Whiteout,
         Some(b"redirect") => OverlayXattr::Unsupported("an overlayfs redirect_dir entry"),
         Some(b"metacopy") => OverlayXattr::Unsupported("an overlayfs metacopy-only entry"),
         Some(_) => OverlayXattr::Ignored,
