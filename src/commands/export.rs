@@ -75,7 +75,8 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
         OutputKind::Tar { dest } => {
             let epoch = (epoch > 0).then_some(epoch as i64);
             to_dest(dest, |w| {
-                Ok(report(export_tar(store, &manifest, epoch, w)?))
+                report(export_tar(store, &manifest, epoch, w)?);
+                Ok(())
             })?
         }
         OutputKind::Image {

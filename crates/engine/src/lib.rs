@@ -3,14 +3,21 @@
 //!
 //! - [`digest`]: content digests (`sha256:…`) and readers/writers that
 //!   compute or verify them while the bytes stream.
+//! - [`image`]: OCI/Docker documents, canonical JSON, raw-byte documents.
+//! - [`layer`]: layer tars in (contained unpacker) and out (writer).
+//! - [`store`]: the local store.
+//! - [`reference`], [`registry`]: image names and the registry client.
+//! - [`transfer`]: pull and push between registry and store.
+//! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
 pub mod digest;
-pub mod layer;
 pub mod export;
+pub mod image;
 pub mod import;
+pub mod layer;
 pub mod reference;
 pub mod registry;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;
-pub mod image;
+pub mod transfer;
