@@ -7,7 +7,7 @@
 //!   ≤ 0.5× skopeo's time), with peak RSS (goal: ≤ 64 MiB at any size).
 //!
 //! `cargo bench --bench image_io` (1 GiB, 3 runs; `HOIST_BENCH_MB=N` and
-//! `HOIST_BENCH_RUNS=N` change that); `cargo test --benches` (or `-- --test`) runs a 4 MiB smoke pass.
+//! `HOIST_BENCH_RUNS=N` change that, `HOIST_BENCH_PHASES=layer|registry` picks); `cargo test --benches` (or `-- --test`) runs a 4 MiB smoke pass.
 //! Needs `docker-registry`, `skopeo` and `/usr/bin/time` (package `time`).
 
 use std::io::{self, Read, Write};
@@ -48,7 +48,16 @@ fn main() {
     std::fs::create_dir_all(&tree).expect("tree dir");
     write_random(&tree.join("big.bin"), mb << 20);
     println!("# image_io: {mb} MiB of random bytes, {runs} run(s) per cell, medians\n");
+    let phases = std::env::var("HOIST_BENCH_PHASES").unwrap_or_else(|_| "layer,registry".into());
+    if phases.contains("layer") {
+        layer_phase(&tree, runs);
+    }
+    if phases.contains("registry") {
+        registry_phase(&tree, work.path(), runs);
+    }
+}
 
+fn layer_phase(tree: &Path, runs: usize) {
     println!(
         "| layer write | hoist (s) | compressor alone (s) | hoist speed / compressor speed | hoist peak RSS (MiB) |"
     );
@@ -59,7 +68,7 @@ fn main() {
             ..LayerOptions::default()
         };
         let (hoist_s, rss) = median_with_rss(runs, || {
-            write_tree(&tree, &opts, io::sink()).expect("write layer");
+            write_tree(tree, &opts, io::sink()).expect("write layer");
         });
         let (alone_s, _) =
             median_with_rss(runs, || compress_alone(&tree.join("big.bin"), compression));
@@ -68,10 +77,12 @@ fn main() {
             alone_s / hoist_s
         );
     }
+}
 
-    let store_dir = work.path().join("store");
-    let layout = work.path().join("layout");
-    make_image(&tree, &store_dir, &layout);
+fn registry_phase(tree: &Path, work: &Path, runs: usize) {
+    let store_dir = work.join("store");
+    let layout = work.join("layout");
+    make_image(tree, &store_dir, &layout);
     let hoist = PathBuf::from(env!("CARGO_BIN_EXE_hoist"));
     println!(
         "\n| registry | hoist (s) | hoist RSS (MiB) | skopeo copy (s) | skopeo RSS (MiB) | hoist / skopeo time |"
@@ -80,7 +91,7 @@ fn main() {
     let mut push_h = Vec::new();
     let mut push_s = Vec::new();
     for _ in 0..runs {
-        let reg = Registry::start(work.path());
+        let reg = Registry::start(work);
         push_h.push(timed(
             Command::new(&hoist).arg("--root").arg(&store_dir).args([
                 "push",
@@ -90,7 +101,7 @@ fn main() {
             ]),
         ));
         drop(reg);
-        let reg = Registry::start(work.path());
+        let reg = Registry::start(work);
         push_s.push(timed(Command::new("skopeo").args([
             "copy",
             "-q",
@@ -100,7 +111,7 @@ fn main() {
         ])));
     }
     row("push", &push_h, &push_s);
-    let reg = Registry::start(work.path());
+    let reg = Registry::start(work);
     let remote = format!("{}/h/big:1", reg.addr());
     timed(
         Command::new(&hoist)
@@ -111,14 +122,14 @@ fn main() {
     let mut pull_h = Vec::new();
     let mut pull_s = Vec::new();
     for i in 0..runs {
-        let fresh = work.path().join(format!("pull-store-{i}"));
+        let fresh = work.join(format!("pull-store-{i}"));
         pull_h.push(timed(
             Command::new(&hoist)
                 .arg("--root")
                 .arg(&fresh)
                 .args(["pull", "-q", &remote]),
         ));
-        let out = work.path().join(format!("pull-oci-{i}"));
+        let out = work.join(format!("pull-oci-{i}"));
         pull_s.push(timed(Command::new("skopeo").args([
             "copy",
             "-q",

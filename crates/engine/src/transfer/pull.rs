@@ -102,17 +102,48 @@ pub async fn pull(
 
 /// A registry blob streaming into the store; committed only when the
 /// client has verified it (and verified again by the store's own hash).
+/// The store side (disk write and its hash) runs on its own thread, so
+/// it overlaps the client's download and hash instead of adding to them.
 struct StoreSink {
-    writer: BlobWriter,
+    tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    worker: Option<std::thread::JoinHandle<std::io::Result<BlobWriter>>>,
     blob: BlobRef,
 }
 
 impl StoreSink {
     fn new(store: &Store, blob: &BlobRef) -> Result<StoreSink> {
+        let mut writer = store.blob_writer()?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
+        let worker = std::thread::Builder::new()
+            .name("hoist-blob-writer".into())
+            .spawn(move || {
+                while let Some(chunk) = rx.blocking_recv() {
+                    std::io::Write::write_all(&mut writer, &chunk)?;
+                }
+                Ok(writer)
+            })
+            .map_err(|source| TransferError::Io {
+                what: "starting the blob writer thread".into(),
+                source,
+            })?;
         Ok(StoreSink {
-            writer: store.blob_writer()?,
+            tx: Some(tx),
+            worker: Some(worker),
             blob: blob.clone(),
         })
+    }
+
+    /// Close the channel and wait for the writer thread.
+    async fn join(&mut self) -> std::io::Result<BlobWriter> {
+        self.tx = None;
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| std::io::Error::other("blob writer already joined"))?;
+        tokio::task::spawn_blocking(move || worker.join())
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|_| std::io::Error::other("blob writer thread panicked"))?
     }
 }
 
@@ -120,17 +151,33 @@ impl BlobSink for StoreSink {
     type Output = ();
 
     async fn write(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
-        tokio::task::block_in_place(|| std::io::Write::write_all(&mut self.writer, &bytes))
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("blob writer closed"))?;
+        if tx.send(bytes).await.is_err() {
+            // The thread stopped early: its error is the one to report.
+            return Err(self
+                .join()
+                .await
+                .err()
+                .unwrap_or_else(|| std::io::Error::other("blob writer stopped")));
+        }
+        Ok(())
     }
 
-    async fn finish(self) -> std::io::Result<()> {
-        let StoreSink { writer, blob } = self;
-        tokio::task::block_in_place(|| writer.commit(Some(&blob.digest), Some(blob.size)))
+    async fn finish(mut self) -> std::io::Result<()> {
+        let writer = self.join().await?;
+        let blob = self.blob.clone();
+        tokio::task::spawn_blocking(move || writer.commit(Some(&blob.digest), Some(blob.size)))
+            .await
+            .map_err(std::io::Error::other)?
             .map(|_| ())
             .map_err(std::io::Error::other)
     }
 
-    async fn abort(self) {
-        // Dropping the uncommitted writer deletes its temp file.
+    async fn abort(mut self) {
+        // The uncommitted writer deletes its temp file when dropped.
+        let _ = self.join().await;
     }
 }
