@@ -395,7 +395,6 @@ impl<'a> StageScope<'a> {
                 for p in ports.iter() {
                     all.extend(lex.process_words(p, &vars).map_err(|e| at(e.message))?);
                 }
-                all.sort();
                 *ports = all;
             }
             Command::Arg { args } => {

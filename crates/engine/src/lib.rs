@@ -10,6 +10,8 @@
 //! - [`transfer`]: pull and push between registry and store.
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
+pub mod build;
+pub mod context;
 pub mod digest;
 pub mod export;
 pub mod image;
