@@ -11,7 +11,6 @@
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
 pub mod build;
-pub mod context;
 pub mod digest;
 pub mod export;
 pub mod image;
