@@ -231,3 +231,71 @@ fn export_rejects_bad_specs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type \"zip\""));
 }
+
+#[test]
+fn export_recompresses_layers_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    hoist_engine::testing::small_image(&Store::open(&root).unwrap(), "docker.io/library/hello:1")
+        .unwrap();
+    let layout = dir.path().join("zstd");
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!(
+                "type=oci,tar=false,dest={},compression=zstd,compression-level=9",
+                layout.display()
+            ),
+        ],
+    );
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            &format!("oci:{}:docker.io/library/hello:1", layout.display()),
+        ])
+        .output()
+        .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    // The zstd CLI decompresses the new blob to the tar the config's diff_id names.
+    let layer = m["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let config = m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let tar = Command::new("zstd")
+        .args(["-dc"])
+        .arg(layout.join("blobs/sha256").join(&layer))
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(config)).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0],
+        hoist_engine::digest::Digest::of(&tar.stdout).to_string()
+    );
+    let out = hoist(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            "type=oci,dest=x.tar,compression-level=3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

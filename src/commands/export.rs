@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use hoist_engine::export::archive::{ArchiveOptions, ExportImage, write_archive, write_layout_dir};
 use hoist_engine::export::filesystem::{export_local, export_tar};
-use hoist_engine::export::{Dest, OutputKind, OutputSpec};
+use hoist_engine::export::recompress::recompress_layers;
+use hoist_engine::export::{Compression, Dest, OutputKind, OutputSpec};
 use hoist_engine::reference::Reference;
 use hoist_engine::registry::Progress;
 use hoist_engine::store::Store;
@@ -39,12 +40,23 @@ pub fn export(store: &Store, args: ExportArgs) -> Result<()> {
 
 /// Export one stored image to one output (also used by `hoist build`).
 pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArgs) -> Result<()> {
-    if spec.compression.is_some() || spec.compression_level.is_some() || spec.force_compression {
-        anyhow::bail!(
-            "compression= options apply when layers are written (hoist build); stored layers are exported as they are"
-        );
+    let mut manifest = manifest_of(store, image)?;
+    if spec.compression.is_some() || spec.force_compression {
+        let to = match spec.compression.unwrap_or(Compression::Gzip) {
+            Compression::Gzip => hoist_engine::layer::Compression::Gzip,
+            Compression::Zstd => hoist_engine::layer::Compression::Zstd,
+            Compression::Uncompressed => hoist_engine::layer::Compression::None,
+        };
+        manifest = recompress_layers(
+            store,
+            &manifest,
+            to,
+            spec.compression_level,
+            spec.force_compression,
+        )?;
+    } else if spec.compression_level.is_some() {
+        anyhow::bail!("compression-level= needs compression= (or force-compression=true)");
     }
-    let manifest = manifest_of(store, image)?;
     let names = match &spec.name {
         Some(n) => n.split(',').map(store_name).collect::<Result<Vec<_>>>()?,
         None => store_name(image).map(|n| vec![n]).unwrap_or_default(),

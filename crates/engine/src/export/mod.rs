@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod filesystem;
+pub mod recompress;
 pub mod spec;
 
 pub use spec::{Compression, Dest, OutputKind, OutputSpec};

@@ -25,6 +25,7 @@ mod compression;
 mod error;
 mod idmap;
 mod reader;
+mod recompress;
 mod resolve;
 mod tree;
 mod unpack;
@@ -35,6 +36,7 @@ mod writer;
 pub use compression::Compression;
 pub use error::LayerError;
 pub use idmap::{IdMap, IdRange};
+pub use recompress::{Recompressed, recompress};
 pub use tree::{append_tree, write_tree};
 pub use unpack::{
     IdMapper, Ownership, Privileges, Resolver, UnpackOptions, UnpackReport, UnpackWarning, unpack,
@@ -55,6 +57,15 @@ pub enum MediaTypes {
 }
 
 impl MediaTypes {
+    /// Docker's family when `docker`, else OCI's.
+    pub fn from_docker(docker: bool) -> MediaTypes {
+        if docker {
+            MediaTypes::Docker
+        } else {
+            MediaTypes::Oci
+        }
+    }
+
     /// The layer media type for `compression` in this family.
     pub fn layer(self, compression: Compression) -> &'static str {
         match (self, compression) {

@@ -1,0 +1,80 @@
+//! `compression=`, `compression-level=` and `force-compression=` of an
+//! output: layers whose compression differs (or all, when forced) are
+//! recompressed into new store blobs, and a new manifest names them. The
+//! config is unchanged: diff_ids do not depend on compression.
+
+use crate::image::{Descriptor, Manifest, Raw, media_types};
+use crate::layer::{Compression, LayerError, recompress};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecompressError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error(
+        "layer {digest} has media type {media_type}, which is not a tar layer hoist can recompress"
+    )]
+    NotALayer {
+        digest: crate::digest::Digest,
+        media_type: String,
+    },
+}
+
+/// The manifest with its layers in `to` (at `level`); the same manifest
+/// when nothing needs to change. New blobs go into `store`.
+pub fn recompress_layers(
+    store: &Store,
+    manifest: &Raw<Manifest>,
+    to: Compression,
+    level: Option<i32>,
+    force: bool,
+) -> Result<Raw<Manifest>, RecompressError> {
+    let _lease = store.lease()?;
+    let m = manifest.value();
+    let docker = media_types::is_docker(m.media_type());
+    let mut out = m.clone();
+    let mut changed = false;
+    for (i, layer) in m.layers.iter().enumerate() {
+        let from = match media_types::layer_compression(&layer.media_type) {
+            Some(c) => to_layer_compression(c),
+            None => {
+                return Err(RecompressError::NotALayer {
+                    digest: layer.digest.clone(),
+                    media_type: layer.media_type.clone(),
+                });
+            }
+        };
+        if from == to && !force {
+            continue;
+        }
+        let writer = store.blob_writer()?;
+        let (done, writer) = recompress(store.open_blob(&layer.digest)?, from, to, level, writer)?;
+        let info = writer.commit(Some(&done.digest), Some(done.size))?;
+        let media_type = crate::layer::MediaTypes::from_docker(docker).layer(to);
+        out.layers[i] = Descriptor {
+            media_type: media_type.to_string(),
+            digest: info.digest,
+            size: info.size,
+            ..layer.clone()
+        };
+        changed = true;
+    }
+    if !changed {
+        return Ok(manifest.clone());
+    }
+    let raw = Raw::from_value(out)?;
+    store.put_blob_bytes(raw.bytes())?;
+    Ok(raw)
+}
+
+fn to_layer_compression(c: media_types::Compression) -> Compression {
+    match c {
+        media_types::Compression::Gzip => Compression::Gzip,
+        media_types::Compression::Zstd => Compression::Zstd,
+        media_types::Compression::None => Compression::None,
+    }
+}
