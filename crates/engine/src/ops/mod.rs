@@ -1,0 +1,3 @@
+//! Build operations the solver runs. [`file`]: COPY and ADD.
+
+pub mod file;
