@@ -11,12 +11,12 @@
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
 pub mod build;
+pub mod context;
 pub mod digest;
 pub mod export;
 pub mod image;
 pub mod import;
 pub mod layer;
-pub mod ops;
 pub mod reference;
 pub mod registry;
 pub mod store;
