@@ -17,6 +17,7 @@ pub mod export;
 pub mod image;
 pub mod import;
 pub mod layer;
+pub mod ops;
 pub mod reference;
 pub mod registry;
 pub mod store;
