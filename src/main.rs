@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use commands::{archive, export, images, registry, store};
+use commands::{archive, build, export, images, registry, store};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Build an image from a Dockerfile and a context.
+    Build(build::BuildArgs),
     /// Parse a Dockerfile and print its syntax tree or its typed stages.
     Parse(commands::parse::Args),
     /// Show the stage graph: what the target needs and what it skips.
@@ -88,6 +90,7 @@ fn run(cli: Cli) -> Result<()> {
         Ok(hoist_engine::store::Store::open(root)?)
     };
     match cli.command {
+        Cmd::Build(args) => build::run(&open()?, args),
         Cmd::Parse(args) => commands::parse::run(args),
         Cmd::Graph(args) => commands::graph::run(args),
         Cmd::Images(args) => images::images(&open()?, args),

@@ -1,6 +1,7 @@
 //! One module per subcommand (or family of subcommands).
 
 pub mod archive;
+pub mod build;
 pub mod export;
 pub mod graph;
 pub mod images;

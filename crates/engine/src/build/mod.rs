@@ -1,9 +1,114 @@
 //! The build half of the engine: turning a typed Dockerfile into an image.
 //!
+//! - [`solve`]: the solver (stages in order, steps cached by key).
+//! - [`base`]: `FROM` (scratch, store, pull, earlier stage).
 //! - [`config`]: what metadata instructions do to the image config and history.
 //! - [`key`]: cache keys (versioned canonical encoding).
-//! - [`state`]: the image after each step.
+//! - [`snapshot`]: parent filesystems materialised by ChainID when a step needs one.
+//! - [`state`]: the image after each step; [`time`]: RFC 3339 stamps.
 
+pub mod base;
 pub mod config;
 pub mod key;
+pub mod snapshot;
+pub mod solve;
 pub mod state;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use solve::{BuildResult, build};
+
+use crate::layer::Compression;
+
+/// What a build is asked to do, beyond the Dockerfile.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile's path (for `<Dockerfile>.dockerignore`).
+    pub dockerfile: Option<PathBuf>,
+    /// Build args, platforms and `--target`.
+    pub front: hoist_dockerfile::BuildOptions,
+    pub no_cache: bool,
+    /// `--label`s added to the image config.
+    pub labels: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
+    pub source_date_epoch: Option<i64>,
+    pub compression: Compression,
+    pub compression_level: Option<i32>,
+}
+
+/// What the solver reports as it goes (progress views render these).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildEvent {
+    Step {
+        id: usize,
+        stage: String,
+        text: String,
+    },
+    Cached {
+        id: usize,
+    },
+    Explain {
+        id: usize,
+        reason: String,
+    },
+    Done {
+        id: usize,
+        seconds: f64,
+    },
+}
+
+pub trait BuildProgress {
+    fn event(&self, event: BuildEvent);
+}
+
+/// Why a build failed; `line` is the Dockerfile line when known.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Dockerfile(hoist_dockerfile::Error),
+    #[error("base image {name}: {reason}")]
+    Base { name: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+    #[error(transparent)]
+    FileOp(Box<crate::ops::file::FileOpError>),
+    #[error("line {line}: {source}")]
+    AtLine {
+        line: usize,
+        #[source]
+        source: Box<BuildError>,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::ops::file::FileOpError> for BuildError {
+    fn from(e: crate::ops::file::FileOpError) -> BuildError {
+        BuildError::FileOp(Box::new(e))
+    }
+}
+
+impl BuildError {
+    /// The error with the Dockerfile line it belongs to.
+    pub fn at(self, line: usize) -> BuildError {
+        match self {
+            e @ (BuildError::AtLine { .. } | BuildError::Dockerfile(_)) => e,
+            e => BuildError::AtLine {
+                line,
+                source: Box::new(e),
+            },
+        }
+    }
+}

