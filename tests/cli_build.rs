@@ -1,0 +1,300 @@
+//! `hoist build` as a user runs it, on real contexts and stores. Each test
+//! names the BuildKit behaviour it mirrors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hoist_engine::store::Store;
+
+fn hoist(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("hoist runs")
+}
+
+fn ok(root: &Path, args: &[&str]) -> (String, String) {
+    let out = hoist(root, args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "hoist {args:?} failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+}
+
+#[test]
+fn builds_the_hello_example_and_a_rebuild_does_no_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello");
+    let (first, _) = ok(&root, &["build", "-q", "-t", "hello:1", hello]);
+    let (_, log) = ok(
+        &root,
+        &["build", "--progress", "plain", "-t", "hello:1", hello],
+    );
+    assert!(log.contains("CACHED"), "{log}");
+    assert!(log.contains("0 steps run, 1 cached"), "{log}");
+    let (again, _) = ok(&root, &["build", "-q", "-t", "hello:1", hello]);
+    assert_eq!(
+        first, again,
+        "a cached rebuild gives the same image digest, as BuildKit's"
+    );
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("hello.txt")).unwrap(),
+        "hello from hoist\n"
+    );
+}
+
+#[test]
+fn content_change_with_same_size_and_mtime_invalidates() {
+    // moby/buildkit#1368: BuildKit keeps the old layer here; hoist must not.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY data.txt /\n"),
+            ("data.txt", "aaaa\n"),
+            ("ref.txt", ""),
+        ],
+    );
+    let st = Command::new("touch")
+        .arg("-r")
+        .arg(ctx.join("ref.txt"))
+        .arg(ctx.join("data.txt"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (d1, _) = ok(&root, &["build", "-q", ctx.to_str().unwrap()]);
+    std::fs::write(ctx.join("data.txt"), "bbbb\n").unwrap();
+    let st = Command::new("touch")
+        .arg("-r")
+        .arg(ctx.join("ref.txt"))
+        .arg(ctx.join("data.txt"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (_, log) = ok(
+        &root,
+        &["build", "--progress", "plain", ctx.to_str().unwrap()],
+    );
+    assert!(
+        !log.contains("CACHED"),
+        "same size and mtime, new content: must rebuild\n{log}"
+    );
+    let (d2, _) = ok(&root, &["build", "-q", ctx.to_str().unwrap()]);
+    assert_ne!(d1, d2);
+}
+
+#[test]
+fn multistage_copy_from_and_skipped_stages() {
+    // BuildKit: a stage the target does not need is never run, even if it would fail.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS build\nCOPY src/ /out/\nWORKDIR /out/sub\n\
+                 FROM scratch AS broken\nRUN exit 1\n\
+                 FROM scratch\nCOPY --from=build /out/ /app/\nCOPY --from=0 /out/a.txt /single.txt\nENV X=1\n",
+            ),
+            ("src/a.txt", "A\n"),
+            ("src/b/c.txt", "C\n"),
+        ],
+    );
+    ok(&root, &["build", "-t", "multi:1", ctx.to_str().unwrap()]);
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "multi:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/a.txt")).unwrap(),
+        "A\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/b/c.txt")).unwrap(),
+        "C\n"
+    );
+    assert!(
+        out.join("app/sub").is_dir(),
+        "WORKDIR created the directory in the build stage"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("single.txt")).unwrap(),
+        "A\n"
+    );
+    // The target needs the broken stage: a clear error with the line.
+    let bad = hoist(
+        &root,
+        &["build", "--target", "broken", ctx.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains(":5:") && err.contains("RUN"), "{err}");
+}
+
+#[test]
+fn from_a_stored_image_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    hoist_engine::testing::small_image(&Store::open(&root).unwrap(), "docker.io/library/hello:1")
+        .unwrap();
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM hello:1\nARG V=2\nLABEL v=$V\nCOPY --chmod=0600 extra.txt /etc/extra.txt\nEXPOSE 80\nUSER 1000\n",
+            ),
+            ("extra.txt", "x\n"),
+        ],
+    );
+    let meta = dir.path().join("meta.json");
+    let iid = dir.path().join("iid");
+    ok(
+        &root,
+        &[
+            "build",
+            "-t",
+            "app:1",
+            "--build-arg",
+            "V=3",
+            "--label",
+            "team=core",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["inspect", "app:1"]).0).unwrap();
+    let config = &inspect["Config"];
+    assert_eq!(config["config"]["Labels"]["v"], "3");
+    assert_eq!(config["config"]["Labels"]["team"], "core");
+    assert_eq!(config["config"]["User"], "1000");
+    assert_eq!(
+        config["config"]["ExposedPorts"]["80/tcp"],
+        serde_json::json!({})
+    );
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        2,
+        "base layer + COPY layer"
+    );
+    assert_eq!(
+        config["config"]["Cmd"][0], "/hello.txt",
+        "inherited from the base image"
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(meta["containerimage.digest"], inspect["Digest"]);
+    assert_eq!(meta["image.name"], "docker.io/library/app:1");
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        inspect["Digest"].as_str().unwrap()
+    );
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "app:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(out.join("etc/extra.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o600
+    );
+    assert!(out.join("hello.txt").exists());
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_digest_from_empty_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY . /src/\nWORKDIR /src/w\nCMD [\"x\"]\n",
+            ),
+            ("a.txt", "a"),
+            ("d/b.txt", "b"),
+        ],
+    );
+    let mut digests = Vec::new();
+    for i in 0..2 {
+        let root = dir.path().join(format!("store-{i}"));
+        // Touch the files between builds: mtimes must not matter.
+        let st = Command::new("touch")
+            .arg(ctx.join("a.txt"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let (d, _) = ok(
+            &root,
+            &[
+                "build",
+                "-q",
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
+                ctx.to_str().unwrap(),
+            ],
+        );
+        digests.push(d);
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn run_is_refused_with_its_line_until_the_sandbox_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(&ctx, &[("Dockerfile", "FROM scratch\n\nRUN echo hi\n")]);
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Dockerfile:3:") && err.contains("RUN needs the sandbox"),
+        "{err}"
+    );
+}
