@@ -265,6 +265,23 @@ mod tests {
     }
 
     #[test]
+    fn offload_hashing_writer_matches_inline() {
+        let data: Vec<u8> = (0..(3 * OFFLOAD_CHUNK + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut w = OffloadHashingWriter::new(Vec::new());
+        for piece in data.chunks(70_001) {
+            w.write_all(piece).unwrap();
+        }
+        let (buf, d, n) = w.finish();
+        assert_eq!(buf, data);
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(d, Digest::of(&data));
+        let (_, empty, zero) = OffloadHashingWriter::new(Vec::new()).finish();
+        assert_eq!((empty, zero), (Digest::of(b""), 0));
+    }
+
+    #[test]
     fn hashing_writer_counts_and_hashes() {
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"hel").unwrap();
@@ -272,5 +289,111 @@ mod tests {
         let (buf, d, n) = w.finish();
         assert_eq!((buf.as_slice(), n), (&b"hello"[..], 5));
         assert_eq!(d, Digest::of(b"hello"));
+    }
+}
+
+/// Like [`HashingWriter`], but the sha256 runs on a thread of its own: the
+/// bytes are copied into 1 MiB chunks and handed over, so hashing overlaps
+/// whatever the writing thread does next (compressing, reading files). A
+/// layer write hashes twice (diff_id and digest); on two cores this takes
+/// both hashes off the critical path. Where no thread can be started it
+/// hashes inline.
+pub struct OffloadHashingWriter<W> {
+    inner: W,
+    chunk: Vec<u8>,
+    mode: Offload,
+    len: u64,
+}
+
+enum Offload {
+    Thread {
+        tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+        worker: std::thread::JoinHandle<Hasher>,
+    },
+    Inline(Hasher),
+}
+
+const OFFLOAD_CHUNK: usize = 1 << 20;
+
+impl<W: Write> OffloadHashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let spawned = std::thread::Builder::new()
+            .name("hoist-sha256".into())
+            .spawn(move || {
+                let mut hasher = Hasher::new();
+                while let Ok(chunk) = rx.recv() {
+                    hasher.update(&chunk);
+                }
+                hasher
+            });
+        let mode = match spawned {
+            Ok(worker) => Offload::Thread { tx, worker },
+            Err(_) => Offload::Inline(Hasher::new()),
+        };
+        OffloadHashingWriter {
+            inner,
+            chunk: Vec::with_capacity(OFFLOAD_CHUNK),
+            mode,
+            len: 0,
+        }
+    }
+
+    fn hand_over(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        match &mut self.mode {
+            Offload::Inline(h) => {
+                h.update(&self.chunk);
+                self.chunk.clear();
+            }
+            Offload::Thread { tx, .. } => {
+                let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(OFFLOAD_CHUNK));
+                if let Err(std::sync::mpsc::SendError(full)) = tx.send(full) {
+                    // The worker is gone (it only stops on a panic): hash the
+                    // rest here so the digest stays right or the join reports it.
+                    self.chunk = full;
+                }
+            }
+        }
+    }
+
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(mut self) -> (W, Digest, u64) {
+        self.hand_over();
+        let hasher = match self.mode {
+            Offload::Inline(h) => h,
+            Offload::Thread { tx, worker } => {
+                drop(tx);
+                match worker.join() {
+                    Ok(h) => h,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        };
+        (self.inner, hasher.finish(), self.len)
+    }
+}
+
+impl<W: Write> Write for OffloadHashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let room = OFFLOAD_CHUNK - self.chunk.len();
+            let take = room.min(rest.len());
+            self.chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.chunk.len() == OFFLOAD_CHUNK {
+                self.hand_over();
+            }
+        }
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

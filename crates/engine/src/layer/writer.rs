@@ -18,7 +18,7 @@ use tar::EntryType;
 use super::compression::{Encoder, EncoderError};
 use super::whiteout::{OPAQUE_MARKER, WHITEOUT_PREFIX, is_dropped_xattr, is_reserved};
 use super::{LayerBlob, LayerError, LayerOptions};
-use crate::digest::HashingWriter;
+use crate::digest::OffloadHashingWriter as HashingWriter;
 
 const BLOCK: usize = 512;
 const COPY_BUFFER: usize = 1 << 20;
