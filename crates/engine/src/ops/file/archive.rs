@@ -188,7 +188,9 @@ impl<S: Sink> Op<'_, S> {
             return Ok(()); // the destination itself
         };
         let bad = |what: &str, e: io::Error| format!("{what}: {e}");
-        let mut meta = self.entry_meta(entry).map_err(|e| self.archive_error(&name, bad("header", e)))?;
+        let mut meta = self
+            .entry_meta(entry)
+            .map_err(|e| self.archive_error(&name, bad("header", e)))?;
         if let Some((uid, gid)) = self.chown {
             (meta.uid, meta.gid) = (uid, gid);
         }
@@ -203,19 +205,23 @@ impl<S: Sink> Op<'_, S> {
         let node_kind = match kind {
             tar::EntryType::Directory => Kind::Dir,
             tar::EntryType::Symlink => {
-                let target = link_name(entry).ok_or_else(|| self.archive_error(&name, "symlink without a target"))?;
+                let target = link_name(entry)
+                    .ok_or_else(|| self.archive_error(&name, "symlink without a target"))?;
                 if target.first() != Some(&b'/') {
                     let mut joined = parents.join(&b'/');
                     joined.push(b'/');
                     joined.extend_from_slice(&target);
                     if inside(&joined).is_none() {
-                        return Err(self.archive_error(&name, "symlink points above the destination"));
+                        return Err(
+                            self.archive_error(&name, "symlink points above the destination")
+                        );
                     }
                 }
                 Kind::Symlink(target)
             }
             tar::EntryType::Link => {
-                let target = link_name(entry).ok_or_else(|| self.archive_error(&name, "hard link without a target"))?;
+                let target = link_name(entry)
+                    .ok_or_else(|| self.archive_error(&name, "hard link without a target"))?;
                 return self.extract_hardlink(&name, &target, dest, &key, existing, meta);
             }
             tar::EntryType::Char | tar::EntryType::Block => {
@@ -233,7 +239,10 @@ impl<S: Sink> Op<'_, S> {
                 Kind::File(Payload::Empty)
             }
             other => {
-                return Err(self.archive_error(&name, format!("unsupported entry type {:?}", other.as_byte() as char)));
+                return Err(self.archive_error(
+                    &name,
+                    format!("unsupported entry type {:?}", other.as_byte() as char),
+                ));
             }
         };
         let is_dir = node_kind == Kind::Dir;
@@ -241,7 +250,8 @@ impl<S: Sink> Op<'_, S> {
             self.vfs.remove_below(&key);
         }
         self.emit_parents(&key)?;
-        let ctx_err = |op: &Self, e: super::emit::SinkError| e.into_error(op.word, &op.src, &op.dest);
+        let ctx_err =
+            |op: &Self, e: super::emit::SinkError| e.into_error(op.word, &op.src, &op.dest);
         let result = match &node_kind {
             Kind::Dir => self.sink.dir(&key, &meta),
             Kind::Symlink(t) => self.sink.symlink(&key, t, &meta),
@@ -302,21 +312,31 @@ impl<S: Sink> Op<'_, S> {
             self.vfs.remove_below(key);
         }
         self.emit_parents(key)?;
-        let written = self.vfs.overlay.get(&tkey).filter(|n| n.emitted).map(|n| (n.kind.clone(), n.meta.clone()));
+        let written = self
+            .vfs
+            .overlay
+            .get(&tkey)
+            .filter(|n| n.emitted)
+            .map(|n| (n.kind.clone(), n.meta.clone()));
         let ctx = |op: &Self, e: super::emit::SinkError| e.into_error(op.word, &op.src, &op.dest);
         let (kind, meta) = match written {
             Some((kind, tmeta)) => {
-                self.sink.hardlink(key, &tkey, &tmeta).map_err(|e| ctx(self, e))?;
+                self.sink
+                    .hardlink(key, &tkey, &tmeta)
+                    .map_err(|e| ctx(self, e))?;
                 (kind, tmeta)
             }
             None => {
                 let Some(path) = self.vfs.view_path(&tkey) else {
                     return Err(self.archive_error(name, "hard link target does not exist"));
                 };
-                let md = std::fs::symlink_metadata(&path).map_err(|e| self.io("inspecting", &path, e))?;
+                let md = std::fs::symlink_metadata(&path)
+                    .map_err(|e| self.io("inspecting", &path, e))?;
                 let mut f = File::open(&path).map_err(|e| self.io("opening", &path, e))?;
                 let size = md.len();
-                self.sink.file(key, &meta, size, &mut f).map_err(|e| ctx(self, e))?;
+                self.sink
+                    .file(key, &meta, size, &mut f)
+                    .map_err(|e| ctx(self, e))?;
                 self.report.bytes += size;
                 (Kind::File(Payload::Empty), meta)
             }
@@ -350,7 +370,8 @@ impl<S: Sink> Op<'_, S> {
                 let Ok(key) = ext.key() else { continue };
                 if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
                     if !super::vfs::dropped_xattr(name.as_bytes()) {
-                        meta.xattrs.insert(name.as_bytes().to_vec(), ext.value_bytes().to_vec());
+                        meta.xattrs
+                            .insert(name.as_bytes().to_vec(), ext.value_bytes().to_vec());
                     }
                 } else if key == "mtime" {
                     let text = String::from_utf8_lossy(ext.value_bytes()).into_owned();
@@ -381,7 +402,10 @@ mod tests {
     #[test]
     fn ops_file_archive_paths_stay_inside() {
         assert_eq!(inside(b"./a/../b"), Some(vec![b"b".to_vec()]));
-        assert_eq!(inside(b"/etc/passwd"), Some(vec![b"etc".to_vec(), b"passwd".to_vec()]));
+        assert_eq!(
+            inside(b"/etc/passwd"),
+            Some(vec![b"etc".to_vec(), b"passwd".to_vec()])
+        );
         assert_eq!(inside(b"../x"), None);
         assert_eq!(inside(b"a/../../x"), None);
         assert_eq!(inside(b"./"), Some(vec![]));
@@ -395,6 +419,9 @@ mod tests {
         assert_eq!(codec(&[0x28, 0xb5, 0x2f, 0xfd]), Codec::Zstd);
         assert_eq!(codec(b"ustar"), Codec::None);
         let zero = [0u8; 512];
-        assert!(!valid_header(&zero), "an all-zero block is the end, not an archive");
+        assert!(
+            !valid_header(&zero),
+            "an all-zero block is the end, not an archive"
+        );
     }
 }

@@ -132,7 +132,11 @@ fn add(cmds: &mut Vec<BitCmd>, op: u8, who: u16, oparg: u16, mask: u16) {
                 x if x == u16::from(b'-') => cmd2 |= CLEAR,
                 _ => cmd2 |= SET | CLEAR,
             }
-            cmds.push(BitCmd { cmd: op, cmd2, bits });
+            cmds.push(BitCmd {
+                cmd: op,
+                cmd2,
+                bits,
+            });
         }
     }
 }
@@ -316,11 +320,7 @@ fn apply(cmds: &[BitCmd], mode: u32) -> u32 {
             }
             b'+' => new |= c.bits,
             b'-' => new &= !c.bits,
-            b'X' => {
-                if old & (XUSER | XGROUP | XOTHER) != 0 || is_dir {
-                    new |= c.bits;
-                }
-            }
+            b'X' if old & (XUSER | XGROUP | XOTHER) != 0 || is_dir => new |= c.bits,
             _ => {}
         }
     }
@@ -356,7 +356,10 @@ mod tests {
         }
         assert!(ModeSpec::parse("u+q").is_err());
         assert!(ModeSpec::parse("z").is_err());
-        assert!(ModeSpec::parse("u+").is_ok(), "chmod accepts an empty perm list");
+        assert!(
+            ModeSpec::parse("u+").is_ok(),
+            "chmod accepts an empty perm list"
+        );
     }
 
     #[test]
@@ -378,7 +381,13 @@ mod tests {
         assert_eq!(sym("u+s", FILE | 0o755), 0o4755);
         assert_eq!(sym("+t", DIR | 0o777), 0o1777);
         assert_eq!(sym("a+X", FILE | 0o744), 0o755);
-        assert_eq!(ModeSpec::parse("u+x").map(|m| m.created_dir_mode()), Ok(0o755));
-        assert_eq!(ModeSpec::parse("700").map(|m| m.created_dir_mode()), Ok(0o700));
+        assert_eq!(
+            ModeSpec::parse("u+x").map(|m| m.created_dir_mode()),
+            Ok(0o755)
+        );
+        assert_eq!(
+            ModeSpec::parse("700").map(|m| m.created_dir_mode()),
+            Ok(0o700)
+        );
     }
 }

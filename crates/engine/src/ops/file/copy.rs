@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::emit::Sink;
-use super::glob::{Matcher, ParentInfo};
+use super::pattern::{Matcher, ParentInfo};
 use super::plan::Op;
 use super::vfs::{Found, Key, Kind, Meta, Node, Payload, StatKind, read_xattrs, stat_kind};
 use super::{FileOpError, SourceOwner};
@@ -79,7 +79,10 @@ impl<S: Sink> Op<'_, S> {
 
     fn lookup(&self, key: &Key) -> Result<Found, FileOpError> {
         self.vfs.lookup(key).map_err(|e| {
-            let path = self.vfs.view_path(key).unwrap_or_else(|| key.as_path().to_path_buf());
+            let path = self
+                .vfs
+                .view_path(key)
+                .unwrap_or_else(|| key.as_path().to_path_buf());
             self.io("inspecting", &path, e)
         })
     }
@@ -146,6 +149,10 @@ impl<S: Sink> Op<'_, S> {
 
     /// A directory at `key` with `meta` (`copyDirectoryOnly` + `copyFileInfo`).
     fn place_dir(&mut self, key: &Key, meta: Meta) -> Result<(), FileOpError> {
+        if key.is_root() {
+            // The root is never an entry: its metadata stays the image's.
+            return Ok(());
+        }
         match self.lookup(key)? {
             Found::Dir | Found::Missing => {
                 self.vfs.overlay.insert(
@@ -169,7 +176,11 @@ impl<S: Sink> Op<'_, S> {
             Some(i) => (&dest[..=i], &dest[i + 1..]),
             None => (&b""[..], dest),
         };
-        let ensure = if last.is_empty() || last == b"." { dest } else { dir };
+        let ensure = if last.is_empty() || last == b"." {
+            dest
+        } else {
+            dir
+        };
         (ensure.to_vec(), super::glob::clean(dest))
     }
 
@@ -208,10 +219,14 @@ impl<S: Sink> Op<'_, S> {
         let top = match stat_kind(md) {
             StatKind::Dir => Top::Dir,
             StatKind::Socket if owner == SourceOwner::Keep => Top::Skip,
-            StatKind::Socket => Top::Entry(Kind::File(Payload::Empty), self.copied_meta(md, path, owner)),
+            StatKind::Socket => Top::Entry(
+                Kind::File(Payload::Empty),
+                self.copied_meta(md, path, owner),
+            ),
             StatKind::Special(s) => Top::Entry(Kind::Special(s), self.copied_meta(md, path, owner)),
             StatKind::Symlink => {
-                let target = std::fs::read_link(path).map_err(|e| self.io("reading link", path, e))?;
+                let target =
+                    std::fs::read_link(path).map_err(|e| self.io("reading link", path, e))?;
                 let meta = self.copied_meta(md, path, owner);
                 Top::Entry(Kind::Symlink(target.as_os_str().as_bytes().to_vec()), meta)
             }
@@ -262,7 +277,9 @@ impl<S: Sink> Op<'_, S> {
     /// reference's `COPY --exclude=*.txt hom* /mydir/`; BuildKit skips this
     /// check, moby/buildkit#5489).
     fn excluded_file(&self, name: &[u8]) -> bool {
-        self.excludes.as_ref().is_some_and(|m| m.matches(name, None).0)
+        self.excludes
+            .as_ref()
+            .is_some_and(|m| m.matches(name, None).0)
     }
 
     /// `copyDirectory`'s loop over a source directory's children.
@@ -310,7 +327,8 @@ impl<S: Sink> Op<'_, S> {
                 continue;
             }
             let path = dir.join(std::ffi::OsStr::from_bytes(&name));
-            let md = std::fs::symlink_metadata(&path).map_err(|e| self.io("inspecting", &path, e))?;
+            let md =
+                std::fs::symlink_metadata(&path).map_err(|e| self.io("inspecting", &path, e))?;
             let kind = stat_kind(&md);
             let is_dir = matches!(kind, StatKind::Dir);
             if !include && !is_dir {
@@ -330,7 +348,7 @@ impl<S: Sink> Op<'_, S> {
                     target: child.clone(),
                     copied: include,
                 });
-                if !(excluded && !exclusions) {
+                if !excluded || exclusions {
                     self.copy_children(
                         &path,
                         &child_rel,
@@ -350,7 +368,8 @@ impl<S: Sink> Op<'_, S> {
                 StatKind::Socket => Kind::File(Payload::Empty),
                 StatKind::Special(s) => Kind::Special(s),
                 StatKind::Symlink => {
-                    let t = std::fs::read_link(&path).map_err(|e| self.io("reading link", &path, e))?;
+                    let t =
+                        std::fs::read_link(&path).map_err(|e| self.io("reading link", &path, e))?;
                     Kind::Symlink(t.as_os_str().as_bytes().to_vec())
                 }
                 _ => Kind::File(Payload::Path {
@@ -419,7 +438,11 @@ impl<S: Sink> Op<'_, S> {
     /// A heredoc: a `0644` root-owned file made at the op's time.
     pub(crate) fn copy_inline(&mut self, index: usize) -> Result<(), FileOpError> {
         let raw = self.plan.inline[index].name.as_bytes();
-        let name = raw.rsplit(|&b| b == b'/').find(|c| !c.is_empty()).unwrap_or(raw).to_vec();
+        let name = raw
+            .rsplit(|&b| b == b'/')
+            .find(|c| !c.is_empty())
+            .unwrap_or(raw)
+            .to_vec();
         let (uid, gid) = self.chown.unwrap_or((0, 0));
         let meta = Meta {
             mode: self.mode.apply(0o100_644),

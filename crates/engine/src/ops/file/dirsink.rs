@@ -52,7 +52,11 @@ fn times(meta: &Meta) -> Timestamps {
 
 impl DirSink {
     pub(crate) fn open(root: &Path) -> io::Result<DirSink> {
-        let fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(DirSink {
             root: fd,
             root_path: root.to_path_buf(),
@@ -90,17 +94,19 @@ impl DirSink {
         self.stack.truncate(keep);
         for comp in &comps[keep..] {
             let fd = {
-                let cur = self.stack.last().map_or(self.root.as_fd(), |(_, fd)| fd.as_fd());
+                let cur = self
+                    .stack
+                    .last()
+                    .map_or(self.root.as_fd(), |(_, fd)| fd.as_fd());
                 rustix::fs::openat(cur, *comp, path_flags(), Mode::empty())
             };
             let fd = match fd {
                 Ok(fd) => fd,
                 Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
                     self.stack.clear();
-                    let what = io::Error::new(
-                        io::ErrorKind::Other,
-                        format!("a parent is no longer a directory ({e}); the root changed during the copy"),
-                    );
+                    let what = io::Error::other(format!(
+                        "a parent is no longer a directory ({e}); the root changed during the copy"
+                    ));
                     return Err(self.fail("opening the parent of", key, what));
                 }
                 Err(e) => {
@@ -110,7 +116,10 @@ impl DirSink {
             };
             self.stack.push((comp.to_vec(), fd));
         }
-        Ok(self.stack.last().map_or(self.root.as_fd(), |(_, fd)| fd.as_fd()))
+        Ok(self
+            .stack
+            .last()
+            .map_or(self.root.as_fd(), |(_, fd)| fd.as_fd()))
     }
 
     /// Clears the way for `key`; `true` when an existing directory is kept
@@ -136,10 +145,17 @@ impl DirSink {
             // Open descendants of what was removed must not be reused.
             self.stack.clear();
         }
-        result.map(|()| false).map_err(|e| self.fail("replacing", key, e))
+        result
+            .map(|()| false)
+            .map_err(|e| self.fail("replacing", key, e))
     }
 
-    fn chown(&mut self, key: &Key, fd: Option<BorrowedFd<'_>>, meta: &Meta) -> Result<(), SinkError> {
+    fn chown(
+        &mut self,
+        key: &Key,
+        fd: Option<BorrowedFd<'_>>,
+        meta: &Meta,
+    ) -> Result<(), SinkError> {
         if !self.privileged {
             if !self.warned_owner {
                 self.warned_owner = true;
@@ -228,11 +244,18 @@ impl Sink for DirSink {
         Ok(())
     }
 
-    fn file(&mut self, key: &Key, meta: &Meta, size: u64, data: &mut dyn Read) -> Result<(), SinkError> {
+    fn file(
+        &mut self,
+        key: &Key,
+        meta: &Meta,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<(), SinkError> {
         self.prepare(key, false)?;
         let name = key.name().to_vec();
         let dir = self.parent(key)?;
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(dir, &name[..], flags, Mode::from_raw_mode(0o600))
             .map_err(|e| self.fail("creating file", key, e))?;
         let mut file = File::from(fd);
@@ -253,24 +276,25 @@ impl Sink for DirSink {
             written += n as u64;
         }
         if written != size {
-            let e = io::Error::new(
-                io::ErrorKind::Other,
-                format!("source changed while copied: {written} bytes instead of {size}"),
-            );
+            let e = io::Error::other(format!(
+                "source changed while copied: {written} bytes instead of {size}"
+            ));
             return Err(self.fail("writing", key, e));
         }
         self.chown(key, Some(file.as_fd()), meta)?;
         rustix::fs::fchmod(&file, Mode::from_raw_mode(meta.mode))
             .map_err(|e| self.fail("setting the mode of", key, e))?;
         self.xattrs(key, Some(file.as_fd()), meta);
-        rustix::fs::futimens(&file, &times(meta)).map_err(|e| self.fail("setting the times of", key, e))
+        rustix::fs::futimens(&file, &times(meta))
+            .map_err(|e| self.fail("setting the times of", key, e))
     }
 
     fn symlink(&mut self, key: &Key, target: &[u8], meta: &Meta) -> Result<(), SinkError> {
         self.prepare(key, false)?;
         let name = key.name().to_vec();
         let dir = self.parent(key)?;
-        rustix::fs::symlinkat(target, dir, &name[..]).map_err(|e| self.fail("creating symlink", key, e))?;
+        rustix::fs::symlinkat(target, dir, &name[..])
+            .map_err(|e| self.fail("creating symlink", key, e))?;
         self.chown(key, None, meta)?;
         self.xattrs(key, None, meta);
         let dir = self.parent(key)?;
@@ -283,7 +307,12 @@ impl Sink for DirSink {
         // Open the target's parent on its own (the cache follows `key`).
         let mut tdir = rustix::fs::openat(&self.root, c".", path_flags(), Mode::empty())
             .map_err(|e| self.fail("opening the root for", key, e))?;
-        for comp in target.parent().as_bytes().split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        for comp in target
+            .parent()
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+        {
             tdir = rustix::fs::openat(&tdir, comp, path_flags(), Mode::empty())
                 .map_err(|e| self.fail("opening the link target of", key, e))?;
         }
@@ -296,8 +325,12 @@ impl Sink for DirSink {
 
     fn special(&mut self, key: &Key, special: Special, meta: &Meta) -> Result<(), SinkError> {
         let (kind, dev) = match special {
-            Special::Char { major, minor } => (FileType::CharacterDevice, rustix::fs::makedev(major, minor)),
-            Special::Block { major, minor } => (FileType::BlockDevice, rustix::fs::makedev(major, minor)),
+            Special::Char { major, minor } => {
+                (FileType::CharacterDevice, rustix::fs::makedev(major, minor))
+            }
+            Special::Block { major, minor } => {
+                (FileType::BlockDevice, rustix::fs::makedev(major, minor))
+            }
             Special::Fifo => (FileType::Fifo, 0),
         };
         self.prepare(key, false)?;
@@ -306,7 +339,8 @@ impl Sink for DirSink {
         match rustix::fs::mknodat(dir, &name[..], kind, Mode::from_raw_mode(meta.mode), dev) {
             Ok(()) => {}
             Err(Errno::PERM) if kind != FileType::Fifo => {
-                self.warnings.push(format!("device node {key} skipped: not permitted"));
+                self.warnings
+                    .push(format!("device node {key} skipped: not permitted"));
                 return Ok(());
             }
             Err(e) => return Err(self.fail("creating node", key, e)),
@@ -314,8 +348,13 @@ impl Sink for DirSink {
         self.chown(key, None, meta)?;
         let dir = self.parent(key)?;
         // Just made by us, not a symlink: chmodat cannot be led astray.
-        rustix::fs::chmodat(dir, &name[..], Mode::from_raw_mode(meta.mode), AtFlags::empty())
-            .map_err(|e| self.fail("setting the mode of", key, e))?;
+        rustix::fs::chmodat(
+            dir,
+            &name[..],
+            Mode::from_raw_mode(meta.mode),
+            AtFlags::empty(),
+        )
+        .map_err(|e| self.fail("setting the mode of", key, e))?;
         self.xattrs(key, None, meta);
         let dir = self.parent(key)?;
         rustix::fs::utimensat(dir, &name[..], &times(meta), AtFlags::SYMLINK_NOFOLLOW)

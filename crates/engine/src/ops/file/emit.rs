@@ -33,7 +33,7 @@ impl SinkError {
                 op,
                 src: src.to_string(),
                 dest: dest.to_string(),
-                source,
+                source: Box::new(source),
             },
             SinkError::Io {
                 action,
@@ -54,8 +54,13 @@ impl SinkError {
 /// Where entries go: a layer, or a root directory.
 pub(crate) trait Sink {
     fn dir(&mut self, key: &Key, meta: &Meta) -> Result<(), SinkError>;
-    fn file(&mut self, key: &Key, meta: &Meta, size: u64, data: &mut dyn Read)
-    -> Result<(), SinkError>;
+    fn file(
+        &mut self,
+        key: &Key,
+        meta: &Meta,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<(), SinkError>;
     fn symlink(&mut self, key: &Key, target: &[u8], meta: &Meta) -> Result<(), SinkError>;
     /// A hard link to `target`, a file this op wrote earlier.
     fn hardlink(&mut self, key: &Key, target: &Key, meta: &Meta) -> Result<(), SinkError>;
@@ -204,7 +209,10 @@ impl<S: Sink> Op<'_, S> {
             Kind::Dir => self.sink.dir(key, &meta).map_err(ctx)?,
             Kind::Symlink(target) => self.sink.symlink(key, &target, &meta).map_err(ctx)?,
             Kind::Special(s) => self.sink.special(key, s, &meta).map_err(ctx)?,
-            Kind::File(Payload::Empty) => self.sink.file(key, &meta, 0, &mut io::empty()).map_err(ctx)?,
+            Kind::File(Payload::Empty) => self
+                .sink
+                .file(key, &meta, 0, &mut io::empty())
+                .map_err(ctx)?,
             Kind::File(Payload::Inline(i)) => {
                 let data = &self.plan.inline[i].data;
                 self.sink

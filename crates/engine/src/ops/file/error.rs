@@ -113,7 +113,7 @@ pub enum FileOpError {
         src: String,
         dest: String,
         #[source]
-        source: LayerError,
+        source: Box<LayerError>,
     },
     #[error("{op} {src:?} to {dest:?}: archive entry {entry:?}: {reason}")]
     Archive {

@@ -159,7 +159,11 @@ async fn download(
         reason,
     };
     let client = client().map_err(|e| fail(format!("setting up TLS: {e}")))?;
-    let mut resp = client.get(url.clone()).send().await.map_err(|e| fail(error_chain(&e)))?;
+    let mut resp = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| fail(error_chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(FileOpError::HttpStatus {
@@ -181,7 +185,8 @@ async fn download(
             .map_err(|e| fail(format!("writing the download: {e}")))?;
         size += chunk.len() as u64;
     }
-    out.flush().map_err(|e| fail(format!("writing the download: {e}")))?;
+    out.flush()
+        .map_err(|e| fail(format!("writing the download: {e}")))?;
     Ok((size, hasher.finish().to_string(), last_modified))
 }
 

@@ -40,6 +40,7 @@ mod emit;
 mod error;
 mod glob;
 mod http;
+mod pattern;
 mod plan;
 mod user;
 mod vfs;
@@ -104,7 +105,10 @@ pub struct InlineSource {
 /// `--chown`, resolved by the caller or left to this module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chown {
-    Ids { uid: u32, gid: u32 },
+    Ids {
+        uid: u32,
+        gid: u32,
+    },
     /// As written (`user`, `user:group`, `uid:gid`): names are looked up in
     /// the destination image's `/etc/passwd` and `/etc/group`.
     Spec(String),

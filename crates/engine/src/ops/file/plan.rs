@@ -11,8 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::chmod::ModeSpec;
 use super::emit::Sink;
-use super::glob::{self, Matcher};
+use super::glob;
 use super::http::Download;
+use super::pattern::Matcher;
 use super::vfs::{Key, LinkId, ResolveError, Vfs};
 use super::{CopyPlan, CopyReport, FileOpError, SourceKind, user};
 
@@ -50,10 +51,14 @@ pub(crate) fn classify(src: &str) -> SourceKind {
     // scp-like `user@host:path` (BuildKit's gitSSHRegex).
     if let Some((user, rest)) = src.split_once('@')
         && !user.is_empty()
-        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && let Some((host, _)) = rest.split_once(':')
         && !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         return SourceKind::Git;
     }
@@ -120,10 +125,13 @@ pub(crate) fn validate(plan: &CopyPlan) -> Result<Flags, FileOpError> {
             return Err(bad("checksum requires HTTP(S) or Git sources"));
         }
         match value.split_once(':') {
-            Some(("sha256", hex)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {}
+            Some(("sha256", hex))
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {}
             Some(("sha256", _)) | None => return Err(bad("invalid checksum digest format")),
             Some((algo, _)) => {
-                return Err(bad(&format!("unsupported digest algorithm {algo:?} (only sha256)")));
+                return Err(bad(&format!(
+                    "unsupported digest algorithm {algo:?} (only sha256)"
+                )));
             }
         }
     }
@@ -137,16 +145,25 @@ pub(crate) fn validate(plan: &CopyPlan) -> Result<Flags, FileOpError> {
 /// `pathRelativeToWorkingDir` then the backend's `cleanPath`: absolute,
 /// clean, with a trailing `/` or `/.` kept.
 pub(crate) fn normalize_dest(workdir: &str, dest: &str) -> String {
-    let dest = if dest.is_empty() || dest == "." { "./" } else { dest };
+    let dest = if dest.is_empty() || dest == "." {
+        "./"
+    } else {
+        dest
+    };
     let joined = if dest.starts_with('/') {
         dest.to_string()
     } else {
         let wd = if workdir.is_empty() { "/" } else { workdir };
         format!("{wd}/{dest}")
     };
-    let cleaned = String::from_utf8_lossy(&glob::clean(format!("/{joined}").as_bytes())).into_owned();
+    let cleaned =
+        String::from_utf8_lossy(&glob::clean(format!("/{joined}").as_bytes())).into_owned();
     if dest.ends_with("/.") {
-        if cleaned == "/" { "/.".into() } else { format!("{cleaned}/.") }
+        if cleaned == "/" {
+            "/.".into()
+        } else {
+            format!("{cleaned}/.")
+        }
     } else if dest.ends_with('/') && cleaned != "/" {
         format!("{cleaned}/")
     } else {
@@ -154,27 +171,25 @@ pub(crate) fn normalize_dest(workdir: &str, dest: &str) -> String {
     }
 }
 
+/// A path source after expansion, resolved (symlinks followed).
+pub(crate) struct LocalUnit {
+    spec: usize,
+    /// The source root, as a view.
+    root: PathBuf,
+    /// The name the source gets in a directory destination.
+    name: Vec<u8>,
+    /// Where it is below the root, and what it is.
+    key: Key,
+    md: Metadata,
+    /// `--parents` include pattern.
+    includes: Option<Matcher>,
+}
+
 /// One source after expansion.
 pub(crate) enum Unit {
-    /// A path in a source root, resolved (symlinks followed).
-    Local {
-        spec: usize,
-        /// The source root, as a view.
-        root: PathBuf,
-        /// The name the source gets in a directory destination.
-        name: Vec<u8>,
-        /// Where it is below the root, and what it is.
-        key: Key,
-        md: Metadata,
-        /// `--parents` include pattern.
-        includes: Option<Matcher>,
-    },
-    Url {
-        spec: usize,
-    },
-    Inline {
-        index: usize,
-    },
+    Local(Box<LocalUnit>),
+    Url { spec: usize },
+    Inline { index: usize },
 }
 
 /// One op in progress.
@@ -214,14 +229,18 @@ pub(crate) fn run<S: Sink>(
         Some(super::Chown::Spec(s)) if s.is_empty() => None,
         Some(super::Chown::Spec(s)) => Some(user::resolve_chown(op, s, &Vfs::new(user_db))?),
     };
-    let excludes = Matcher::new(&plan.excludes).map_err(|(pattern, _)| FileOpError::InvalidPattern {
-        op,
-        flag: "--exclude",
-        pattern,
-    })?;
+    let excludes =
+        Matcher::new(&plan.excludes).map_err(|(pattern, _)| FileOpError::InvalidPattern {
+            op,
+            flag: "--exclude",
+            pattern,
+        })?;
     let now = plan.now.unwrap_or_else(SystemTime::now);
     let now = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
         Err(_) => (0, 0),
     };
     let mut op = Op {
@@ -293,8 +312,8 @@ impl<S: Sink> Op<'_, S> {
         }
         for unit in units {
             let file = match unit {
-                Unit::Local { root, key, md, .. } => {
-                    !md.is_dir() && !self.unpacks(md, &root.join(key.as_path()))?
+                Unit::Local(u) => {
+                    !u.md.is_dir() && !self.unpacks(&u.md, &u.root.join(u.key.as_path()))?
                 }
                 Unit::Url { .. } => self.plan.unpack != Some(true),
                 Unit::Inline { .. } => true,
@@ -319,16 +338,20 @@ impl<S: Sink> Op<'_, S> {
             let (parent, pattern) = raw.split_once("/./").unwrap_or(("/", raw));
             let cleaned = glob::clean(format!("/{pattern}").as_bytes());
             let pattern = String::from_utf8_lossy(&cleaned[1..]).into_owned();
-            let matcher = Matcher::new(std::slice::from_ref(&pattern)).map_err(|(pattern, _)| {
-                FileOpError::InvalidPattern {
-                    op: self.word,
-                    flag: "--parents",
-                    pattern,
-                }
-            })?;
+            let matcher =
+                Matcher::new(std::slice::from_ref(&pattern)).map_err(|(pattern, _)| {
+                    FileOpError::InvalidPattern {
+                        op: self.word,
+                        flag: "--parents",
+                        pattern,
+                    }
+                })?;
             let required = (!glob::has_wildcards(parent.as_bytes())
                 && !glob::has_wildcards(pattern.as_bytes()))
-            .then(|| format!("{parent}/{pattern}"));
+            .then(|| {
+                let joined = glob::clean(format!("/{parent}/{pattern}").as_bytes());
+                String::from_utf8_lossy(&joined).into_owned()
+            });
             (parent, matcher, required)
         } else {
             (raw, None, None)
@@ -342,7 +365,10 @@ impl<S: Sink> Op<'_, S> {
             }
         }
         let cleaned = glob::clean(format!("/{src}").as_bytes());
-        let comps: Vec<&[u8]> = cleaned.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+        let comps: Vec<&[u8]> = cleaned
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
         let paths = match comps.iter().position(|c| glob::has_wildcards(c)) {
             None => vec![cleaned.clone()],
             Some(w) => {
@@ -361,15 +387,19 @@ impl<S: Sink> Op<'_, S> {
             let Some(md) = self.source_stat(&svfs, &key, &root)? else {
                 return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
             };
-            let name = path.rsplit(|&b| b == b'/').find(|c| !c.is_empty()).unwrap_or(b"/").to_vec();
-            units.push(Unit::Local {
+            let name = path
+                .rsplit(|&b| b == b'/')
+                .find(|c| !c.is_empty())
+                .unwrap_or(b"/")
+                .to_vec();
+            units.push(Unit::Local(Box::new(LocalUnit {
                 spec: i,
                 root: root.clone(),
                 name,
                 key,
                 md,
                 includes: includes.clone(),
-            });
+            })));
         }
         Ok(())
     }
@@ -416,7 +446,12 @@ impl<S: Sink> Op<'_, S> {
             .map_err(|e| self.resolve_error(e, root))
     }
 
-    fn source_stat(&self, svfs: &Vfs, key: &Key, root: &Path) -> Result<Option<Metadata>, FileOpError> {
+    fn source_stat(
+        &self,
+        svfs: &Vfs,
+        key: &Key,
+        root: &Path,
+    ) -> Result<Option<Metadata>, FileOpError> {
         svfs.view_stat(key)
             .map_err(|e| self.io("inspecting", &root.join(key.as_path()), e))
     }
@@ -426,13 +461,22 @@ impl<S: Sink> Op<'_, S> {
             op: self.word,
             src: self.src.clone(),
             dest: self.dest.clone(),
-            path: if path.starts_with('/') { path.to_string() } else { format!("/{path}") },
+            path: if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            },
             base: base.to_path_buf(),
         }
     }
 
     /// An I/O error on `path` while working on the current source.
-    pub(crate) fn io(&self, action: &'static str, path: &Path, source: std::io::Error) -> FileOpError {
+    pub(crate) fn io(
+        &self,
+        action: &'static str,
+        path: &Path,
+        source: std::io::Error,
+    ) -> FileOpError {
         FileOpError::Io {
             op: self.word,
             src: self.src.clone(),
@@ -447,8 +491,18 @@ impl<S: Sink> Op<'_, S> {
     pub(crate) fn resolve_error(&self, e: ResolveError, base: &Path) -> FileOpError {
         let (op, src, dest) = (self.word, self.src.clone(), self.dest.clone());
         match e {
-            ResolveError::NotDir(k) => FileOpError::NotADirectory { op, src, dest, path: k.to_string() },
-            ResolveError::Loop(k) => FileOpError::TooManyLinks { op, src, dest, path: k.to_string() },
+            ResolveError::NotDir(k) => FileOpError::NotADirectory {
+                op,
+                src,
+                dest,
+                path: k.to_string(),
+            },
+            ResolveError::Loop(k) => FileOpError::TooManyLinks {
+                op,
+                src,
+                dest,
+                path: k.to_string(),
+            },
             ResolveError::Io(k, source) => FileOpError::Io {
                 op,
                 src,
@@ -463,7 +517,15 @@ impl<S: Sink> Op<'_, S> {
     fn run_unit(&mut self, unit: Unit) -> Result<(), FileOpError> {
         self.next_match += 1;
         match unit {
-            Unit::Local { spec, root, name, key, md, includes } => {
+            Unit::Local(u) => {
+                let LocalUnit {
+                    spec,
+                    root,
+                    name,
+                    key,
+                    md,
+                    includes,
+                } = *u;
                 let s = &self.plan.sources[spec];
                 self.src.clone_from(&s.pattern);
                 let owner = s.owner;

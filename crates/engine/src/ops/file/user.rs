@@ -29,7 +29,11 @@ fn numeric(s: &str) -> Option<u32> {
 }
 
 /// Resolves a `--chown` value against the image whose root `vfs` views.
-pub(crate) fn resolve_chown(op: &'static str, value: &str, vfs: &Vfs) -> Result<(u32, u32), FileOpError> {
+pub(crate) fn resolve_chown(
+    op: &'static str,
+    value: &str,
+    vfs: &Vfs,
+) -> Result<(u32, u32), FileOpError> {
     let (user, group) = match value.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (value, None),

@@ -261,7 +261,11 @@ impl Vfs {
             Found::Dir
         } else if ft.is_symlink() {
             let path = self.view_path(key).unwrap_or_default();
-            Found::Symlink(std::fs::read_link(&path)?.into_os_string().into_encoded_bytes())
+            Found::Symlink(
+                std::fs::read_link(&path)?
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
         } else {
             Found::Other
         })
@@ -334,7 +338,10 @@ fn split(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 }
 
 pub(crate) fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// What kind of entry a stat describes, for a copy.
@@ -426,7 +433,14 @@ mod tests {
 
     #[test]
     fn ops_file_keys_sort_component_wise() {
-        let mut keys = vec![key("a-b"), key("a/b"), key("a"), key("a.c"), key("a/b/c"), key("b")];
+        let mut keys = [
+            key("a-b"),
+            key("a/b"),
+            key("a"),
+            key("a.c"),
+            key("a/b/c"),
+            key("b"),
+        ];
         keys.sort();
         let shown: Vec<String> = keys.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["/a", "/a/b", "/a/b/c", "/a-b", "/a.c", "/b"]);
@@ -451,7 +465,10 @@ mod tests {
         let r = |p: &str, follow: bool| vfs.resolve(&Key::root(), p.as_bytes(), follow);
         assert_eq!(r("/app/etc", true).unwrap(), key("etc"));
         assert_eq!(r("/real/up/x", true).unwrap(), key("x"));
-        assert_eq!(r("/real/sub/../../real/sub", true).unwrap(), key("real/sub"));
+        assert_eq!(
+            r("/real/sub/../../real/sub", true).unwrap(),
+            key("real/sub")
+        );
         assert_eq!(r("/app", false).unwrap(), key("app"));
         assert_eq!(r("/../../x", true).unwrap(), key("x"));
         assert!(matches!(r("/loop1/x", true), Err(ResolveError::Loop(_))));
@@ -459,6 +476,9 @@ mod tests {
         assert_eq!(r("/missing/../real", true).unwrap(), key("real"));
         // A chroot keeps `..` and absolute targets below it.
         let chroot = key("real");
-        assert_eq!(vfs.resolve(&chroot, b"../../x", true).unwrap(), key("real/x"));
+        assert_eq!(
+            vfs.resolve(&chroot, b"../../x", true).unwrap(),
+            key("real/x")
+        );
     }
 }
