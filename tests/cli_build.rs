@@ -298,3 +298,52 @@ fn run_is_refused_with_its_line_until_the_sandbox_lands() {
         "{err}"
     );
 }
+
+#[test]
+fn explain_says_why_a_step_missed_the_cache() {
+    // No peer has this: `--explain` names the changed file, the changed
+    // instruction (a build arg), or the parent that missed.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nARG DEST=/a\nCOPY src/ $DEST/\nCOPY late.txt /\n",
+            ),
+            ("src/one.txt", "1"),
+            ("src/two.txt", "2"),
+            ("late.txt", "l"),
+        ],
+    );
+    let c = ctx.to_str().unwrap();
+    let (_, first) = ok(&root, &["build", "--explain", "--progress", "plain", c]);
+    assert!(
+        first.contains("cache miss: first build of this step"),
+        "{first}"
+    );
+    std::fs::write(ctx.join("src/two.txt"), "22").unwrap();
+    let (_, log) = ok(&root, &["build", "--explain", "--progress", "plain", c]);
+    assert!(
+        log.contains("cache miss: files changed: changed src/two.txt"),
+        "{log}"
+    );
+    assert!(log.contains("cache miss: its parent step changed"), "{log}");
+    let (_, log) = ok(
+        &root,
+        &[
+            "build",
+            "--explain",
+            "--progress",
+            "plain",
+            "--build-arg",
+            "DEST=/b",
+            c,
+        ],
+    );
+    assert!(
+        log.contains("a build arg or env value changed") && log.contains("/b/"),
+        "{log}"
+    );
+}

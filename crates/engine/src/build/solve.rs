@@ -51,6 +51,15 @@ struct CacheRecord {
     created: Option<String>,
 }
 
+/// What `--explain` compares against: the last run of a step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LastRun {
+    parent: String,
+    command: String,
+    workdir: String,
+    inputs: Vec<(String, crate::digest::Digest)>,
+}
+
 struct Solver<'a> {
     store: &'a Store,
     df: &'a Dockerfile,
@@ -412,6 +421,7 @@ impl Solver<'_> {
             .working_dir
             .clone()
             .unwrap_or_else(|| "/".into());
+        let parent_key = state.key.clone();
         let key = KeyBuilder::new(if add.is_some() { "add" } else { "copy" })
             .digest("parent", &state.key)
             .json("command", &ins.command)
@@ -428,7 +438,13 @@ impl Solver<'_> {
             created = when;
         } else {
             if !self.opts.no_cache {
-                self.explain(id, &cache_key, &inputs);
+                let now = LastRun {
+                    parent: parent_key.to_string(),
+                    command: serde_json::to_string(&ins.command).unwrap_or_default(),
+                    workdir: wd.clone(),
+                    inputs: inputs.clone(),
+                };
+                self.explain(id, stage, ins, &now);
             }
             let plan = CopyPlan {
                 sources: files
@@ -471,6 +487,21 @@ impl Solver<'_> {
             state.layers.push(layer);
             created = when;
         }
+        self.remember(
+            stage,
+            ins,
+            &LastRun {
+                parent: parent_key.to_string(),
+                command: serde_json::to_string(&ins.command).unwrap_or_default(),
+                workdir: state
+                    .config
+                    .config
+                    .working_dir
+                    .clone()
+                    .unwrap_or_else(|| "/".into()),
+                inputs,
+            },
+        )?;
         let created_by = format!("{} # buildkit", ins.original.trim());
         commit_history(
             &mut state.config,
@@ -491,12 +522,85 @@ impl Solver<'_> {
         Ok(())
     }
 
-    fn explain(&self, id: usize, cache_key: &str, inputs: &[(String, crate::digest::Digest)]) {
-        let _ = (cache_key, inputs);
-        self.progress.event(BuildEvent::Explain {
-            id,
-            reason: "no cache record for this step's key".into(),
-        });
+    /// Where the last run of this step (this Dockerfile line in this stage
+    /// and context) is remembered, for `--explain`.
+    fn step_identity(&self, stage: &str, ins: &Instruction) -> String {
+        let key = KeyBuilder::new("last-run")
+            .str("context", &self.opts.context.display().to_string())
+            .opt(
+                "dockerfile",
+                self.opts
+                    .dockerfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .as_deref(),
+            )
+            .str("stage", stage)
+            .str("line", &ins.span.start.line.to_string())
+            .finish();
+        format!("last-run:{key}")
+    }
+
+    fn remember(&self, stage: &str, ins: &Instruction, run: &LastRun) -> Result<(), BuildError> {
+        let bytes = serde_json::to_vec(run).map_err(|e| BuildError::Internal(e.to_string()))?;
+        self.store
+            .put_cache_record(&self.step_identity(stage, ins), &bytes)?;
+        Ok(())
+    }
+
+    /// Say why this step missed the cache, against its last run.
+    fn explain(&self, id: usize, stage: &str, ins: &Instruction, now: &LastRun) {
+        let last: Option<LastRun> = self
+            .store
+            .get_cache_record(&self.step_identity(stage, ins))
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let reason = match last {
+            None => "first build of this step (no earlier run recorded)".to_string(),
+            Some(last) if last.parent != now.parent => {
+                "its parent step changed (an earlier step missed the cache)".to_string()
+            }
+            Some(last) if last.command != now.command => format!(
+                "the instruction changed after expansion (a build arg or env value changed): was {}, now {}",
+                last.command, now.command
+            ),
+            Some(last) if last.workdir != now.workdir => {
+                format!("WORKDIR changed: was {}, now {}", last.workdir, now.workdir)
+            }
+            Some(last) => {
+                let old: Vec<crate::context::EntryHash> = last
+                    .inputs
+                    .iter()
+                    .map(|(p, d)| crate::context::EntryHash {
+                        path: p.clone(),
+                        digest: d.clone(),
+                    })
+                    .collect();
+                let new: Vec<crate::context::EntryHash> = now
+                    .inputs
+                    .iter()
+                    .map(|(p, d)| crate::context::EntryHash {
+                        path: p.clone(),
+                        digest: d.clone(),
+                    })
+                    .collect();
+                let changes: Vec<String> = crate::context::changed_paths(&old, &new)
+                    .into_iter()
+                    .map(|c| match c {
+                        crate::context::PathChange::Added(p) => format!("added {p}"),
+                        crate::context::PathChange::Removed(p) => format!("removed {p}"),
+                        crate::context::PathChange::Modified(p) => format!("changed {p}"),
+                    })
+                    .collect();
+                if changes.is_empty() {
+                    "the layer it made is no longer in the store (pruned)".to_string()
+                } else {
+                    format!("files changed: {}", changes.join(", "))
+                }
+            }
+        };
+        self.progress.event(BuildEvent::Explain { id, reason });
     }
 
     fn empty_dir(&self) -> PathBuf {
