@@ -225,10 +225,8 @@ impl Solver<'_> {
                     false,
                     self.created.clone(),
                 );
-                state.key = KeyBuilder::new("arg")
-                    .digest("parent", &state.key)
-                    .strs("args", &parts)
-                    .finish();
+                // As in BuildKit, an ARG changes no layer: its value reaches the
+                // cache only through what it expands into (or a RUN's env).
             }
             Command::Workdir { path } => {
                 let wd = normalize_workdir(state.config.config.working_dir.as_deref(), path);
@@ -273,10 +271,15 @@ impl Solver<'_> {
                         other.keyword()
                     ))));
                 }
-                state.key = KeyBuilder::new("meta")
-                    .digest("parent", &state.key)
-                    .json("command", other)
-                    .finish();
+                // Metadata changes the config, not the filesystem: later layers
+                // keep their keys (BuildKit's LLB state is unchanged too), except
+                // USER, which owns the directories WORKDIR creates.
+                if matches!(other, Command::User { .. }) {
+                    state.key = KeyBuilder::new("meta")
+                        .digest("parent", &state.key)
+                        .json("command", other)
+                        .finish();
+                }
             }
         }
         Ok(state)
