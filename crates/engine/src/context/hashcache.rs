@@ -136,10 +136,7 @@ impl HashCache {
     /// The cache of the context at `context_root`, kept in `store` as a
     /// cache record (a corrupt record is ignored).
     pub fn for_context(store: &Store, context_root: &Path) -> Result<HashCache> {
-        let key = format!(
-            "hoist.context-hash-cache.v1 {}",
-            context_root.to_string_lossy()
-        );
+        let key = HashCache::store_key(context_root);
         let bytes = store.get_cache_record(&key)?;
         Ok(HashCache::with(
             Backing::Store {
@@ -148,6 +145,14 @@ impl HashCache {
             },
             Some(bytes.as_deref().unwrap_or_default()).filter(|b| !b.is_empty()),
         ))
+    }
+
+    /// The store cache-record key of the context at `context_root`.
+    pub fn store_key(context_root: &Path) -> String {
+        format!(
+            "hoist.context-hash-cache.v1 {}",
+            context_root.to_string_lossy()
+        )
     }
 
     /// The cache kept in the file at `path` (missing is fine).

@@ -357,6 +357,9 @@ impl Matcher {
     /// default state for a top-level path); also returns the state to pass
     /// to `path`'s children.
     pub fn matches_with_parent(&self, path: &str, parent: &MatchState) -> (bool, MatchState) {
+        if self.patterns.is_empty() {
+            return (false, MatchState::default());
+        }
         let own: Vec<bool> = self
             .patterns
             .iter()

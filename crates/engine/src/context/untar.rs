@@ -41,16 +41,16 @@ fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
 }
 
 /// A tar name made relative and checked: `None` for the root itself.
-fn safe_name(name: &str) -> Result<Option<PathBuf>> {
+fn safe_name(name: &str) -> Result<Option<PathBuf>, &'static str> {
     let mut out = PathBuf::new();
     for c in Path::new(name).components() {
         match c {
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err(tar_err(name, "absolute names are not allowed"));
+                return Err("absolute names are not allowed");
             }
-            Component::ParentDir => return Err(tar_err(name, "`..` is not allowed")),
+            Component::ParentDir => return Err("`..` is not allowed"),
         }
     }
     Ok((!out.as_os_str().is_empty()).then_some(out))
@@ -67,7 +67,12 @@ fn make_parents(root: &Path, rel: &Path, name: &str) -> Result<()> {
         cur.push(part);
         match fs::symlink_metadata(&cur) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(tar_err(name, "a parent path is not a directory")),
+            Ok(_) => {
+                return Err(tar_err(
+                    name,
+                    "a parent path is a symlink or not a directory",
+                ));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir(&cur).at(&cur)?;
             }
@@ -159,7 +164,7 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
     for item in archive.entries().at("<stdin>")? {
         let mut entry = item.map_err(|e| tar_err("", e.to_string()))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(rel) = safe_name(&name)? else {
+        let Some(rel) = safe_name(&name).map_err(|r| tar_err(&name, r))? else {
             continue;
         };
         make_parents(&root, &rel, &name)?;
@@ -199,7 +204,8 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
                     .link_name_bytes()
                     .ok_or_else(|| tar_err(&name, "hardlink without a target"))?;
                 let target_name = String::from_utf8_lossy(&target).into_owned();
-                let target_rel = safe_name(&target_name)?
+                let target_rel = safe_name(&target_name)
+                    .map_err(|r| tar_err(&name, format!("hardlink target {target_name:?}: {r}")))?
                     .ok_or_else(|| tar_err(&name, "hardlink to the root"))?;
                 let source = root.join(&target_rel);
                 // Checked parent by parent: an lstat of the whole path

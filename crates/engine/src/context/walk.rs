@@ -295,7 +295,9 @@ impl Context {
                     self.pick(m, source, follow_symlink_at_root, &excludes, &mut sel.stats)?;
                 match picked {
                     Some(entries) => {
-                        if split.dir_only && entries[0].kind != EntryKind::Dir {
+                        // `file/` fails in BuildKit's copy (ENOTDIR); a
+                        // wildcard's trailing `/` is cleaned away first.
+                        if split.dir_only && !wildcard && entries[0].kind != EntryKind::Dir {
                             return Err(ContextError::NotADirectory {
                                 source_path: source.clone(),
                             });
@@ -407,11 +409,11 @@ impl Walker<'_> {
         for item in fs::read_dir(abs).at(abs)? {
             let item = item.at(abs)?;
             let is_dir = item.file_type().at(item.path())?.is_dir();
-            children.push((item.file_name(), is_dir));
+            children.push((item.file_name(), is_dir, item));
         }
-        children.sort();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
         let mut any = false;
-        for (name, is_dir) in children {
+        for (name, is_dir, item) in children {
             let lossy = name.to_string_lossy();
             let child_ctx = if ctx == "." {
                 lossy.to_string()
@@ -435,8 +437,12 @@ impl Walker<'_> {
                 continue;
             }
             let child_abs = abs.join(&name);
-            let Some(meta) = resolve::lstat(&child_abs, self.stats)? else {
-                continue; // removed while we looked
+            // fstatat on the open directory: no path walk per entry.
+            self.stats.lstats += 1;
+            let meta = match item.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).at(child_abs),
             };
             let mut e = entry(
                 child_rel.clone(),
