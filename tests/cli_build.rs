@@ -347,3 +347,64 @@ fn explain_says_why_a_step_missed_the_cache() {
         "{log}"
     );
 }
+
+#[test]
+fn context_and_dockerfile_from_stdin() {
+    // docker build - < context.tar, and -f - with a context directory.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY a.txt /\n"),
+            ("a.txt", "from tar\n"),
+        ],
+    );
+    let tar = dir.path().join("ctx.tar");
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let run = |args: &[&str], stdin: std::fs::File| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let from_tar = run(
+        &["build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1", "-"],
+        std::fs::File::open(&tar).unwrap(),
+    );
+    let df = dir.path().join("Dockerfile.other");
+    std::fs::write(&df, "FROM scratch\nCOPY a.txt /\n").unwrap();
+    let from_stdin_df = run(
+        &[
+            "build",
+            "-q",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1",
+            "-f",
+            "-",
+            ctx.to_str().unwrap(),
+        ],
+        std::fs::File::open(&df).unwrap(),
+    );
+    assert_eq!(
+        from_tar, from_stdin_df,
+        "same Dockerfile and files: same image"
+    );
+}

@@ -113,7 +113,29 @@ impl BuildProgress for Quiet {
     fn event(&self, _: BuildEvent) {}
 }
 
-pub fn run(store: &Store, args: BuildArgs) -> Result<()> {
+pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
+    // `hoist build -`: the context is a tar on stdin (its Dockerfile
+    // inside it unless -f names another), unpacked safely into the store's
+    // tmp/ for this build.
+    let _stdin_context = if args.context.as_os_str() == "-" {
+        if args.file.as_deref() == Some("-") {
+            anyhow::bail!("the context and the Dockerfile cannot both come from stdin");
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("context-")
+            .tempdir_in(store.root().join("tmp"))
+            .context("creating a directory for the stdin context")?;
+        let dir = scratch.path().join("ctx");
+        hoist_engine::context::Context::from_tar(std::io::stdin().lock(), &dir, None)
+            .context("reading the build context from stdin")?;
+        if args.file.is_none() {
+            args.file = Some(dir.join("Dockerfile").display().to_string());
+        }
+        args.context = dir;
+        Some(scratch)
+    } else {
+        None
+    };
     let dockerfile_path = match args.file.as_deref() {
         Some("-") => None,
         Some(f) => Some(PathBuf::from(f)),
