@@ -255,6 +255,12 @@ fn context_hash_cache_lives_in_the_store() {
     assert_eq!(hash_selection(&sel, &cache).unwrap(), first);
     assert_eq!(cache.stats().files_read, 0);
     assert!(!cache.is_empty());
+    // The record is found whichever spelling of the root is given.
+    let spelled = dir.path().join("app/..");
+    assert_eq!(
+        HashCache::for_context(&store, &spelled).unwrap().len(),
+        cache.len()
+    );
     // Another context root has its own (empty) cache.
     let other = tree();
     let cache = HashCache::for_context(&store, other.path()).unwrap();

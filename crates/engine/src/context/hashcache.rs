@@ -7,10 +7,11 @@
 //! keeps size and mtime (`touch -r`) still misses: moby/buildkit#1368,
 //! which BuildKit's own cache misses.
 //!
-//! A "racily clean" file (changed within `racy margin` of the time the
-//! cache was opened) is hashed but not persisted: a write in the same
-//! clock tick as our read could leave all five values unchanged (git's
-//! racy-git problem).
+//! A "racily clean" file (ctime within the racy margin, one second by
+//! default, of the time the cache was opened, or later) is hashed but not
+//! persisted: a write in the same clock tick as our read could leave all
+//! five values unchanged (git's racy-git problem). A context unpacked from
+//! a tar gets new inodes every build: give it [`HashCache::in_memory`].
 //!
 //! The cache is one compact binary file per context root, loaded once per
 //! build and written atomically by [`HashCache::save`] only if something
@@ -134,7 +135,8 @@ impl HashCache {
     }
 
     /// The cache of the context at `context_root`, kept in `store` as a
-    /// cache record (a corrupt record is ignored).
+    /// cache record keyed by the canonical root (a corrupt record is
+    /// ignored).
     pub fn for_context(store: &Store, context_root: &Path) -> Result<HashCache> {
         let key = HashCache::store_key(context_root);
         let bytes = store.get_cache_record(&key)?;
@@ -147,12 +149,12 @@ impl HashCache {
         ))
     }
 
-    /// The store cache-record key of the context at `context_root`.
+    /// The store cache-record key of the context at `context_root`
+    /// (canonicalised when it exists, so `.` and its absolute path agree).
     pub fn store_key(context_root: &Path) -> String {
-        format!(
-            "hoist.context-hash-cache.v1 {}",
-            context_root.to_string_lossy()
-        )
+        let root =
+            std::fs::canonicalize(context_root).unwrap_or_else(|_| context_root.to_path_buf());
+        format!("hoist.context-hash-cache.v1 {}", root.to_string_lossy())
     }
 
     /// The cache kept in the file at `path` (missing is fine).
@@ -168,8 +170,8 @@ impl HashCache {
         ))
     }
 
-    /// Files whose mtime or ctime is this close to the opening time are
-    /// not persisted (default one second).
+    /// Files whose ctime is this close to the opening time (or later) are
+    /// hashed but not persisted (default one second).
     pub fn set_racy_margin(&mut self, margin: Duration) {
         self.racy_margin_ns = i64::try_from(margin.as_nanos()).unwrap_or(i64::MAX);
     }
@@ -220,8 +222,9 @@ impl HashCache {
     /// Records what `e` hashed to. `stable` is false when the file changed
     /// while it was read: the result is used once but never persisted.
     pub(crate) fn put(&self, e: &Entry, hashed: Hashed, stable: bool) {
-        let fresh =
-            e.mtime_ns.max(e.ctime_ns) >= self.opened_ns.saturating_sub(self.racy_margin_ns);
+        // A same-tick write sets ctime (and mtime) to that tick; an mtime
+        // set into the future by hand must not make a file racy forever.
+        let fresh = e.ctime_ns >= self.opened_ns.saturating_sub(self.racy_margin_ns);
         let racy = fresh || !stable;
         if let Ok(mut map) = self.map.lock() {
             map.insert(
