@@ -408,3 +408,74 @@ fn context_and_dockerfile_from_stdin() {
         "same Dockerfile and files: same image"
     );
 }
+
+#[test]
+fn dockerignore_hides_files_from_copy() {
+    // The peer lab's `dockerignore` case, small: Docker's rules, `!` re-includes.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY . /app/\n"),
+            (
+                ".dockerignore",
+                "node_modules\n.git\nbuild/\n**/*.log\n!keep.log\n",
+            ),
+            ("src/main.rs", "fn main() {}"),
+            ("src/debug.log", "x"),
+            ("keep.log", "kept"),
+            ("drop.log", "dropped"),
+            ("node_modules/a/index.js", "x"),
+            (".git/HEAD", "x"),
+            ("build/out.bin", "x"),
+        ],
+    );
+    ok(&root, &["build", "-t", "ign:1", ctx.to_str().unwrap()]);
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "ign:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    let mut found: Vec<String> = walk(&out.join("app"));
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ".dockerignore",
+            "Dockerfile",
+            "keep.log",
+            "src",
+            "src/main.rs"
+        ]
+    );
+    // Naming an ignored file is "not found", as in BuildKit.
+    write(&ctx, &[("Dockerfile", "FROM scratch\nCOPY drop.log /\n")]);
+    let out = hoist(&root, &["build", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("drop.log"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn rec(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                rec(base, &p, out);
+            }
+        }
+    }
+    rec(dir, dir, &mut out);
+    out
+}

@@ -24,7 +24,7 @@ use super::{BuildError, BuildEvent, BuildOptions, BuildProgress};
 use crate::context::{Context, HashCache, Matcher, hash_selection};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::layer::{LayerOptions, LayerWriter};
-use crate::ops::file::{Chown, CopyPlan, InlineSource, SourceSpec, write_layer};
+use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer};
 use crate::store::Store;
 
 /// What a build made.
@@ -457,7 +457,10 @@ impl Solver<'_> {
                         if stage_source {
                             SourceSpec::stage(&source_root, s.clone())
                         } else {
-                            SourceSpec::context(&source_root, s.clone())
+                            SourceSpec::context(&source_root, s.clone()).hiding(Some(HiddenPaths {
+                                root: source_root.clone(),
+                                matcher: self.context.ignore().clone(),
+                            }))
                         }
                     })
                     .collect(),
@@ -478,9 +481,6 @@ impl Solver<'_> {
                 }),
                 scratch_dir: Some(self.store.root().join("tmp")),
             };
-            if !stage_source {
-                self.check_ignored(&plan)?;
-            }
             let view = materialize(self.store, &state.layers)?;
             let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
                 write_layer(&plan, view.as_deref(), w)?;
@@ -517,12 +517,6 @@ impl Solver<'_> {
             seconds: started.elapsed().as_secs_f64(),
         });
         Ok(state)
-    }
-
-    /// `.dockerignore`d files must be invisible to COPY: a source that
-    /// names only ignored files is an error, as the context selection says.
-    fn check_ignored(&self, _plan: &CopyPlan) -> Result<(), BuildError> {
-        Ok(())
     }
 
     /// Where the last run of this step (this Dockerfile line in this stage

@@ -331,6 +331,14 @@ impl<S: Sink> Op<'_, S> {
                 std::fs::symlink_metadata(&path).map_err(|e| self.io("inspecting", &path, e))?;
             let kind = stat_kind(&md);
             let is_dir = matches!(kind, StatKind::Dir);
+            // `.dockerignore`: hidden entries do not exist; a hidden
+            // directory is still walked when a `!` pattern may re-include
+            // something below it.
+            let include = match self.hidden.as_ref().map(|h| h.check(&path, is_dir)) {
+                Some(super::Hidden::Hidden) => continue,
+                Some(super::Hidden::HiddenButWalk) => false,
+                _ => include,
+            };
             if !include && !is_dir {
                 continue;
             }

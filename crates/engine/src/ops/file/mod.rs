@@ -73,6 +73,54 @@ pub struct SourceSpec {
     /// `http(s)://` URL (then `base_dir` is unused) or a git URL.
     pub pattern: String,
     pub owner: SourceOwner,
+    /// Paths of `base_dir` that do not exist for this op (the build
+    /// context's `.dockerignore`).
+    pub hidden: Option<HiddenPaths>,
+}
+
+/// `.dockerignore`: paths below `root` that a `COPY` must not see.
+#[derive(Debug, Clone)]
+pub struct HiddenPaths {
+    pub root: PathBuf,
+    pub matcher: crate::context::Matcher,
+}
+
+impl PartialEq for HiddenPaths {
+    fn eq(&self, other: &HiddenPaths) -> bool {
+        self.root == other.root
+            && self.matcher.patterns().iter().map(|p| p.text()).eq(other
+                .matcher
+                .patterns()
+                .iter()
+                .map(|p| p.text()))
+    }
+}
+
+impl Eq for HiddenPaths {}
+
+/// Whether `.dockerignore` hides a path, and whether an ignored directory
+/// must still be walked because a `!` pattern may re-include below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hidden {
+    Visible,
+    Hidden,
+    HiddenButWalk,
+}
+
+impl HiddenPaths {
+    pub(crate) fn check(&self, path: &Path, is_dir: bool) -> Hidden {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return Hidden::Visible;
+        };
+        let rel = rel.to_string_lossy();
+        if rel.is_empty() || !self.matcher.matches_or_parent_matches(&rel) {
+            Hidden::Visible
+        } else if is_dir && self.matcher.may_reinclude_below(&rel) {
+            Hidden::HiddenButWalk
+        } else {
+            Hidden::Hidden
+        }
+    }
 }
 
 impl SourceSpec {
@@ -82,7 +130,14 @@ impl SourceSpec {
             base_dir: base_dir.into(),
             pattern: pattern.into(),
             owner: SourceOwner::Root,
+            hidden: None,
         }
+    }
+
+    /// The same source with `.dockerignore` applied.
+    pub fn hiding(mut self, hidden: Option<HiddenPaths>) -> SourceSpec {
+        self.hidden = hidden;
+        self
     }
 
     /// A source in another stage's or image's root (ids kept).
@@ -91,6 +146,7 @@ impl SourceSpec {
             base_dir: base_dir.into(),
             pattern: pattern.into(),
             owner: SourceOwner::Keep,
+            hidden: None,
         }
     }
 }

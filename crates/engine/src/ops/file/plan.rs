@@ -213,6 +213,8 @@ pub(crate) struct Op<'p, S: Sink> {
     pub src: String,
     /// `--checksum`, checked.
     pub checksum: Option<String>,
+    /// `.dockerignore` of the source being copied.
+    pub hidden: Option<super::HiddenPaths>,
 }
 
 pub(crate) fn run<S: Sink>(
@@ -257,11 +259,15 @@ pub(crate) fn run<S: Sink>(
         links: HashMap::new(),
         next_match: 0,
         report: CopyReport::default(),
+        hidden: None,
         src: String::new(),
         checksum: flags.checksum,
     };
+    let t0 = std::time::Instant::now();
     op.execute()?;
+    let t1 = std::time::Instant::now();
     op.flush()?;
+    eprintln!("TIMING plan {:?} emit {:?}", t1 - t0, t1.elapsed());
     let warnings = op
         .sink
         .finish()
@@ -387,6 +393,11 @@ impl<S: Sink> Op<'_, S> {
             let Some(md) = self.source_stat(&svfs, &key, &root)? else {
                 return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
             };
+            if let Some(h) = &spec.hidden
+                && h.check(&root.join(key.as_path()), md.is_dir()) == super::Hidden::Hidden
+            {
+                return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
+            }
             let name = path
                 .rsplit(|&b| b == b'/')
                 .find(|c| !c.is_empty())
@@ -528,6 +539,7 @@ impl<S: Sink> Op<'_, S> {
                 } = *u;
                 let s = &self.plan.sources[spec];
                 self.src.clone_from(&s.pattern);
+                self.hidden.clone_from(&s.hidden);
                 let owner = s.owner;
                 let path = root.join(key.as_path());
                 if self.unpacks(&md, &path)? {
