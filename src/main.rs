@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build an image from a Dockerfile and a context.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Parse a Dockerfile and print its syntax tree or its typed stages.
     Parse(commands::parse::Args),
     /// Show the stage graph: what the target needs and what it skips.
@@ -90,7 +90,7 @@ fn run(cli: Cli) -> Result<()> {
         Ok(hoist_engine::store::Store::open(root)?)
     };
     match cli.command {
-        Cmd::Build(args) => build::run(&open()?, args),
+        Cmd::Build(args) => build::run(&open()?, *args),
         Cmd::Parse(args) => commands::parse::run(args),
         Cmd::Graph(args) => commands::graph::run(args),
         Cmd::Images(args) => images::images(&open()?, args),

@@ -225,73 +225,6 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    #[test]
-    fn parses_and_prints() {
-        let d: Digest = EMPTY.parse().unwrap();
-        assert_eq!(d.to_string(), EMPTY);
-        assert_eq!(Digest::of(b""), d);
-        assert!("sha512:abc".parse::<Digest>().is_err());
-        assert!("sha256:E3B0".parse::<Digest>().is_err());
-        assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{EMPTY}\""));
-    }
-
-    #[test]
-    fn verifying_reader_accepts_good_and_rejects_bad() {
-        let good = Digest::of(b"hello");
-        let mut out = Vec::new();
-        VerifyingReader::new(&b"hello"[..], good.clone(), Some(5))
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, b"hello");
-        let err = VerifyingReader::new(&b"hellO"[..], good.clone(), None)
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("digest mismatch"), "{err}");
-        let err = VerifyingReader::new(&b"hello!"[..], good.clone(), Some(5))
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("size mismatch"), "{err}");
-        let err = VerifyingReader::new(&b"hell"[..], good, Some(5))
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("size mismatch"), "{err}");
-    }
-
-    #[test]
-    fn offload_hashing_writer_matches_inline() {
-        let data: Vec<u8> = (0..(3 * OFFLOAD_CHUNK + 12345))
-            .map(|i| (i % 251) as u8)
-            .collect();
-        let mut w = OffloadHashingWriter::new(Vec::new());
-        for piece in data.chunks(70_001) {
-            w.write_all(piece).unwrap();
-        }
-        let (buf, d, n) = w.finish();
-        assert_eq!(buf, data);
-        assert_eq!(n, data.len() as u64);
-        assert_eq!(d, Digest::of(&data));
-        let (_, empty, zero) = OffloadHashingWriter::new(Vec::new()).finish();
-        assert_eq!((empty, zero), (Digest::of(b""), 0));
-    }
-
-    #[test]
-    fn hashing_writer_counts_and_hashes() {
-        let mut w = HashingWriter::new(Vec::new());
-        w.write_all(b"hel").unwrap();
-        w.write_all(b"lo").unwrap();
-        let (buf, d, n) = w.finish();
-        assert_eq!((buf.as_slice(), n), (&b"hello"[..], 5));
-        assert_eq!(d, Digest::of(b"hello"));
-    }
-}
-
 /// Like [`HashingWriter`], but the sha256 runs on a thread of its own: the
 /// bytes are copied into 1 MiB chunks and handed over, so hashing overlaps
 /// whatever the writing thread does next (compressing, reading files). A
@@ -395,5 +328,72 @@ impl<W: Write> Write for OffloadHashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn parses_and_prints() {
+        let d: Digest = EMPTY.parse().unwrap();
+        assert_eq!(d.to_string(), EMPTY);
+        assert_eq!(Digest::of(b""), d);
+        assert!("sha512:abc".parse::<Digest>().is_err());
+        assert!("sha256:E3B0".parse::<Digest>().is_err());
+        assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{EMPTY}\""));
+    }
+
+    #[test]
+    fn verifying_reader_accepts_good_and_rejects_bad() {
+        let good = Digest::of(b"hello");
+        let mut out = Vec::new();
+        VerifyingReader::new(&b"hello"[..], good.clone(), Some(5))
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"hello");
+        let err = VerifyingReader::new(&b"hellO"[..], good.clone(), None)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
+        let err = VerifyingReader::new(&b"hello!"[..], good.clone(), Some(5))
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("size mismatch"), "{err}");
+        let err = VerifyingReader::new(&b"hell"[..], good, Some(5))
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("size mismatch"), "{err}");
+    }
+
+    #[test]
+    fn offload_hashing_writer_matches_inline() {
+        let data: Vec<u8> = (0..(3 * OFFLOAD_CHUNK + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut w = OffloadHashingWriter::new(Vec::new());
+        for piece in data.chunks(70_001) {
+            w.write_all(piece).unwrap();
+        }
+        let (buf, d, n) = w.finish();
+        assert_eq!(buf, data);
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(d, Digest::of(&data));
+        let (_, empty, zero) = OffloadHashingWriter::new(Vec::new()).finish();
+        assert_eq!((empty, zero), (Digest::of(b""), 0));
+    }
+
+    #[test]
+    fn hashing_writer_counts_and_hashes() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hel").unwrap();
+        w.write_all(b"lo").unwrap();
+        let (buf, d, n) = w.finish();
+        assert_eq!((buf.as_slice(), n), (&b"hello"[..], 5));
+        assert_eq!(d, Digest::of(b"hello"));
     }
 }

@@ -411,7 +411,8 @@ impl Solver<'_> {
                 h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
             )
         } else {
-            let sel = self.context.select(&local_sources, &exclude, false)?;
+            // BuildKit's context COPY follows a symlink named as the source.
+            let sel = self.context.select(&local_sources, &exclude, true)?;
             let h = hash_selection(&sel, &self.hashes)?;
             (
                 h.digest,

@@ -335,8 +335,8 @@ impl<S: Sink> Op<'_, S> {
             // directory is still walked when a `!` pattern may re-include
             // something below it.
             let include = match self.hidden.as_ref().map(|h| h.check(&path, is_dir)) {
-                Some(super::Hidden::Hidden) => continue,
-                Some(super::Hidden::HiddenButWalk) => false,
+                Some(super::Hidden::Gone) => continue,
+                Some(super::Hidden::Walk) => false,
                 _ => include,
             };
             if !include && !is_dir {

@@ -103,8 +103,10 @@ impl Eq for HiddenPaths {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hidden {
     Visible,
-    Hidden,
-    HiddenButWalk,
+    /// Does not exist for the op.
+    Gone,
+    /// Ignored itself, but walked: a `!` pattern may re-include below it.
+    Walk,
 }
 
 impl HiddenPaths {
@@ -116,9 +118,9 @@ impl HiddenPaths {
         if rel.is_empty() || !self.matcher.matches_or_parent_matches(&rel) {
             Hidden::Visible
         } else if is_dir && self.matcher.may_reinclude_below(&rel) {
-            Hidden::HiddenButWalk
+            Hidden::Walk
         } else {
-            Hidden::Hidden
+            Hidden::Gone
         }
     }
 }

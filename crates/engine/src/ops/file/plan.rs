@@ -394,7 +394,7 @@ impl<S: Sink> Op<'_, S> {
                 return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
             };
             if let Some(h) = &spec.hidden
-                && h.check(&root.join(key.as_path()), md.is_dir()) == super::Hidden::Hidden
+                && h.check(&root.join(key.as_path()), md.is_dir()) == super::Hidden::Gone
             {
                 return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
             }
