@@ -263,11 +263,8 @@ pub(crate) fn run<S: Sink>(
         src: String::new(),
         checksum: flags.checksum,
     };
-    let t0 = std::time::Instant::now();
     op.execute()?;
-    let t1 = std::time::Instant::now();
     op.flush()?;
-    eprintln!("TIMING plan {:?} emit {:?}", t1 - t0, t1.elapsed());
     let warnings = op
         .sink
         .finish()
