@@ -479,3 +479,74 @@ fn walk(dir: &Path) -> Vec<String> {
     rec(dir, dir, &mut out);
     out
 }
+
+#[test]
+fn build_contexts_replace_from_copy_from_and_stages() {
+    // docker buildx build --build-context NAME=DIR|docker-image://REF|oci-layout://DIR
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx, extra) = (
+        dir.path().join("store"),
+        dir.path().join("ctx"),
+        dir.path().join("extra"),
+    );
+    hoist_engine::testing::small_image(&Store::open(&root).unwrap(), "docker.io/library/hello:1")
+        .unwrap();
+    write(&extra, &[("tool.txt", "from a named dir\n")]);
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch AS deps\nCOPY nothing-here /\n\
+             FROM base\nCOPY --from=tools tool.txt /tool.txt\nCOPY --from=deps /hello.txt /deps-hello.txt\n",
+        )],
+    );
+    let layout = dir.path().join("layout");
+    ok(
+        &root,
+        &[
+            "export",
+            "hello:1",
+            "-o",
+            &format!("type=oci,tar=false,dest={}", layout.display()),
+        ],
+    );
+    ok(
+        &root,
+        &[
+            "build",
+            "-t",
+            "named:1",
+            "--build-context",
+            &format!("tools={}", extra.display()),
+            "--build-context",
+            "base=docker-image://hello:1",
+            "--build-context",
+            &format!("deps=oci-layout://{}", layout.display()),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "named:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("tool.txt")).unwrap(),
+        "from a named dir\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("hello.txt")).unwrap(),
+        "hello from hoist\n",
+        "FROM base came from docker-image://"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("deps-hello.txt")).unwrap(),
+        "hello from hoist\n",
+        "stage deps replaced by the layout"
+    );
+}

@@ -62,6 +62,10 @@ pub struct BuildArgs {
     /// Print why each step missed the cache.
     #[arg(long)]
     explain: bool,
+    /// `NAME=DIR`, `NAME=docker-image://REF` or `NAME=oci-layout://DIR[:TAG|@DIGEST]`:
+    /// replaces `FROM NAME`, `COPY --from=NAME` and a stage named NAME.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
     /// The network for RUN steps (used once RUN lands): default, none or host.
     #[arg(long, default_value = "default")]
     network: String,
@@ -195,6 +199,18 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         source_date_epoch,
         compression: hoist_engine::layer::Compression::Gzip,
         compression_level: None,
+        named_contexts: args
+            .build_contexts
+            .iter()
+            .map(|c| {
+                let (name, value) = c.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
+                })?;
+                let value =
+                    hoist_engine::build::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
+                Ok((name.to_lowercase(), value))
+            })
+            .collect::<Result<_>>()?,
     };
     let client = args.registry.client()?;
     let resolver = BaseResolver {

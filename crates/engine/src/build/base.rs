@@ -77,8 +77,19 @@ impl BaseResolver<'_> {
             })?;
         }
         let record = self.store.resolve(&full)?;
-        let bytes = self.store.read_blob_verified(&record.digest)?;
-        let manifest: Raw<Manifest> = match AnyManifest::parse(bytes, Some(&record.media_type))? {
+        self.stored(&record.digest, Some(&record.media_type), platform, name)
+    }
+
+    /// The image whose manifest (or index) `digest` is in the store.
+    pub fn stored(
+        &self,
+        digest: &crate::digest::Digest,
+        media_type: Option<&str>,
+        platform: &Platform,
+        name: &str,
+    ) -> Result<ImageState, BuildError> {
+        let bytes = self.store.read_blob_verified(digest)?;
+        let manifest: Raw<Manifest> = match AnyManifest::parse(bytes, media_type)? {
             AnyManifest::Manifest(m) => *m,
             AnyManifest::Index(index) => {
                 let desc = index.value().select(platform)?;

@@ -38,6 +38,51 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     pub compression: Compression,
     pub compression_level: Option<i32>,
+    /// `--build-context NAME=...`: replaces `FROM NAME`, `COPY --from=NAME`
+    /// and a stage named NAME.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a `--build-context` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory (for `COPY --from=NAME`).
+    Dir(PathBuf),
+    /// `docker-image://REF`: an image from the store or a registry.
+    Image(String),
+    /// `oci-layout://DIR[:TAG|@DIGEST]`: an image in an OCI layout.
+    OciLayout {
+        dir: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+impl NamedContext {
+    /// Parse the value of `--build-context NAME=VALUE`.
+    pub fn parse(value: &str) -> Result<NamedContext, String> {
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            return Ok(NamedContext::Image(r.to_string()));
+        }
+        if let Some(rest) = value.strip_prefix("oci-layout://") {
+            let (dir, reference) = match rest.rsplit_once('@') {
+                Some((d, digest)) => (d, Some(digest.to_string())),
+                None => match rest.rsplit_once(':') {
+                    Some((d, tag)) if !tag.contains('/') => (d, Some(tag.to_string())),
+                    _ => (rest, None),
+                },
+            };
+            return Ok(NamedContext::OciLayout {
+                dir: PathBuf::from(dir),
+                reference,
+            });
+        }
+        if value.contains("://") {
+            return Err(format!(
+                "unsupported build context {value:?} (DIR, docker-image://REF or oci-layout://DIR)"
+            ));
+        }
+        Ok(NamedContext::Dir(PathBuf::from(value)))
+    }
 }
 
 /// What the solver reports as it goes (progress views render these).

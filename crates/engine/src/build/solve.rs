@@ -20,7 +20,7 @@ use super::key::KeyBuilder;
 use super::snapshot::materialize;
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
-use super::{BuildError, BuildEvent, BuildOptions, BuildProgress};
+use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
 use crate::context::{Context, HashCache, Matcher, hash_selection};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::layer::{LayerOptions, LayerWriter};
@@ -141,7 +141,20 @@ impl Solver<'_> {
             text: from_text,
         });
         let started = Instant::now();
+        if let Some(name) = node.name.as_deref()
+            && self.opts.named_contexts.contains_key(name)
+        {
+            let state = self.named_state(name, &platform)?;
+            self.progress.event(BuildEvent::Done {
+                id,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            return Ok(state);
+        }
         let mut state = match node.base() {
+            Source::Image(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
+                self.named_state(name, &platform)?
+            }
             Source::Scratch => scratch(&platform),
             Source::Stage(j) => results.get(j).cloned().ok_or_else(|| {
                 BuildError::Internal(format!("stage {j} not built before {index}"))
@@ -186,6 +199,47 @@ impl Solver<'_> {
             )?;
         }
         Ok(state)
+    }
+
+    /// The image a `--build-context` names.
+    fn named_state(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
+        match self.opts.named_contexts.get(name) {
+            Some(NamedContext::Image(r)) => self.resolver.image(r, platform),
+            Some(NamedContext::OciLayout { dir, reference }) => {
+                let report =
+                    crate::import::archive::load_layout_dir(self.store, dir).map_err(|e| {
+                        BuildError::Base {
+                            name: name.to_string(),
+                            reason: format!("oci-layout://{}: {e}", dir.display()),
+                        }
+                    })?;
+                let digest = match reference {
+                    Some(r) if r.starts_with("sha256:") => {
+                        r.parse().map_err(|e| BuildError::Base {
+                            name: name.to_string(),
+                            reason: format!("{e}"),
+                        })?
+                    }
+                    _ => report
+                        .manifests
+                        .first()
+                        .cloned()
+                        .ok_or_else(|| BuildError::Base {
+                            name: name.to_string(),
+                            reason: format!("oci-layout://{} holds no image", dir.display()),
+                        })?,
+                };
+                self.resolver.stored(&digest, None, platform, name)
+            }
+            Some(NamedContext::Dir(dir)) => Err(BuildError::Base {
+                name: name.to_string(),
+                reason: format!(
+                    "{} is a local directory context: use it with COPY --from={name}",
+                    dir.display()
+                ),
+            }),
+            None => Err(BuildError::Internal(format!("no build context {name}"))),
+        }
     }
 
     fn step_id(&mut self) -> usize {
@@ -370,6 +424,26 @@ impl Solver<'_> {
         // Where the sources come from, and what they hash to.
         let (source_root, stage_source) = match &from {
             None => (self.opts.context.clone(), false),
+            Some(name)
+                if matches!(
+                    self.opts.named_contexts.get(name.as_str()),
+                    Some(NamedContext::Dir(_))
+                ) =>
+            {
+                let Some(NamedContext::Dir(dir)) = self.opts.named_contexts.get(name.as_str())
+                else {
+                    return Err(BuildError::Internal("named context changed".into()));
+                };
+                (dir.clone(), false)
+            }
+            Some(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
+                let platform = self.platform(None)?;
+                let st = self.named_state(name, &platform)?;
+                (
+                    materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir()),
+                    true,
+                )
+            }
             Some(name) => {
                 let st = match name.parse::<usize>() {
                     Ok(i) => results.get(&i).cloned(),
@@ -405,6 +479,15 @@ impl Solver<'_> {
         } else if stage_source {
             let ctx = Context::with_matcher(&source_root, Matcher::default())?;
             let sel = ctx.select(&local_sources, &exclude, false)?;
+            let h = hash_selection(&sel, &HashCache::in_memory())?;
+            (
+                h.digest,
+                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
+            )
+        } else if from.is_some() {
+            // A named local context: its own .dockerignore, no persisted hashes.
+            let ctx = Context::open(&source_root, None)?;
+            let sel = ctx.select(&local_sources, &exclude, true)?;
             let h = hash_selection(&sel, &HashCache::in_memory())?;
             (
                 h.digest,
@@ -450,6 +533,17 @@ impl Solver<'_> {
                 };
                 self.explain(id, stage, ins, &now);
             }
+            let hidden = if from.is_some() {
+                Context::open(&source_root, None).ok().map(|c| HiddenPaths {
+                    root: source_root.clone(),
+                    matcher: c.ignore().clone(),
+                })
+            } else {
+                Some(HiddenPaths {
+                    root: source_root.clone(),
+                    matcher: self.context.ignore().clone(),
+                })
+            };
             let plan = CopyPlan {
                 sources: files
                     .sources
@@ -458,10 +552,7 @@ impl Solver<'_> {
                         if stage_source {
                             SourceSpec::stage(&source_root, s.clone())
                         } else {
-                            SourceSpec::context(&source_root, s.clone()).hiding(Some(HiddenPaths {
-                                root: source_root.clone(),
-                                matcher: self.context.ignore().clone(),
-                            }))
+                            SourceSpec::context(&source_root, s.clone()).hiding(hidden.clone())
                         }
                     })
                     .collect(),

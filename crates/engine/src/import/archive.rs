@@ -128,6 +128,12 @@ fn read_described(dir: &Path, desc: &Descriptor) -> Result<Vec<u8>> {
         .map_err(|_| LoadError::Missing(format!("blob {}", desc.digest)))
 }
 
+/// Load an OCI image layout directory (`--build-context x=oci-layout://DIR`).
+pub fn load_layout_dir(store: &Store, dir: &Path) -> Result<LoadReport> {
+    let _lease = store.lease()?;
+    load_layout(store, dir)
+}
+
 fn load_layout(store: &Store, dir: &Path) -> Result<LoadReport> {
     let index: Raw<Index> =
         Raw::parse(fs_err::read(dir.join("index.json")).map_err(LoadError::Read)?)?;
