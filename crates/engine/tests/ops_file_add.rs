@@ -227,6 +227,25 @@ fn ops_file_add_chown_archive_mirror_test_dockerfile_add_chown_archive() {
     assert_eq!(read(&r, "out/foo"), "content0");
 }
 
+#[test]
+fn ops_file_add_symlink_destination_mirror_test_symlink_destination() {
+    // An archive's relative link climbing above `/` is kept as written and
+    // a later COPY follows it inside the root.
+    let c = tempfile::tempdir().unwrap();
+    std::fs::write(
+        c.path().join("t.tar"),
+        raw_tar(&[T::Symlink("symlink", "../tmp/symlink-target")]),
+    )
+    .unwrap();
+    file(c.path(), "foo", b"content0", 0o600);
+    let copy = CopyPlan {
+        is_add: false,
+        ..add(c.path(), &["foo"], "/symlink/")
+    };
+    let (_k, r) = run(&[add(c.path(), &["t.tar"], "/"), copy]);
+    assert_eq!(read(&r, "tmp/symlink-target/foo"), "content0");
+}
+
 fn http_routes() -> BTreeMap<String, Resp> {
     let mut routes = BTreeMap::new();
     let ok = |body: &[u8], lm: Option<&str>| Resp {

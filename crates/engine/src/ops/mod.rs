@@ -1,3 +1,3 @@
-//! Build operations the solver runs. [`file`]: COPY and ADD.
+//! Build operations the solver runs. [`mod@file`]: COPY and ADD.
 
 pub mod file;

@@ -4,10 +4,14 @@
 //! destination as `chrootarchive.Untar` does: the destination is always a
 //! directory (created `0755`, owned by the `--chown` user), entries keep
 //! their modes, times and ids (or take the `--chown` ids), missing parents
-//! are created `0755` root-owned, an entry replaces whatever is in its way
-//! except a directory meeting a directory, and everything is resolved with
-//! the destination as root: a `..` reaching above it, or a symlink or hard
-//! link pointing above it, is refused.
+//! are created `0755` root-owned, and an entry replaces whatever is in its
+//! way except a directory meeting a directory.
+//!
+//! BuildKit extracts inside a chroot at the destination, so the
+//! destination acts as `/`: a `..` in an entry name or a hard link target
+//! stops there, parents are resolved through symlinks inside it, and a
+//! symlink's target is stored as written (it is only ever followed inside
+//! the image root). Nothing reaches above the destination.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -109,19 +113,20 @@ fn valid_header(block: &[u8; 512]) -> bool {
     stored == unsigned || stored == signed
 }
 
-/// Cleans an archive path below the destination: `None` when it climbs out.
-fn inside(name: &[u8]) -> Option<Vec<Vec<u8>>> {
+/// Cleans an archive path below the destination as `filepath.Join("/",
+/// name)` does in the chroot: `..` stops at the destination.
+fn inside(name: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for comp in name.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
             b".." => {
-                out.pop()?;
+                out.pop();
             }
             c => out.push(c.to_vec()),
         }
     }
-    Some(out)
+    out
 }
 
 impl<S: Sink> Op<'_, S> {
@@ -178,9 +183,7 @@ impl<S: Sink> Op<'_, S> {
         if kind.is_pax_global_extensions() {
             return Ok(());
         }
-        let Some(comps) = inside(&name) else {
-            return Err(self.archive_error(&name, "path climbs out of the destination (breakout)"));
-        };
+        let comps = inside(&name);
         if comps.iter().any(|c| c.starts_with(b".wh.")) {
             return Err(self.archive_error(&name, "`.wh.` names cannot be carried in a layer"));
         }
@@ -204,21 +207,10 @@ impl<S: Sink> Op<'_, S> {
         let existing = self.lookup_key(&key)?;
         let node_kind = match kind {
             tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => {
-                let target = link_name(entry)
-                    .ok_or_else(|| self.archive_error(&name, "symlink without a target"))?;
-                if target.first() != Some(&b'/') {
-                    let mut joined = parents.join(&b'/');
-                    joined.push(b'/');
-                    joined.extend_from_slice(&target);
-                    if inside(&joined).is_none() {
-                        return Err(
-                            self.archive_error(&name, "symlink points above the destination")
-                        );
-                    }
-                }
-                Kind::Symlink(target)
-            }
+            tar::EntryType::Symlink => Kind::Symlink(
+                link_name(entry)
+                    .ok_or_else(|| self.archive_error(&name, "symlink without a target"))?,
+            ),
             tar::EntryType::Link => {
                 let target = link_name(entry)
                     .ok_or_else(|| self.archive_error(&name, "hard link without a target"))?;
@@ -235,7 +227,7 @@ impl<S: Sink> Op<'_, S> {
                 })
             }
             tar::EntryType::Fifo => Kind::Special(Special::Fifo),
-            t if t.is_file() || t == tar::EntryType::Continuous || t.is_gnu_sparse() => {
+            t if t.is_file() || t == tar::EntryType::Continuous => {
                 Kind::File(Payload::Empty)
             }
             other => {
@@ -294,12 +286,9 @@ impl<S: Sink> Op<'_, S> {
         existing: Found,
         meta: Meta,
     ) -> Result<(), FileOpError> {
-        if inside(target).is_none() {
-            return Err(self.archive_error(name, "hard link points above the destination"));
-        }
         let tkey = self
             .vfs
-            .resolve(dest, target, false)
+            .resolve(dest, &inside(target).join(&b'/'), false)
             .map_err(|e| self.resolve_error(e, Path::new("/")))?;
         let found = self.lookup_key(&tkey)?;
         if found == Found::Missing {
@@ -401,14 +390,14 @@ mod tests {
 
     #[test]
     fn ops_file_archive_paths_stay_inside() {
-        assert_eq!(inside(b"./a/../b"), Some(vec![b"b".to_vec()]));
+        assert_eq!(inside(b"./a/../b"), vec![b"b".to_vec()]);
         assert_eq!(
             inside(b"/etc/passwd"),
-            Some(vec![b"etc".to_vec(), b"passwd".to_vec()])
+            vec![b"etc".to_vec(), b"passwd".to_vec()]
         );
-        assert_eq!(inside(b"../x"), None);
-        assert_eq!(inside(b"a/../../x"), None);
-        assert_eq!(inside(b"./"), Some(vec![]));
+        assert_eq!(inside(b"../x"), vec![b"x".to_vec()]);
+        assert_eq!(inside(b"a/../../../x"), vec![b"x".to_vec()]);
+        assert!(inside(b"./").is_empty());
     }
 
     #[test]

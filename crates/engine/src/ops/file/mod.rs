@@ -17,8 +17,11 @@
 //! and special files are preserved; the destination is resolved inside the
 //! image root, following symlinks as if the root were `/`. `ADD` unpacks
 //! local tar archives (plain, gzip, bzip2, xz, zstd: detected by content)
-//! into the destination directory and downloads `http(s)` URLs (mode
-//! `0600`, mtime from `Last-Modified`), verifying `--checksum`.
+//! into the destination directory, which acts as the archive's `/` (as
+//! BuildKit's chroot does: `..` stops there), and downloads `http(s)` URLs
+//! (mode `0600`, mtime from `Last-Modified`), verifying `--checksum`. For a
+//! build-context source, [`SourceSpec::hiding`] makes `.dockerignore`d paths
+//! invisible.
 //!
 //! Deliberate differences from BuildKit (each a silent surprise there):
 //! several sources into a non-directory destination is an error where
@@ -26,7 +29,9 @@
 //! BuildKit uses 0; `--exclude` also applies to a file source itself
 //! (moby/buildkit#5489, as the reference documents); `--chown` names with
 //! `--link` are looked up in the destination image (BuildKit fails); an
-//! archive entry named `.wh.*` is refused (a layer cannot carry it).
+//! archive entry named `.wh.*` is refused (a layer cannot carry it), and an
+//! archive's hard link to a file the destination already had is written as
+//! a copy (a layer cannot link into a lower one).
 //!
 //! **Invariant:** nothing is created, changed or removed outside the root:
 //! every destination path is resolved inside it before anything is written,
