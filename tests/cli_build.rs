@@ -550,3 +550,61 @@ fn build_contexts_replace_from_copy_from_and_stages() {
         "stage deps replaced by the layout"
     );
 }
+
+#[test]
+fn independent_stages_build_and_meet() {
+    // A diamond: two independent stages (run concurrently) feeding a third.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS left\nCOPY l.txt /\nFROM scratch AS right\nCOPY r.txt /\nFROM scratch\nCOPY --from=left /l.txt /\nCOPY --from=right /r.txt /\n",
+            ),
+            ("l.txt", "L"),
+            ("r.txt", "R"),
+        ],
+    );
+    let (_, log) = ok(
+        &root,
+        &[
+            "build",
+            "--progress",
+            "rawjson",
+            "-t",
+            "d:1",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let stages: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "step")
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    let last = stages
+        .iter()
+        .rposition(|s| *s == "left" || *s == "right")
+        .unwrap();
+    assert!(
+        stages[last + 1..].iter().all(|s| *s == "stage-2"),
+        "the final stage starts after both: {stages:?}"
+    );
+    let out = dir.path().join("rootfs");
+    ok(
+        &root,
+        &[
+            "export",
+            "d:1",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(out.join("l.txt")).unwrap(), "L");
+    assert_eq!(std::fs::read_to_string(out.join("r.txt")).unwrap(), "R");
+}

@@ -2,7 +2,6 @@
 //! the image goes into the local store under its tags, as `docker build`
 //! loads into docker.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -77,12 +76,12 @@ pub struct BuildArgs {
 struct Plain {
     explain: bool,
     json: bool,
-    out: RefCell<std::io::Stderr>,
+    out: std::sync::Mutex<std::io::Stderr>,
 }
 
 impl BuildProgress for Plain {
     fn event(&self, e: BuildEvent) {
-        let mut out = self.out.borrow_mut();
+        let Ok(mut out) = self.out.lock() else { return };
         if self.json {
             let v = match &e {
                 BuildEvent::Step { id, stage, text } => {
@@ -226,7 +225,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let plain = Plain {
         explain: args.explain,
         json: progress_mode == "rawjson",
-        out: RefCell::new(std::io::stderr()),
+        out: std::sync::Mutex::new(std::io::stderr()),
     };
     let progress: &dyn BuildProgress = match progress_mode {
         "quiet" => &Quiet,

@@ -106,7 +106,7 @@ pub enum BuildEvent {
     },
 }
 
-pub trait BuildProgress {
+pub trait BuildProgress: Sync {
     fn event(&self, event: BuildEvent);
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hoist_dockerfile::graph::Source;
@@ -68,9 +69,9 @@ struct Solver<'a> {
     context: Context,
     hashes: HashCache,
     progress: &'a dyn BuildProgress,
-    next_id: usize,
-    executed: usize,
-    cached: usize,
+    next_id: AtomicUsize,
+    executed: AtomicUsize,
+    cached: AtomicUsize,
     created: Option<String>,
 }
 
@@ -88,7 +89,7 @@ pub fn build(
     let globals = GlobalScope::new(df, &opts.front).map_err(BuildError::Dockerfile)?;
     let context = Context::open(&opts.context, opts.dockerfile.as_deref())?;
     let hashes = HashCache::for_context(store, &opts.context)?;
-    let mut solver = Solver {
+    let solver = Solver {
         store,
         df,
         opts,
@@ -96,15 +97,52 @@ pub fn build(
         context,
         hashes,
         progress,
-        next_id: 1,
-        executed: 0,
-        cached: 0,
+        next_id: AtomicUsize::new(1),
+        executed: AtomicUsize::new(0),
+        cached: AtomicUsize::new(0),
         created: opts.source_date_epoch.map(rfc3339),
     };
+    // Stages run as soon as every stage they use is built; the ready ones
+    // run concurrently (one thread each).
     let mut results: BTreeMap<usize, ImageState> = BTreeMap::new();
-    for index in graph.needed_order() {
-        let state = solver.stage(&graph, &globals, index, &results)?;
-        results.insert(index, state);
+    let mut pending: Vec<usize> = graph.needed_order();
+    while !pending.is_empty() {
+        let (ready, wait): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| {
+            graph.stages[i].deps.iter().all(|d| match d.source {
+                Source::Stage(j) => results.contains_key(&j),
+                _ => true,
+            })
+        });
+        if ready.is_empty() {
+            return Err(BuildError::Internal("no stage is ready to run".into()));
+        }
+        let done: Vec<(usize, Result<ImageState, BuildError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ready
+                .iter()
+                .map(|&i| {
+                    let (solver, graph, globals, results) = (&solver, &graph, &globals, &results);
+                    (
+                        i,
+                        scope.spawn(move || solver.stage(graph, globals, i, results)),
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(i, h)| {
+                    (
+                        i,
+                        h.join().unwrap_or_else(|_| {
+                            Err(BuildError::Internal(format!("stage {i} panicked")))
+                        }),
+                    )
+                })
+                .collect()
+        });
+        for (i, state) in done {
+            results.insert(i, state?);
+        }
+        pending = wait;
     }
     solver.hashes.save()?;
     let target = results
@@ -124,7 +162,7 @@ impl Solver<'_> {
     }
 
     fn stage(
-        &mut self,
+        &self,
         graph: &StageGraph,
         globals: &GlobalScope,
         index: usize,
@@ -242,14 +280,12 @@ impl Solver<'_> {
         }
     }
 
-    fn step_id(&mut self) -> usize {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+    fn step_id(&self) -> usize {
+        self.next_id.fetch_add(1, Ordering::SeqCst)
     }
 
     fn step(
-        &mut self,
+        &self,
         stage: &str,
         scope: &mut StageScope<'_>,
         flags: &mut StageFlags,
@@ -343,7 +379,7 @@ impl Solver<'_> {
     /// when it was made; `None` when the parent has them all (no layer, as
     /// BuildKit's empty diff).
     fn mkdir_layer(
-        &mut self,
+        &self,
         state: &mut ImageState,
         wd: &str,
     ) -> Result<Option<Option<String>>, BuildError> {
@@ -381,7 +417,7 @@ impl Solver<'_> {
     }
 
     fn copy(
-        &mut self,
+        &self,
         stage: &str,
         ins: &Instruction,
         mut state: ImageState,
@@ -519,7 +555,7 @@ impl Solver<'_> {
         let cache_key = key.to_string();
         let created;
         if let Some((layer, when)) = self.cached_layer(&cache_key)? {
-            self.cached += 1;
+            self.cached.fetch_add(1, Ordering::SeqCst);
             self.progress.event(BuildEvent::Cached { id });
             state.layers.push(layer);
             created = when;
@@ -578,7 +614,7 @@ impl Solver<'_> {
                 write_layer(&plan, view.as_deref(), w)?;
                 Ok(())
             })?;
-            self.executed += 1;
+            self.executed.fetch_add(1, Ordering::SeqCst);
             state.layers.push(layer);
             created = when;
         }
@@ -802,8 +838,8 @@ impl Solver<'_> {
         Ok(BuildResult {
             manifest,
             config,
-            executed: self.executed,
-            cached: self.cached,
+            executed: self.executed.load(Ordering::SeqCst),
+            cached: self.cached.load(Ordering::SeqCst),
         })
     }
 }
