@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use hoist_engine::ops::file::{Chown, CopyPlan, FileOpError, SourceSpec, apply_to_dir};
+use hoist_engine::ops::file::{
+    Chown, CopyPlan, FileOpError, SourceKind, SourceSpec, apply_to_dir, classify_source,
+};
 use ops_file_support::*;
 
 fn add(ctx: &Path, srcs: &[&str], dest: &str) -> CopyPlan {
@@ -398,4 +400,28 @@ fn ops_file_add_rules_for_urls_git_and_checksums() {
         assert!(err.to_string().contains(want), "{err}");
     }
     assert!(snapshot(out.path()).is_empty());
+}
+
+#[test]
+fn ops_file_source_kinds_mirror_is_http_source_and_parse_git_ref() {
+    for (src, kind) in [
+        ("http://h/x", SourceKind::Http),
+        ("https://h/x.tar.gz?y#z", SourceKind::Http),
+        ("HTTP://h/x", SourceKind::Local),
+        ("https://github.com/moby/buildkit.git", SourceKind::Git),
+        (
+            "https://github.com/moby/buildkit.git#v0.1:sub",
+            SourceKind::Git,
+        ),
+        ("git://h/repo", SourceKind::Git),
+        ("ssh://git@h/repo", SourceKind::Git),
+        ("git@github.com:moby/buildkit.git", SourceKind::Git),
+        ("github.com/moby/buildkit", SourceKind::Local),
+        ("ftp://h/x", SourceKind::Local),
+        ("./user@host:path", SourceKind::Local),
+        ("dir/file", SourceKind::Local),
+        ("*.tar", SourceKind::Local),
+    ] {
+        assert_eq!(classify_source(src), kind, "{src}");
+    }
 }

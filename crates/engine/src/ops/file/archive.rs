@@ -227,9 +227,7 @@ impl<S: Sink> Op<'_, S> {
                 })
             }
             tar::EntryType::Fifo => Kind::Special(Special::Fifo),
-            t if t.is_file() || t == tar::EntryType::Continuous => {
-                Kind::File(Payload::Empty)
-            }
+            t if t.is_file() || t == tar::EntryType::Continuous => Kind::File(Payload::Empty),
             other => {
                 return Err(self.archive_error(
                     &name,

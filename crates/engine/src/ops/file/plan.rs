@@ -41,8 +41,11 @@ pub(crate) fn classify(src: &str) -> SourceKind {
                 let path = rest[..end].find('/').map_or("", |i| &rest[i..end]);
                 if path.ends_with(".git") {
                     SourceKind::Git
-                } else {
+                } else if src.starts_with("http://") || src.starts_with("https://") {
                     SourceKind::Http
+                } else {
+                    // `isHTTPSource` wants the scheme in lower case.
+                    SourceKind::Local
                 }
             }
             _ => SourceKind::Local,
