@@ -251,6 +251,11 @@ fn ops_file_copy_chown_existing_dir_mirror_test_copy_chown_existing_dir() {
 
 #[test]
 fn ops_file_copy_chmod_mirror_test_copy_chmod() {
+    if !is_root() {
+        // Modes such as 0000 or 0104 on what the test reads back need root.
+        eprintln!("skipped: reading back unreadable modes needs root");
+        return;
+    }
     let c = tempfile::tempdir().unwrap();
     file(c.path(), "foo", b"foo-contents", 0o600);
     file(c.path(), "bar", b"bar-contents", 0o700);
@@ -298,6 +303,11 @@ fn ops_file_copy_invalid_chmod_mirror_test_copy_invalid_chmod() {
 
 #[test]
 fn ops_file_chmod_non_octal_mirror_test_chmod_non_octal() {
+    if !is_root() {
+        // Modes such as 0000 or 0104 on what the test reads back need root.
+        eprintln!("skipped: reading back unreadable modes needs root");
+        return;
+    }
     // The expected modes come from coreutils chmod on `cp -a` copies, as
     // the BuildKit test computes them.
     let src = tempfile::tempdir().unwrap();
