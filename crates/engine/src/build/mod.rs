@@ -14,6 +14,7 @@ pub mod snapshot;
 pub mod solve;
 pub mod state;
 pub mod time;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -403,11 +403,25 @@ impl Solver<'_> {
             state.layers.push(layer);
             return Ok(Some(created));
         }
+        // BuildKit makes WORKDIR's directories as the USER in force.
+        let owner = match state
+            .config
+            .config
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            None => (0, 0),
+            Some(user) => {
+                super::user::resolve(user, view.as_deref()).map_err(BuildError::Internal)?
+            }
+        };
         let (layer, created) = self.write_layer(&cache_key, |w| {
             for dir in &missing {
                 let rel = dir.strip_prefix("/").unwrap_or(dir);
                 let mut meta = crate::layer::EntryMeta::new(0o755);
                 meta.mtime = self.opts.source_date_epoch.unwrap_or_else(now_seconds);
+                (meta.uid, meta.gid) = owner;
                 w.append_dir(rel, &meta).map_err(BuildError::Layer)?;
             }
             Ok(())
@@ -633,7 +647,7 @@ impl Solver<'_> {
                 inputs,
             },
         )?;
-        let created_by = format!("{} # buildkit", ins.original.trim());
+        let created_by = copy_history(&ins.command);
         commit_history(
             &mut state.config,
             created_by,
@@ -842,6 +856,34 @@ impl Solver<'_> {
             cached: self.cached.load(Ordering::SeqCst),
         })
     }
+}
+
+/// The history line BuildKit's `dispatchCopy` writes:
+/// `COPY [--parents] [--chown=..] [--chmod=..] SRC... [<<DOC]... DEST # buildkit`.
+fn copy_history(cmd: &Command) -> String {
+    let (word, files, chown, chmod, parents) = match cmd {
+        Command::Copy(c) => ("COPY", &c.files, &c.chown, &c.chmod, c.parents),
+        Command::Add(a) => ("ADD", &a.files, &a.chown, &a.chmod, false),
+        _ => return String::new(),
+    };
+    let mut s = String::from(word);
+    if parents {
+        s.push_str(" --parents");
+    }
+    if let Some(c) = chown {
+        s.push_str(&format!(" --chown={c}"));
+    }
+    if let Some(c) = chmod {
+        s.push_str(&format!(" --chmod={c}"));
+    }
+    for src in &files.sources {
+        s.push_str(&format!(" {src}"));
+    }
+    for doc in &files.inline {
+        s.push_str(&format!(" <<{}", doc.name));
+    }
+    s.push_str(&format!(" {} # buildkit", files.dest));
+    s
 }
 
 fn inline_sources(files: &Files) -> Vec<InlineSource> {

@@ -375,6 +375,7 @@ impl<S: Sink> Op<'_, S> {
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty())
             .collect();
+        let wildcard = comps.iter().any(|c| glob::has_wildcards(c));
         let paths = match comps.iter().position(|c| glob::has_wildcards(c)) {
             None => vec![cleaned.clone()],
             Some(w) => {
@@ -396,6 +397,11 @@ impl<S: Sink> Op<'_, S> {
             if let Some(h) = &spec.hidden
                 && h.check(&root.join(key.as_path()), md.is_dir()) == super::Hidden::Gone
             {
+                // An ignored file a wildcard found does not exist; one named
+                // outright is "not found", as BuildKit says.
+                if wildcard {
+                    continue;
+                }
                 return Err(self.not_found(&String::from_utf8_lossy(&path), &root));
             }
             let name = path
