@@ -132,3 +132,74 @@ fn pull_of_an_unknown_tag_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no/such"), "{err}");
 }
+
+#[test]
+fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
+    // Like BuildKit: snapshots stay uncompressed locally; the registry gets gzip.
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("s"), dir.path().join("ctx"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY a.txt /\n").unwrap();
+    std::fs::write(ctx.join("a.txt"), "a".repeat(10_000)).unwrap();
+    let dest = format!("127.0.0.1:{}/team/built:1", registry.port);
+    let out = hoist(&root, &["build", "-t", &dest, ctx.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local: serde_json::Value =
+        serde_json::from_slice(&hoist(&root, &["inspect", &dest]).stdout).unwrap();
+    assert_eq!(
+        local["Manifest"]["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    let out = hoist(&root, &["push", &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{dest}"),
+        ])
+        .output()
+        .unwrap();
+    let remote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        remote["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert!(
+        remote["layers"][0]["size"].as_u64().unwrap() < 1000,
+        "gzip made 10 kB of 'a' small"
+    );
+    // The pulled image unpacks to the same file.
+    let other = dir.path().join("o");
+    let out = hoist(&other, &["pull", "-q", &dest]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fs = dir.path().join("fs");
+    let out = hoist(
+        &other,
+        &[
+            "export",
+            &dest,
+            "-o",
+            &format!("type=local,dest={}", fs.display()),
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(fs.join("a.txt")).unwrap().len(),
+        10_000
+    );
+}

@@ -116,6 +116,20 @@ impl BuildProgress for Quiet {
     fn event(&self, _: BuildEvent) {}
 }
 
+/// BuildKit's exporters gzip layers unless told otherwise; hoist's store
+/// keeps built layers uncompressed, so image outputs get gzip here.
+fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
+    use hoist_engine::export::{Compression, OutputKind};
+    let wants = matches!(
+        spec.kind,
+        OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { push: true, .. }
+    );
+    if wants && spec.compression.is_none() {
+        spec.compression = Some(Compression::Gzip);
+    }
+    spec
+}
+
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     // `hoist build -`: the context is a tar on stdin (its Dockerfile
     // inside it unless -f names another), unpacked safely into the store's
@@ -196,7 +210,9 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         no_cache: args.no_cache,
         labels,
         source_date_epoch,
-        compression: hoist_engine::layer::Compression::Gzip,
+        // Stored uncompressed, like BuildKit's snapshots; push and `-o`
+        // compress on the way out.
+        compression: hoist_engine::layer::Compression::None,
         compression_level: None,
         named_contexts: args
             .build_contexts
@@ -254,13 +270,15 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     }
     let image_ref = names.first().cloned().unwrap_or_else(|| digest.to_string());
     for raw in &args.outputs {
-        let spec = OutputSpec::parse(raw)?;
+        let spec = with_default_compression(OutputSpec::parse(raw)?);
         super::export::run(store, &image_ref, &spec, &args.registry)
             .with_context(|| format!("exporting to {raw}"))?;
     }
     if args.push {
         for name in &names {
-            let spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
+            let spec = with_default_compression(OutputSpec::parse(&format!(
+                "type=image,name={name},push=true"
+            ))?);
             super::export::run(store, &image_ref, &spec, &args.registry)?;
         }
     }

@@ -95,7 +95,15 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
             names: targets,
             push,
         } => {
-            let (digest, media_type) = resolve(store, image)?;
+            // Recompressed (compression=) or not, this is the manifest to name.
+            let (digest, media_type) = if spec.compression.is_some() || spec.force_compression {
+                (
+                    manifest.digest().clone(),
+                    manifest.value().media_type().to_string(),
+                )
+            } else {
+                resolve(store, image)?
+            };
             for t in targets {
                 let full = store_name(t)?;
                 store.set_ref(&full, &digest, Some(&media_type))?;

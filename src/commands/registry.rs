@@ -10,7 +10,9 @@ use hoist_engine::registry::{Client, ClientOptions, Credentials, Progress, Progr
 use hoist_engine::store::Store;
 use hoist_engine::transfer::{PullOptions, pull, push};
 
-use super::images::{host_platform, resolve, store_name};
+use super::images::{host_platform, manifest_of, resolve, store_name};
+use hoist_engine::export::recompress::recompress_layers;
+use hoist_engine::image::media_types;
 
 /// Registry settings shared by every command that talks to one.
 #[derive(clap::Args, Clone, Default)]
@@ -113,10 +115,27 @@ pub struct PushArgs {
 }
 
 pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
-    let source = store_name(&args.source)?;
-    resolve(store, &args.source)?;
+    let mut source = store_name(&args.source)?;
+    let (_, media_type) = resolve(store, &args.source)?;
     let dest = Reference::parse(args.dest.as_deref().unwrap_or(&args.source))
         .with_context(|| format!("invalid destination {:?}", args.dest))?;
+    // Built layers are stored uncompressed (as BuildKit's snapshots);
+    // registries get gzip, as `docker push` sends. The gzip manifest is
+    // what the destination name points at locally afterwards.
+    if !media_types::is_index(&media_type) {
+        let manifest = manifest_of(store, &args.source)?;
+        let gz = recompress_layers(
+            store,
+            &manifest,
+            hoist_engine::layer::Compression::Gzip,
+            None,
+            false,
+        )?;
+        if gz.digest() != manifest.digest() {
+            source = dest.to_string();
+            store.set_ref(&source, gz.digest(), Some(gz.value().media_type()))?;
+        }
+    }
     let client = args.registry.client()?;
     let report =
         runtime()?.block_on(push(&client, store, &source, &dest, &progress(args.quiet)))?;

@@ -51,14 +51,34 @@ pub fn recompress_layers(
         if from == to && !force {
             continue;
         }
-        let writer = store.blob_writer()?;
-        let (done, writer) = recompress(store.open_blob(&layer.digest)?, from, to, level, writer)?;
-        let info = writer.commit(Some(&done.digest), Some(done.size))?;
         let media_type = crate::layer::MediaTypes::from_docker(docker).layer(to);
+        // The same blob recompressed the same way before: reuse it.
+        let memo = format!(
+            "recompressed:{to:?}:{}:{}",
+            level.unwrap_or(to.default_level()),
+            layer.digest
+        );
+        let remembered = store
+            .get_cache_record(&memo)?
+            .and_then(|b| serde_json::from_slice::<(crate::digest::Digest, u64)>(&b).ok())
+            .filter(|(d, _)| store.has_blob(d).unwrap_or(false));
+        let (digest, size) = match remembered {
+            Some(found) => found,
+            None => {
+                let writer = store.blob_writer()?;
+                let (done, writer) =
+                    recompress(store.open_blob(&layer.digest)?, from, to, level, writer)?;
+                let info = writer.commit(Some(&done.digest), Some(done.size))?;
+                if let Ok(bytes) = serde_json::to_vec(&(&info.digest, info.size)) {
+                    store.put_cache_record(&memo, &bytes)?;
+                }
+                (info.digest, info.size)
+            }
+        };
         out.layers[i] = Descriptor {
             media_type: media_type.to_string(),
-            digest: info.digest,
-            size: info.size,
+            digest,
+            size,
             ..layer.clone()
         };
         changed = true;
