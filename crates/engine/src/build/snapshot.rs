@@ -17,8 +17,15 @@ pub fn materialize(store: &Store, layers: &[Layer]) -> Result<Option<PathBuf>, s
     let Some(chain) = chain_ids(&diff_ids).pop() else {
         return Ok(None);
     };
+    // Snapshots are not flushed to disk when made; one made before the
+    // last reboot may have lost data in a power cut, so it is made again.
+    let marker = format!("snapshot-boot:{chain}");
+    let boot = boot_id();
     if let Some(path) = store.snapshot(&chain)? {
-        return Ok(Some(path));
+        if store.get_cache_record(&marker)?.as_deref() == Some(boot.as_bytes()) {
+            return Ok(Some(path));
+        }
+        store.remove_snapshot(&chain)?;
     }
     let reservation = store.reserve_snapshot()?;
     for layer in layers {
@@ -29,5 +36,14 @@ pub fn materialize(store: &Store, layers: &[Layer]) -> Result<Option<PathBuf>, s
             std::io::BufReader::with_capacity(1 << 20, store.open_blob(&layer.descriptor.digest)?);
         unpack(blob, reservation.path(), &opts)?;
     }
-    Ok(Some(reservation.commit(&chain)?))
+    let path = reservation.commit(&chain)?;
+    store.put_cache_record(&marker, boot.as_bytes())?;
+    Ok(Some(path))
+}
+
+/// This boot's id (changes at every reboot); empty where the kernel has none.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

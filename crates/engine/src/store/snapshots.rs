@@ -8,7 +8,7 @@
 //! deleted (the contents are the same by construction). Removal renames the
 //! tree back into `tmp/` before deleting it.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -49,15 +49,16 @@ impl SnapshotReservation {
         &self.dir
     }
 
-    /// Make the tree durable and publish it as `chain_id`; returns the
+    /// Publish the tree as `chain_id` (an atomic rename); returns the
     /// snapshot's final path (someone else's if they committed first).
+    ///
+    /// The files are not flushed to disk (a `syncfs` here flushed every
+    /// other process's dirty pages too and cost seconds): a killed process
+    /// leaves the page cache intact, and a snapshot is derived data, so
+    /// after a power loss callers re-create it (the build keys snapshots to
+    /// the boot id, see `build::snapshot`).
     pub fn commit(mut self, chain_id: &Digest) -> Result<PathBuf> {
         let dest = self.store.snapshot_path(chain_id);
-        let dir = File::open(&self.dir).at(&self.dir)?;
-        rustix::fs::syncfs(&dir)
-            .map_err(io::Error::from)
-            .at(&self.dir)?;
-        drop(dir);
         match fs::rename(&self.dir, &dest) {
             Ok(()) => {
                 self.committed = true;
