@@ -608,3 +608,25 @@ fn independent_stages_build_and_meet() {
     assert_eq!(std::fs::read_to_string(out.join("l.txt")).unwrap(), "L");
     assert_eq!(std::fs::read_to_string(out.join("r.txt")).unwrap(), "R");
 }
+
+#[test]
+fn every_progress_mode_builds() {
+    // tty draws live lines with indicatif (hidden when stderr is not a
+    // terminal, as here); auto falls back to plain off a terminal.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello");
+    for mode in ["auto", "tty", "plain", "rawjson", "quiet"] {
+        let (_, log) = ok(&root, &["build", "--progress", mode, hello]);
+        match mode {
+            "auto" | "plain" => assert!(
+                log.contains("#2 [stage-0] COPY hello.txt /"),
+                "{mode}: {log}"
+            ),
+            "rawjson" => assert!(log.lines().any(|l| l.starts_with('{')), "{log}"),
+            _ => assert!(!log.contains("#2 ["), "{mode}: {log}"),
+        }
+    }
+    let out = hoist(&root, &["build", "--progress", "fancy", hello]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -243,9 +243,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         json: progress_mode == "rawjson",
         out: std::sync::Mutex::new(std::io::stderr()),
     };
+    let tty = super::progress_tty::Tty::new(args.explain);
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress: &dyn BuildProgress = match progress_mode {
         "quiet" => &Quiet,
-        "auto" | "tty" | "plain" | "rawjson" => &plain,
+        "tty" => &tty,
+        "auto" if on_terminal => &tty,
+        "auto" | "plain" | "rawjson" => &plain,
         other => anyhow::bail!("unknown --progress {other:?} (auto, tty, plain, rawjson, quiet)"),
     };
     let result = build(store, resolver, &df, &opts, progress).map_err(|e| match e {

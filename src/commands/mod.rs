@@ -7,5 +7,6 @@ pub mod graph;
 pub mod images;
 pub mod input;
 pub mod parse;
+pub mod progress_tty;
 pub mod registry;
 pub mod store;
