@@ -630,3 +630,26 @@ fn every_progress_mode_builds() {
     let out = hoist(&root, &["build", "--progress", "fancy", hello]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn identical_steps_in_concurrent_stages_run_once() {
+    // BuildKit's solver dedups identical vertices; hoist runs the first
+    // and the twin, waiting on the same cache key, finds its record.
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS a\nCOPY data.txt /\nFROM scratch AS b\nCOPY data.txt /\nFROM scratch\nCOPY --from=a /data.txt /a.txt\nCOPY --from=b /data.txt /b.txt\n",
+            ),
+            ("data.txt", "same"),
+        ],
+    );
+    let (_, log) = ok(
+        &root,
+        &["build", "--progress", "plain", ctx.to_str().unwrap()],
+    );
+    assert!(log.contains("(3 steps run, 1 cached)"), "{log}");
+}

@@ -6,8 +6,10 @@
 //! record in the store reuses the layer it names and does no work.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hoist_dockerfile::graph::Source;
@@ -73,6 +75,9 @@ struct Solver<'a> {
     executed: AtomicUsize,
     cached: AtomicUsize,
     created: Option<String>,
+    /// One lock per cache key being worked on: identical steps in
+    /// concurrent stages run once; the others wait and find the record.
+    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// Build the target of `df` into `store` (blobs and cache records; naming
@@ -100,6 +105,7 @@ pub fn build(
         next_id: AtomicUsize::new(1),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        in_flight: Mutex::new(HashMap::new()),
         created: opts.source_date_epoch.map(rfc3339),
     };
     // Stages run as soon as every stage they use is built; the ready ones
@@ -280,6 +286,12 @@ impl Solver<'_> {
         }
     }
 
+    /// The lock for steps with this cache key.
+    fn slot(&self, cache_key: &str) -> Arc<Mutex<()>> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(cache_key.to_string()).or_default().clone()
+    }
+
     fn step_id(&self) -> usize {
         self.next_id.fetch_add(1, Ordering::SeqCst)
     }
@@ -399,6 +411,8 @@ impl Solver<'_> {
             return Ok(None);
         }
         let cache_key = state.key.to_string();
+        let slot = self.slot(&cache_key);
+        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((layer, created)) = self.cached_layer(&cache_key)? {
             state.layers.push(layer);
             return Ok(Some(created));
@@ -567,6 +581,8 @@ impl Solver<'_> {
             .finish();
         state.key = key.clone();
         let cache_key = key.to_string();
+        let slot = self.slot(&cache_key);
+        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         let created;
         if let Some((layer, when)) = self.cached_layer(&cache_key)? {
             self.cached.fetch_add(1, Ordering::SeqCst);
