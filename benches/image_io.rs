@@ -11,15 +11,15 @@
 //! Needs `docker-registry`, `skopeo` and `/usr/bin/time` (package `time`).
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use hoist_engine::export::archive::{ArchiveOptions, ExportImage, write_layout_dir};
 use hoist_engine::image::{Descriptor, Manifest, Raw, media_types};
 use hoist_engine::layer::{Compression, LayerOptions, write_tree};
 use hoist_engine::store::Store;
+use hoist_engine::testing::Registry;
 
 const NAME: &str = "docker.io/library/big:1";
 
@@ -91,7 +91,8 @@ fn registry_phase(tree: &Path, work: &Path, runs: usize) {
     let mut push_h = Vec::new();
     let mut push_s = Vec::new();
     for _ in 0..runs {
-        let reg = Registry::start(work);
+        let reg = Registry::start(Some(work))
+            .expect("docker-registry (Debian package docker-registry) runs");
         push_h.push(timed(
             Command::new(&hoist).arg("--root").arg(&store_dir).args([
                 "push",
@@ -101,7 +102,8 @@ fn registry_phase(tree: &Path, work: &Path, runs: usize) {
             ]),
         ));
         drop(reg);
-        let reg = Registry::start(work);
+        let reg = Registry::start(Some(work))
+            .expect("docker-registry (Debian package docker-registry) runs");
         push_s.push(timed(Command::new("skopeo").args([
             "copy",
             "-q",
@@ -111,7 +113,8 @@ fn registry_phase(tree: &Path, work: &Path, runs: usize) {
         ])));
     }
     row("push", &push_h, &push_s);
-    let reg = Registry::start(work);
+    let reg =
+        Registry::start(Some(work)).expect("docker-registry (Debian package docker-registry) runs");
     let remote = format!("{}/h/big:1", reg.addr());
     timed(
         Command::new(&hoist)
@@ -287,55 +290,4 @@ fn make_image(tree: &Path, store_dir: &Path, layout: &Path) {
         names: vec![NAME.into()],
     };
     write_layout_dir(&store, &[img], ArchiveOptions::default(), layout).expect("layout");
-}
-
-/// A `docker-registry` with empty storage, stopped on drop.
-struct Registry {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(parent: &Path) -> Registry {
-        let dir = tempfile::tempdir_in(parent).expect("registry dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).expect("config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) runs");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,57 +1,15 @@
 //! `hoist push` and `hoist pull` against a real `docker-registry` on
 //! 127.0.0.1, with `skopeo` checking what arrived.
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use hoist_engine::store::Store;
+use hoist_engine::testing::Registry;
 
-struct Registry {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) must be installed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn registry() -> Registry {
+    Registry::start(None)
+        .expect("docker-registry (Debian package docker-registry) must be installed")
 }
 
 fn hoist(root: &Path, args: &[&str]) -> Output {
@@ -66,7 +24,7 @@ fn hoist(root: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn push_then_pull_by_tag_and_by_digest() {
-    let registry = Registry::start();
+    let registry = registry();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let manifest =
@@ -122,7 +80,7 @@ fn push_then_pull_by_tag_and_by_digest() {
 
 #[test]
 fn pull_of_an_unknown_tag_fails_clearly() {
-    let registry = Registry::start();
+    let registry = registry();
     let dir = tempfile::tempdir().unwrap();
     let out = hoist(
         dir.path(),
@@ -136,7 +94,7 @@ fn pull_of_an_unknown_tag_fails_clearly() {
 #[test]
 fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
     // Like BuildKit: snapshots stay uncompressed locally; the registry gets gzip.
-    let registry = Registry::start();
+    let registry = registry();
     let dir = tempfile::tempdir().unwrap();
     let (root, ctx) = (dir.path().join("s"), dir.path().join("ctx"));
     std::fs::create_dir_all(&ctx).unwrap();

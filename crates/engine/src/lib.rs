@@ -14,6 +14,7 @@ pub mod build;
 pub mod context;
 pub mod digest;
 pub mod export;
+pub(crate) mod gomatch;
 pub mod image;
 pub mod import;
 pub mod layer;

@@ -62,3 +62,64 @@ pub fn small_image(store: &Store, name: &str) -> Result<Raw<Manifest>, TestImage
     store.set_ref(name, raw.digest(), Some(media_types::OCI_MANIFEST))?;
     Ok(raw)
 }
+
+/// A `docker-registry serve` (the CNCF distribution registry, Debian
+/// package `docker-registry`) with empty storage on a free 127.0.0.1 port,
+/// stopped on drop. For tests and benches.
+pub struct Registry {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start one with its storage in a temp dir under `parent` (the system
+    /// temp dir when `None`); waits until it listens.
+    pub fn start(parent: Option<&std::path::Path>) -> std::io::Result<Registry> {
+        let dir = match parent {
+            Some(p) => tempfile::tempdir_in(p)?,
+            None => tempfile::tempdir()?,
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config)?;
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let mut registry = Registry {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline || registry.child.try_wait()?.is_some() {
+                return Err(std::io::Error::other(
+                    "docker-registry did not start listening",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(registry)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -538,29 +538,25 @@ impl Solver<'_> {
             .filter(|s| !url_sources.contains(s))
             .cloned()
             .collect();
-        let (content, inputs) = if local_sources.is_empty() {
-            (crate::digest::Digest::of(b""), Vec::new())
-        } else if stage_source {
-            let ctx = Context::with_matcher(&source_root, Matcher::default())?;
-            let sel = ctx.select(&local_sources, &exclude, false)?;
-            let h = hash_selection(&sel, &HashCache::in_memory())?;
-            (
-                h.digest,
-                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
-            )
+        // The context the sources are read from (with its .dockerignore):
+        // the build context, a named local context, or a stage's rootfs.
+        let other_ctx;
+        let memory = HashCache::in_memory();
+        let (ctx, hashes, follow) = if stage_source {
+            other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
+            (&other_ctx, &memory, false)
         } else if from.is_some() {
-            // A named local context: its own .dockerignore, no persisted hashes.
-            let ctx = Context::open(&source_root, None)?;
-            let sel = ctx.select(&local_sources, &exclude, true)?;
-            let h = hash_selection(&sel, &HashCache::in_memory())?;
-            (
-                h.digest,
-                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
-            )
+            other_ctx = Context::open(&source_root, None)?;
+            (&other_ctx, &memory, true)
         } else {
             // BuildKit's context COPY follows a symlink named as the source.
-            let sel = self.context.select(&local_sources, &exclude, true)?;
-            let h = hash_selection(&sel, &self.hashes)?;
+            (&self.context, &self.hashes, true)
+        };
+        let (content, inputs) = if local_sources.is_empty() {
+            (crate::digest::Digest::of(b""), Vec::new())
+        } else {
+            let sel = ctx.select(&local_sources, &exclude, follow)?;
+            let h = hash_selection(&sel, hashes)?;
             (
                 h.digest,
                 h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
@@ -599,17 +595,10 @@ impl Solver<'_> {
                 };
                 self.explain(id, stage, ins, &now);
             }
-            let hidden = if from.is_some() {
-                Context::open(&source_root, None).ok().map(|c| HiddenPaths {
-                    root: source_root.clone(),
-                    matcher: c.ignore().clone(),
-                })
-            } else {
-                Some(HiddenPaths {
-                    root: source_root.clone(),
-                    matcher: self.context.ignore().clone(),
-                })
-            };
+            let hidden = (!stage_source).then(|| HiddenPaths {
+                root: source_root.clone(),
+                matcher: ctx.ignore().clone(),
+            });
             let plan = CopyPlan {
                 sources: files
                     .sources
@@ -932,9 +921,6 @@ fn normalize_workdir(current: Option<&str>, path: &str) -> String {
     }
     format!("/{}", parts.join("/"))
 }
-
-#[allow(dead_code)]
-fn _assert_path(_: &Path) {}
 
 #[cfg(test)]
 mod tests {

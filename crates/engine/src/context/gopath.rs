@@ -1,9 +1,7 @@
-//! Go's `path.Clean` and `path.Match`, ported byte for byte: Docker's
-//! `.dockerignore` patterns are cleaned and syntax-checked with them, and
-//! BuildKit matches `COPY` wildcard sources with `Match`.
-//!
-//! Both work on `/`-separated strings (Linux only, as `filepath` is `path`
-//! there).
+//! `&str` faces of Go's `path.Clean` and `path.Match` (one port, on bytes,
+//! in [`crate::gomatch`]): Docker's `.dockerignore` patterns are cleaned
+//! and syntax-checked with them, and BuildKit matches `COPY` wildcard
+//! sources with `Match`. Plus `is_clean`, which the context alone needs.
 
 /// A malformed `Match` pattern (Go's `ErrBadPattern`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,33 +11,7 @@ pub(crate) struct BadPattern;
 /// slashes collapse, `.` elements go, `..` removes the element before it
 /// (and is dropped at the root), a trailing slash goes; `""` becomes `"."`.
 pub(crate) fn clean(path: &str) -> String {
-    if path.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    // How many leading `..` elements `parts` holds (never popped).
-    let mut dotdot = 0;
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.len() > dotdot {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                    dotdot += 1;
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
+    String::from_utf8_lossy(&crate::gomatch::clean(path.as_bytes())).into_owned()
 }
 
 /// Whether `s` is already what [`clean`] would return (the common case,
@@ -72,46 +44,7 @@ pub(crate) fn is_clean(s: &str) -> bool {
 /// `?` never match `/`; `[...]` classes, `\` escapes. A malformed pattern is
 /// an error even when the match fails early (Go ≥ 1.16).
 pub(crate) fn glob_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
-    let mut pattern = pattern.as_bytes();
-    let mut name = name.as_bytes();
-    'outer: while !pattern.is_empty() {
-        let (star, chunk, rest) = scan_chunk(pattern);
-        pattern = rest;
-        if star && chunk.is_empty() {
-            // A trailing `*` matches the rest unless it holds a `/`.
-            return Ok(!name.contains(&b'/'));
-        }
-        let first = match_chunk(chunk, name);
-        if let Ok(Some(t)) = first
-            && (t.is_empty() || !pattern.is_empty())
-        {
-            name = t;
-            continue;
-        }
-        first?;
-        if star {
-            // Look for a match skipping i+1 bytes; `*` cannot skip `/`.
-            let mut i = 0;
-            while i < name.len() && name[i] != b'/' {
-                if let Some(t) = match_chunk(chunk, &name[i + 1..])? {
-                    // The last chunk must exhaust the name.
-                    if !pattern.is_empty() || t.is_empty() {
-                        name = t;
-                        continue 'outer;
-                    }
-                }
-                i += 1;
-            }
-        }
-        // Before failing, check the rest of the pattern is well formed.
-        while !pattern.is_empty() {
-            let (_, chunk, rest) = scan_chunk(pattern);
-            pattern = rest;
-            match_chunk(chunk, b"")?;
-        }
-        return Ok(false);
-    }
-    Ok(name.is_empty())
+    crate::gomatch::match_component(pattern.as_bytes(), name.as_bytes()).map_err(|_| BadPattern)
 }
 
 /// Go's `filepath.Match(pattern, ".")` used only for its error: whether
@@ -120,151 +53,10 @@ pub(crate) fn validate(pattern: &str) -> Result<(), BadPattern> {
     glob_match(pattern, ".").map(|_| ())
 }
 
-/// Splits off the leading stars and the chunk up to the next unbracketed
-/// `*`.
-fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
-    let mut star = false;
-    while let [b'*', rest @ ..] = pattern {
-        pattern = rest;
-        star = true;
-    }
-    let mut in_range = false;
-    let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
-            b'\\' if i + 1 < pattern.len() => i += 1,
-            b'[' => in_range = true,
-            b']' => in_range = false,
-            b'*' if !in_range => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    (star, &pattern[..i], &pattern[i..])
-}
-
-/// Decodes one UTF-8 rune as Go does: an invalid byte is U+FFFD of width 1.
-fn decode_rune(s: &[u8]) -> (char, usize) {
-    let max = s.len().min(4);
-    for len in 1..=max {
-        if let Ok(text) = std::str::from_utf8(&s[..len])
-            && let Some(c) = text.chars().next()
-        {
-            return (c, len);
-        }
-    }
-    (char::REPLACEMENT_CHARACTER, 1)
-}
-
-/// Matches `chunk` at the start of `s`: `Some(rest)` on a match. After a
-/// mismatch the chunk is still parsed to the end, for syntax errors.
-fn match_chunk<'a>(mut chunk: &[u8], mut s: &'a [u8]) -> Result<Option<&'a [u8]>, BadPattern> {
-    let mut failed = false;
-    while let Some(&c) = chunk.first() {
-        if !failed && s.is_empty() {
-            failed = true;
-        }
-        match c {
-            b'[' => {
-                let mut r = '\0';
-                if !failed {
-                    let (rune, n) = decode_rune(s);
-                    r = rune;
-                    s = &s[n..];
-                }
-                chunk = &chunk[1..];
-                let negated = chunk.first() == Some(&b'^');
-                if negated {
-                    chunk = &chunk[1..];
-                }
-                let mut matched = false;
-                let mut ranges = 0;
-                loop {
-                    if chunk.first() == Some(&b']') && ranges > 0 {
-                        chunk = &chunk[1..];
-                        break;
-                    }
-                    let (lo, rest) = get_esc(chunk)?;
-                    chunk = rest;
-                    let mut hi = lo;
-                    if chunk.first() == Some(&b'-') {
-                        let (h, rest) = get_esc(&chunk[1..])?;
-                        hi = h;
-                        chunk = rest;
-                    }
-                    if lo <= r && r <= hi {
-                        matched = true;
-                    }
-                    ranges += 1;
-                }
-                if matched == negated {
-                    failed = true;
-                }
-            }
-            b'?' => {
-                if !failed {
-                    if s[0] == b'/' {
-                        failed = true;
-                    }
-                    let (_, n) = decode_rune(s);
-                    s = &s[n..];
-                }
-                chunk = &chunk[1..];
-            }
-            _ => {
-                if c == b'\\' {
-                    chunk = &chunk[1..];
-                    if chunk.is_empty() {
-                        return Err(BadPattern);
-                    }
-                }
-                if !failed {
-                    if chunk[0] != s[0] {
-                        failed = true;
-                    }
-                    s = &s[1..];
-                }
-                chunk = &chunk[1..];
-            }
-        }
-    }
-    Ok(if failed { None } else { Some(s) })
-}
-
-/// One possibly escaped character of a class; the class must go on after it.
-fn get_esc(mut chunk: &[u8]) -> Result<(char, &[u8]), BadPattern> {
-    match chunk.first() {
-        None | Some(b'-') | Some(b']') => return Err(BadPattern),
-        Some(b'\\') => {
-            chunk = &chunk[1..];
-            if chunk.is_empty() {
-                return Err(BadPattern);
-            }
-        }
-        Some(_) => {}
-    }
-    let (r, n) = decode_rune(chunk);
-    let rest = &chunk[n..];
-    if (r == char::REPLACEMENT_CHARACTER && n == 1) || rest.is_empty() {
-        return Err(BadPattern);
-    }
-    Ok((r, rest))
-}
-
 /// Whether a source path holds wildcard characters (BuildKit's
 /// `containsWildcards`: `*`, `?`, `[`, with `\` escaping the next byte).
 pub(crate) fn has_wildcards(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'*' | b'?' | b'[' => return true,
-            b'\\' => i += 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    false
+    crate::gomatch::has_wildcards(s.as_bytes())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::digest::Digest;
 use crate::image::canonical::to_canonical_json;
 use crate::image::docker_archive::{ArchiveEntry, ArchiveManifest};
 use crate::image::layout::{IMAGE_LAYOUT_VERSION, OCI_LAYOUT_FILE};
-use crate::image::{Descriptor, ImageError, Index, Manifest, Raw, media_types};
+use crate::image::{ImageError, Index, Manifest, Raw, media_types};
 use crate::store::{Store, StoreError};
 
 /// The OCI annotation naming an image in a layout.
@@ -296,14 +296,6 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
     h.set_uid(0);
     h.set_gid(0);
     h
-}
-
-/// The descriptor of a manifest as it appears in an archive for `opts`
-/// (its digest changes when media types are rewritten).
-pub fn archived_descriptor(manifest: &Raw<Manifest>, opts: ArchiveOptions) -> Result<Descriptor> {
-    let m = convert(manifest, opts.oci_media_types)?;
-    let mt = m.value().media_type().to_string();
-    Ok(m.descriptor(mt))
 }
 
 #[cfg(test)]

@@ -44,52 +44,47 @@ pub async fn push(
         mounted: Vec::new(),
     };
     let bytes = store.read_blob_verified(&record.digest)?;
-    match AnyManifest::parse(bytes.clone(), Some(&record.media_type))? {
-        AnyManifest::Manifest(m) => {
-            push_manifest_blobs(
-                client,
-                store,
-                repo,
-                &m,
-                mount_from.as_ref(),
-                progress,
-                &mut report,
-            )
-            .await?;
-        }
+    // The single-platform manifests to push before the top document.
+    let manifests = match AnyManifest::parse(bytes.clone(), Some(&record.media_type))? {
+        AnyManifest::Manifest(m) => vec![*m],
         AnyManifest::Index(index) => {
-            let children: Vec<_> = index.value().manifests.iter().collect();
-            let present: Vec<_> = children
+            let children = &index.value().manifests;
+            let missing = children
                 .iter()
-                .filter(|d| store.has_blob(&d.digest).unwrap_or(false))
-                .collect();
-            if present.len() != children.len() {
+                .filter(|d| !store.has_blob(&d.digest).unwrap_or(false))
+                .count();
+            if missing > 0 {
                 return Err(TransferError::IncompleteIndex {
                     index: record.digest.clone(),
-                    missing: children.len() - present.len(),
+                    missing,
                 });
             }
-            for desc in present {
-                let child = store.read_blob_verified(&desc.digest)?;
-                match AnyManifest::parse(child, Some(&desc.media_type))? {
-                    AnyManifest::Manifest(m) => {
-                        push_manifest_blobs(
-                            client,
-                            store,
-                            repo,
-                            &m,
-                            mount_from.as_ref(),
-                            progress,
-                            &mut report,
-                        )
-                        .await?;
-                    }
+            let mut out = Vec::new();
+            for desc in children {
+                match AnyManifest::parse(
+                    store.read_blob_verified(&desc.digest)?,
+                    Some(&desc.media_type),
+                )? {
+                    AnyManifest::Manifest(m) => out.push(*m),
                     AnyManifest::Index(_) => {
                         return Err(TransferError::NestedIndex(desc.digest.clone()));
                     }
                 }
             }
+            out
         }
+    };
+    for m in &manifests {
+        push_manifest_blobs(
+            client,
+            store,
+            repo,
+            m,
+            mount_from.as_ref(),
+            progress,
+            &mut report,
+        )
+        .await?;
     }
     let pushed = client
         .put_manifest(dest, &record.media_type, &bytes)

@@ -43,7 +43,7 @@ mod copy;
 mod dirsink;
 mod emit;
 mod error;
-mod glob;
+pub(crate) use crate::gomatch as glob;
 mod http;
 mod pattern;
 mod plan;

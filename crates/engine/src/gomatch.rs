@@ -1,8 +1,7 @@
-//! Go's `filepath.Match` for one path component (`*`, `?`, `[a-z]`,
-//! `[^a]`, `\x`), used to expand wildcard sources component by component
-//! as fsutil's `ResolveWildcards` does, and Go's `filepath.Clean`. The
-//! `.dockerignore` dialect (`--exclude`, `--parents`) is in
-//! [`super::pattern`].
+//! Go's `filepath.Match` (`*`, `?`, `[a-z]`, `[^a]`, `\x`) and
+//! `filepath.Clean`, ported once, on bytes (file names need not be UTF-8).
+//! The build context (`.dockerignore`, `COPY` selection) and the file ops
+//! (wildcard sources, `--exclude`, `--parents`) both use them.
 
 use std::fmt;
 
