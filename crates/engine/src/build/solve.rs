@@ -395,6 +395,15 @@ impl Solver<'_> {
         state: &mut ImageState,
         wd: &str,
     ) -> Result<Option<Option<String>>, BuildError> {
+        let cache_key = state.key.to_string();
+        let slot = self.slot(&cache_key);
+        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
+        // A record means an earlier run of this exact chain made the layer:
+        // no need to look at the parent's files again.
+        if let Some((layer, created)) = self.cached_layer(&cache_key)? {
+            state.layers.push(layer);
+            return Ok(Some(created));
+        }
         let view = materialize(self.store, &state.layers)?;
         let mut missing = Vec::new();
         let mut path = PathBuf::from("/");
@@ -409,13 +418,6 @@ impl Solver<'_> {
         }
         if missing.is_empty() {
             return Ok(None);
-        }
-        let cache_key = state.key.to_string();
-        let slot = self.slot(&cache_key);
-        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((layer, created)) = self.cached_layer(&cache_key)? {
-            state.layers.push(layer);
-            return Ok(Some(created));
         }
         // BuildKit makes WORKDIR's directories as the USER in force.
         let owner = match state
