@@ -1,0 +1,64 @@
+//! The step's own process, started by pid 1 inside the new root: the
+//! image's user and groups, Docker's default capabilities, the step's
+//! environment and working directory.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+
+use crate::spec::RunSpec;
+use crate::{Context, SandboxError};
+
+/// Start the command; its pid.
+pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
+    let user = if spec.user.is_empty() {
+        "0"
+    } else {
+        &spec.user
+    };
+    let (uid, gid) = crate::user::resolve(user, Some(Path::new("/")))
+        .map_err(|e| SandboxError::Spec(format!("USER {user}: {e}")))?;
+    let groups: Vec<Gid> = crate::user::supplementary(user, Some(Path::new("/")))
+        .into_iter()
+        .map(Gid::from_raw)
+        .collect();
+    let Some((program, args)) = spec.args.split_first() else {
+        return Err(SandboxError::Spec("RUN has no command".into()));
+    };
+    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
+    // runc makes a missing working directory (as root, 0755).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .what(|| format!("mkdir {cwd}"))?;
+    let last_cap = crate::caps::last_cap();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(
+            spec.env
+                .iter()
+                .map(|kv| kv.split_once('=').unwrap_or((kv, ""))),
+        )
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    let setup = move || -> std::io::Result<()> {
+        setgroups(&groups)?;
+        setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
+        crate::caps::limit_bounding_set(last_cap)?;
+        setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec. pid 1 is
+    // single-threaded, so no lock can be held by a thread that vanished in
+    // the fork; the closure makes only syscalls on data it owns.
+    unsafe { cmd.pre_exec(setup) };
+    let child = cmd
+        .spawn()
+        .map_err(|e| SandboxError::sys(format!("exec {program}"), e))?;
+    Ok(child.id())
+}

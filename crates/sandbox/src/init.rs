@@ -1,0 +1,174 @@
+//! The two supervising processes of a sandbox.
+//!
+//! The sandbox process (started by the engine) unshares the namespaces and
+//! forks pid 1 of the new pid namespace. pid 1 assembles the root
+//! (`rootfs`), starts the step's command (`exec`), reaps every child the
+//! namespace leaves it, forwards signals to the command, and exits with the
+//! command's status. Both die with their parent (`PR_SET_PDEATHSIG`).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getppid};
+use rustix::thread::UnshareFlags;
+
+use crate::spec::{Network, Report, RunSpec};
+use crate::{Context, SETUP_FAILED, SandboxError};
+
+/// The signals pid 1 and the sandbox process pass on to their child.
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+pub(crate) fn sandbox_main(spec_path: &Path) -> i32 {
+    let spec: RunSpec = match std::fs::read(spec_path)
+        .map_err(|e| format!("reading {}: {e}", spec_path.display()))
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("bad run spec: {e}")))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hoist sandbox: {e}");
+            return SETUP_FAILED;
+        }
+    };
+    // Opened now: after pivot_root the host path is out of reach.
+    let report = match std::fs::File::create(&spec.report) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("hoist sandbox: {}: {e}", spec.report.display());
+            return SETUP_FAILED;
+        }
+    };
+    match start(&spec, &report) {
+        Ok(code) => code,
+        Err(e) => {
+            write_report(&report, &Report::error(e));
+            SETUP_FAILED
+        }
+    }
+}
+
+fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
+    die_with_parent()?;
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC;
+    flags |= UnshareFlags::NEWUTS;
+    if spec.network == Network::None {
+        flags |= UnshareFlags::NEWNET;
+    }
+    // SAFETY: this process is single-threaded (`dispatch` runs before any
+    // thread starts), so no other thread shares the fs state or file table
+    // that unsharing the mount namespace detaches.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.what(|| "unshare namespaces".into())?;
+    if spec.network == Network::None {
+        crate::netns::loopback_up()?;
+    }
+    let mask = block_signals()?;
+    // SAFETY: single-threaded (see above), so the child may run any code.
+    match unsafe { fork() }.what(|| "fork pid 1".into())? {
+        ForkResult::Child => {
+            let code = pid1(spec, report, &mask);
+            std::process::exit(code);
+        }
+        ForkResult::Parent { child } => Ok(supervise(child, &mask)),
+    }
+}
+
+/// pid 1 of the sandbox's pid namespace.
+fn pid1(spec: &RunSpec, report: &File, mask: &SigSet) -> i32 {
+    if let Err(e) = die_with_parent() {
+        write_report(report, &Report::error(e));
+        return SETUP_FAILED;
+    }
+    let assembled = match crate::rootfs::assemble(spec) {
+        Ok(a) => a,
+        Err(e) => {
+            write_report(report, &Report::error(e));
+            return SETUP_FAILED;
+        }
+    };
+    let child = match crate::exec::spawn(spec) {
+        Ok(child) => child,
+        Err(e) => {
+            write_report(report, &Report::error(e));
+            return SETUP_FAILED;
+        }
+    };
+    write_report(report, &Report::default());
+    let code = supervise(Pid::from_raw(child as i32), mask);
+    if code == 0 {
+        assembled.undo();
+    }
+    code
+}
+
+impl Report {
+    fn error(e: SandboxError) -> Report {
+        Report {
+            error: Some(e.to_string()),
+        }
+    }
+}
+
+/// Wait for `child`, reaping every other child too, passing on forwarded
+/// signals; the child's exit code (128 + signal when killed).
+fn supervise(child: Pid, mask: &SigSet) -> i32 {
+    loop {
+        // Reap everything that has exited.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => return code,
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) => continue,
+                // No children left at all: the child is gone.
+                Err(nix::errno::Errno::ECHILD) => return SETUP_FAILED,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = kill(child, sig);
+            }
+        }
+    }
+}
+
+/// Block SIGCHLD and the forwarded signals so `supervise` takes them with
+/// `sigwait` (a blocked signal reaches even pid 1 of a namespace). Children
+/// started with `std::process::Command` get an empty mask back.
+fn block_signals() -> Result<SigSet, SandboxError> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        set.add(s);
+    }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).what(|| "block signals".into())?;
+    Ok(set)
+}
+
+/// SIGKILL when the parent goes; if it already went, go now.
+fn die_with_parent() -> Result<(), SandboxError> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .what(|| "set the parent-death signal".into())?;
+    if getppid() == Pid::from_raw(1) {
+        return Err(SandboxError::Spec("the parent process is gone".into()));
+    }
+    Ok(())
+}
+
+fn write_report(file: &File, report: &Report) {
+    if let Ok(bytes) = serde_json::to_vec(report) {
+        let _ = file.set_len(0);
+        let _ = file.write_all_at(&bytes, 0);
+    }
+}

@@ -1,0 +1,103 @@
+//! The `RUN` sandbox: a process in its own mount, pid, ipc, uts (and
+//! optionally network) namespaces, rooted in an overlay of the image so far.
+//!
+//! The engine never forks from its own (threaded, async) process. It starts
+//! the `hoist` binary again with [`SANDBOX_ARG`] and a [`RunSpec`] file
+//! ([`command`]); that fresh, single-threaded process ([`dispatch`], called
+//! first thing in `main`) builds the sandbox:
+//!
+//! ```text
+//! hoist (engine) ── spawn ──▶ sandbox process: unshare(mnt, pid, ipc, uts[, net])
+//!                                  └─ fork ─▶ pid 1: overlay, /proc, /dev, /sys, mounts,
+//!                                                    pivot_root, hostname
+//!                                                └─ spawn ─▶ the step's command (user, caps, env, cwd)
+//! ```
+//!
+//! pid 1 reaps orphans and forwards signals; each process dies with its
+//! parent (`PR_SET_PDEATHSIG`), and when pid 1 exits the kernel kills the
+//! rest of the pid namespace. Every mount lives in the sandbox's own mount
+//! namespace, so nothing is left on the host whatever happens.
+//!
+//! Modules: [`spec`] (what the engine asks), [`user`] (`USER` → ids, pure),
+//! `init` (the two supervising processes), `rootfs` (mounts, pivot_root),
+//! `exec` (the step's process: ids, capabilities), `netns` (loopback),
+//! [`userns`] (where hoist runs: root, or root of a user namespace).
+
+pub mod spec;
+pub mod user;
+pub mod userns;
+
+mod caps;
+mod exec;
+mod init;
+mod netns;
+mod rootfs;
+
+use std::path::Path;
+
+pub use spec::{MountKind, MountSpec, Network, Report, Rootfs, RunSpec};
+
+/// The first argument that makes the `hoist` binary a sandbox process.
+pub const SANDBOX_ARG: &str = "__hoist-sandbox";
+
+/// Exit status of a sandbox that failed before the step's process ran
+/// (the [`Report`] says why).
+pub const SETUP_FAILED: i32 = 125;
+
+/// The command that runs `spec_path` in a sandbox, through `exe` (a binary
+/// whose `main` calls [`dispatch`] first). Its stdin is `/dev/null`; set
+/// stdout and stderr to collect the step's output.
+pub fn command(exe: &Path, spec_path: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(SANDBOX_ARG)
+        .arg(spec_path)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Called first thing in `main`, before any thread or runtime starts: when
+/// the arguments say this process is a sandbox, runs it and returns its
+/// exit code (the caller exits with it); otherwise `None`.
+pub fn dispatch() -> Option<i32> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != SANDBOX_ARG {
+        return None;
+    }
+    let Some(spec) = args.next() else {
+        eprintln!("hoist: {SANDBOX_ARG} needs a spec file");
+        return Some(SETUP_FAILED);
+    };
+    Some(init::sandbox_main(Path::new(&spec)))
+}
+
+/// Errors of the sandbox's set-up, each naming what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Spec(String),
+}
+
+impl SandboxError {
+    pub(crate) fn sys(what: impl Into<String>, source: impl Into<std::io::Error>) -> SandboxError {
+        SandboxError::Sys {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}
+
+pub(crate) trait Context<T> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T, SandboxError>;
+}
+
+impl<T, E: Into<std::io::Error>> Context<T> for Result<T, E> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T, SandboxError> {
+        self.map_err(|e| SandboxError::sys(what(), e))
+    }
+}

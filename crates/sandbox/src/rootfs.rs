@@ -1,0 +1,366 @@
+//! The sandbox's root: an overlay of the image's snapshots, `pivot_root`ed
+//! into, with a fresh `/proc`, a minimal `/dev`, a read-only `/sys` and the
+//! step's own mounts.
+//!
+//! Host paths (the overlay's directories, device nodes, bind sources) are
+//! opened before `pivot_root`, as detached mount trees (`open_tree`). Every
+//! mount target is resolved after it, inside the new root, so a symlink in
+//! the image (`/etc/hosts -> /host/file`) can only ever point inside it.
+//! A mount point hoist had to create (a "stub", as BuildKit calls it) is
+//! removed again when the step succeeds, with its parent's times restored,
+//! so it leaves nothing in the layer.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, Timestamps};
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
+    OpenTreeFlags, UnmountFlags,
+};
+
+use crate::spec::{MountKind, Network, RunSpec};
+use crate::{Context, SandboxError};
+
+/// A path hoist created to mount over, and its parent's times before.
+#[derive(Debug)]
+pub(crate) struct Stub {
+    path: PathBuf,
+    parent_times: Option<(i64, i64, i64, i64)>,
+}
+
+/// What pid 1 undoes after a successful step.
+#[derive(Debug, Default)]
+pub(crate) struct Assembled {
+    /// Mount targets, in mount order.
+    mounts: Vec<PathBuf>,
+    stubs: Vec<Stub>,
+}
+
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Build the root and enter it (this process's root becomes the overlay).
+pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .what(|| "make / private".into())?;
+    mount_overlay(spec)?;
+    // Host trees to graft after pivot_root.
+    let devices: Vec<(String, OwnedFd)> = DEVICES
+        .iter()
+        .filter_map(|d| {
+            let fd = clone_tree(Path::new("/dev").join(d).as_path(), false).ok()?;
+            Some((d.to_string(), fd))
+        })
+        .collect();
+    let mut binds = Vec::new();
+    for m in &spec.mounts {
+        if let MountKind::Bind { source, .. } = &m.kind {
+            let fd = clone_tree(source, true)
+                .what(|| format!("open bind source {}", source.display()))?;
+            binds.push((fd, source.is_dir()));
+        }
+    }
+    let sys = clone_tree(Path::new("/sys"), false).ok();
+
+    rustix::process::chdir(&spec.rootfs.merged)
+        .what(|| format!("chdir {}", spec.rootfs.merged.display()))?;
+    rustix::process::pivot_root(".", ".").what(|| "pivot_root".into())?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).what(|| "detach the old root".into())?;
+    rustix::process::chdir("/").what(|| "chdir /".into())?;
+
+    let mut done = Assembled::default();
+    // /proc
+    done.dir("/proc")?;
+    rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .what(|| "mount /proc".into())?;
+    done.mounts.push("/proc".into());
+    // /dev
+    done.dir("/dev")?;
+    mount_tmpfs(
+        "/dev",
+        "mode=755,size=65536k",
+        MountFlags::NOSUID | MountFlags::STRICTATIME,
+    )?;
+    done.mounts.push("/dev".into());
+    for (name, fd) in devices {
+        let target = format!("/dev/{name}");
+        fs::write(&target, b"").what(|| format!("create {target}"))?;
+        graft(&fd, &target)?;
+    }
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create("/dev/pts")
+        .what(|| "mkdir /dev/pts".into())?;
+    let pts = rustix::mount::mount(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )
+    .or_else(|_| {
+        // In a user namespace without gid 5 mapped.
+        rustix::mount::mount(
+            "devpts",
+            "/dev/pts",
+            "devpts",
+            MountFlags::NOSUID | MountFlags::NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=0620"),
+        )
+    });
+    pts.what(|| "mount /dev/pts".into())?;
+    fs::DirBuilder::new()
+        .mode(0o1777)
+        .create("/dev/shm")
+        .what(|| "mkdir /dev/shm".into())?;
+    mount_tmpfs(
+        "/dev/shm",
+        "mode=1777,size=65536k",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+    )?;
+    for (link, to) in [
+        ("/dev/ptmx", "pts/ptmx"),
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        rustix::fs::symlink(to, link).what(|| format!("symlink {link}"))?;
+    }
+    // /sys, read-only: a fresh sysfs where allowed (it needs the network
+    // namespace's owner), else the host's, bound read-only.
+    done.dir("/sys")?;
+    let ro = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let fresh = spec.network == Network::None || !crate::userns::in_user_namespace();
+    if fresh && rustix::mount::mount("sysfs", "/sys", "sysfs", ro, None).is_ok() {
+        done.mounts.push("/sys".into());
+    } else if let Some(fd) = sys {
+        graft(&fd, "/sys")?;
+        rustix::mount::mount_remount("/sys", MountFlags::BIND | ro, "")
+            .what(|| "make /sys read-only".into())?;
+        done.mounts.push("/sys".into());
+    }
+    // The step's mounts, in order.
+    let mut binds = binds.into_iter();
+    for m in &spec.mounts {
+        let target = PathBuf::from(&m.target);
+        match &m.kind {
+            MountKind::Bind { read_only, .. } => {
+                let (fd, is_dir) = binds
+                    .next()
+                    .ok_or_else(|| SandboxError::Spec("bind sources out of step".into()))?;
+                if is_dir {
+                    done.dir(&target)?;
+                } else {
+                    done.file(&target)?;
+                }
+                graft(&fd, &target)?;
+                if *read_only {
+                    rustix::mount::mount_remount(
+                        &target,
+                        MountFlags::BIND | MountFlags::RDONLY,
+                        "",
+                    )
+                    .what(|| format!("make {} read-only", target.display()))?;
+                }
+            }
+            MountKind::Tmpfs { size, mode } => {
+                done.dir(&target)?;
+                let mut data = format!("mode={:o}", mode.unwrap_or(0o1777));
+                if let Some(size) = size {
+                    data.push_str(&format!(",size={size}"));
+                }
+                mount_tmpfs(&target, &data, MountFlags::NOSUID | MountFlags::NODEV)?;
+            }
+        }
+        done.mounts.push(target);
+    }
+    if !spec.hostname.is_empty() {
+        rustix::system::sethostname(spec.hostname.as_bytes()).what(|| "sethostname".into())?;
+    }
+    Ok(done)
+}
+
+impl Assembled {
+    /// Make `path` a directory, recording each component created.
+    fn dir(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
+        self.make(path.as_ref(), true)
+    }
+
+    /// Make `path` a file (its parents directories), recording what was created.
+    fn file(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
+        self.make(path.as_ref(), false)
+    }
+
+    fn make(&mut self, path: &Path, dir: bool) -> Result<(), SandboxError> {
+        if fs::metadata(path).is_ok() {
+            return Ok(());
+        }
+        if let Some(parent) = path.parent()
+            && parent != Path::new("/")
+        {
+            self.make(parent, true)?;
+        }
+        let parent_times = path
+            .parent()
+            .and_then(|p| fs::metadata(p).ok())
+            .map(|m| (m.atime(), m.atime_nsec(), m.mtime(), m.mtime_nsec()));
+        if dir {
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(path)
+                .what(|| format!("mkdir {}", path.display()))?;
+        } else {
+            fs::write(path, b"").what(|| format!("create {}", path.display()))?;
+        }
+        self.stubs.push(Stub {
+            path: path.to_path_buf(),
+            parent_times,
+        });
+        Ok(())
+    }
+
+    /// After a successful step: unmount what was mounted and remove the
+    /// stubs that are still empty, restoring their parents' times.
+    pub(crate) fn undo(self) {
+        for target in self.mounts.iter().rev() {
+            let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+        }
+        for stub in self.stubs.iter().rev() {
+            let Ok(meta) = fs::symlink_metadata(&stub.path) else {
+                continue;
+            };
+            let removed = if meta.is_dir() {
+                fs::remove_dir(&stub.path).is_ok()
+            } else {
+                meta.is_file() && meta.len() == 0 && fs::remove_file(&stub.path).is_ok()
+            };
+            if let (true, Some((a, an, m, mn)), Some(parent)) =
+                (removed, stub.parent_times, stub.path.parent())
+            {
+                let times = Timestamps {
+                    last_access: rustix::fs::Timespec {
+                        tv_sec: a,
+                        tv_nsec: an,
+                    },
+                    last_modification: rustix::fs::Timespec {
+                        tv_sec: m,
+                        tv_nsec: mn,
+                    },
+                };
+                let _ = rustix::fs::utimensat(CWD, parent, &times, rustix::fs::AtFlags::empty());
+            }
+        }
+    }
+}
+
+/// The overlay at `merged`: lower dirs one by one (`lowerdir+`, no length
+/// limit), else the classic option string.
+fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
+    let r = &spec.rootfs;
+    if r.lower.is_empty() {
+        return Err(SandboxError::Spec(
+            "an overlay needs a lower directory".into(),
+        ));
+    }
+    let userxattr = crate::userns::in_user_namespace();
+    let fresh = || -> rustix::io::Result<()> {
+        let fs_fd = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        for lower in &r.lower {
+            rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "lowerdir+", lower)?;
+        }
+        rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "upperdir", &r.upper)?;
+        rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "workdir", &r.work)?;
+        if userxattr {
+            rustix::mount::fsconfig_set_flag(fs_fd.as_fd(), "userxattr")?;
+        }
+        rustix::mount::fsconfig_create(fs_fd.as_fd())?;
+        let mnt = rustix::mount::fsmount(
+            fs_fd.as_fd(),
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::empty(),
+        )?;
+        rustix::mount::move_mount(
+            mnt.as_fd(),
+            "",
+            CWD,
+            &r.merged,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if fresh().is_ok() {
+        return Ok(());
+    }
+    let lower: Vec<String> = r.lower.iter().map(|p| escape(p)).collect();
+    let mut data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        escape(&r.upper),
+        escape(&r.work)
+    );
+    if userxattr {
+        data.push_str(",userxattr");
+    }
+    let data = CString::new(data).map_err(|e| SandboxError::Spec(e.to_string()))?;
+    rustix::mount::mount(
+        "overlay",
+        &r.merged,
+        "overlay",
+        MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .what(|| format!("mount the overlay at {}", r.merged.display()))
+}
+
+/// Overlay's option syntax: `:` and `,` escaped with `\`.
+fn escape(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace(':', "\\:")
+        .replace(',', "\\,")
+}
+
+fn clone_tree(path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    Ok(rustix::mount::open_tree(CWD, path, flags)?)
+}
+
+/// Attach a detached tree at `target` (resolved in the current root).
+fn graft(fd: &OwnedFd, target: impl AsRef<Path>) -> Result<(), SandboxError> {
+    let target = target.as_ref();
+    rustix::mount::move_mount(
+        fd.as_fd(),
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .what(|| format!("mount at {}", target.display()))
+}
+
+fn mount_tmpfs(
+    target: impl AsRef<Path>,
+    data: &str,
+    flags: MountFlags,
+) -> Result<(), SandboxError> {
+    let target = target.as_ref();
+    let data = CString::new(data).map_err(|e| SandboxError::Spec(e.to_string()))?;
+    rustix::mount::mount("tmpfs", target, "tmpfs", flags, Some(data.as_c_str()))
+        .what(|| format!("mount tmpfs at {}", target.display()))
+}

@@ -1,0 +1,74 @@
+//! What the engine asks of one sandboxed process: [`RunSpec`], written as
+//! JSON for the sandbox process to read, and the [`Report`] it writes back.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One `RUN` step: the root filesystem to assemble, the process to start in
+/// it, and what to mount around it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub rootfs: Rootfs,
+    /// argv; `args[0]` is looked up in the `PATH` of `env` when it has no `/`.
+    pub args: Vec<String>,
+    /// `KEY=value` strings: the whole environment of the process.
+    pub env: Vec<String>,
+    /// The working directory inside the root (made if missing, as runc does).
+    pub cwd: String,
+    /// `USER` as written (`name`, `uid`, `name:group`, `uid:gid`); empty is
+    /// root. Resolved inside the sandbox against the image's own
+    /// `/etc/passwd` and `/etc/group`.
+    pub user: String,
+    pub hostname: String,
+    pub network: Network,
+    /// Mounted in order, after the standard ones (`/proc`, `/dev`, `/sys`).
+    pub mounts: Vec<MountSpec>,
+    /// Where the sandbox writes its [`Report`].
+    pub report: PathBuf,
+}
+
+/// An overlay: `lower` (top first) under a writable `upper`, merged at `merged`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rootfs {
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+/// The network a step sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// The host's network namespace (BuildKit's and Buildah's `host`).
+    Host,
+    /// A fresh network namespace with only loopback, up.
+    None,
+}
+
+/// One mount inside the root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Absolute path inside the root.
+    pub target: String,
+    pub kind: MountKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MountKind {
+    /// A file or directory of the host (the engine's own: a cache directory,
+    /// a context or stage tree, a generated `/etc/hosts`).
+    Bind { source: PathBuf, read_only: bool },
+    /// A fresh tmpfs.
+    Tmpfs {
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+}
+
+/// What the sandbox tells the engine besides the exit status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Set when the sandbox could not be set up (the process never ran).
+    pub error: Option<String>,
+}
