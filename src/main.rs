@@ -74,6 +74,11 @@ enum StoreCmd {
 }
 
 fn main() {
+    // A sandbox process (hoist started again for a RUN step) before anything
+    // else: it must stay single-threaded.
+    if let Some(code) = hoist_sandbox::dispatch() {
+        std::process::exit(code)
+    }
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         report::error(&err);
