@@ -65,7 +65,7 @@ pub struct BuildArgs {
     /// replaces `FROM NAME`, `COPY --from=NAME` and a stage named NAME.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     build_contexts: Vec<String>,
-    /// The network for RUN steps (used once RUN lands): default, none or host.
+    /// The network for RUN steps: default (= host), none or host.
     #[arg(long, default_value = "default")]
     network: String,
     #[command(flatten)]
@@ -94,6 +94,9 @@ impl BuildProgress for Plain {
                 BuildEvent::Done { id, seconds } => {
                     serde_json::json!({"event": "done", "id": id, "seconds": seconds})
                 }
+                BuildEvent::Output { id, line } => {
+                    serde_json::json!({"event": "output", "id": id, "line": line})
+                }
             };
             let _ = writeln!(out, "{v}");
             return;
@@ -106,6 +109,7 @@ impl BuildProgress for Plain {
             }
             BuildEvent::Explain { .. } => Ok(()),
             BuildEvent::Done { id, seconds } => writeln!(out, "#{id} DONE {seconds:.1}s"),
+            BuildEvent::Output { id, line } => writeln!(out, "#{id} {line}"),
         };
     }
 }
@@ -226,6 +230,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 Ok((name.to_lowercase(), value))
             })
             .collect::<Result<_>>()?,
+        sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
+        network: match args.network.as_str() {
+            "default" | "host" => hoist_engine::build::RunNetwork::Host,
+            "none" => hoist_engine::build::RunNetwork::None,
+            other => anyhow::bail!("invalid --network {other:?}: expected default, host or none"),
+        },
     };
     let client = args.registry.client()?;
     let resolver = BaseResolver {

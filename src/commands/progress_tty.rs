@@ -51,6 +51,10 @@ impl BuildProgress for Tty {
                     let _ = self.multi.println(format!("#{id} cache miss: {reason}"));
                 }
             }
+            BuildEvent::Output { id, line } => {
+                // The step's output scrolls above the live lines.
+                let _ = self.multi.println(format!("#{id} {line}"));
+            }
             BuildEvent::Done { id, seconds } => {
                 if let Some((bar, line, cached)) = bars.remove(&id) {
                     if let Ok(style) = ProgressStyle::with_template("{msg}") {

@@ -10,6 +10,7 @@
 pub mod base;
 pub mod config;
 pub mod key;
+mod run;
 pub mod snapshot;
 pub mod solve;
 pub mod state;
@@ -19,6 +20,7 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use hoist_sandbox::Network as RunNetwork;
 pub use solve::{BuildResult, build};
 
 use crate::layer::Compression;
@@ -42,6 +44,11 @@ pub struct BuildOptions {
     /// `--build-context NAME=...`: replaces `FROM NAME`, `COPY --from=NAME`
     /// and a stage named NAME.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// The binary that runs `RUN` steps (`hoist` itself: its `main` calls
+    /// `hoist_sandbox::dispatch` first); `None` refuses `RUN`.
+    pub sandbox: Option<PathBuf>,
+    /// `--network`: what `RUN` gets by default (`host` unless told).
+    pub network: hoist_sandbox::Network,
 }
 
 /// What a `--build-context` names.
@@ -105,6 +112,11 @@ pub enum BuildEvent {
         id: usize,
         seconds: f64,
     },
+    /// A line a `RUN` step printed.
+    Output {
+        id: usize,
+        line: String,
+    },
 }
 
 pub trait BuildProgress: Sync {
@@ -136,6 +148,14 @@ pub enum BuildError {
         #[source]
         source: Box<BuildError>,
     },
+    #[error("{0}")]
+    Run(String),
+    #[error("process \"{command}\" did not complete successfully: exit code: {code}{}", tail_text(.tail))]
+    RunFailed {
+        command: String,
+        code: i32,
+        tail: Vec<String>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -157,4 +177,16 @@ impl BuildError {
             },
         }
     }
+}
+
+fn tail_text(tail: &[String]) -> String {
+    if tail.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\nlast lines of output:");
+    for l in tail {
+        s.push_str("\n  ");
+        s.push_str(l);
+    }
+    s
 }

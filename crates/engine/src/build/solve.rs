@@ -42,39 +42,39 @@ pub struct BuildResult {
 
 /// A layer-producing step as the cache remembers it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CacheRecord {
-    layer: Option<Descriptor>,
-    diff_id: Option<crate::digest::Digest>,
+pub(super) struct CacheRecord {
+    pub(super) layer: Option<Descriptor>,
+    pub(super) diff_id: Option<crate::digest::Digest>,
     /// The entry digests of what it read, for `--explain`.
     #[serde(default)]
-    inputs: Vec<(String, crate::digest::Digest)>,
+    pub(super) inputs: Vec<(String, crate::digest::Digest)>,
     /// When the layer was made: its history entry's `created`, so a cached
     /// rebuild gives the same config (and digest), as with BuildKit.
     #[serde(default)]
-    created: Option<String>,
+    pub(super) created: Option<String>,
 }
 
 /// What `--explain` compares against: the last run of a step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct LastRun {
-    parent: String,
-    command: String,
-    workdir: String,
-    inputs: Vec<(String, crate::digest::Digest)>,
+pub(super) struct LastRun {
+    pub(super) parent: String,
+    pub(super) command: String,
+    pub(super) workdir: String,
+    pub(super) inputs: Vec<(String, crate::digest::Digest)>,
 }
 
-struct Solver<'a> {
-    store: &'a Store,
+pub(super) struct Solver<'a> {
+    pub(super) store: &'a Store,
     df: &'a Dockerfile,
-    opts: &'a BuildOptions,
+    pub(super) opts: &'a BuildOptions,
     resolver: BaseResolver<'a>,
     context: Context,
     hashes: HashCache,
-    progress: &'a dyn BuildProgress,
+    pub(super) progress: &'a dyn BuildProgress,
     next_id: AtomicUsize,
-    executed: AtomicUsize,
-    cached: AtomicUsize,
-    created: Option<String>,
+    pub(super) executed: AtomicUsize,
+    pub(super) cached: AtomicUsize,
+    pub(super) created: Option<String>,
     /// One lock per cache key being worked on: identical steps in
     /// concurrent stages run once; the others wait and find the record.
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -287,12 +287,12 @@ impl Solver<'_> {
     }
 
     /// The lock for steps with this cache key.
-    fn slot(&self, cache_key: &str) -> Arc<Mutex<()>> {
+    pub(super) fn slot(&self, cache_key: &str) -> Arc<Mutex<()>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(cache_key.to_string()).or_default().clone()
     }
 
-    fn step_id(&self) -> usize {
+    pub(super) fn step_id(&self) -> usize {
         self.next_id.fetch_add(1, Ordering::SeqCst)
     }
 
@@ -309,9 +309,7 @@ impl Solver<'_> {
         let expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
         match &expanded.command {
             Command::Run(_) => {
-                return Err(at(BuildError::Unsupported(
-                    "RUN needs the sandbox, which arrives with the RUN issue; this build has a RUN step".into(),
-                )));
+                state = self.run(stage, scope, &expanded, state).map_err(at)?;
             }
             Command::Arg { args } => {
                 let parts: Vec<String> = args
@@ -687,7 +685,12 @@ impl Solver<'_> {
         format!("last-run:{key}")
     }
 
-    fn remember(&self, stage: &str, ins: &Instruction, run: &LastRun) -> Result<(), BuildError> {
+    pub(super) fn remember(
+        &self,
+        stage: &str,
+        ins: &Instruction,
+        run: &LastRun,
+    ) -> Result<(), BuildError> {
         let bytes = serde_json::to_vec(run).map_err(|e| BuildError::Internal(e.to_string()))?;
         self.store
             .put_cache_record(&self.step_identity(stage, ins), &bytes)?;
@@ -695,7 +698,7 @@ impl Solver<'_> {
     }
 
     /// Say why this step missed the cache, against its last run.
-    fn explain(&self, id: usize, stage: &str, ins: &Instruction, now: &LastRun) {
+    pub(super) fn explain(&self, id: usize, stage: &str, ins: &Instruction, now: &LastRun) {
         let last: Option<LastRun> = self
             .store
             .get_cache_record(&self.step_identity(stage, ins))
@@ -787,7 +790,7 @@ impl Solver<'_> {
         self.write_layer_with_inputs(cache_key, &[], fill)
     }
 
-    fn write_layer_with_inputs(
+    pub(super) fn write_layer_with_inputs(
         &self,
         cache_key: &str,
         inputs: &[(String, crate::digest::Digest)],

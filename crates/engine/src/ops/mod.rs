@@ -1,3 +1,4 @@
-//! Build operations the solver runs. [`mod@file`]: COPY and ADD.
+//! Build operations the solver runs. [`mod@file`]: COPY and ADD; [`run`]: RUN in the sandbox.
 
 pub mod file;
+pub mod run;

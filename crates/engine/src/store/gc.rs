@@ -20,6 +20,7 @@ use super::error::{IoContext, Result, StoreError};
 use super::fsutil;
 use super::lock::LockMode;
 use super::refs::Refs;
+use super::snapshots::SnapshotKind;
 use super::walk::{Role, Walk, digests_in};
 use crate::digest::Digest;
 
@@ -169,12 +170,14 @@ impl Store {
         if report.removed_blobs > 0 {
             fsutil::fsync_dir(&self.blobs_dir())?;
         }
-        for id in self.list_snapshots()? {
-            if !walk.chains.contains(&id)
-                && let Some(size) = self.remove_snapshot_locked(&id)?
-            {
-                report.removed_snapshots += 1;
-                report.removed_snapshot_bytes += size;
+        for kind in [SnapshotKind::Full, SnapshotKind::Diff] {
+            for id in self.list_of(kind)? {
+                if !walk.chains.contains(&id)
+                    && let Some(size) = self.remove_snapshot_locked(kind, &id)?
+                {
+                    report.removed_snapshots += 1;
+                    report.removed_snapshot_bytes += size;
+                }
             }
         }
         Ok(report)
@@ -191,11 +194,15 @@ impl Store {
             .collect();
         blob_files.values().for_each(|&size| du.blobs.add(size));
         let mut snapshots = BTreeMap::new();
-        for id in self.list_snapshots()? {
-            let path = self.snapshots_dir().join(id.hex());
-            let size = fsutil::tree_size(&path)?;
-            du.snapshots.add(size);
-            snapshots.insert(id, size);
+        for (kind, dir) in [
+            (SnapshotKind::Full, self.snapshots_dir()),
+            (SnapshotKind::Diff, self.diffs_dir()),
+        ] {
+            for id in self.list_of(kind)? {
+                let size = fsutil::tree_size(&dir.join(id.hex()))?;
+                du.snapshots.add(size);
+                *snapshots.entry(id).or_insert(0) += size;
+            }
         }
         for (_, size) in self.cache_files()? {
             du.cache.add(size);

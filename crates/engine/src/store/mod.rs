@@ -6,6 +6,7 @@
 //!   blobs/sha256/<hex>      content-addressed blobs, read-only, verified on read
 //!   refs.json               tagged images: name → manifest/index digest + media type
 //!   snapshots/<hex>/        unpacked layer trees, keyed by OCI ChainID
+//!   diffs/<hex>/            a RUN step's overlay upper dir (its chain's top layer)
 //!   cache/<hex>             build-cache records, sha256(key) → record bytes
 //!   tmp/                    in-progress writes; anything here is garbage
 //!   locks/                  flock files (see `lock`)
@@ -54,7 +55,7 @@ pub use error::{Result, StoreError};
 pub use gc::{DuReport, GcOptions, GcReport, ImageUsage, Usage};
 pub use lock::Lease;
 pub use refs::ImageRecord;
-pub use snapshots::{SnapshotReservation, chain_ids};
+pub use snapshots::{SnapshotKind, SnapshotReservation, chain_ids};
 
 use error::IoContext;
 use lock::{FileLock, LockMode};
@@ -82,6 +83,7 @@ impl Store {
         for dir in [
             store.blobs_dir(),
             store.snapshots_dir(),
+            store.diffs_dir(),
             store.cache_dir(),
             store.tmp_dir(),
             store.locks_dir(),
@@ -147,6 +149,10 @@ impl Store {
 
     pub(crate) fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")
+    }
+
+    pub(crate) fn diffs_dir(&self) -> PathBuf {
+        self.root.join("diffs")
     }
 
     pub(crate) fn cache_dir(&self) -> PathBuf {

@@ -1,5 +1,9 @@
 //! Unpacked layer trees in `snapshots/<hex>/`, keyed by the OCI ChainID of
-//! the layers' diff_ids, shared by every build using the store.
+//! the layers' diff_ids, shared by every build using the store; and in
+//! `diffs/<hex>/`, the overlay upper directory a `RUN` step left: only the
+//! top layer of that chain, in overlayfs's own format (whiteouts as 0:0
+//! character devices, opaque directories by xattr), to stack as a lower
+//! directory under later steps.
 //!
 //! A snapshot is made by reserving a directory in `tmp/`, filling it, and
 //! committing: the file system is synced and the directory renamed into
@@ -57,12 +61,21 @@ impl SnapshotReservation {
     /// leaves the page cache intact, and a snapshot is derived data, so
     /// after a power loss callers re-create it (the build keys snapshots to
     /// the boot id, see `build::snapshot`).
-    pub fn commit(mut self, chain_id: &Digest) -> Result<PathBuf> {
-        let dest = self.store.snapshot_path(chain_id);
+    pub fn commit(self, chain_id: &Digest) -> Result<PathBuf> {
+        self.commit_as(SnapshotKind::Full, chain_id)
+    }
+
+    /// Publish the tree as the overlay diff of `chain_id`'s top layer.
+    pub fn commit_diff(self, chain_id: &Digest) -> Result<PathBuf> {
+        self.commit_as(SnapshotKind::Diff, chain_id)
+    }
+
+    fn commit_as(mut self, kind: SnapshotKind, chain_id: &Digest) -> Result<PathBuf> {
+        let dest = self.store.kind_path(kind, chain_id);
         match fs::rename(&self.dir, &dest) {
             Ok(()) => {
                 self.committed = true;
-                fsutil::fsync_dir(&self.store.snapshots_dir())?;
+                fsutil::fsync_dir(&self.store.kind_dir(kind))?;
             }
             // A non-empty directory is already there: the same chain id
             // was committed concurrently. Ours goes in Drop.
@@ -87,9 +100,23 @@ impl Drop for SnapshotReservation {
     }
 }
 
+/// The two kinds of trees: a whole filesystem, or one layer's overlay diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    Full,
+    Diff,
+}
+
 impl Store {
-    fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
-        self.snapshots_dir().join(chain_id.hex())
+    fn kind_dir(&self, kind: SnapshotKind) -> PathBuf {
+        match kind {
+            SnapshotKind::Full => self.snapshots_dir(),
+            SnapshotKind::Diff => self.diffs_dir(),
+        }
+    }
+
+    fn kind_path(&self, kind: SnapshotKind, chain_id: &Digest) -> PathBuf {
+        self.kind_dir(kind).join(chain_id.hex())
     }
 
     /// Reserve an empty directory to unpack a snapshot into.
@@ -107,7 +134,12 @@ impl Store {
     /// The path of a committed snapshot, if there is one. Hold a
     /// [`Lease`](super::Lease) while using it, so GC leaves it alone.
     pub fn snapshot(&self, chain_id: &Digest) -> Result<Option<PathBuf>> {
-        let path = self.snapshot_path(chain_id);
+        self.snapshot_of(SnapshotKind::Full, chain_id)
+    }
+
+    /// The path of a committed tree of either kind, if there is one.
+    pub fn snapshot_of(&self, kind: SnapshotKind, chain_id: &Digest) -> Result<Option<PathBuf>> {
+        let path = self.kind_path(kind, chain_id);
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => Ok(Some(path)),
             Ok(_) => Ok(None),
@@ -118,7 +150,12 @@ impl Store {
 
     /// Chain ids of all committed snapshots.
     pub fn list_snapshots(&self) -> Result<Vec<Digest>> {
-        Ok(fsutil::dir_names(&self.snapshots_dir())?
+        self.list_of(SnapshotKind::Full)
+    }
+
+    /// Chain ids of all committed trees of one kind.
+    pub fn list_of(&self, kind: SnapshotKind) -> Result<Vec<Digest>> {
+        Ok(fsutil::dir_names(&self.kind_dir(kind))?
             .iter()
             .filter_map(|n| n.to_str())
             .filter_map(|n| format!("sha256:{n}").parse().ok())
@@ -127,13 +164,23 @@ impl Store {
 
     /// Remove a snapshot; `false` if there was none.
     pub fn remove_snapshot(&self, chain_id: &Digest) -> Result<bool> {
-        let _lock = self.lock_store(LockMode::Shared)?;
-        self.remove_snapshot_locked(chain_id).map(|n| n.is_some())
+        self.remove_of(SnapshotKind::Full, chain_id)
     }
 
-    /// Remove a snapshot (lock held by the caller); its size if it existed.
-    pub(crate) fn remove_snapshot_locked(&self, chain_id: &Digest) -> Result<Option<u64>> {
-        let path = self.snapshot_path(chain_id);
+    /// Remove a tree of either kind; `false` if there was none.
+    pub fn remove_of(&self, kind: SnapshotKind, chain_id: &Digest) -> Result<bool> {
+        let _lock = self.lock_store(LockMode::Shared)?;
+        self.remove_snapshot_locked(kind, chain_id)
+            .map(|n| n.is_some())
+    }
+
+    /// Remove a tree (lock held by the caller); its size if it existed.
+    pub(crate) fn remove_snapshot_locked(
+        &self,
+        kind: SnapshotKind,
+        chain_id: &Digest,
+    ) -> Result<Option<u64>> {
+        let path = self.kind_path(kind, chain_id);
         let size = match fsutil::tree_size(&path) {
             Ok(size) => size,
             Err(super::StoreError::Io { source, .. })
@@ -149,7 +196,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).at(&path),
         }
-        fsutil::fsync_dir(&self.snapshots_dir())?;
+        fsutil::fsync_dir(&self.kind_dir(kind))?;
         fsutil::remove_any(&trash)?;
         Ok(Some(size))
     }

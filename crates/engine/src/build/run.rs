@@ -1,0 +1,362 @@
+//! The `RUN` step of the solver: the command line as BuildKit builds it
+//! (`SHELL`, heredocs), the environment (the image's plus the stage's build
+//! args), the cache key, and — on a miss — the sandbox run over the state's
+//! overlay stack, whose upper directory becomes the layer and is kept as
+//! the lower directory of the next step.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hoist_dockerfile::StageScope;
+use hoist_dockerfile::instruction::{Command, CommandLine, Instruction, Network, Security};
+
+use super::config::commit_history;
+use super::key::KeyBuilder;
+use super::snapshot::{lower_stack, mark_current};
+use super::solve::{CacheRecord, LastRun, Solver};
+use super::state::{ImageState, Layer};
+use super::time::{now_seconds, rfc3339};
+use super::{BuildError, BuildEvent};
+use crate::layer::{LayerOptions, TreeMode, append_tree};
+use crate::ops::run::{RunRequest, prune_copy_ups, run};
+use crate::store::{SnapshotKind, chain_ids};
+
+/// What a step left: its layer (none when it changed nothing) and when it
+/// was made.
+type Made = (Option<Layer>, Option<String>);
+
+/// BuildKit's `PATH` for a step whose image sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Solver<'_> {
+    pub(super) fn run(
+        &self,
+        stage: &str,
+        scope: &StageScope<'_>,
+        ins: &Instruction,
+        mut state: ImageState,
+    ) -> Result<ImageState, BuildError> {
+        let Command::Run(cmd) = &ins.command else {
+            return Err(BuildError::Internal(
+                "run() on a non-RUN instruction".into(),
+            ));
+        };
+        if cmd.security == Security::Insecure {
+            return Err(BuildError::Unsupported(
+                "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
+            ));
+        }
+        if !cmd.mount_specs.is_empty() {
+            return Err(BuildError::Unsupported(
+                "RUN --mount is not supported yet".into(),
+            ));
+        }
+        let id = self.step_id();
+        self.progress.event(BuildEvent::Step {
+            id,
+            stage: stage.to_string(),
+            text: ins.original.trim().to_string(),
+        });
+        let started = Instant::now();
+        let args = argv(&state, &cmd.command);
+        let env = environment(&state, scope);
+        let cwd = state
+            .config
+            .config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let user = state.config.config.user.clone().unwrap_or_default();
+        let network = match cmd.network {
+            Network::None => hoist_sandbox::Network::None,
+            Network::Host => hoist_sandbox::Network::Host,
+            Network::Default => self.opts.network,
+        };
+        let history = history_line(&args, scope);
+        let parent_key = state.key.clone();
+        let key = KeyBuilder::new("run")
+            .digest("parent", &state.key)
+            .strs("args", &args)
+            .strs("env", &env)
+            .str("cwd", &cwd)
+            .str("user", &user)
+            .str("network", network_name(network))
+            .finish();
+        state.key = key.clone();
+        let cache_key = key.to_string();
+        let now = LastRun {
+            parent: parent_key.to_string(),
+            command: args.join(" "),
+            workdir: cwd.clone(),
+            inputs: env
+                .iter()
+                .map(|e| (format!("env {e}"), crate::digest::Digest::of(e.as_bytes())))
+                .collect(),
+        };
+        let slot = self.slot(&cache_key);
+        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let (layer, created) = match self.cached_run(&cache_key)? {
+            Some(hit) => {
+                self.cached.fetch_add(1, Ordering::SeqCst);
+                self.progress.event(BuildEvent::Cached { id });
+                hit
+            }
+            None => {
+                if !self.opts.no_cache {
+                    self.explain(id, stage, ins, &now);
+                }
+                let out = self.execute(
+                    id,
+                    &state,
+                    &cache_key,
+                    RunParts {
+                        args: &args,
+                        env: &env,
+                        cwd: &cwd,
+                        user: &user,
+                        network,
+                    },
+                )?;
+                self.executed.fetch_add(1, Ordering::SeqCst);
+                out
+            }
+        };
+        self.remember(stage, ins, &now)?;
+        let with_layer = layer.is_some();
+        if let Some(layer) = layer {
+            state.layers.push(layer);
+        }
+        commit_history(
+            &mut state.config,
+            history,
+            with_layer,
+            created.or_else(|| self.created.clone()),
+        );
+        self.progress.event(BuildEvent::Done {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(state)
+    }
+
+    /// A cache record for this step: the layer it made (none when it
+    /// changed nothing) and when.
+    fn cached_run(
+        &self,
+        cache_key: &str,
+    ) -> Result<Option<Made>, BuildError> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let Some(bytes) = self.store.get_cache_record(cache_key)? else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
+            return Ok(None);
+        };
+        match (record.layer, record.diff_id) {
+            (Some(descriptor), Some(diff_id)) if self.store.has_blob(&descriptor.digest)? => {
+                Ok(Some((
+                    Some(Layer {
+                        descriptor,
+                        diff_id,
+                    }),
+                    record.created,
+                )))
+            }
+            (None, None) => Ok(Some((None, record.created))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Run the step in the sandbox; its layer (none for no change).
+    fn execute(
+        &self,
+        id: usize,
+        state: &ImageState,
+        cache_key: &str,
+        parts: RunParts<'_>,
+    ) -> Result<Made, BuildError> {
+        let exe = self.opts.sandbox.clone().ok_or_else(|| {
+            BuildError::Unsupported(
+                "RUN needs the sandbox binary (hoist itself); none was given".into(),
+            )
+        })?;
+        let lower = lower_stack(self.store, &state.layers)?;
+        let upper = self.store.reserve_snapshot()?;
+        let request = RunRequest {
+            sandbox_exe: exe,
+            lower: lower.clone(),
+            upper: upper.path().to_path_buf(),
+            scratch_parent: self.store.root().join("tmp"),
+            args: parts.args.to_vec(),
+            env: parts.env.to_vec(),
+            cwd: parts.cwd.to_string(),
+            user: parts.user.to_string(),
+            network: parts.network,
+            mounts: Vec::new(),
+        };
+        let outcome = run(&request, &mut |line| {
+            self.progress.event(BuildEvent::Output {
+                id,
+                line: line.to_string(),
+            })
+        })
+        .map_err(|e| BuildError::Run(e.to_string()))?;
+        if outcome.code != 0 {
+            return Err(BuildError::RunFailed {
+                command: parts.args.join(" "),
+                code: outcome.code,
+                tail: outcome.tail,
+            });
+        }
+        let created = Some(
+            self.created
+                .clone()
+                .unwrap_or_else(|| rfc3339(now_seconds())),
+        );
+        prune_copy_ups(upper.path(), &lower).map_err(|e| {
+            BuildError::Run(format!(
+                "reading the step's changes in {}: {e}",
+                upper.path().display()
+            ))
+        })?;
+        if is_empty_dir(upper.path()) {
+            // Nothing changed: no layer, as BuildKit's empty diff.
+            let record = CacheRecord {
+                layer: None,
+                diff_id: None,
+                inputs: Vec::new(),
+                created: created.clone(),
+            };
+            let bytes =
+                serde_json::to_vec(&record).map_err(|e| BuildError::Internal(e.to_string()))?;
+            self.store.put_cache_record(cache_key, &bytes)?;
+            return Ok((None, created));
+        }
+        let walk = LayerOptions {
+            mode: TreeMode::OverlayUpper,
+            ..LayerOptions::default()
+        };
+        let upper_path = upper.path().to_path_buf();
+        let (layer, created) = self.write_layer_with_inputs(cache_key, &[], |w| {
+            append_tree(w, &upper_path, &walk)?;
+            Ok(())
+        })?;
+        // Keep the upper dir as this chain's top layer, for the next step.
+        let mut diff_ids = state.diff_ids();
+        diff_ids.push(layer.diff_id.clone());
+        if let Some(chain) = chain_ids(&diff_ids).pop() {
+            upper.commit_diff(&chain)?;
+            mark_current(self.store, SnapshotKind::Diff, &chain)?;
+        }
+        Ok((Some(layer), created))
+    }
+}
+
+struct RunParts<'a> {
+    args: &'a [String],
+    env: &'a [String],
+    cwd: &'a str,
+    user: &'a str,
+    network: hoist_sandbox::Network,
+}
+
+/// The argv BuildKit's `dispatchRun` makes: a lone heredoc is the script
+/// (run directly when it has a shebang), other heredocs are handed back to
+/// the shell whole; shell form goes through `SHELL`.
+fn argv(state: &ImageState, cmd: &CommandLine) -> Vec<String> {
+    let mut args = cmd.args.clone();
+    if let (Some(first), [_]) = (cmd.files.first(), args.as_slice()) {
+        if is_lone_heredoc(&args[0], &first.name) {
+            let data = if first.chomp {
+                chomp(&first.data)
+            } else {
+                first.data.clone()
+            };
+            // A script with a shebang: hoist hands it to the shell as a
+            // script too (BuildKit mounts it at /dev/pipes/NAME and runs it).
+            args = vec![data];
+        } else {
+            let mut text = args[0].clone();
+            for f in &cmd.files {
+                text.push('\n');
+                text.push_str(&f.data);
+                text.push_str(&f.name);
+            }
+            args = vec![text];
+        }
+    }
+    if cmd.prepend_shell {
+        super::config::with_shell(&state.config, &args)
+    } else {
+        args
+    }
+}
+
+fn is_lone_heredoc(word: &str, name: &str) -> bool {
+    let w = word.trim();
+    let Some(rest) = w.strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let rest = rest.trim_matches(|c| c == '"' || c == '\'');
+    rest == name
+}
+
+/// `<<-`: leading tabs go from every line.
+fn chomp(data: &str) -> String {
+    data.split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
+}
+
+/// The image's env, then the stage's build args it does not set (ENV wins
+/// over ARG), and BuildKit's default `PATH` when there is none.
+fn environment(state: &ImageState, scope: &StageScope<'_>) -> Vec<String> {
+    let mut env = state.config.config.env.clone();
+    let has = |env: &[String], k: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').map_or(e.as_str(), |(a, _)| a) == k)
+    };
+    for (k, v) in scope.args() {
+        if !has(&env, k) {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    if !has(&env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env
+}
+
+/// `RUN [|N K=V...] ARGV... # buildkit`, BuildKit's history line.
+fn history_line(args: &[String], scope: &StageScope<'_>) -> String {
+    let build_args: Vec<String> = scope
+        .args()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut parts = Vec::new();
+    if !build_args.is_empty() {
+        parts.push(format!("|{}", build_args.len()));
+        parts.extend(build_args);
+    }
+    parts.extend(args.iter().cloned());
+    format!("RUN {} # buildkit", parts.join(" "))
+}
+
+fn network_name(n: hoist_sandbox::Network) -> &'static str {
+    match n {
+        hoist_sandbox::Network::Host => "host",
+        hoist_sandbox::Network::None => "none",
+    }
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}

@@ -1,0 +1,193 @@
+//! `RUN`: one process in the sandbox, over an overlay of the state so far.
+//!
+//! [`run`] lays out a step's scratch directory (overlay work dir, mount
+//! point, generated `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`, the
+//! spec and the sandbox's report), starts the sandbox process (the `hoist`
+//! binary again: see `hoist_sandbox`), streams its output line by line, and
+//! returns the exit code with the last lines. The upper directory (the
+//! step's changes) is the caller's: it becomes the layer.
+//!
+//! This module is the only caller of `hoist_sandbox`.
+
+mod etc;
+mod prune;
+
+pub use prune::prune_copy_ups;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use hoist_sandbox::{MountKind, MountSpec, Network, Report, Rootfs, RunSpec};
+
+/// How many lines of output a failure shows.
+const TAIL_LINES: usize = 10;
+
+/// The hostname a step sees (BuildKit's).
+pub const HOSTNAME: &str = "buildkitsandbox";
+
+/// One process to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// A binary whose `main` calls `hoist_sandbox::dispatch` first.
+    pub sandbox_exe: PathBuf,
+    /// The state's filesystem as overlay lower dirs, top first (empty: scratch).
+    pub lower: Vec<PathBuf>,
+    /// An empty directory (owned by the caller) that receives the changes.
+    pub upper: PathBuf,
+    /// Where the step's scratch files go (removed after).
+    pub scratch_parent: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub network: Network,
+    /// The step's `--mount`s, sources prepared by the caller.
+    pub mounts: Vec<MountSpec>,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The exit code (128 + n when killed by signal n).
+    pub code: i32,
+    /// The last lines of output.
+    pub tail: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunError + use<> {
+    let path = path.to_path_buf();
+    move |source| RunError::Io { what, path, source }
+}
+
+/// Run `req`; `on_line` gets each line of output as it comes.
+pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&req.scratch_parent)
+        .map_err(io("create a scratch dir in", &req.scratch_parent))?;
+    let dir = scratch.path();
+    let work = dir.join("work");
+    let merged = dir.join("merged");
+    for d in [&work, &merged] {
+        std::fs::create_dir(d).map_err(io("mkdir", d))?;
+    }
+    let mut lower = req.lower.clone();
+    if lower.is_empty() {
+        let empty = dir.join("empty");
+        std::fs::create_dir(&empty).map_err(io("mkdir", &empty))?;
+        lower.push(empty);
+    }
+    // The merged root takes its owner and mode from the upper dir: give it
+    // the image's.
+    let top = std::fs::metadata(&lower[0]).map_err(io("stat", &lower[0]))?;
+    std::fs::set_permissions(
+        &req.upper,
+        std::fs::Permissions::from_mode(top.mode() & 0o7777),
+    )
+    .map_err(io("chmod", &req.upper))?;
+    rustix::fs::chown(
+        &req.upper,
+        Some(rustix::fs::Uid::from_raw(top.uid())),
+        Some(rustix::fs::Gid::from_raw(top.gid())),
+    )
+    .map_err(|e| io("chown", &req.upper)(e.into()))?;
+
+    let mut mounts = etc::files(dir, req.network)?;
+    mounts.extend(req.mounts.iter().cloned());
+    let report = dir.join("report.json");
+    let spec = RunSpec {
+        rootfs: Rootfs {
+            lower,
+            upper: req.upper.clone(),
+            work,
+            merged,
+        },
+        args: req.args.clone(),
+        env: req.env.clone(),
+        cwd: req.cwd.clone(),
+        user: req.user.clone(),
+        hostname: HOSTNAME.to_string(),
+        network: req.network,
+        mounts,
+        report: report.clone(),
+    };
+    let spec_path = dir.join("spec.json");
+    let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;
+    std::fs::write(&spec_path, bytes).map_err(io("write", &spec_path))?;
+
+    let (reader, writer) = std::io::pipe().map_err(io("pipe for", &spec_path))?;
+    let mut cmd = hoist_sandbox::command(&req.sandbox_exe, &spec_path);
+    cmd.stdout(writer.try_clone().map_err(io("pipe for", &spec_path))?)
+        .stderr(writer);
+    let mut child = cmd
+        .spawn()
+        .map_err(io("start the sandbox", &req.sandbox_exe))?;
+    // Our copies of the write end must go, or the read below never ends.
+    drop(cmd);
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    let mut lines = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match lines.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                on_line(line);
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line.to_string());
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(io("wait for the sandbox", &req.sandbox_exe))?;
+    let code = status
+        .code()
+        .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
+        .unwrap_or(1);
+    let report: Report = std::fs::read(&report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(e) = report.error {
+        return Err(RunError::Sandbox(e));
+    }
+    if code == hoist_sandbox::SETUP_FAILED
+        && !std::fs::exists(dir.join("report.json")).unwrap_or(false)
+    {
+        return Err(RunError::Sandbox(
+            tail.iter().cloned().collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    Ok(RunOutcome {
+        code,
+        tail: tail.into(),
+    })
+}
+
+/// A bind mount of a host path.
+pub fn bind(source: PathBuf, target: &str, read_only: bool) -> MountSpec {
+    MountSpec {
+        target: target.to_string(),
+        kind: MountKind::Bind { source, read_only },
+    }
+}
