@@ -65,6 +65,14 @@ pub struct BuildArgs {
     /// replaces `FROM NAME`, `COPY --from=NAME` and a stage named NAME.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     build_contexts: Vec<String>,
+    /// A secret for `RUN --mount=type=secret`: `id=ID[,src=FILE|,env=VAR]`
+    /// (buildx syntax; never stored, never in the image).
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
+    /// An ssh agent for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK)
+    /// or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
     /// The network for RUN steps: default (= host), none or host.
     #[arg(long, default_value = "default")]
     network: String,
@@ -236,6 +244,16 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             "none" => hoist_engine::build::RunNetwork::None,
             other => anyhow::bail!("invalid --network {other:?}: expected default, host or none"),
         },
+        secrets: args
+            .secrets
+            .iter()
+            .map(|s| parse_secret(s))
+            .collect::<Result<_>>()?,
+        ssh: args
+            .ssh
+            .iter()
+            .map(|s| parse_ssh(s))
+            .collect::<Result<_>>()?,
     };
     let client = args.registry.client()?;
     let resolver = BaseResolver {
@@ -324,4 +342,51 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// buildx's `--secret`: `id=ID[,type=file|env][,src=FILE|,env=VAR]`; with
+/// neither source, the variable named ID if set, else the file ID.
+fn parse_secret(spec: &str) -> Result<(String, hoist_engine::build::Secret)> {
+    use hoist_engine::build::Secret;
+    let (mut id, mut kind, mut src, mut env) = (None, None, None, None);
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("invalid --secret {spec:?}: {field:?} is not key=value")
+        })?;
+        match k.trim().to_lowercase().as_str() {
+            "id" => id = Some(v.to_string()),
+            "type" => kind = Some(v.to_string()),
+            "src" | "source" => src = Some(v.to_string()),
+            "env" => env = Some(v.to_string()),
+            other => anyhow::bail!("invalid --secret {spec:?}: unexpected key {other:?}"),
+        }
+    }
+    let id = id
+        .or_else(|| src.clone())
+        .or_else(|| env.clone())
+        .ok_or_else(|| anyhow::anyhow!("invalid --secret {spec:?}: no id"))?;
+    let secret = match (kind.as_deref(), src, env) {
+        (_, Some(src), _) => Secret::File(src.into()),
+        (_, None, Some(env)) => Secret::Env(env),
+        (Some("env"), None, None) => Secret::Env(id.clone()),
+        (Some("file"), None, None) => Secret::File(id.clone().into()),
+        (None, None, None) if std::env::var_os(&id).is_some() => Secret::Env(id.clone()),
+        (None, None, None) => Secret::File(id.clone().into()),
+        (Some(other), ..) => anyhow::bail!("invalid --secret {spec:?}: unknown type {other:?}"),
+    };
+    Ok((id, secret))
+}
+
+/// `--ssh default` (the agent in $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`.
+fn parse_ssh(spec: &str) -> Result<(String, PathBuf)> {
+    let (id, path) = match spec.split_once('=') {
+        Some((id, path)) => (id.to_string(), PathBuf::from(path)),
+        None => {
+            let sock = std::env::var_os("SSH_AUTH_SOCK").ok_or_else(|| {
+                anyhow::anyhow!("--ssh {spec}: SSH_AUTH_SOCK is not set (give ID=SOCKET)")
+            })?;
+            (spec.to_string(), PathBuf::from(sock))
+        }
+    };
+    Ok((id, path))
 }

@@ -58,12 +58,21 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
             Some((d.to_string(), fd))
         })
         .collect();
-    let mut binds = Vec::new();
+    let userxattr = crate::userns::in_user_namespace();
+    let mut trees = Vec::new();
     for m in &spec.mounts {
-        if let MountKind::Bind { source, .. } = &m.kind {
-            let fd = clone_tree(source, true)
-                .what(|| format!("open bind source {}", source.display()))?;
-            binds.push((fd, source.is_dir()));
+        match &m.kind {
+            MountKind::Bind { source, .. } => {
+                let fd = clone_tree(source, true)
+                    .what(|| format!("open bind source {}", source.display()))?;
+                trees.push((fd, source.is_dir()));
+            }
+            MountKind::Overlay { lower, upper, work } => {
+                let fd = detached_overlay(lower, upper, work, userxattr)
+                    .what(|| format!("overlay for {}", m.target))?;
+                trees.push((fd, true));
+            }
+            MountKind::Tmpfs { .. } => {}
         }
     }
     let sys = clone_tree(Path::new("/sys"), false).ok();
@@ -153,14 +162,21 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         done.mounts.push("/sys".into());
     }
     // The step's mounts, in order.
-    let mut binds = binds.into_iter();
+    let mut trees = trees.into_iter();
     for m in &spec.mounts {
         let target = PathBuf::from(&m.target);
         match &m.kind {
-            MountKind::Bind { read_only, .. } => {
-                let (fd, is_dir) = binds
+            MountKind::Overlay { .. } => {
+                let (fd, _) = trees
                     .next()
-                    .ok_or_else(|| SandboxError::Spec("bind sources out of step".into()))?;
+                    .ok_or_else(|| SandboxError::Spec("mount sources out of step".into()))?;
+                done.dir(&target)?;
+                graft(&fd, &target)?;
+            }
+            MountKind::Bind { read_only, .. } => {
+                let (fd, is_dir) = trees
+                    .next()
+                    .ok_or_else(|| SandboxError::Spec("mount sources out of step".into()))?;
                 if is_dir {
                     done.dir(&target)?;
                 } else {
@@ -277,21 +293,7 @@ fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
     }
     let userxattr = crate::userns::in_user_namespace();
     let fresh = || -> rustix::io::Result<()> {
-        let fs_fd = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-        for lower in &r.lower {
-            rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "lowerdir+", lower)?;
-        }
-        rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "upperdir", &r.upper)?;
-        rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "workdir", &r.work)?;
-        if userxattr {
-            rustix::mount::fsconfig_set_flag(fs_fd.as_fd(), "userxattr")?;
-        }
-        rustix::mount::fsconfig_create(fs_fd.as_fd())?;
-        let mnt = rustix::mount::fsmount(
-            fs_fd.as_fd(),
-            FsMountFlags::FSMOUNT_CLOEXEC,
-            MountAttrFlags::empty(),
-        )?;
+        let mnt = detached_overlay(&r.lower, &r.upper, &r.work, userxattr)?;
         rustix::mount::move_mount(
             mnt.as_fd(),
             "",
@@ -322,6 +324,31 @@ fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
         Some(data.as_c_str()),
     )
     .what(|| format!("mount the overlay at {}", r.merged.display()))
+}
+
+/// An overlay mount not attached anywhere yet (the new mount API, with
+/// `lowerdir+` one directory at a time: no length limit, no escaping).
+fn detached_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    userxattr: bool,
+) -> rustix::io::Result<OwnedFd> {
+    let fs_fd = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for dir in lower {
+        rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "lowerdir+", dir)?;
+    }
+    rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "upperdir", upper)?;
+    rustix::mount::fsconfig_set_string(fs_fd.as_fd(), "workdir", work)?;
+    if userxattr {
+        rustix::mount::fsconfig_set_flag(fs_fd.as_fd(), "userxattr")?;
+    }
+    rustix::mount::fsconfig_create(fs_fd.as_fd())?;
+    rustix::mount::fsmount(
+        fs_fd.as_fd(),
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::empty(),
+    )
 }
 
 /// Overlay's option syntax: `:` and `,` escaped with `\`.

@@ -64,6 +64,14 @@ pub enum MountKind {
         size: Option<u64>,
         mode: Option<u32>,
     },
+    /// Host directories seen through an overlay (top first), writes going
+    /// to `upper` (the engine's scratch, thrown away): a writable view of a
+    /// tree that must not change, such as `RUN --mount=type=bind,rw`.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
 }
 
 /// What the sandbox tells the engine besides the exit status.

@@ -11,6 +11,7 @@ pub mod base;
 pub mod config;
 pub mod key;
 mod run;
+mod run_mounts;
 pub mod snapshot;
 pub mod solve;
 pub mod state;
@@ -49,6 +50,17 @@ pub struct BuildOptions {
     pub sandbox: Option<PathBuf>,
     /// `--network`: what `RUN` gets by default (`host` unless told).
     pub network: hoist_sandbox::Network,
+    /// `--secret id=...`: what `RUN --mount=type=secret` may read.
+    pub secrets: BTreeMap<String, Secret>,
+    /// `--ssh id[=socket]`: agent sockets `RUN --mount=type=ssh` may use.
+    pub ssh: BTreeMap<String, PathBuf>,
+}
+
+/// Where a `--secret` comes from (read when a step needs it, never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
 }
 
 /// What a `--build-context` names.

@@ -4,6 +4,8 @@
 //! overlay stack, whose upper directory becomes the layer and is kept as
 //! the lower directory of the next step.
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use hoist_dockerfile::instruction::{Command, CommandLine, Instruction, Network, 
 
 use super::config::commit_history;
 use super::key::KeyBuilder;
+use super::run_mounts::Planned;
 use super::snapshot::{lower_stack, mark_current};
 use super::solve::{CacheRecord, LastRun, Solver};
 use super::state::{ImageState, Layer};
@@ -36,6 +39,7 @@ impl Solver<'_> {
         scope: &StageScope<'_>,
         ins: &Instruction,
         mut state: ImageState,
+        results: &BTreeMap<usize, ImageState>,
     ) -> Result<ImageState, BuildError> {
         let Command::Run(cmd) = &ins.command else {
             return Err(BuildError::Internal(
@@ -47,11 +51,6 @@ impl Solver<'_> {
                 "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
             ));
         }
-        if !cmd.mount_specs.is_empty() {
-            return Err(BuildError::Unsupported(
-                "RUN --mount is not supported yet".into(),
-            ));
-        }
         let id = self.step_id();
         self.progress.event(BuildEvent::Step {
             id,
@@ -59,7 +58,7 @@ impl Solver<'_> {
             text: ins.original.trim().to_string(),
         });
         let started = Instant::now();
-        let args = argv(&state, &cmd.command);
+        let (args, script) = argv(&state, &cmd.command);
         let env = environment(&state, scope);
         let cwd = state
             .config
@@ -68,6 +67,18 @@ impl Solver<'_> {
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
+        let mounts = cmd
+            .mounts(&mut |w| scope.expand_word(w))
+            .map_err(|e| BuildError::Run(format!("RUN --mount: {e}")))?;
+        let mounts = self.plan_mounts(mounts, &cwd, results)?;
+        let mut mount_keys: Vec<String> = mounts.iter().map(|m| m.key.clone()).collect();
+        if let Some(s) = &script {
+            mount_keys.push(format!(
+                "script /dev/pipes/{} {}",
+                s.name,
+                crate::digest::Digest::of(s.data.as_bytes())
+            ));
+        }
         let user = state.config.config.user.clone().unwrap_or_default();
         let network = match cmd.network {
             Network::None => hoist_sandbox::Network::None,
@@ -83,6 +94,7 @@ impl Solver<'_> {
             .str("cwd", &cwd)
             .str("user", &user)
             .str("network", network_name(network))
+            .strs("mounts", &mount_keys)
             .finish();
         state.key = key.clone();
         let cache_key = key.to_string();
@@ -117,6 +129,8 @@ impl Solver<'_> {
                         cwd: &cwd,
                         user: &user,
                         network,
+                        mounts: &mounts,
+                        script: script.as_ref(),
                     },
                 )?;
                 self.executed.fetch_add(1, Ordering::SeqCst);
@@ -143,10 +157,7 @@ impl Solver<'_> {
 
     /// A cache record for this step: the layer it made (none when it
     /// changed nothing) and when.
-    fn cached_run(
-        &self,
-        cache_key: &str,
-    ) -> Result<Option<Made>, BuildError> {
+    fn cached_run(&self, cache_key: &str) -> Result<Option<Made>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
         }
@@ -186,17 +197,39 @@ impl Solver<'_> {
         })?;
         let lower = lower_stack(self.store, &state.layers)?;
         let upper = self.store.reserve_snapshot()?;
+        // The mounts' host side lives as long as the step.
+        let tmp = self.store.root().join("tmp");
+        let scratch = tempfile::Builder::new()
+            .prefix("mounts-")
+            .tempdir_in(&tmp)
+            .map_err(|e| BuildError::Run(format!("{}: {e}", tmp.display())))?;
+        let mut prepared = self.prepare_mounts(parts.mounts, scratch.path())?;
+        if let Some(s) = parts.script {
+            let file = scratch.path().join(format!("script-{}", s.name));
+            std::fs::write(&file, &s.data)
+                .and_then(|()| {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                })
+                .map_err(|e| BuildError::Run(format!("{}: {e}", file.display())))?;
+            prepared.mounts.push(crate::ops::run::bind(
+                file,
+                &format!("/dev/pipes/{}", s.name),
+                true,
+            ));
+        }
+        let mut env = parts.env.to_vec();
+        env.extend(prepared.env.iter().cloned());
         let request = RunRequest {
             sandbox_exe: exe,
             lower: lower.clone(),
             upper: upper.path().to_path_buf(),
             scratch_parent: self.store.root().join("tmp"),
             args: parts.args.to_vec(),
-            env: parts.env.to_vec(),
+            env,
             cwd: parts.cwd.to_string(),
             user: parts.user.to_string(),
             network: parts.network,
-            mounts: Vec::new(),
+            mounts: prepared.mounts.clone(),
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {
@@ -262,13 +295,23 @@ struct RunParts<'a> {
     cwd: &'a str,
     user: &'a str,
     network: hoist_sandbox::Network,
+    mounts: &'a [Planned],
+    script: Option<&'a Script>,
+}
+
+/// A lone heredoc with a shebang: BuildKit mounts it read-only at
+/// `/dev/pipes/NAME` and runs it.
+struct Script {
+    name: String,
+    data: String,
 }
 
 /// The argv BuildKit's `dispatchRun` makes: a lone heredoc is the script
 /// (run directly when it has a shebang), other heredocs are handed back to
 /// the shell whole; shell form goes through `SHELL`.
-fn argv(state: &ImageState, cmd: &CommandLine) -> Vec<String> {
+fn argv(state: &ImageState, cmd: &CommandLine) -> (Vec<String>, Option<Script>) {
     let mut args = cmd.args.clone();
+    let mut script = None;
     if let (Some(first), [_]) = (cmd.files.first(), args.as_slice()) {
         if is_lone_heredoc(&args[0], &first.name) {
             let data = if first.chomp {
@@ -276,9 +319,15 @@ fn argv(state: &ImageState, cmd: &CommandLine) -> Vec<String> {
             } else {
                 first.data.clone()
             };
-            // A script with a shebang: hoist hands it to the shell as a
-            // script too (BuildKit mounts it at /dev/pipes/NAME and runs it).
-            args = vec![data];
+            if data.starts_with("#!") {
+                args = vec![format!("/dev/pipes/{}", first.name)];
+                script = Some(Script {
+                    name: first.name.clone(),
+                    data,
+                });
+            } else {
+                args = vec![data];
+            }
         } else {
             let mut text = args[0].clone();
             for f in &cmd.files {
@@ -289,11 +338,12 @@ fn argv(state: &ImageState, cmd: &CommandLine) -> Vec<String> {
             args = vec![text];
         }
     }
-    if cmd.prepend_shell {
+    let args = if cmd.prepend_shell {
         super::config::with_shell(&state.config, &args)
     } else {
         args
-    }
+    };
+    (args, script)
 }
 
 fn is_lone_heredoc(word: &str, name: &str) -> bool {

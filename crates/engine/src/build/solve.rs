@@ -68,8 +68,8 @@ pub(super) struct Solver<'a> {
     df: &'a Dockerfile,
     pub(super) opts: &'a BuildOptions,
     resolver: BaseResolver<'a>,
-    context: Context,
-    hashes: HashCache,
+    pub(super) context: Context,
+    pub(super) hashes: HashCache,
     pub(super) progress: &'a dyn BuildProgress,
     next_id: AtomicUsize,
     pub(super) executed: AtomicUsize,
@@ -309,7 +309,9 @@ impl Solver<'_> {
         let expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
         match &expanded.command {
             Command::Run(_) => {
-                state = self.run(stage, scope, &expanded, state).map_err(at)?;
+                state = self
+                    .run(stage, scope, &expanded, state, results)
+                    .map_err(at)?;
             }
             Command::Arg { args } => {
                 let parts: Vec<String> = args
@@ -486,47 +488,7 @@ impl Solver<'_> {
         });
         let started = Instant::now();
         // Where the sources come from, and what they hash to.
-        let (source_root, stage_source) = match &from {
-            None => (self.opts.context.clone(), false),
-            Some(name)
-                if matches!(
-                    self.opts.named_contexts.get(name.as_str()),
-                    Some(NamedContext::Dir(_))
-                ) =>
-            {
-                let Some(NamedContext::Dir(dir)) = self.opts.named_contexts.get(name.as_str())
-                else {
-                    return Err(BuildError::Internal("named context changed".into()));
-                };
-                (dir.clone(), false)
-            }
-            Some(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
-                let platform = self.platform(None)?;
-                let st = self.named_state(name, &platform)?;
-                (
-                    materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir()),
-                    true,
-                )
-            }
-            Some(name) => {
-                let st = match name.parse::<usize>() {
-                    Ok(i) => results.get(&i).cloned(),
-                    Err(_) => self
-                        .df
-                        .stage_by_name(name)
-                        .and_then(|s| results.get(&s.index).cloned()),
-                };
-                let st = match st {
-                    Some(st) => st,
-                    None => {
-                        let platform = self.platform(None)?;
-                        self.resolver.image(name, &platform)?
-                    }
-                };
-                let root = materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir());
-                (root, true)
-            }
-        };
+        let (source_root, stage_source) = self.source_root(from.as_deref(), results)?;
         let url_sources: Vec<&String> = files
             .sources
             .iter()
@@ -664,6 +626,56 @@ impl Solver<'_> {
             seconds: started.elapsed().as_secs_f64(),
         });
         Ok(state)
+    }
+
+    /// Where `COPY --from` / `RUN --mount=from=` reads: the build context
+    /// (no `from`), a named local context, or a stage's or image's rootfs
+    /// (`true`: a filesystem, read without a `.dockerignore`).
+    pub(super) fn source_root(
+        &self,
+        from: Option<&str>,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<(PathBuf, bool), BuildError> {
+        Ok(match from {
+            None => (self.opts.context.clone(), false),
+            Some(name)
+                if matches!(
+                    self.opts.named_contexts.get(name),
+                    Some(NamedContext::Dir(_))
+                ) =>
+            {
+                let Some(NamedContext::Dir(dir)) = self.opts.named_contexts.get(name) else {
+                    return Err(BuildError::Internal("named context changed".into()));
+                };
+                (dir.clone(), false)
+            }
+            Some(name) if self.opts.named_contexts.contains_key(name) => {
+                let platform = self.platform(None)?;
+                let st = self.named_state(name, &platform)?;
+                (
+                    materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir()),
+                    true,
+                )
+            }
+            Some(name) => {
+                let st = match name.parse::<usize>() {
+                    Ok(i) => results.get(&i).cloned(),
+                    Err(_) => self
+                        .df
+                        .stage_by_name(name)
+                        .and_then(|s| results.get(&s.index).cloned()),
+                };
+                let st = match st {
+                    Some(st) => st,
+                    None => {
+                        let platform = self.platform(None)?;
+                        self.resolver.image(name, &platform)?
+                    }
+                };
+                let root = materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir());
+                (root, true)
+            }
+        })
     }
 
     /// Where the last run of this step (this Dockerfile line in this stage
@@ -914,6 +926,11 @@ fn normalize_workdir(current: Option<&str>, path: &str) -> String {
     } else {
         format!("{}/{path}", current.unwrap_or("/"))
     };
+    normalize_path(&joined)
+}
+
+/// An absolute path cleaned of `.`, `..` and repeated slashes.
+pub(super) fn normalize_path(joined: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for p in joined.split('/') {
         match p {

@@ -150,6 +150,12 @@ impl Store {
                 report.removed_cache_records += 1;
                 report.removed_cache_bytes += size;
             }
+            // RUN --mount=type=cache directories go with the build cache.
+            let mounts = self.root.join("cache-mounts");
+            if mounts.exists() {
+                report.removed_cache_bytes += fsutil::tree_size(&mounts).unwrap_or(0);
+                fsutil::remove_any(&mounts)?;
+            }
         }
         let tmp = self.tmp_dir();
         for name in fsutil::dir_names(&tmp)? {

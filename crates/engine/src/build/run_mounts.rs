@@ -1,0 +1,394 @@
+//! `RUN --mount`: what each mount contributes to the step's cache key, and
+//! the host paths the sandbox mounts when the step runs.
+//!
+//! - `bind`: a path of the context (only what `.dockerignore` lets through,
+//!   copied to the step's scratch) or of a stage or image (its snapshot,
+//!   read-only, or through an overlay when `rw`: writes are discarded). The
+//!   key takes the content digest of what is mounted, as BuildKit's.
+//! - `cache`: a directory in the store (`cache-mounts/`) kept across builds
+//!   and never in the image; `sharing=shared|locked|private` by file locks.
+//! - `tmpfs`: a fresh tmpfs.
+//! - `secret`: a `--secret` copied to the scratch dir (mode 0400) or put in
+//!   the step's environment; never in the key, the image or the logs.
+//! - `ssh`: a `--ssh` agent socket, with `SSH_AUTH_SOCK` pointing at it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use hoist_dockerfile::mount::{Mount, MountType, Sharing};
+use hoist_sandbox::{MountKind, MountSpec};
+
+use super::solve::Solver;
+use super::state::ImageState;
+use super::{BuildError, Secret};
+use crate::context::{Context, HashCache, Matcher, hash_selection};
+use crate::digest::Digest;
+use crate::ops::file::{CopyPlan, HiddenPaths, SourceSpec, apply_to_dir};
+
+/// One mount, planned: its part of the key and how to make it.
+#[derive(Debug)]
+pub(super) struct Planned {
+    mount: Mount,
+    target: String,
+    /// For a bind: where its source lives and whether it is a filesystem
+    /// (a stage or image) rather than a context.
+    source: Option<(PathBuf, bool)>,
+    /// The key's view of this mount (never a secret's value).
+    pub key: String,
+}
+
+/// What the sandbox gets, and what must live until the step ends.
+#[derive(Debug, Default)]
+pub(super) struct Prepared {
+    pub mounts: Vec<MountSpec>,
+    /// Variables added to the step's environment (secrets with `env=`, ssh).
+    pub env: Vec<String>,
+    /// Locks held on cache mounts while the step runs.
+    _locks: Vec<OwnedFd>,
+}
+
+impl Solver<'_> {
+    /// Check the mounts and compute their key parts (hashing bind sources).
+    pub(super) fn plan_mounts(
+        &self,
+        mounts: Vec<Mount>,
+        cwd: &str,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<Vec<Planned>, BuildError> {
+        let mut out = Vec::new();
+        for (i, m) in mounts.into_iter().enumerate() {
+            let target = target_of(&m, cwd, i)?;
+            let mut planned = Planned {
+                key: String::new(),
+                target: target.clone(),
+                source: None,
+                mount: m,
+            };
+            let m = &planned.mount;
+            planned.key = match m.kind {
+                MountType::Bind => {
+                    let (root, fs_source) = self.source_root(m.from.as_deref(), results)?;
+                    let source = m.source.clone().unwrap_or_else(|| ".".into());
+                    let digest = self.bind_digest(&root, fs_source, m.from.is_some(), &source)?;
+                    planned.source = Some((root, fs_source));
+                    format!(
+                        "bind {target} from={} source={source} ro={} content={digest}",
+                        m.from.as_deref().unwrap_or("context"),
+                        m.read_only
+                    )
+                }
+                MountType::Cache => {
+                    if m.from.is_some() {
+                        return Err(BuildError::Unsupported(
+                            "RUN --mount=type=cache,from=... is not supported yet".into(),
+                        ));
+                    }
+                    format!(
+                        "cache {target} id={} sharing={:?} mode={:?} uid={:?} gid={:?} ro={}",
+                        cache_id(m, &target),
+                        m.sharing.unwrap_or(Sharing::Shared),
+                        m.mode,
+                        m.uid,
+                        m.gid,
+                        m.read_only
+                    )
+                }
+                MountType::Tmpfs => format!("tmpfs {target} size={:?}", m.size_limit),
+                MountType::Secret => format!(
+                    "secret {target} id={} env={:?} required={}",
+                    secret_id(m),
+                    m.env,
+                    m.required
+                ),
+                MountType::Ssh => format!(
+                    "ssh {target} id={} required={}",
+                    m.id.as_deref().unwrap_or("default"),
+                    m.required
+                ),
+            };
+            out.push(planned);
+        }
+        Ok(out)
+    }
+
+    fn bind_digest(
+        &self,
+        root: &Path,
+        fs_source: bool,
+        named: bool,
+        source: &str,
+    ) -> Result<Digest, BuildError> {
+        let memory = HashCache::in_memory();
+        let other;
+        let (ctx, hashes) = if fs_source {
+            other = Context::with_matcher(root, Matcher::default())?;
+            (&other, &memory)
+        } else if named {
+            other = Context::open(root, None)?;
+            (&other, &memory)
+        } else {
+            (&self.context, &self.hashes)
+        };
+        let sel = ctx.select(&[source.to_string()], &[], !fs_source)?;
+        Ok(hash_selection(&sel, hashes)?.digest)
+    }
+
+    /// Make each mount's host side in `scratch` (the step's own directory).
+    pub(super) fn prepare_mounts(
+        &self,
+        planned: &[Planned],
+        scratch: &Path,
+    ) -> Result<Prepared, BuildError> {
+        let mut out = Prepared::default();
+        for (i, p) in planned.iter().enumerate() {
+            let m = &p.mount;
+            let target = p.target.clone();
+            let kind = match m.kind {
+                MountType::Bind => {
+                    let (root, fs_source) = p.source.clone().ok_or_else(|| {
+                        BuildError::Internal("bind mount without a source".into())
+                    })?;
+                    let source = m.source.clone().unwrap_or_else(|| ".".into());
+                    if fs_source {
+                        let path = contained(&root, &source)?;
+                        if m.read_only {
+                            MountKind::Bind {
+                                source: path,
+                                read_only: true,
+                            }
+                        } else {
+                            let upper = mkdir(&scratch.join(format!("mount-{i}-upper")))?;
+                            let work = mkdir(&scratch.join(format!("mount-{i}-work")))?;
+                            MountKind::Overlay {
+                                lower: vec![path],
+                                upper,
+                                work,
+                            }
+                        }
+                    } else {
+                        let copy = mkdir(&scratch.join(format!("mount-{i}")))?;
+                        let hidden = (m.from.is_none()).then(|| HiddenPaths {
+                            root: root.clone(),
+                            matcher: self.context.ignore().clone(),
+                        });
+                        let plan = CopyPlan {
+                            sources: vec![
+                                SourceSpec::context(&root, source.clone()).hiding(hidden),
+                            ],
+                            dest: "/".into(),
+                            workdir: "/".into(),
+                            ..CopyPlan::default()
+                        };
+                        apply_to_dir(&plan, &copy)?;
+                        let path = if root.join(&source).is_dir() {
+                            copy
+                        } else {
+                            let name = Path::new(&source)
+                                .file_name()
+                                .map(PathBuf::from)
+                                .unwrap_or_default();
+                            copy.join(name)
+                        };
+                        MountKind::Bind {
+                            source: path,
+                            read_only: m.read_only,
+                        }
+                    }
+                }
+                MountType::Cache => {
+                    let (dir, lock) = self.cache_dir(m, &target, scratch, i)?;
+                    out._locks.extend(lock);
+                    MountKind::Bind {
+                        source: dir,
+                        read_only: m.read_only,
+                    }
+                }
+                MountType::Tmpfs => MountKind::Tmpfs {
+                    size: m.size_limit,
+                    mode: None,
+                },
+                MountType::Secret => {
+                    let id = secret_id(m);
+                    let Some(value) = self.secret_value(&id)? else {
+                        if m.required {
+                            return Err(BuildError::Run(format!(
+                                "secret {id}: not provided (pass --secret id={id},src=FILE)"
+                            )));
+                        }
+                        continue;
+                    };
+                    if let Some(var) = &m.env {
+                        out.env
+                            .push(format!("{var}={}", String::from_utf8_lossy(&value)));
+                        if m.target.is_none() {
+                            continue;
+                        }
+                    }
+                    let file = scratch.join(format!("secret-{i}"));
+                    fs::write(&file, &value).map_err(|e| io_err(&file, e))?;
+                    fs::set_permissions(&file, fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))
+                        .map_err(|e| io_err(&file, e))?;
+                    rustix::fs::chown(
+                        &file,
+                        Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
+                        Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
+                    )
+                    .map_err(|e| io_err(&file, e.into()))?;
+                    MountKind::Bind {
+                        source: file,
+                        read_only: true,
+                    }
+                }
+                MountType::Ssh => {
+                    let id = m.id.clone().unwrap_or_else(|| "default".into());
+                    let Some(sock) = self.opts.ssh.get(&id) else {
+                        if m.required {
+                            return Err(BuildError::Run(format!(
+                                "ssh {id}: no agent given (pass --ssh {id}[=SOCKET])"
+                            )));
+                        }
+                        continue;
+                    };
+                    out.env.push(format!("SSH_AUTH_SOCK={target}"));
+                    MountKind::Bind {
+                        source: sock.clone(),
+                        read_only: false,
+                    }
+                }
+            };
+            out.mounts.push(MountSpec { target, kind });
+        }
+        Ok(out)
+    }
+
+    fn secret_value(&self, id: &str) -> Result<Option<Vec<u8>>, BuildError> {
+        match self.opts.secrets.get(id) {
+            None => Ok(None),
+            Some(Secret::File(path)) => fs::read(path)
+                .map(Some)
+                .map_err(|e| BuildError::Run(format!("secret {id}: {}: {e}", path.display()))),
+            Some(Secret::Env(var)) => Ok(std::env::var_os(var).map(|v| {
+                use std::os::unix::ffi::OsStrExt;
+                v.as_bytes().to_vec()
+            })),
+        }
+    }
+
+    /// The cache mount's directory (made on first use) and the lock its
+    /// sharing mode takes; `private` falls back to a throw-away directory
+    /// when another step holds the shared one.
+    fn cache_dir(
+        &self,
+        m: &Mount,
+        target: &str,
+        scratch: &Path,
+        i: usize,
+    ) -> Result<(PathBuf, Option<OwnedFd>), BuildError> {
+        let id = cache_id(m, target);
+        let base = self.store.root().join("cache-mounts");
+        let dir = base.join(Digest::of(id.as_bytes()).hex());
+        if !dir.exists() {
+            let tmp = mkdir(&scratch.join(format!("cache-{i}")))?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))
+                .map_err(|e| io_err(&tmp, e))?;
+            rustix::fs::chown(
+                &tmp,
+                Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
+                Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
+            )
+            .map_err(|e| io_err(&tmp, e.into()))?;
+            fs::create_dir_all(&base).map_err(|e| io_err(&base, e))?;
+            // Another build may have made it first; theirs wins.
+            let _ = fs::rename(&tmp, &dir);
+        }
+        let lock_path = base.join(format!("{}.lock", Digest::of(id.as_bytes()).hex()));
+        let lock: OwnedFd = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?
+            .into();
+        use rustix::fs::FlockOperation as Op;
+        match m.sharing.unwrap_or(Sharing::Shared) {
+            Sharing::Shared => {
+                rustix::fs::flock(&lock, Op::LockShared)
+                    .map_err(|e| io_err(&lock_path, e.into()))?;
+            }
+            Sharing::Locked => {
+                rustix::fs::flock(&lock, Op::LockExclusive)
+                    .map_err(|e| io_err(&lock_path, e.into()))?;
+            }
+            Sharing::Private => {
+                if rustix::fs::flock(&lock, Op::NonBlockingLockExclusive).is_err() {
+                    let own = mkdir(&scratch.join(format!("cache-{i}-private")))?;
+                    return Ok((own, None));
+                }
+            }
+        }
+        Ok((dir, Some(lock)))
+    }
+}
+
+/// The mount's target: as written, relative ones under the working
+/// directory; defaults for secrets and ssh as BuildKit's.
+fn target_of(m: &Mount, cwd: &str, index: usize) -> Result<String, BuildError> {
+    let t = match (&m.target, m.kind) {
+        (Some(t), _) => t.clone(),
+        (None, MountType::Secret) if m.env.is_some() => format!("/run/secrets/{}", secret_id(m)),
+        (None, MountType::Secret) => format!("/run/secrets/{}", secret_id(m)),
+        (None, MountType::Ssh) => format!("/run/buildkit/ssh_agent.{index}"),
+        (None, _) => {
+            return Err(BuildError::Run("RUN --mount needs a target".into()));
+        }
+    };
+    let abs = if t.starts_with('/') {
+        t
+    } else {
+        format!("{}/{t}", cwd.trim_end_matches('/'))
+    };
+    Ok(super::solve::normalize_path(&abs))
+}
+
+fn cache_id(m: &Mount, target: &str) -> String {
+    m.id.clone().unwrap_or_else(|| target.to_string())
+}
+
+fn secret_id(m: &Mount) -> String {
+    m.id.clone()
+        .or_else(|| {
+            m.target
+                .as_deref()
+                .and_then(|t| Path::new(t).file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// `root/rel` with no `..` or symlink leading out of `root`.
+fn contained(root: &Path, rel: &str) -> Result<PathBuf, BuildError> {
+    let root_c = fs::canonicalize(root).map_err(|e| io_err(root, e))?;
+    let joined = root.join(rel.trim_start_matches('/'));
+    let real = fs::canonicalize(&joined).map_err(|e| io_err(&joined, e))?;
+    if !real.starts_with(&root_c) {
+        return Err(BuildError::Run(format!(
+            "RUN --mount source {rel} leads out of its root"
+        )));
+    }
+    Ok(real)
+}
+
+fn mkdir(p: &Path) -> Result<PathBuf, BuildError> {
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(p)
+        .map_err(|e| io_err(p, e))?;
+    Ok(p.to_path_buf())
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> BuildError {
+    BuildError::Run(format!("{}: {e}", p.display()))
+}
