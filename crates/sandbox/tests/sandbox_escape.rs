@@ -61,6 +61,7 @@ fn host_files_are_unreachable_from_the_root() {
         "",
         "/..",
         "/../../..",
+        "/proc/self/root",
         "/proc/self/root/..",
         "/proc/self/cwd/..",
     ] {
@@ -218,6 +219,18 @@ fn host_block_devices_are_unreadable() {
          mknod /dev/blk b {major} {minor} && head -c 200 /dev/blk; echo"
     )));
     assert!(!o.stdout.contains(&m), "host block device read: {o:#?}");
+    // The disk holding the temp dir, where it is a block device (not on
+    // an overlay or tmpfs): not one byte of it.
+    let dev = fs::metadata(f.dir.path()).unwrap().dev();
+    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+    if major == 0 {
+        eprintln!("the temp dir is on no block device: only the loop device was tried");
+        return;
+    }
+    let o = f.run(&f.sh(&format!(
+        "mknod /tmp/disk b {major} {minor} && head -c 4096 /tmp/disk | wc -c"
+    )));
+    assert_eq!(o.stdout, "0\n", "host disk {major}:{minor} read: {o:#?}");
 }
 
 /// An image's `/etc/hosts` is a symlink to a host path; the step mounts a
