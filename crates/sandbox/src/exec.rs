@@ -7,6 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
 use crate::spec::RunSpec;
@@ -47,6 +48,10 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .current_dir(cwd)
         .stdin(Stdio::null());
     let setup = move || -> std::io::Result<()> {
+        // pid 1 blocks the signals it forwards; the step starts with none
+        // blocked, and no descriptor of ours.
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+        crate::sys::cloexec_from_3()?;
         setgroups(&groups)?;
         setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
         crate::caps::limit_bounding_set(last_cap)?;

@@ -7,6 +7,7 @@
 //! command's status. Both die with their parent (`PR_SET_PDEATHSIG`).
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -57,6 +58,7 @@ pub(crate) fn sandbox_main(spec_path: &Path) -> i32 {
 }
 
 fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
+    crate::sys::cloexec_from_3().what(|| "close inherited descriptors".into())?;
     die_with_parent()?;
     let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC;
     flags |= UnshareFlags::NEWUTS;
@@ -71,20 +73,41 @@ fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
         crate::netns::loopback_up()?;
     }
     let mask = block_signals()?;
+    // pid 1 watches this pipe: when its write end closes, this process is gone.
+    let (alive_r, alive_w) = rustix::pipe::pipe().what(|| "pipe".into())?;
     // SAFETY: single-threaded (see above), so the child may run any code.
     match unsafe { fork() }.what(|| "fork pid 1".into())? {
         ForkResult::Child => {
-            let code = pid1(spec, report, &mask);
+            drop(alive_w);
+            let code = pid1(spec, report, &mask, &alive_r);
             std::process::exit(code);
         }
-        ForkResult::Parent { child } => Ok(supervise(child, &mask)),
+        ForkResult::Parent { child } => {
+            drop(alive_r);
+            let code = supervise(child, &mask);
+            drop(alive_w);
+            Ok(code)
+        }
     }
 }
 
 /// pid 1 of the sandbox's pid namespace.
-fn pid1(spec: &RunSpec, report: &File, mask: &SigSet) -> i32 {
-    if let Err(e) = die_with_parent() {
-        write_report(report, &Report::error(e));
+fn pid1(spec: &RunSpec, report: &File, mask: &SigSet, alive: &OwnedFd) -> i32 {
+    if let Err(e) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+    {
+        write_report(
+            report,
+            &Report::error(SandboxError::sys("set the parent-death signal", e)),
+        );
+        return SETUP_FAILED;
+    }
+    // The parent may have died before the line above: its pipe says so.
+    let mut fds = [rustix::event::PollFd::new(
+        alive,
+        rustix::event::PollFlags::IN,
+    )];
+    if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())).unwrap_or(0) > 0 {
         return SETUP_FAILED;
     }
     let assembled = match crate::rootfs::assemble(spec) {
@@ -144,8 +167,8 @@ fn supervise(child: Pid, mask: &SigSet) -> i32 {
 }
 
 /// Block SIGCHLD and the forwarded signals so `supervise` takes them with
-/// `sigwait` (a blocked signal reaches even pid 1 of a namespace). Children
-/// started with `std::process::Command` get an empty mask back.
+/// `sigwait` (a blocked signal reaches even pid 1 of a namespace). The
+/// step's process unblocks them before exec (`exec`).
 fn block_signals() -> Result<SigSet, SandboxError> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
@@ -156,12 +179,20 @@ fn block_signals() -> Result<SigSet, SandboxError> {
     Ok(set)
 }
 
-/// SIGKILL when the parent goes; if it already went, go now.
+/// SIGKILL when the engine goes; if it already went (this process's parent
+/// is no longer the pid the engine gave), go now.
 fn die_with_parent() -> Result<(), SandboxError> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .what(|| "set the parent-death signal".into())?;
-    if getppid() == Pid::from_raw(1) {
-        return Err(SandboxError::Spec("the parent process is gone".into()));
+    let expected = std::env::var(crate::PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
+    if let Some(pid) = expected
+        && getppid() != Pid::from_raw(pid)
+    {
+        return Err(SandboxError::Spec(
+            "the engine that started the sandbox is gone".into(),
+        ));
     }
     Ok(())
 }

@@ -23,6 +23,7 @@
 //! `exec` (the step's process: ids, capabilities), `netns` (loopback),
 //! [`userns`] (where hoist runs: root, or root of a user namespace).
 
+pub mod rootless;
 pub mod spec;
 pub mod user;
 pub mod userns;
@@ -32,6 +33,7 @@ mod exec;
 mod init;
 mod netns;
 mod rootfs;
+mod sys;
 
 use std::path::Path;
 
@@ -39,6 +41,10 @@ pub use spec::{MountKind, MountSpec, Network, Report, Rootfs, RunSpec};
 
 /// The first argument that makes the `hoist` binary a sandbox process.
 pub const SANDBOX_ARG: &str = "__hoist-sandbox";
+
+/// The engine's pid, so the sandbox process can tell whether its parent is
+/// still the one that started it.
+pub(crate) const PARENT_ENV: &str = "HOIST_SANDBOX_PARENT";
 
 /// Exit status of a sandbox that failed before the step's process ran
 /// (the [`Report`] says why).
@@ -51,6 +57,7 @@ pub fn command(exe: &Path, spec_path: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(SANDBOX_ARG)
         .arg(spec_path)
+        .env(PARENT_ENV, std::process::id().to_string())
         .stdin(std::process::Stdio::null());
     cmd
 }

@@ -62,9 +62,17 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     let mut trees = Vec::new();
     for m in &spec.mounts {
         match &m.kind {
-            MountKind::Bind { source, .. } => {
+            MountKind::Bind { source, read_only } => {
                 let fd = clone_tree(source, true)
                     .what(|| format!("open bind source {}", source.display()))?;
+                // No device node or setuid file of the host works through
+                // it, and read-only holds for every mount below it too.
+                let mut attrs = libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
+                if *read_only {
+                    attrs |= libc::MOUNT_ATTR_RDONLY;
+                }
+                crate::sys::set_tree_attrs(fd.as_fd(), attrs, 0)
+                    .what(|| format!("mount attributes of {}", source.display()))?;
                 trees.push((fd, source.is_dir()));
             }
             MountKind::Overlay { lower, upper, work } => {
@@ -97,10 +105,12 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     done.mounts.push("/proc".into());
     // /dev
     done.dir("/dev")?;
+    // nodev: a node made here (mknod is a default capability) cannot be
+    // opened; the nodes above are bind mounts of the host's, which can.
     mount_tmpfs(
         "/dev",
         "mode=755,size=65536k",
-        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
     )?;
     done.mounts.push("/dev".into());
     for (name, fd) in devices {
@@ -161,10 +171,13 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
             .what(|| "make /sys read-only".into())?;
         done.mounts.push("/sys".into());
     }
+    protect_proc_and_sys()?;
     // The step's mounts, in order.
     let mut trees = trees.into_iter();
     for m in &spec.mounts {
-        let target = PathBuf::from(&m.target);
+        // A symlink in the image is followed inside the root (as BuildKit
+        // does): the mount lands where the link points, never outside.
+        let target = resolve_in_root(Path::new(&m.target))?;
         match &m.kind {
             MountKind::Overlay { .. } => {
                 let (fd, _) = trees
@@ -173,7 +186,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
                 done.dir(&target)?;
                 graft(&fd, &target)?;
             }
-            MountKind::Bind { read_only, .. } => {
+            MountKind::Bind { .. } => {
                 let (fd, is_dir) = trees
                     .next()
                     .ok_or_else(|| SandboxError::Spec("mount sources out of step".into()))?;
@@ -183,14 +196,6 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
                     done.file(&target)?;
                 }
                 graft(&fd, &target)?;
-                if *read_only {
-                    rustix::mount::mount_remount(
-                        &target,
-                        MountFlags::BIND | MountFlags::RDONLY,
-                        "",
-                    )
-                    .what(|| format!("make {} read-only", target.display()))?;
-                }
             }
             MountKind::Tmpfs { size, mode } => {
                 done.dir(&target)?;
@@ -209,6 +214,110 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     Ok(done)
 }
 
+/// `path` with every symlink among its existing components followed,
+/// relative to the current root (the sandbox's, after `pivot_root`, so
+/// `..` and absolute links stay inside it).
+fn resolve_in_root(path: &Path) -> Result<PathBuf, SandboxError> {
+    let mut todo: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut out = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&part);
+        match fs::read_link(&next) {
+            Ok(link) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(SandboxError::Spec(format!(
+                        "mount target {}: too many levels of symbolic links",
+                        path.display()
+                    )));
+                }
+                if link.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                for c in link.components().rev() {
+                    match c {
+                        std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                        std::path::Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            Err(_) => out = next,
+        }
+    }
+    Ok(out)
+}
+
+/// Docker's read-only `/proc` paths (kernel knobs: `core_pattern` alone
+/// would let root in a step run a program on the host).
+const READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's masked paths: hidden behind an empty read-only tmpfs (a
+/// directory) or `/dev/null` (a file).
+const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+fn protect_proc_and_sys() -> Result<(), SandboxError> {
+    for p in READ_ONLY {
+        if fs::symlink_metadata(p).is_err() {
+            continue;
+        }
+        rustix::mount::mount_bind(p, p).what(|| format!("bind {p}"))?;
+        rustix::mount::mount_remount(
+            p,
+            MountFlags::BIND
+                | MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC,
+            "",
+        )
+        .what(|| format!("make {p} read-only"))?;
+    }
+    for p in MASKED {
+        let Ok(meta) = fs::symlink_metadata(p) else {
+            continue;
+        };
+        let masked = if meta.is_dir() {
+            rustix::mount::mount("tmpfs", p, "tmpfs", MountFlags::RDONLY, Some(c"size=0"))
+        } else {
+            rustix::mount::mount_bind("/dev/null", p)
+        };
+        masked.what(|| format!("mask {p}"))?;
+    }
+    Ok(())
+}
+
 impl Assembled {
     /// Make `path` a directory, recording each component created.
     fn dir(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
@@ -221,7 +330,7 @@ impl Assembled {
     }
 
     fn make(&mut self, path: &Path, dir: bool) -> Result<(), SandboxError> {
-        if fs::metadata(path).is_ok() {
+        if fs::symlink_metadata(path).is_ok() {
             return Ok(());
         }
         if let Some(parent) = path.parent()
@@ -320,7 +429,7 @@ fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
         "overlay",
         &r.merged,
         "overlay",
-        MountFlags::empty(),
+        MountFlags::NODEV,
         Some(data.as_c_str()),
     )
     .what(|| format!("mount the overlay at {}", r.merged.display()))
@@ -344,10 +453,12 @@ fn detached_overlay(
         rustix::mount::fsconfig_set_flag(fs_fd.as_fd(), "userxattr")?;
     }
     rustix::mount::fsconfig_create(fs_fd.as_fd())?;
+    // nodev: a device node a step makes (it may, as in Docker) goes into
+    // the layer but cannot be opened to reach a host device.
     rustix::mount::fsmount(
         fs_fd.as_fd(),
         FsMountFlags::FSMOUNT_CLOEXEC,
-        MountAttrFlags::empty(),
+        MountAttrFlags::MOUNT_ATTR_NODEV,
     )
 }
 

@@ -139,8 +139,6 @@ fn nothing_left_after_sigkill_of_pid1() {
 }
 
 #[test]
-#[ignore = "bug: the step runs with SIGTERM blocked (exec.rs keeps pid 1's signal mask), \
-            so the forwarded SIGTERM never reaches it and the sandbox runs on"]
 fn nothing_left_after_sigterm_of_the_sandbox() {
     let f = Fixture::new();
     let tag = numeric_tag();

@@ -192,8 +192,6 @@ impl Drop for HostMount {
 /// (cloned with the tree) must be read-only too, or the step writes into
 /// the host through it.
 #[test]
-#[ignore = "bug: rootfs.rs remounts only the top of a read-only Bind read-only \
-            (mount_remount BIND|RDONLY); submounts of the source stay writable"]
 fn read_only_bind_is_read_only_below_submounts() {
     let f = Fixture::new();
     let src = f.host.join("src");

@@ -27,8 +27,6 @@ fn exit_codes_propagate() {
 /// The step's command starts as runc starts it: no signal blocked, so the
 /// signals pid 1 forwards (and its own) are delivered.
 #[test]
-#[ignore = "bug: exec.rs spawns the step with pid 1's blocked signal mask \
-            (HUP INT QUIT USR1 USR2 TERM CHLD); std::process::Command does not reset it"]
 fn step_starts_with_no_blocked_signals() {
     let f = Fixture::new();
     let o = f.run(&f.spec(&["grep", "SigBlk", "/proc/self/status"]));
@@ -280,8 +278,6 @@ fn unreadable_spec_is_a_setup_failure() {
 /// hoist as a container's entrypoint is pid 1 of its pid namespace; its
 /// sandbox process then has a parent pid of 1 while the parent is alive.
 #[test]
-#[ignore = "bug: init.rs die_with_parent takes getppid() == 1 for 'the parent process \
-            is gone': an engine that is pid 1 fails every RUN with 125"]
 fn engine_running_as_pid1_of_a_container_runs_steps() {
     let f = Fixture::new();
     let path = f.write_spec(&f.sh("echo ran"));

@@ -13,8 +13,6 @@ use support::{Fixture, assert_ok, bind, numeric_tag, pids_with_marker, wait_for_
 /// A shell `trap` in the step sees each forwarded signal, records it in a
 /// bind-mounted host dir and exits 0: the sandbox exits 0.
 #[test]
-#[ignore = "bug: exec.rs starts the step with pid 1's signal mask, in which every \
-            forwarded signal is blocked: the trap never runs"]
 fn forwarded_signals_reach_the_steps_trap() {
     for sig in [
         Signal::SIGTERM,
