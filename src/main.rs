@@ -82,7 +82,7 @@ fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         report::error(&err);
-        std::process::exit(1);
+        std::process::exit(build::cancelled_by().map_or(1, |sig| 128 + sig));
     }
 }
 

@@ -143,6 +143,7 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
+    cancel_on_signals()?;
     // `hoist build -`: the context is a tar on stdin (its Dockerfile
     // inside it unless -f names another), unpacked safely into the store's
     // tmp/ for this build.
@@ -389,4 +390,37 @@ fn parse_ssh(spec: &str) -> Result<(String, PathBuf)> {
         }
     };
     Ok((id, path))
+}
+
+static CANCELLED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The signal that cancelled the build, if one did (hoist then exits with
+/// 128 + it, as a shell would report).
+pub fn cancelled_by() -> Option<i32> {
+    match CANCELLED_BY.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// Ctrl-C or SIGTERM stops the build: running `RUN` steps are killed at
+/// once (nothing of theirs survives: see `hoist_engine::ops::run`), the
+/// build unwinds and removes its scratch directories, and hoist exits with
+/// 128 + the signal. An operation that does not stop within two seconds
+/// (a pull, a long COPY) is cut short; what it leaves in the store's `tmp/`
+/// is removed by the next `hoist prune`.
+fn cancel_on_signals() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            CANCELLED_BY.store(sig, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("hoist: cancelled");
+            hoist_engine::ops::run::cancel_running();
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
 }

@@ -27,6 +27,22 @@ const TAIL_LINES: usize = 10;
 /// The hostname a step sees (BuildKit's).
 pub const HOSTNAME: &str = "buildkitsandbox";
 
+/// Sandboxes running now (their pids), for [`cancel_running`].
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+static CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stop every running step at once (Ctrl-C, SIGTERM): each sandbox process
+/// is killed, and with it, its pid namespace. Later steps refuse to start.
+pub fn cancel_running() {
+    CANCELLED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    for &pid in running.iter() {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// One process to run.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -67,6 +83,8 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunError + use<> {
@@ -134,9 +152,17 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
     let mut cmd = hoist_sandbox::command(&req.sandbox_exe, &spec_path);
     cmd.stdout(writer.try_clone().map_err(io("pipe for", &spec_path))?)
         .stderr(writer);
-    let mut child = cmd
-        .spawn()
-        .map_err(io("start the sandbox", &req.sandbox_exe))?;
+    let mut child = {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        if CANCELLED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RunError::Cancelled);
+        }
+        let child = cmd
+            .spawn()
+            .map_err(io("start the sandbox", &req.sandbox_exe))?;
+        running.push(child.id());
+        child
+    };
     // Our copies of the write end must go, or the read below never ends.
     drop(cmd);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
@@ -160,6 +186,13 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
     let status = child
         .wait()
         .map_err(io("wait for the sandbox", &req.sandbox_exe))?;
+    RUNNING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&p| p != child.id());
+    if CANCELLED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(RunError::Cancelled);
+    }
     let code = status
         .code()
         .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
