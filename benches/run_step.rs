@@ -42,6 +42,7 @@ fn empty_run(c: &mut Criterion) {
                 user: String::new(),
                 network: hoist_engine::build::RunNetwork::Host,
                 mounts: Vec::new(),
+                limits: Default::default(),
             };
             let out = run(&req, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

@@ -73,6 +73,18 @@ pub struct BuildArgs {
     /// or `ID=SOCKET`.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
     ssh: Vec<String>,
+    /// Memory limit for RUN steps (`512m`, `2g`; needs a writable cgroup).
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    memory: Option<String>,
+    /// CPUs for RUN steps (`1.5`; needs a writable cgroup).
+    #[arg(long, value_name = "N")]
+    cpus: Option<f64>,
+    /// Size of /dev/shm in RUN steps (default 64m).
+    #[arg(long = "shm-size", value_name = "BYTES")]
+    shm_size: Option<String>,
+    /// `NAME=SOFT[:HARD]` resource limits for RUN steps (`nofile=1024:2048`).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    ulimits: Vec<String>,
     /// The network for RUN steps: default (= host), none or host.
     #[arg(long, default_value = "default")]
     network: String,
@@ -255,6 +267,25 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .iter()
             .map(|s| parse_ssh(s))
             .collect::<Result<_>>()?,
+        limits: hoist_engine::build::RunLimits {
+            memory: args
+                .memory
+                .as_deref()
+                .map(|m| parse_bytes("--memory", m))
+                .transpose()?,
+            cpus: args.cpus,
+            shm_size: args
+                .shm_size
+                .as_deref()
+                .map(|m| parse_bytes("--shm-size", m))
+                .transpose()?,
+            ulimits: args
+                .ulimits
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<_>>()?,
+            cgroup: None,
+        },
     };
     let client = args.registry.client()?;
     let resolver = BaseResolver {
@@ -423,4 +454,43 @@ fn cancel_on_signals() -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// Docker's byte sizes: `1024`, `512k`, `64m`, `2g` (binary units; a
+/// trailing `b` allowed).
+fn parse_bytes(flag: &str, v: &str) -> Result<u64> {
+    let s = v.trim().to_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last() {
+        Some('k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('m') => (&s[..s.len() - 1], 1 << 20),
+        Some('g') => (&s[..s.len() - 1], 1 << 30),
+        Some('t') => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid {flag} {v:?}: expected a size such as 512m"))?;
+    Ok((n * mult as f64) as u64)
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; `-1` is unlimited).
+fn parse_ulimit(spec: &str) -> Result<hoist_engine::build::RunUlimit> {
+    let bad = || anyhow::anyhow!("invalid --ulimit {spec:?}: expected NAME=SOFT[:HARD]");
+    let (name, limits) = spec.split_once('=').ok_or_else(bad)?;
+    let num = |v: &str| -> Result<u64> {
+        if v == "-1" {
+            return Ok(u64::MAX);
+        }
+        v.parse().map_err(|_| bad())
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(limits)?, num(limits)?),
+    };
+    Ok(hoist_engine::build::RunUlimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }

@@ -47,7 +47,16 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         )
         .current_dir(cwd)
         .stdin(Stdio::null());
+    let rlimits = spec
+        .limits
+        .ulimits
+        .iter()
+        .map(|u| Ok((resource(&u.name)?, u.soft, u.hard)))
+        .collect::<Result<Vec<_>, SandboxError>>()?;
     let setup = move || -> std::io::Result<()> {
+        for &(res, soft, hard) in &rlimits {
+            nix::sys::resource::setrlimit(res, soft, hard)?;
+        }
         // pid 1 blocks the signals it forwards; the step starts with none
         // blocked, and no descriptor of ours.
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
@@ -66,4 +75,27 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .spawn()
         .map_err(|e| SandboxError::sys(format!("exec {program}"), e))?;
     Ok(child.id())
+}
+
+/// Docker's `--ulimit` names.
+fn resource(name: &str) -> Result<nix::sys::resource::Resource, SandboxError> {
+    use nix::sys::resource::Resource as R;
+    Ok(match name {
+        "core" => R::RLIMIT_CORE,
+        "cpu" => R::RLIMIT_CPU,
+        "data" => R::RLIMIT_DATA,
+        "fsize" => R::RLIMIT_FSIZE,
+        "locks" => R::RLIMIT_LOCKS,
+        "memlock" => R::RLIMIT_MEMLOCK,
+        "msgqueue" => R::RLIMIT_MSGQUEUE,
+        "nice" => R::RLIMIT_NICE,
+        "nofile" => R::RLIMIT_NOFILE,
+        "nproc" => R::RLIMIT_NPROC,
+        "rss" => R::RLIMIT_RSS,
+        "rtprio" => R::RLIMIT_RTPRIO,
+        "rttime" => R::RLIMIT_RTTIME,
+        "sigpending" => R::RLIMIT_SIGPENDING,
+        "stack" => R::RLIMIT_STACK,
+        other => return Err(SandboxError::Spec(format!("unknown ulimit {other:?}"))),
+    })
 }

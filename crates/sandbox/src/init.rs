@@ -72,6 +72,13 @@ fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
     if spec.network == Network::None {
         crate::netns::loopback_up()?;
     }
+    if let Some(name) = &spec.limits.cgroup
+        && let Err(why) = crate::cgroup::enter(name, &spec.limits)
+    {
+        eprintln!(
+            "hoist: --memory/--cpus are unavailable here ({why}): the step runs without them"
+        );
+    }
     let mask = block_signals()?;
     // pid 1 watches this pipe: when its write end closes, this process is gone.
     let (alive_r, alive_w) = rustix::pipe::pipe().what(|| "pipe".into())?;

@@ -29,6 +29,7 @@ pub mod user;
 pub mod userns;
 
 mod caps;
+pub mod cgroup;
 mod exec;
 mod init;
 mod netns;
@@ -37,7 +38,7 @@ mod sys;
 
 use std::path::Path;
 
-pub use spec::{MountKind, MountSpec, Network, Report, Rootfs, RunSpec};
+pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Ulimit};
 
 /// The first argument that makes the `hoist` binary a sandbox process.
 pub const SANDBOX_ARG: &str = "__hoist-sandbox";

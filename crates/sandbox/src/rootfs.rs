@@ -144,9 +144,13 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         .mode(0o1777)
         .create("/dev/shm")
         .what(|| "mkdir /dev/shm".into())?;
+    let shm = format!(
+        "mode=1777,size={}",
+        spec.limits.shm_size.unwrap_or(64 << 20)
+    );
     mount_tmpfs(
         "/dev/shm",
-        "mode=1777,size=65536k",
+        &shm,
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
     )?;
     for (link, to) in [

@@ -26,6 +26,34 @@ pub struct RunSpec {
     pub mounts: Vec<MountSpec>,
     /// Where the sandbox writes its [`Report`].
     pub report: PathBuf,
+    /// Resource limits (`--memory`, `--cpus`, `--shm-size`, `--ulimit`).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// What a step may use. Memory and CPU need a writable cgroup (root on a
+/// cgroup v1 or v2 host); where there is none the step runs without them
+/// and says so on its output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Bytes of memory (`memory.max` / `memory.limit_in_bytes`).
+    pub memory: Option<u64>,
+    /// CPUs, fractional (`cpu.max` / CFS quota over a 100 ms period).
+    pub cpus: Option<f64>,
+    /// Size of `/dev/shm` in bytes (default 64 MiB, as Docker).
+    pub shm_size: Option<u64>,
+    /// `setrlimit`s for the step: (resource name as Docker spells it, soft, hard).
+    pub ulimits: Vec<Ulimit>,
+    /// The cgroup's name (unique per step), under a `hoist` parent.
+    pub cgroup: Option<String>,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 /// An overlay: `lower` (top first) under a writable `upper`, merged at `merged`.

@@ -21,7 +21,7 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use hoist_sandbox::Network as RunNetwork;
+pub use hoist_sandbox::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
 pub use solve::{BuildResult, build};
 
 use crate::layer::Compression;
@@ -54,6 +54,8 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, Secret>,
     /// `--ssh id[=socket]`: agent sockets `RUN --mount=type=ssh` may use.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// `--memory`, `--cpus`, `--shm-size`, `--ulimit` for every `RUN`.
+    pub limits: hoist_sandbox::Limits,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

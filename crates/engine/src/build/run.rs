@@ -230,6 +230,7 @@ impl Solver<'_> {
             user: parts.user.to_string(),
             network: parts.network,
             mounts: prepared.mounts.clone(),
+            limits: self.opts.limits.clone(),
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {

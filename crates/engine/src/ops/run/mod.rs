@@ -61,6 +61,8 @@ pub struct RunRequest {
     pub network: Network,
     /// The step's `--mount`s, sources prepared by the caller.
     pub mounts: Vec<MountSpec>,
+    /// `--memory`, `--cpus`, `--shm-size`, `--ulimit` (the cgroup name is set here).
+    pub limits: hoist_sandbox::Limits,
 }
 
 /// How the process ended.
@@ -128,6 +130,11 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
     let mut mounts = etc::files(dir, req.network)?;
     mounts.extend(req.mounts.iter().cloned());
     let report = dir.join("report.json");
+    // Unique per step: the scratch dir's own random name.
+    let cgroup = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("run-{}", std::process::id()));
     let spec = RunSpec {
         rootfs: Rootfs {
             lower,
@@ -143,6 +150,10 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
         network: req.network,
         mounts,
         report: report.clone(),
+        limits: hoist_sandbox::Limits {
+            cgroup: Some(cgroup.clone()),
+            ..req.limits.clone()
+        },
     };
     let spec_path = dir.join("spec.json");
     let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;
@@ -190,6 +201,7 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .retain(|&p| p != child.id());
+    hoist_sandbox::cgroup::remove(&cgroup);
     if CANCELLED.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(RunError::Cancelled);
     }
