@@ -101,6 +101,7 @@ impl Fixture {
             network: Network::None,
             mounts: Vec::new(),
             report: self.report.clone(),
+            limits: Default::default(),
         }
     }
 
