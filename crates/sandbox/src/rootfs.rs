@@ -49,7 +49,13 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .what(|| "make / private".into())?;
-    mount_overlay(spec)?;
+    if spec.rootfs.copy {
+        // pivot_root needs a mount point: the copy, bound onto itself.
+        rustix::mount::mount_bind(&spec.rootfs.merged, &spec.rootfs.merged)
+            .what(|| format!("bind {}", spec.rootfs.merged.display()))?;
+    } else {
+        mount_overlay(spec)?;
+    }
     // Host trees to graft after pivot_root.
     let devices: Vec<(String, OwnedFd)> = DEVICES
         .iter()
@@ -415,9 +421,10 @@ fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
             MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
-    if fresh().is_ok() {
-        return Ok(());
-    }
+    let first = match fresh() {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
     let lower: Vec<String> = r.lower.iter().map(|p| escape(p)).collect();
     let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -436,8 +443,18 @@ fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
         MountFlags::NODEV,
         Some(data.as_c_str()),
     )
-    .what(|| format!("mount the overlay at {}", r.merged.display()))
+    .map_err(|e| {
+        SandboxError::Spec(format!(
+            "{OVERLAY_UNAVAILABLE}: mounting the overlay at {}: {} (new mount API: {first})",
+            r.merged.display(),
+            std::io::Error::from(e)
+        ))
+    })
 }
+
+/// How a set-up error starts when this host cannot mount the overlay root
+/// (the engine then falls back to the copying snapshotter).
+pub const OVERLAY_UNAVAILABLE: &str = "overlay unavailable";
 
 /// An overlay mount not attached anywhere yet (the new mount API, with
 /// `lowerdir+` one directory at a time: no length limit, no escaping).

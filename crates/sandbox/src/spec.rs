@@ -63,6 +63,11 @@ pub struct Rootfs {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// The copying snapshotter (no overlay on this host): `merged` is a
+    /// plain directory holding a copy of the image, used as the root as it
+    /// is; `lower`, `upper` and `work` are ignored. The engine diffs it.
+    #[serde(default)]
+    pub copy: bool,
 }
 
 /// The network a step sees.

@@ -92,6 +92,7 @@ impl Fixture {
                 upper: self.upper.clone(),
                 work: self.work.clone(),
                 merged: self.merged.clone(),
+                copy: false,
             },
             args: args.iter().map(|s| s.to_string()).collect(),
             env: vec!["PATH=/bin".into()],

@@ -141,6 +141,7 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
             upper: req.upper.clone(),
             work,
             merged,
+            copy: false,
         },
         args: req.args.clone(),
         env: req.env.clone(),
