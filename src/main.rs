@@ -79,6 +79,10 @@ fn main() {
     if let Some(code) = hoist_sandbox::dispatch() {
         std::process::exit(code)
     }
+    // As a user: hoist again as root of a user namespace (rootless).
+    if let Some(code) = hoist_sandbox::rootless::enter_if_unprivileged() {
+        std::process::exit(code)
+    }
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         report::error(&err);

@@ -7,6 +7,12 @@
 //! Directory modes and mtimes are set at the end, deepest first, so that
 //! creating children does not disturb them and a read-only directory can
 //! still be filled.
+//!
+//! As root of a user namespace (rootless), ids the namespace does not map
+//! cannot be owners (`EINVAL`): such an entry keeps what part of its owner
+//! can be set, and the layer gets one warning with the count, as
+//! containers/storage's `ignore_chown_errors`. Device nodes cannot be made
+//! there either (`EPERM`) and are skipped with a warning, as Buildah does.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -38,6 +44,12 @@ pub(crate) struct Applier<'a> {
     /// Directories whose mode and times are set at the end.
     dirs: Vec<(Vec<u8>, u32, Timestamps)>,
     warnings: Vec<UnpackWarning>,
+    /// Entries whose ids are not mapped in our user namespace, and the
+    /// index of the one warning about them.
+    unmapped: u64,
+    unmapped_warning: usize,
+    /// Whether we run in a user namespace; read on the first failed chown.
+    in_userns: Option<bool>,
     entries: u64,
     last: Vec<u8>,
     buf: Vec<u8>,
@@ -99,6 +111,9 @@ impl<'a> Applier<'a> {
             created: HashSet::new(),
             dirs: Vec::new(),
             warnings: Vec::new(),
+            unmapped: 0,
+            unmapped_warning: 0,
+            in_userns: None,
             entries: 0,
             last: Vec::new(),
             buf: Vec::new(),
@@ -379,11 +394,53 @@ impl<'a> Applier<'a> {
         };
         match result {
             Ok(()) => Ok(()),
+            Err(Errno::INVAL) if strict && self.in_user_namespace() => {
+                self.unmapped_owner(fd, dir, name, entry);
+                Ok(())
+            }
             Err(e) if strict => Err(self.fail("changing the owner of", e)),
             Err(e) => {
                 self.warn(format!("chown to {}:{} failed: {e}", entry.uid, entry.gid));
                 Ok(())
             }
+        }
+    }
+
+    fn in_user_namespace(&mut self) -> bool {
+        *self
+            .in_userns
+            .get_or_insert_with(hoist_sandbox::userns::in_user_namespace)
+    }
+
+    /// The entry's uid or gid (or both) is not mapped in our user namespace:
+    /// set whichever one is, count the entry, warn once per layer.
+    fn unmapped_owner(
+        &mut self,
+        fd: Option<BorrowedFd<'_>>,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &Entry,
+    ) {
+        let owners = [
+            (Some(Uid::from_raw(entry.uid)), None),
+            (None, Some(Gid::from_raw(entry.gid))),
+        ];
+        for (uid, gid) in owners {
+            // Either may fail again (it is the unmapped one): that is the case
+            // being tolerated.
+            let _ = match fd {
+                Some(fd) => rustix::fs::fchown(fd, uid, gid),
+                None => rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW),
+            };
+        }
+        self.unmapped += 1;
+        if self.unmapped == 1 {
+            self.unmapped_warning = self.warnings.len();
+            self.warn(format!(
+                "owner {}:{} is not mapped in this user namespace (see /etc/subuid and \
+                 /etc/subgid); the unmapped ids are left as they were",
+                entry.uid, entry.gid
+            ));
         }
     }
 
@@ -484,6 +541,12 @@ impl<'a> Applier<'a> {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode))
                 .map_err(|e| self.fail("setting the mode of", e))?;
             rustix::fs::futimens(&fd, times).map_err(|e| self.fail("setting the times of", e))?;
+        }
+        if self.unmapped > 1
+            && let Some(w) = self.warnings.get_mut(self.unmapped_warning)
+        {
+            w.message
+                .push_str(&format!(" ({} entries of this layer)", self.unmapped));
         }
         Ok((self.entries, self.warnings))
     }

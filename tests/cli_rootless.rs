@@ -1,0 +1,511 @@
+//! hoist run by an ordinary user ("rootless", as `buildah unshare`): hoist
+//! re-executes itself as root of a user namespace whose ids come from
+//! `/etc/subuid` and `/etc/subgid` through `newuidmap`/`newgidmap`.
+//!
+//! The tests run as root (CI) and make two real users: `hoist-rootless-test`
+//! with the range 200000:65536 and `hoist-rootless-noids` with none. hoist
+//! runs as them through `setpriv` (which execs, so the pid we hold is
+//! hoist's). Without root they are skipped (they cannot make users).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RANGED: &str = "hoist-rootless-test";
+const NO_IDS: &str = "hoist-rootless-noids";
+const SUB_START: u32 = 200_000;
+const SUB_COUNT: u32 = 65_536;
+
+/// Make both users and their sub-id lines (idempotent, under a lock: test
+/// processes run in parallel). `None` when not root.
+fn users() -> Option<()> {
+    if !is_root() {
+        eprintln!("skipped: rootless tests make users and need root");
+        return None;
+    }
+    let script = format!(
+        r#"set -e
+for u in {RANGED} {NO_IDS}; do
+  id -u "$u" >/dev/null 2>&1 || useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$u"
+done
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  if [ "$(grep '^hoist-rootless-' "$f")" != "{RANGED}:{SUB_START}:{SUB_COUNT}" ]; then
+    grep -v '^hoist-rootless-' "$f" > "$f.hoist-test" || true
+    echo "{RANGED}:{SUB_START}:{SUB_COUNT}" >> "$f.hoist-test"
+    chmod 644 "$f.hoist-test"
+    mv "$f.hoist-test" "$f"
+  fi
+done"#
+    );
+    let out = Command::new("flock")
+        .args(["/run/lock/hoist-rootless-test.lock", "sh", "-c", &script])
+        .output()
+        .expect("flock runs");
+    assert!(
+        out.status.success(),
+        "making test users: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(())
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn id_of(user: &str, flag: &str) -> u32 {
+    let out = Command::new("id").args([flag, user]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// A scratch area the users can reach: the hoist binary (linked or copied
+/// where the user can execute it), a context owned by root, and a home
+/// and an output directory owned by the user.
+struct Area {
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    bin: PathBuf,
+    user: &'static str,
+}
+
+impl Area {
+    fn new(user: &'static str) -> Area {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_path_buf();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The target dir may sit where the user cannot go (/root/...).
+        let bin = base.join("hoist");
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_hoist"), &bin).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_hoist"), &bin).unwrap();
+        }
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (uid, gid) = (id_of(user, "-u"), id_of(user, "-g"));
+        for d in ["home", "out"] {
+            std::fs::create_dir(base.join(d)).unwrap();
+            std::os::unix::fs::chown(base.join(d), Some(uid), Some(gid)).unwrap();
+        }
+        Area {
+            _dir: dir,
+            base,
+            bin,
+            user,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.base.join(rel)
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path("out/store")
+    }
+
+    /// A context (owned by root, readable by all).
+    fn context(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let ctx = self.path(name);
+        std::fs::create_dir(&ctx).unwrap();
+        for (file, body) in files {
+            std::fs::write(ctx.join(file), body).unwrap();
+            std::fs::set_permissions(ctx.join(file), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
+        std::fs::set_permissions(&ctx, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ctx
+    }
+
+    /// `hoist ARGS` as the user, with a clean environment and HOME in the area.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            self.user,
+            "--regid",
+            self.user,
+            "--init-groups",
+            "--",
+        ])
+        .arg(&self.bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", self.path("home"))
+        .current_dir(&self.base);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("setpriv runs")
+    }
+
+    /// `hoist --root STORE ARGS` as the user; must succeed; its stderr.
+    fn ok(&self, args: &[&str]) -> String {
+        let store = self.store();
+        let mut all = vec!["--root", store.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "hoist {args:?} as {} failed ({:?}):\n{stderr}",
+            self.user,
+            out.status
+        );
+        stderr
+    }
+}
+
+/// `(uid/gid, mode-less listing)` of each layer of `image` as `hoist save`
+/// writes it: name → "uid/gid" from `tar --numeric-owner -tv`.
+fn layer_owners(area: &Area, image: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let archive = area.path("out/image.tar");
+    area.ok(&["save", image, "-o", archive.to_str().unwrap()]);
+    let unpacked = area.path("saved");
+    std::fs::create_dir(&unpacked).unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest[0]["Layers"]
+        .as_array()
+        .expect("docker manifest.json");
+    layers
+        .iter()
+        .map(|l| {
+            let out = Command::new("tar")
+                .args(["--numeric-owner", "-tvf"])
+                .arg(unpacked.join(l.as_str().unwrap()))
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    (f[f.len() - 1].to_string(), f[1].to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every path under `dir` (not following symlinks) with its owner.
+fn owners(dir: &Path) -> Vec<(PathBuf, u32, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        out.push((p.clone(), m.uid(), m.gid()));
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+const CHOWN_DOCKERFILE: &str = "FROM scratch\nCOPY --chown=1000:1000 f /f\nCOPY g /g\n";
+
+#[test]
+fn rootless_build_with_subordinate_ids_keeps_chown_and_the_store_is_the_users() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    let ctx = area.context(
+        "ctx",
+        &[("Dockerfile", CHOWN_DOCKERFILE), ("f", "f\n"), ("g", "g\n")],
+    );
+    // The second COPY makes hoist unpack the first layer into a snapshot:
+    // a chown to 1000:1000 inside the namespace.
+    let log = area.ok(&["build", "-t", "rootless:a", ctx.to_str().unwrap()]);
+    assert!(!log.contains("warning"), "a user with ranges: {log}");
+
+    let layers = layer_owners(&area, "rootless:a");
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0].get("f").map(String::as_str), Some("1000/1000"));
+    assert_eq!(layers[1].get("g").map(String::as_str), Some("0/0"));
+
+    // On the host: the user (container 0) or a subordinate id, never root.
+    let (uid, gid) = (id_of(RANGED, "-u"), id_of(RANGED, "-g"));
+    let sub = SUB_START..SUB_START + SUB_COUNT;
+    let all = owners(&area.store());
+    for (path, u, g) in &all {
+        assert!(
+            (*u == uid || sub.contains(u)) && (*g == gid || sub.contains(g)),
+            "{} is owned by {u}:{g}",
+            path.display()
+        );
+    }
+    let mapped = SUB_START + 1000 - 1;
+    assert!(
+        all.iter()
+            .any(|(p, u, g)| p.ends_with("f") && (*u, *g) == (mapped, mapped)),
+        "the snapshot's /f is container 1000:1000 = host {mapped}:{mapped}: {all:?}"
+    );
+}
+
+#[test]
+fn rootless_default_store_is_the_users_not_var_lib() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    // Inside, the euid is 0: the engine alone would pick /var/lib/hoist.
+    let out = area.run(&["images"]);
+    assert!(out.status.success(), "{out:?}");
+    let store = area.path("home/.local/share/hoist");
+    let meta = std::fs::metadata(store.join("version")).expect("store under ~/.local/share");
+    assert_eq!(meta.uid(), id_of(RANGED, "-u"));
+    let xdg = area.path("out/xdg");
+    let out = area
+        .command(&["images"])
+        .env("XDG_DATA_HOME", &xdg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(xdg.join("hoist/version").is_file(), "$XDG_DATA_HOME/hoist");
+}
+
+/// Buildah in the single-id case fails both ways: its copier lchowns a
+/// `COPY --chown` on disk (EINVAL: "copier: put: error setting ownership")
+/// and containers/storage refuses layers with unmapped owners unless
+/// `ignore_chown_errors` is set. hoist writes a `COPY` layer straight from
+/// the context, so `--chown=1000:1000` is recorded exactly as asked; where
+/// the files must be on disk (a snapshot, `export -o type=local`) an
+/// unmapped owner stays the user's, with a warning, as
+/// `ignore_chown_errors` does. So the build succeeds (deliberately).
+#[test]
+fn rootless_without_ranges_maps_one_id_warns_and_builds() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(NO_IDS);
+    let ctx = area.context(
+        "ctx",
+        &[("Dockerfile", CHOWN_DOCKERFILE), ("f", "f\n"), ("g", "g\n")],
+    );
+    let log = area.ok(&["build", "-t", "rootless:b", ctx.to_str().unwrap()]);
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("only your own id is mapped")
+            && warnings[0].contains("no ranges in /etc/subuid"),
+        "{log}"
+    );
+    let layers = layer_owners(&area, "rootless:b");
+    assert_eq!(layers[0].get("f").map(String::as_str), Some("1000/1000"));
+
+    let (uid, gid) = (id_of(NO_IDS, "-u"), id_of(NO_IDS, "-g"));
+    for (path, u, g) in owners(&area.store()) {
+        assert_eq!((u, g), (uid, gid), "{}", path.display());
+    }
+    let dest = area.path("out/rootfs");
+    let log = area.ok(&[
+        "export",
+        "rootless:b",
+        "-o",
+        &format!("type=local,dest={}", dest.display()),
+    ]);
+    assert!(
+        log.contains("owner 1000:1000 is not mapped in this user namespace"),
+        "{log}"
+    );
+    let f = std::fs::symlink_metadata(dest.join("f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (uid, gid));
+    assert_eq!(std::fs::read_to_string(dest.join("f")).unwrap(), "f\n");
+
+    // Without --chown nothing needs another id.
+    let plain = area.context(
+        "plain",
+        &[("Dockerfile", "FROM scratch\nCOPY g /g\n"), ("g", "g\n")],
+    );
+    area.ok(&["build", "-t", "rootless:plain", plain.to_str().unwrap()]);
+}
+
+#[test]
+fn rootless_device_nodes_are_skipped_with_a_warning() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    let ctx = area.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY null /null\nCOPY g /g\n"),
+            ("g", "g\n"),
+        ],
+    );
+    let st = Command::new("mknod")
+        .arg(ctx.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // The layer records the device; a snapshot or an export cannot make it
+    // (EPERM in a user namespace) and skips it, as Buildah does.
+    area.ok(&["build", "-t", "rootless:dev", ctx.to_str().unwrap()]);
+    let layers = layer_owners(&area, "rootless:dev");
+    assert!(layers[0].contains_key("null"), "{layers:?}");
+    let dest = area.path("out/rootfs");
+    let log = area.ok(&[
+        "export",
+        "rootless:dev",
+        "-o",
+        &format!("type=local,dest={}", dest.display()),
+    ]);
+    assert!(log.contains("device node skipped"), "{log}");
+    assert!(!dest.join("null").exists());
+    assert!(dest.join("g").is_file());
+}
+
+#[test]
+fn rootless_exit_code_is_the_childs() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    let ctx = area.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nNOTANINSTRUCTION x\n")],
+    );
+    let store = area.store();
+    let out = area.run(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOTANINSTRUCTION"),
+        "the child's error reaches the user: {out:?}"
+    );
+    // clap's usage error is 2.
+    assert_eq!(area.run(&["no-such-command"]).status.code(), Some(2));
+    let out = area.run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("hoist "));
+}
+
+/// The pids whose parent is `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …; comm may hold spaces.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        if ppid == pid {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Gone, or a zombie nobody has reaped yet.
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'),
+    }
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `hoist load` as the user, blocked reading stdin (held open by the
+/// returned handle); its re-executed child's pid (in the user namespace).
+fn blocked_hoist(area: &Area) -> (std::process::Child, std::process::ChildStdin, u32) {
+    let store = area.store();
+    let mut parent = area
+        .command(&["--root", store.to_str().unwrap(), "load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = parent.stdin.take().unwrap();
+    let pid = parent.id();
+    let child = wait_for("the re-executed child", || {
+        let c = children(pid);
+        let c = *c.first()?;
+        // Mapped once its uid_map has the sub-id line.
+        let map = std::fs::read_to_string(format!("/proc/{c}/uid_map")).ok()?;
+        (map.lines().count() == 2).then_some(c)
+    });
+    (parent, stdin, child)
+}
+
+#[test]
+fn rootless_signals_reach_the_child_and_nothing_is_left() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    let uid = id_of(RANGED, "-u");
+
+    // SIGTERM to the parent: passed on; the parent exits with 128 + 15.
+    let (mut parent, stdin, child) = blocked_hoist(&area);
+    let map = std::fs::read_to_string(format!("/proc/{child}/uid_map")).unwrap();
+    let lines: Vec<Vec<u32>> = map
+        .lines()
+        .map(|l| l.split_whitespace().map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![vec![0, uid, 1], vec![1, SUB_START, SUB_COUNT]],
+        "container 0 = the user, 1..=65536 = the range"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("CapEff:") && !l.ends_with("0000000000000000")),
+        "the child is root (with capabilities) in its namespace: {status}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &parent.id().to_string()])
+        .status()
+        .unwrap();
+    let status = parent.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    assert!(dead(child), "the child was reaped by the parent");
+    drop(stdin);
+
+    // SIGKILL to the parent (nothing to pass on): the child dies with it.
+    let (mut parent, stdin, child) = blocked_hoist(&area);
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    wait_for("the child to die with its parent", || {
+        dead(child).then_some(())
+    });
+    drop(stdin);
+    assert!(children(child).iter().all(|&p| dead(p)));
+}
