@@ -7,11 +7,17 @@
 //! returns the exit code with the last lines. The upper directory (the
 //! step's changes) is the caller's: it becomes the layer.
 //!
+//! Where overlayfs cannot be mounted, `copy` (the copying snapshotter)
+//! gives the step a plain copy of the lower dirs and diffs it into the
+//! upper dir afterwards, in overlayfs's format.
+//!
 //! This module is the only caller of `hoist_sandbox`.
 
+mod copy;
 mod etc;
 mod prune;
 
+pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
 pub use prune::prune_copy_ups;
 
 use std::collections::VecDeque;
@@ -94,8 +100,19 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunErro
     move |source| RunError::Io { what, path, source }
 }
 
-/// Run `req`; `on_line` gets each line of output as it comes.
+/// Run `req`; `on_line` gets each line of output as it comes. Over an
+/// overlay, or a copy where the host has none or `HOIST_SNAPSHOTTER=copy`.
 pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
+    copy::run_auto(req, on_line)
+}
+
+/// Run `req` with the given snapshotter (no fallback).
+pub fn run_with(
+    req: &RunRequest,
+    snapshotter: Snapshotter,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
+    let copy = snapshotter == Snapshotter::Copy;
     let scratch = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&req.scratch_parent)
@@ -126,6 +143,11 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
         Some(rustix::fs::Gid::from_raw(top.gid())),
     )
     .map_err(|e| io("chown", &req.upper)(e.into()))?;
+    let copied = if copy {
+        Some(copy::merge(&lower, &merged)?)
+    } else {
+        None
+    };
 
     let mut mounts = etc::files(dir, req.network)?;
     mounts.extend(req.mounts.iter().cloned());
@@ -140,8 +162,8 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
             lower,
             upper: req.upper.clone(),
             work,
-            merged,
-            copy: false,
+            merged: merged.clone(),
+            copy,
         },
         args: req.args.clone(),
         env: req.env.clone(),
@@ -223,6 +245,9 @@ pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome
         return Err(RunError::Sandbox(
             tail.iter().cloned().collect::<Vec<_>>().join("\n"),
         ));
+    }
+    if let Some(copied) = copied.filter(|_| code == 0) {
+        copy::diff(&merged, &spec.rootfs.lower, &req.upper, &copied)?;
     }
     Ok(RunOutcome {
         code,
