@@ -4,17 +4,29 @@
 //! parent's files (where a `COPY` lands, `/etc/passwd` for `--chown`,
 //! `COPY --from` sources).
 //!
+//! A step that only needs to know where its files land (`COPY`, `ADD`,
+//! `WORKDIR`) needs no tree at all: [`dest_view`] stacks the layers' path
+//! indexes (`indexes/` in the store, recorded as a layer is written or
+//! read once from a stored blob's headers), and materialises only when the
+//! indexes cannot answer as the unpacker would.
+//!
 //! A `RUN` step needs no whole tree: [`lower_stack`] gives the overlay lower
 //! directories for a state, top first: the diffs earlier `RUN` steps left
 //! (their overlay upper dirs, kept as they are), down to the first chain
 //! with a whole snapshot (made on demand).
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::state::Layer;
 use crate::digest::Digest;
-use crate::layer::{UnpackOptions, unpack};
+use crate::layer::{IndexStack, LayerIndex, UnpackOptions, index_blob, unpack};
+use crate::ops::file::DestView;
 use crate::store::{SnapshotKind, Store, chain_ids};
+
+/// BuildKit's limit on `/etc/passwd` and `/etc/group`.
+const MAX_USER_FILE: u64 = 10 << 20;
 
 /// Overlay takes at most 500 lower directories; past this many diffs a
 /// whole snapshot is made instead.
@@ -110,4 +122,100 @@ fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+/// The parent filesystem as a `COPY`/`ADD`/`WORKDIR` destination: the
+/// layers' path indexes, or the materialised snapshot when an index cannot
+/// be had (a blob the unpacker would refuse) or the stack cannot be
+/// answered from indexes; `None` for no layers (scratch).
+pub fn dest_view(store: &Store, layers: &[Layer]) -> Result<Option<DestView>, super::BuildError> {
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let Some(index) = layer_index(store, layer) else {
+            return Ok(materialize(store, layers)?.map(DestView::Dir));
+        };
+        parts.push((index, store.blob_path(&layer.descriptor.digest)));
+    }
+    match IndexStack::new(parts) {
+        Some(stack) => Ok(Some(DestView::Index(Arc::new(stack)))),
+        None => Ok(materialize(store, layers)?.map(DestView::Dir)),
+    }
+}
+
+/// Keeps the path index of the layer blob `digest` (best effort: an index
+/// is a cache, made again from the blob when it is missing).
+pub fn keep_index(store: &Store, digest: &Digest, index: &LayerIndex) {
+    let dir = store.indexes_dir();
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| tempfile::NamedTempFile::new_in(store.root().join("tmp")))
+        .and_then(|mut tmp| {
+            tmp.write_all(&index.encode())?;
+            tmp.persist(dir.join(digest.hex())).map_err(|e| e.error)?;
+            Ok(())
+        });
+    if let Err(e) = written {
+        tracing::debug!(%digest, error = %e, "layer index not kept");
+    }
+}
+
+/// The index of `layer`'s blob: kept in the store, or read from the blob
+/// (verified against its digest and diff_id) and kept. `None` when the
+/// blob cannot be read as a layer (materialising then says why).
+fn layer_index(store: &Store, layer: &Layer) -> Option<Arc<LayerIndex>> {
+    let digest = &layer.descriptor.digest;
+    let path = store.indexes_dir().join(digest.hex());
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(index) = LayerIndex::decode(&bytes)
+    {
+        return Some(Arc::new(index));
+    }
+    let blob = std::fs::File::open(store.blob_path(digest)).ok()?;
+    let size = blob.metadata().ok()?.len();
+    let reader = std::io::BufReader::with_capacity(1 << 20, blob);
+    match index_blob(reader, digest, Some(size), Some(&layer.diff_id)) {
+        Ok(index) => {
+            keep_index(store, digest, &index);
+            Some(Arc::new(index))
+        }
+        Err(e) => {
+            tracing::debug!(%digest, error = %e, "layer not indexed");
+            None
+        }
+    }
+}
+
+/// `USER` as ids for `WORKDIR`, from the view's `/etc/passwd` and
+/// `/etc/group`: an index view's files (resolved inside the image root)
+/// are copied into a throw-away directory for the shared resolver.
+pub fn resolve_user(
+    store: &Store,
+    user: &str,
+    view: Option<&DestView>,
+) -> Result<(u32, u32), super::BuildError> {
+    let internal = |e: std::io::Error| super::BuildError::Internal(format!("user database: {e}"));
+    match view {
+        None => super::user::resolve(user, None),
+        Some(DestView::Dir(root)) => super::user::resolve(user, Some(root)),
+        Some(view) => {
+            let tmp = tempfile::Builder::new()
+                .prefix("userdb-")
+                .tempdir_in(store.root().join("tmp"))
+                .map_err(internal)?;
+            let etc = tmp.path().join("etc");
+            std::fs::create_dir(&etc).map_err(internal)?;
+            for name in ["passwd", "group"] {
+                if let Some(bytes) = view
+                    .read_file(&format!("/etc/{name}"), MAX_USER_FILE)
+                    .map_err(internal)?
+                {
+                    std::fs::write(etc.join(name), bytes).map_err(internal)?;
+                }
+            }
+            super::user::resolve(user, Some(tmp.path()))
+        }
+    }
+    .map_err(super::BuildError::Internal)
 }

@@ -20,14 +20,14 @@ use serde::{Deserialize, Serialize};
 use super::base::{BaseResolver, scratch};
 use super::config::{self as cfg, StageFlags, commit_history};
 use super::key::KeyBuilder;
-use super::snapshot::materialize;
+use super::snapshot::{dest_view, keep_index, materialize, resolve_user};
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
 use crate::context::{Context, HashCache, Matcher, hash_selection};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::layer::{LayerOptions, LayerWriter};
-use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer};
+use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
 use crate::store::Store;
 
 /// What a build made.
@@ -404,14 +404,14 @@ impl Solver<'_> {
             state.layers.push(layer);
             return Ok(Some(created));
         }
-        let view = materialize(self.store, &state.layers)?;
+        let view = dest_view(self.store, &state.layers)?;
         let mut missing = Vec::new();
         let mut path = PathBuf::from("/");
         for part in wd.split('/').filter(|p| !p.is_empty()) {
             path.push(part);
             let exists = view
                 .as_ref()
-                .is_some_and(|v| v.join(path.strip_prefix("/").unwrap_or(&path)).is_dir());
+                .is_some_and(|v| v.is_dir(&path.to_string_lossy()));
             if !exists {
                 missing.push(path.clone());
             }
@@ -428,9 +428,7 @@ impl Solver<'_> {
             .filter(|u| !u.is_empty())
         {
             None => (0, 0),
-            Some(user) => {
-                super::user::resolve(user, view.as_deref()).map_err(BuildError::Internal)?
-            }
+            Some(user) => resolve_user(self.store, user, view.as_ref())?,
         };
         let (layer, created) = self.write_layer(&cache_key, |w| {
             for dir in &missing {
@@ -590,9 +588,9 @@ impl Solver<'_> {
                 }),
                 scratch_dir: Some(self.store.root().join("tmp")),
             };
-            let view = materialize(self.store, &state.layers)?;
+            let view = dest_view(self.store, &state.layers)?;
             let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
-                write_layer(&plan, view.as_deref(), w)?;
+                write_layer_on(&plan, view.as_ref(), w)?;
                 Ok(())
             })?;
             self.executed.fetch_add(1, Ordering::SeqCst);
@@ -815,10 +813,13 @@ impl Solver<'_> {
             ..LayerOptions::default()
         };
         let mut blob = self.store.blob_writer()?;
-        let mut writer = LayerWriter::new(&mut blob, &layer_opts)?;
+        let mut writer = LayerWriter::new(&mut blob, &layer_opts)?.with_index();
         fill(&mut writer)?;
-        let written = writer.finish()?;
+        let (written, index) = writer.finish_with_index()?;
         let info = blob.commit(Some(&written.digest), Some(written.size))?;
+        if let Some(index) = &index {
+            keep_index(self.store, &info.digest, index);
+        }
         let descriptor = Descriptor::new(written.media_type, info.digest, info.size);
         let created = Some(
             self.created

@@ -24,6 +24,8 @@
 mod compression;
 mod error;
 mod idmap;
+mod index;
+mod index_stack;
 mod reader;
 mod recompress;
 mod resolve;
@@ -36,6 +38,8 @@ mod writer;
 pub use compression::Compression;
 pub use error::LayerError;
 pub use idmap::{IdMap, IdRange};
+pub use index::{EntryKind, IndexError, LayerIndex, index_blob};
+pub use index_stack::{IndexStack, IndexStat};
 pub use recompress::{Recompressed, recompress};
 pub use tree::{append_tree, write_tree};
 pub use unpack::{

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::compression::{Encoder, EncoderError};
+use super::index::{EntryKind, IndexBuilder, LayerIndex, NO_DATA, RawEntry};
 use super::whiteout::{OPAQUE_MARKER, WHITEOUT_PREFIX, is_dropped_xattr, is_reserved};
 use super::{LayerBlob, LayerError, LayerOptions};
 use crate::digest::OffloadHashingWriter as HashingWriter;
@@ -68,6 +69,10 @@ pub struct LayerWriter<W: Write> {
     link: Vec<u8>,
     pax: Vec<u8>,
     buf: Vec<u8>,
+    /// Bytes of tar written so far (where the next header starts).
+    pos: u64,
+    /// The path index being recorded ([`LayerWriter::with_index`]).
+    index: Option<Box<IndexBuilder>>,
 }
 
 impl<W: Write> LayerWriter<W> {
@@ -92,7 +97,16 @@ impl<W: Write> LayerWriter<W> {
             link: Vec::new(),
             pax: Vec::new(),
             buf: Vec::new(),
+            pos: 0,
+            index: None,
         })
+    }
+
+    /// Also records the layer's path index (every entry's type, metadata
+    /// and data offset), returned by [`LayerWriter::finish_with_index`].
+    pub fn with_index(mut self) -> LayerWriter<W> {
+        self.index = Some(Box::default());
+        self
     }
 
     /// A directory (written as `path/`).
@@ -140,6 +154,7 @@ impl<W: Write> LayerWriter<W> {
             self.out
                 .write_all(&self.buf[..n])
                 .map_err(|e| output(path, e))?;
+            self.pos += n as u64;
             left -= n as u64;
         }
         let mut probe = [0u8; 1];
@@ -235,12 +250,23 @@ impl<W: Write> LayerWriter<W> {
         self.finish_into_inner().map(|(blob, _)| blob)
     }
 
+    /// Ends the archive and returns the blob's description and the path
+    /// index (`None` unless made [`LayerWriter::with_index`]).
+    pub fn finish_with_index(self) -> Result<(LayerBlob, Option<LayerIndex>), LayerError> {
+        self.finish_parts().map(|(blob, _, index)| (blob, index))
+    }
+
     /// Ends the archive and returns the blob's description and the writer.
-    pub fn finish_into_inner(mut self) -> Result<(LayerBlob, W), LayerError> {
+    pub fn finish_into_inner(self) -> Result<(LayerBlob, W), LayerError> {
+        self.finish_parts().map(|(blob, inner, _)| (blob, inner))
+    }
+
+    fn finish_parts(mut self) -> Result<(LayerBlob, W, Option<LayerIndex>), LayerError> {
         let end = Path::new("<end of archive>");
         self.out
             .write_all(&[0; 2 * BLOCK])
             .map_err(|e| output(end, e))?;
+        self.pos += 2 * BLOCK as u64;
         let tar = self
             .out
             .into_inner()
@@ -255,7 +281,8 @@ impl<W: Write> LayerWriter<W> {
             size,
             media_type: self.media_type.to_string(),
         };
-        Ok((blob, inner))
+        let index = self.index.take().map(|b| b.finish());
+        Ok((blob, inner, index))
     }
 
     /// Sets `self.name`; `.wh.` names are refused (they would delete
@@ -340,6 +367,7 @@ impl<W: Write> LayerWriter<W> {
             let written = self.out.write_all(&pax).map_err(|e| output(path, e));
             self.pax = pax;
             written?;
+            self.pos += (BLOCK + self.pax.len()) as u64;
             self.pad(path, self.pax.len() as u64)?;
         }
         let mut h = tar::Header::new_ustar();
@@ -365,7 +393,36 @@ impl<W: Write> LayerWriter<W> {
         h.set_cksum();
         self.out
             .write_all(h.as_bytes())
-            .map_err(|e| output(path, e))
+            .map_err(|e| output(path, e))?;
+        self.pos += BLOCK as u64;
+        if let Some(index) = &mut self.index {
+            let kind = match kind {
+                EntryType::Directory => EntryKind::Dir,
+                EntryType::Symlink => EntryKind::Symlink,
+                EntryType::Link => EntryKind::Hardlink,
+                EntryType::Regular => EntryKind::File,
+                _ => EntryKind::Other,
+            };
+            let entry = RawEntry {
+                path: &self.name,
+                kind,
+                link: &self.link,
+                mode: meta.mode & 0o7777,
+                uid: meta.uid,
+                gid: meta.gid,
+                mtime: i64::try_from(mtime).unwrap_or(i64::MAX),
+                nsec: 0,
+                size,
+                data: if kind == EntryKind::File {
+                    self.pos
+                } else {
+                    NO_DATA
+                },
+            };
+            let xattrs = meta.xattrs.iter().map(|(k, v)| (&k[..], &v[..]));
+            index.add(&entry, xattrs);
+        }
+        Ok(())
     }
 
     fn pad(&mut self, path: &Path, size: u64) -> Result<(), LayerError> {
@@ -375,7 +432,9 @@ impl<W: Write> LayerWriter<W> {
         }
         self.out
             .write_all(&[0; BLOCK][rem..])
-            .map_err(|e| output(path, e))
+            .map_err(|e| output(path, e))?;
+        self.pos += (BLOCK - rem) as u64;
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -93,6 +94,13 @@ pub struct DuReport {
 }
 
 impl Store {
+    /// `indexes/<hex>`: the path index of the layer blob `sha256:<hex>`
+    /// (a cache, remade from the blob when missing; GC removes the index
+    /// of every blob it does not keep).
+    pub(crate) fn indexes_dir(&self) -> PathBuf {
+        self.root.join("indexes")
+    }
+
     /// Mark from `refs` and, if `cache`, from the cache records. With
     /// `strict`, a damaged manifest/index/config reachable from a ref is an
     /// error (its children cannot be marked, so sweeping would lose them).
@@ -175,6 +183,21 @@ impl Store {
         }
         if report.removed_blobs > 0 {
             fsutil::fsync_dir(&self.blobs_dir())?;
+        }
+        let indexes = self.indexes_dir();
+        if indexes.is_dir() {
+            for name in fsutil::dir_names(&indexes)? {
+                let kept = name
+                    .to_str()
+                    .and_then(|n| format!("sha256:{n}").parse::<Digest>().ok())
+                    .is_some_and(|d| walk.blobs.contains_key(&d));
+                if !kept {
+                    let path = indexes.join(name);
+                    report.removed_cache_bytes += fsutil::tree_size(&path).unwrap_or(0);
+                    fsutil::remove_any(&path)?;
+                    report.removed_cache_records += 1;
+                }
+            }
         }
         for kind in [SnapshotKind::Full, SnapshotKind::Diff] {
             for id in self.list_of(kind)? {

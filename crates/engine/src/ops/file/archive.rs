@@ -24,6 +24,7 @@ use super::emit::Sink;
 use super::glob::clean;
 use super::plan::Op;
 use super::vfs::{Found, Key, Kind, Meta, Node, Payload};
+use super::view::ViewFile;
 use crate::layer::Special;
 
 /// How an archive is compressed.
@@ -266,10 +267,9 @@ impl<S: Sink> Op<'_, S> {
     }
 
     fn lookup_key(&self, key: &Key) -> Result<Found, FileOpError> {
-        self.vfs.lookup(key).map_err(|e| {
-            let path = self.vfs.view_path(key).unwrap_or_default();
-            self.io("inspecting", &path, e)
-        })
+        self.vfs
+            .lookup(key)
+            .map_err(|e| self.io("inspecting", &self.vfs.shown_path(key), e))
     }
 
     /// A hard link inside the archive: to an entry this op wrote it is a
@@ -306,21 +306,31 @@ impl<S: Sink> Op<'_, S> {
             .filter(|n| n.emitted)
             .map(|n| (n.kind.clone(), n.meta.clone()));
         let ctx = |op: &Self, e: super::emit::SinkError| e.into_error(op.word, &op.src, &op.dest);
-        let (kind, meta) = match written {
-            Some((kind, tmeta)) => {
+        let (kind, meta) = match (written, &found) {
+            (Some((kind, tmeta)), _) => {
                 self.sink
                     .hardlink(key, &tkey, &tmeta)
                     .map_err(|e| ctx(self, e))?;
                 (kind, tmeta)
             }
-            None => {
-                let Some(path) = self.vfs.view_path(&tkey) else {
-                    return Err(self.archive_error(name, "hard link target does not exist"));
+            // A hard link to a symlink is that symlink (link(2) does not
+            // follow it): never read through it.
+            (None, Found::Symlink(t)) => {
+                self.sink.symlink(key, t, &meta).map_err(|e| ctx(self, e))?;
+                (Kind::Symlink(t.clone()), meta)
+            }
+            (None, _) => {
+                let shown = self.vfs.shown_path(&tkey);
+                let (mut f, size) = match self.vfs.view_open(&tkey) {
+                    Ok(ViewFile::File(f, size)) => (f, size),
+                    Ok(ViewFile::Missing) => {
+                        return Err(self.archive_error(name, "hard link target does not exist"));
+                    }
+                    Ok(ViewFile::NotFile) => {
+                        return Err(self.archive_error(name, "hard link to a special file"));
+                    }
+                    Err(e) => return Err(self.io("opening", &shown, e)),
                 };
-                let md = std::fs::symlink_metadata(&path)
-                    .map_err(|e| self.io("inspecting", &path, e))?;
-                let mut f = File::open(&path).map_err(|e| self.io("opening", &path, e))?;
-                let size = md.len();
                 self.sink
                     .file(key, &meta, size, &mut f)
                     .map_err(|e| ctx(self, e))?;

@@ -78,13 +78,9 @@ impl<S: Sink> Op<'_, S> {
     }
 
     fn lookup(&self, key: &Key) -> Result<Found, FileOpError> {
-        self.vfs.lookup(key).map_err(|e| {
-            let path = self
-                .vfs
-                .view_path(key)
-                .unwrap_or_else(|| key.as_path().to_path_buf());
-            self.io("inspecting", &path, e)
-        })
+        self.vfs
+            .lookup(key)
+            .map_err(|e| self.io("inspecting", &self.vfs.shown_path(key), e))
     }
 
     /// fsutil's `MkdirAll` on a resolved key: missing directories are

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use super::FileOpError;
 use super::plan::Op;
-use super::vfs::{Key, Kind, Meta, Node, Payload, read_xattrs};
+use super::vfs::{Key, Kind, Meta, Node, Payload};
 use crate::layer::{EntryMeta, LayerError, LayerWriter, Special};
 
 /// A failure in a sink, given context by the op.
@@ -181,16 +181,9 @@ impl<S: Sink> Op<'_, S> {
     /// The metadata of an existing directory in the view (mode, owner,
     /// times, xattrs); a root-owned `0755` when there is no view.
     pub(crate) fn view_dir_meta(&self, key: &Key) -> Result<Meta, FileOpError> {
-        let Some(path) = self.vfs.view_path(key) else {
-            return Ok(Meta {
-                mode: 0o755,
-                ..Meta::default()
-            });
-        };
-        let md = std::fs::symlink_metadata(&path).map_err(|e| self.io("inspecting", &path, e))?;
-        let mut meta = Meta::from_stat(&md);
-        meta.xattrs = read_xattrs(&path).map_err(|e| self.io("reading xattrs of", &path, e))?;
-        Ok(meta)
+        self.vfs
+            .view_meta(key)
+            .map_err(|e| self.io("inspecting", &self.vfs.shown_path(key), e))
     }
 
     /// Writes one planned entry (after its parents).

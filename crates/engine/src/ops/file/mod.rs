@@ -49,12 +49,14 @@ mod pattern;
 mod plan;
 mod user;
 mod vfs;
+mod view;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use error::FileOpError;
+pub use view::DestView;
 
 use crate::layer::LayerWriter;
 
@@ -253,8 +255,18 @@ pub fn write_layer<W: Write>(
     dest_root_view: Option<&Path>,
     writer: &mut LayerWriter<W>,
 ) -> Result<CopyReport, FileOpError> {
+    write_layer_on(plan, dest_root_view.map(DestView::dir).as_ref(), writer)
+}
+
+/// [`write_layer`] over any view of the destination image: a directory,
+/// or its layers' path indexes (nothing unpacked).
+pub fn write_layer_on<W: Write>(
+    plan: &CopyPlan,
+    dest: Option<&DestView>,
+    writer: &mut LayerWriter<W>,
+) -> Result<CopyReport, FileOpError> {
     let sink = emit::LayerSink::new(writer);
-    plan::run(plan, dest_root_view, dest_root_view, sink)
+    plan::run(plan, dest, dest, sink)
 }
 
 /// Applies `plan` onto the root directory `root` (a materialised snapshot),
@@ -270,7 +282,8 @@ pub fn apply_to_dir(plan: &CopyPlan, root: &Path) -> Result<CopyReport, FileOpEr
         path: root.to_path_buf(),
         source,
     })?;
-    plan::run(plan, Some(root), Some(root), sink)
+    let view = DestView::dir(root);
+    plan::run(plan, Some(&view), Some(&view), sink)
 }
 
 impl CopyPlan {

@@ -15,6 +15,7 @@ use super::glob;
 use super::http::Download;
 use super::pattern::Matcher;
 use super::vfs::{Key, LinkId, ResolveError, Vfs};
+use super::view::DestView;
 use super::{CopyPlan, CopyReport, FileOpError, SourceKind, user};
 
 /// `"copy"` or `"add"`, as error messages name the instruction.
@@ -222,8 +223,8 @@ pub(crate) struct Op<'p, S: Sink> {
 
 pub(crate) fn run<S: Sink>(
     plan: &CopyPlan,
-    view: Option<&Path>,
-    user_db: Option<&Path>,
+    view: Option<&DestView>,
+    user_db: Option<&DestView>,
     sink: S,
 ) -> Result<CopyReport, FileOpError> {
     let flags = validate(plan)?;
@@ -232,7 +233,11 @@ pub(crate) fn run<S: Sink>(
         None => None,
         Some(super::Chown::Ids { uid, gid }) => Some((*uid, *gid)),
         Some(super::Chown::Spec(s)) if s.is_empty() => None,
-        Some(super::Chown::Spec(s)) => Some(user::resolve_chown(op, s, &Vfs::new(user_db))?),
+        Some(super::Chown::Spec(s)) => Some(user::resolve_chown(
+            op,
+            s,
+            &Vfs::with_view(user_db.cloned()),
+        )?),
     };
     let excludes =
         Matcher::new(&plan.excludes).map_err(|(pattern, _)| FileOpError::InvalidPattern {
@@ -252,7 +257,7 @@ pub(crate) fn run<S: Sink>(
         plan,
         word: op,
         dest: normalize_dest(&plan.workdir, &plan.dest),
-        vfs: Vfs::new(if flags.link { None } else { view }),
+        vfs: Vfs::with_view(if flags.link { None } else { view.cloned() }),
         sink,
         chown,
         mode: flags.mode,

@@ -9,10 +9,10 @@
 //! find; here that is an error naming it.
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 
 use super::FileOpError;
 use super::vfs::{Key, Vfs};
+use super::view::ViewFile;
 
 /// BuildKit's limit on `/etc/passwd` and `/etc/group`.
 const MAX_USER_FILE: u64 = 10 << 20;
@@ -102,23 +102,16 @@ fn read_db(
     let Ok(key) = vfs.resolve(&Key::root(), file.as_bytes(), true) else {
         return Ok(Vec::new());
     };
-    let Some(path) = vfs.view_path(&key) else {
-        return Ok(Vec::new());
-    };
-    let f = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_nofollow())
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if super::vfs::is_absent(&e) => return Ok(Vec::new()),
+    let path = vfs.shown_path(&key);
+    let f = match vfs.view_open(&key) {
+        Ok(ViewFile::File(f, _)) => f,
+        Ok(ViewFile::Missing) => return Ok(Vec::new()),
+        Ok(ViewFile::NotFile) => {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file");
+            return Err(fail(path, e));
+        }
         Err(e) => return Err(fail(path, e)),
     };
-    let md = f.metadata().map_err(|e| fail(path.clone(), e))?;
-    if !md.is_file() {
-        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file");
-        return Err(fail(path, e));
-    }
     let mut raw = Vec::new();
     f.take(MAX_USER_FILE + 1)
         .read_to_end(&mut raw)

@@ -1,6 +1,7 @@
 //! The destination as the copy sees it: a read-only view (the parent
-//! snapshot, or the root being written) with an overlay of what this op
-//! has planned or written, and path resolution inside it.
+//! snapshot or the parent's layer indexes, see [`super::view`], or the
+//! root being written) with an overlay of what this op has planned or
+//! written, and path resolution inside it.
 //!
 //! [`Vfs::resolve`] follows symlinks the way containerd's `fs.RootPath`
 //! does (and so BuildKit's copy): as if a given directory (`chroot`) were
@@ -19,6 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use super::view::{DestView, ViewFile};
 use crate::layer::Special;
 
 const MAX_LINKS: usize = 255;
@@ -213,24 +215,57 @@ pub(crate) enum ResolveError {
 }
 
 pub(crate) struct Vfs {
-    view: Option<PathBuf>,
+    view: Option<DestView>,
     pub overlay: BTreeMap<Key, Node>,
 }
 
 impl Vfs {
+    /// A view of the directory `view` (or of nothing).
     pub(crate) fn new(view: Option<&Path>) -> Vfs {
+        Vfs::with_view(view.map(DestView::dir))
+    }
+
+    pub(crate) fn with_view(view: Option<DestView>) -> Vfs {
         Vfs {
-            view: view.map(Path::to_path_buf),
+            view,
             overlay: BTreeMap::new(),
         }
     }
 
-    /// The path of `key` in the view.
+    /// The path of `key` in a directory view (`None` for an index view).
     pub(crate) fn view_path(&self, key: &Key) -> Option<PathBuf> {
-        self.view.as_ref().map(|v| v.join(key.as_path()))
+        self.view.as_ref().and_then(|v| v.dir_path(key))
     }
 
-    /// What the view alone has at `key`.
+    /// How errors name `key` of the view.
+    pub(crate) fn shown_path(&self, key: &Key) -> PathBuf {
+        match &self.view {
+            Some(v) => v.shown(key),
+            None => key.as_path().to_path_buf(),
+        }
+    }
+
+    /// The metadata of what the view has at `key`; a root-owned `0755`
+    /// when there is no view.
+    pub(crate) fn view_meta(&self, key: &Key) -> io::Result<Meta> {
+        match &self.view {
+            Some(v) => v.meta(key),
+            None => Ok(Meta {
+                mode: 0o755,
+                ..Meta::default()
+            }),
+        }
+    }
+
+    /// Opens the regular file the view has at `key` (not following it).
+    pub(crate) fn view_open(&self, key: &Key) -> io::Result<ViewFile> {
+        match &self.view {
+            Some(v) => v.open(key),
+            None => Ok(ViewFile::Missing),
+        }
+    }
+
+    /// What a directory view alone has at `key` (source roots).
     pub(crate) fn view_stat(&self, key: &Key) -> io::Result<Option<Metadata>> {
         let Some(path) = self.view_path(key) else {
             return Ok(None);
@@ -253,22 +288,10 @@ impl Vfs {
         if key.is_root() {
             return Ok(Found::Dir);
         }
-        let Some(md) = self.view_stat(key)? else {
-            return Ok(Found::Missing);
-        };
-        let ft = md.file_type();
-        Ok(if ft.is_dir() {
-            Found::Dir
-        } else if ft.is_symlink() {
-            let path = self.view_path(key).unwrap_or_default();
-            Found::Symlink(
-                std::fs::read_link(&path)?
-                    .into_os_string()
-                    .into_encoded_bytes(),
-            )
-        } else {
-            Found::Other
-        })
+        match &self.view {
+            Some(v) => v.found(key),
+            None => Ok(Found::Missing),
+        }
     }
 
     /// Resolves `path` (absolute, or relative to `chroot`) inside `chroot`.
