@@ -20,8 +20,10 @@
 //! target, device number, xattrs, new hard links and, where all of that is
 //! equal, bytes (as `prune` does), and moves what changed into the upper
 //! dir (a rename; a copy across filesystems). A directory that replaced a
-//! lower non-directory, or whose lower contents are all gone or replaced,
-//! is opaque, as overlayfs makes it. `merged` is then removed.
+//! lower non-directory, or that the step made again (born after the copy;
+//! where the filesystem keeps no birth time: whose lower contents are all
+//! gone or replaced) is opaque, as overlayfs makes it, and everything in it
+//! goes up. `merged` is then removed.
 //!
 //! [`run_auto`] picks the snapshotter: copying when `HOIST_SNAPSHOTTER=copy`
 //! or once a step has found the overlay unavailable (one warning line, then
@@ -254,12 +256,21 @@ impl Differ<'_> {
             names.push(entry.ctx("read", m)?.file_name());
         }
         names.sort();
+        // A directory the step made again (`rm -rf d && mkdir d`) is opaque
+        // in overlayfs: known by its birth time where the filesystem keeps
+        // one, else by nothing of the lower showing through any more.
+        let born_in_step = match (self.state.done, mm.created()) {
+            (Some(done), Ok(born)) => Some(born > done),
+            _ => None,
+        };
         let mut entries = Vec::with_capacity(names.len());
         for name in names {
             let path = m.join(&name);
             let meta = fs::symlink_metadata(&path).ctx("stat", &path)?;
             let change = match shown.get(&name) {
                 None => Change::New,
+                // Under an opaque directory everything is new.
+                Some(_) if !root && born_in_step == Some(true) => Change::New,
                 Some(l) => match (meta.is_dir(), l.meta.is_dir()) {
                     (true, true) => Change::Dir,
                     (true, false) => Change::DirOverOther,
@@ -270,23 +281,20 @@ impl Differ<'_> {
             entries.push((name, meta, change));
         }
         let changes: HashMap<&OsString, Change> = entries.iter().map(|(n, _, c)| (n, *c)).collect();
-        // A directory the step made again (`rm -rf d && mkdir d`) is opaque
-        // in overlayfs. Known by its birth time where the filesystem keeps
-        // one; else by nothing of the lower showing through any more.
         let opaque = !root
-            && match (self.state.done, mm.created()) {
-                (Some(done), Ok(born)) => born > done,
-                _ => {
-                    !shown.is_empty()
-                        && shown
-                            .keys()
-                            .all(|n| !matches!(changes.get(n), Some(Change::Same | Change::Dir)))
-                }
-            };
+            && born_in_step.unwrap_or_else(|| {
+                !shown.is_empty()
+                    && shown
+                        .keys()
+                        .all(|n| !matches!(changes.get(n), Some(Change::Same | Change::Dir)))
+            });
         let mut wrote = false;
         for (name, meta, change) in &entries {
             let (mp, up) = (m.join(name), u.join(name));
             match change {
+                // Nothing below an opaque directory shows through: all of
+                // it goes up, whatever the lower has.
+                _ if opaque => self.move_in(&mp, meta, &up)?,
                 Change::Same => continue,
                 Change::Dir => {
                     let l = &shown[name];
@@ -551,3 +559,7 @@ impl<T, E: Into<io::Error>> Ctx<T> for Result<T, E> {
         self.map_err(|e| super::io(what, path)(e.into()))
     }
 }
+
+#[cfg(test)]
+#[path = "copy_tests.rs"]
+mod tests;
