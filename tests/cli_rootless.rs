@@ -559,7 +559,6 @@ fn rootfs(area: &Area, image: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "bug (sandbox rootfs.rs): in a user namespace the kernel refuses a new /proc once the old root is detached (mount_too_revealing): mount /proc: Operation not permitted; make it with fsopen/fsmount before pivot_root and move_mount it after"]
 fn rootless_run_steps_are_root_of_the_namespace_and_other_ids_reach_the_layer() {
     if users().is_none() {
         return;
@@ -598,7 +597,6 @@ fn rootless_run_steps_are_root_of_the_namespace_and_other_ids_reach_the_layer() 
 }
 
 #[test]
-#[ignore = "bug (sandbox): RUN fails rootless (see the test above); with a single-id map /proc/self/setgroups is `deny`, so the step's setgroups(2) must be skipped there (as crun does), or RUN fails with EPERM"]
 fn rootless_run_without_ranges_is_root_of_a_one_id_namespace() {
     if users().is_none() {
         return;

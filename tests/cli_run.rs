@@ -116,7 +116,6 @@ fn group_sets(lab: &Lab) -> impl Fn(&str) -> String {
 }
 
 #[test]
-#[ignore = "bug: USER name:group and uid:gid still get the user's supplementary groups (BuildKit: none besides the given group); see the test"]
 fn explicit_group_has_no_supplementary_groups() {
     // BuildKit's executor/oci/user.go: `uid:gid` takes the fast path (no
     // supplementary groups); `name:group` goes through runc's GetExecUser,
@@ -135,7 +134,6 @@ fn explicit_group_has_no_supplementary_groups() {
 }
 
 #[test]
-#[ignore = "bug: the primary gid is not among the supplementary groups (today's BuildKit adds it, containerd's ensureAdditionalGids); see the test"]
 fn primary_gid_is_a_supplementary_group() {
     // Today's BuildKit (executor/oci/user.go WithUIDGID →
     // ensureAdditionalGids) puts the primary gid first in AdditionalGids;
@@ -248,7 +246,6 @@ fn runs(img: &lab::Image) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "bug: RUN's history line shows the ARG's value where an ENV of the same name overrides it (BuildKit's runCommandString reads the env first); see the test"]
 fn history_shows_the_env_value_over_the_arg() {
     // BuildKit's runCommandString: `v, ok := env.Get(arg.Key)` first, the
     // ARG's own value only when no env has the key.
@@ -264,7 +261,6 @@ fn history_shows_the_env_value_over_the_arg() {
 }
 
 #[test]
-#[ignore = "bug: an ARG without a value is left out of RUN's history line (BuildKit lists it as `K=`); see the test"]
 fn history_lists_an_arg_without_a_value() {
     // BuildKit's dispatchArg appends every ARG to the stage's build args,
     // valued or not; runCommandString writes `K=` for one with no value.

@@ -334,7 +334,6 @@ fn run_layers_match_buildkit_for_empty_steps_and_args() {
 }
 
 #[test]
-#[ignore = "bug: /etc/hostname is bind-mounted (a step's write to it is lost) and /etc/hosts, /etc/resolv.conf are writable; BuildKit binds only hosts and resolv.conf, read-only; see the test"]
 fn etc_hostname_is_the_images_and_hosts_is_read_only() {
     // BuildKit's generateMountOpts binds resolv.conf and hosts read-only
     // (withROBind) and mounts nothing at /etc/hostname (the UTS hostname is

@@ -536,7 +536,6 @@ fn the_environment_variable_forces_copying() {
 /// Docker's default capabilities) cannot reach a host device. The copy's
 /// root must be too.
 #[test]
-#[ignore = "sandbox bug (rootfs.rs): the copy root is bound onto itself without nodev"]
 fn the_copy_root_is_nodev_like_the_overlay() {
     let f = Fixture::new();
     for mode in [Snapshotter::Overlay, Snapshotter::Copy] {

@@ -278,6 +278,9 @@ pub struct StageScope<'a> {
     config_env: Vec<(String, String)>,
     /// `ARG`s declared in this stage with their values (the build args a `RUN` sees).
     args: Vec<(String, String)>,
+    /// Every `ARG` declared in this stage, in order, valued or not (what
+    /// BuildKit lists in a `RUN`'s history line).
+    declared: Vec<(String, Option<String>)>,
 }
 
 impl<'a> StageScope<'a> {
@@ -295,6 +298,7 @@ impl<'a> StageScope<'a> {
             vars: base_env.to_vec(),
             config_env: base_env.to_vec(),
             args: Vec::new(),
+            declared: Vec::new(),
         }
     }
 
@@ -318,6 +322,12 @@ impl<'a> StageScope<'a> {
     /// The `ARG`s in scope with values: what a `RUN` gets as build args.
     pub fn args(&self) -> &[(String, String)] {
         &self.args
+    }
+
+    /// Every `ARG` declared in the stage so far, with its value if it has
+    /// one (a redeclared key keeps its first place).
+    pub fn declared_args(&self) -> &[(String, Option<String>)] {
+        &self.declared
     }
 
     /// Expand `ins` as BuildKit does before dispatching it, and take its
@@ -401,6 +411,10 @@ impl<'a> StageScope<'a> {
                 for decl in args.iter_mut() {
                     let value = self.arg_value(decl).map_err(at)?;
                     decl.default = value.clone();
+                    match self.declared.iter_mut().find(|(k, _)| *k == decl.key) {
+                        Some(slot) => slot.1 = value.clone(),
+                        None => self.declared.push((decl.key.clone(), value.clone())),
+                    }
                     if let Some(v) = value {
                         set_var(&mut self.vars, &decl.key, v.clone());
                         set_var(&mut self.args, &decl.key, v);

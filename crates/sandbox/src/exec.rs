@@ -53,6 +53,11 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .iter()
         .map(|u| Ok((resource(&u.name)?, u.soft, u.hard)))
         .collect::<Result<Vec<_>, SandboxError>>()?;
+    // With a single-id user namespace map, setgroups is denied (the map
+    // was written without it): keep the groups we have, as crun does.
+    let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "deny")
+        .unwrap_or(false);
     let setup = move || -> std::io::Result<()> {
         for &(res, soft, hard) in &rlimits {
             nix::sys::resource::setrlimit(res, soft, hard)?;
@@ -61,7 +66,9 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         // blocked, and no descriptor of ours.
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
         crate::sys::cloexec_from_3()?;
-        setgroups(&groups)?;
+        if !setgroups_denied {
+            setgroups(&groups)?;
+        }
         setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
         crate::caps::limit_bounding_set(last_cap)?;
         setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;

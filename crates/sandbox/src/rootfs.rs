@@ -53,6 +53,13 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         // pivot_root needs a mount point: the copy, bound onto itself.
         rustix::mount::mount_bind(&spec.rootfs.merged, &spec.rootfs.merged)
             .what(|| format!("bind {}", spec.rootfs.merged.display()))?;
+        // nodev, as the overlay root: a node a step makes cannot be opened.
+        rustix::mount::mount_remount(
+            &spec.rootfs.merged,
+            MountFlags::BIND | MountFlags::NODEV,
+            "",
+        )
+        .what(|| format!("make {} nodev", spec.rootfs.merged.display()))?;
     } else {
         mount_overlay(spec)?;
     }
@@ -90,6 +97,21 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         }
     }
     let sys = clone_tree(Path::new("/sys"), false).ok();
+    // A fresh proc, made now: in a user namespace the kernel refuses a new
+    // proc mount once the old root (with its fully visible /proc) is gone.
+    let procfs = {
+        let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)
+            .what(|| "fsopen proc".into())?;
+        rustix::mount::fsconfig_create(&fs).what(|| "create proc".into())?;
+        rustix::mount::fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_NOSUID
+                | MountAttrFlags::MOUNT_ATTR_NODEV
+                | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+        )
+        .what(|| "mount proc".into())?
+    };
 
     rustix::process::chdir(&spec.rootfs.merged)
         .what(|| format!("chdir {}", spec.rootfs.merged.display()))?;
@@ -100,14 +122,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     let mut done = Assembled::default();
     // /proc
     done.dir("/proc")?;
-    rustix::mount::mount(
-        "proc",
-        "/proc",
-        "proc",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        None,
-    )
-    .what(|| "mount /proc".into())?;
+    graft(&procfs, "/proc")?;
     done.mounts.push("/proc".into());
     // /dev
     done.dir("/dev")?;

@@ -62,37 +62,46 @@ pub fn resolve(user: &str, root: Option<&Path>) -> Result<(u32, u32), String> {
     Ok((uid, gid))
 }
 
-/// The supplementary groups of `user` (name or uid): every group in
-/// `/etc/group` listing the user's name, as runc's `GetExecUser` finds them.
+/// The supplementary groups of `user`, as BuildKit gives them (runc's
+/// `GetExecUser`, then `ensureAdditionalGids`): with an explicit group, just
+/// that group; otherwise every group in `/etc/group` listing the user's
+/// name; the primary gid always among them.
 pub fn supplementary(user: &str, root: Option<&Path>) -> Vec<u32> {
-    let name = user.split_once(':').map_or(user, |(u, _)| u);
-    let read = |f: &str| {
-        root.and_then(|r| std::fs::read_to_string(r.join(f)).ok())
-            .unwrap_or_default()
+    let primary = resolve(user, root).map(|(_, g)| g).unwrap_or(0);
+    let (name, explicit_group) = match user.split_once(':') {
+        Some((u, _)) => (u, true),
+        None => (user, false),
     };
-    let passwd = read("etc/passwd");
-    // A numeric user with a passwd entry has that entry's name.
-    let name = match name.parse::<u32>() {
-        Ok(uid) => passwd
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|e| e.get(2).and_then(|v| v.parse::<u32>().ok()) == Some(uid))
-            .and_then(|e| e.first().map(|s| s.to_string())),
-        Err(_) => Some(name.to_string()),
-    };
-    let Some(name) = name else {
-        return Vec::new();
-    };
-    let mut gids: Vec<u32> = read("etc/group")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .filter(|e| {
-            e.get(3)
-                .is_some_and(|members| members.split(',').any(|m| m.trim() == name))
-        })
-        .filter_map(|e| e.get(2)?.parse().ok())
-        .collect();
+    let mut gids = Vec::new();
+    if !explicit_group {
+        let read = |f: &str| {
+            root.and_then(|r| std::fs::read_to_string(r.join(f)).ok())
+                .unwrap_or_default()
+        };
+        let passwd = read("etc/passwd");
+        // A numeric user with a passwd entry has that entry's name.
+        let name = match name.parse::<u32>() {
+            Ok(uid) => passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|e| e.get(2).and_then(|v| v.parse::<u32>().ok()) == Some(uid))
+                .and_then(|e| e.first().map(|s| s.to_string())),
+            Err(_) => Some(name.to_string()),
+        };
+        if let Some(name) = name {
+            gids = read("etc/group")
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .filter(|e| {
+                    e.get(3)
+                        .is_some_and(|members| members.split(',').any(|m| m.trim() == name))
+                })
+                .filter_map(|e| e.get(2)?.parse().ok())
+                .collect();
+        }
+    }
+    gids.push(primary);
     gids.sort_unstable();
     gids.dedup();
     gids
@@ -129,8 +138,11 @@ mod tests {
             "root:x:0:\nstaff:x:50:app,other\nwheel:x:10:app\nnone:x:7:\n",
         )
         .unwrap();
-        assert_eq!(supplementary("app", r), vec![10, 50]);
-        assert_eq!(supplementary("1000:staff", r), vec![10, 50]);
-        assert_eq!(supplementary("root", r), Vec::<u32>::new());
+        // BuildKit: membership plus the primary gid; an explicit group alone.
+        assert_eq!(supplementary("app", r), vec![10, 50, 1001]);
+        assert_eq!(supplementary("1000", r), vec![10, 50, 1001]);
+        assert_eq!(supplementary("1000:staff", r), vec![50]);
+        assert_eq!(supplementary("root", r), vec![0]);
+        assert_eq!(supplementary("2000", r), vec![0]);
     }
 }

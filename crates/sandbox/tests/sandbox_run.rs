@@ -117,37 +117,40 @@ fn hostname_is_the_specs_and_the_hosts_is_untouched() {
 #[test]
 fn user_by_name_uid_and_group() {
     let f = Fixture::new();
+    // BuildKit's groups (runc's GetExecUser, then ensureAdditionalGids):
+    // membership from /etc/group unless a group is given, and the primary
+    // gid always.
     for (user, id, groups) in [
-        ("", "uid=0(root) gid=0(root)", ""),
-        ("root", "uid=0(root) gid=0(root)", ""),
+        ("", "uid=0(root) gid=0(root) groups=0(root)", "0"),
+        ("root", "uid=0(root) gid=0(root) groups=0(root)", "0"),
         (
             "app",
-            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)",
-            "10 50",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)",
+            "10 50 1000",
         ),
         (
             "1000",
-            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)",
-            "10 50",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)",
+            "10 50 1000",
         ),
         (
             "app:staff",
-            "uid=1000(app) gid=50(staff) groups=10(wheel),50(staff)",
-            "10 50",
+            "uid=1000(app) gid=50(staff) groups=50(staff)",
+            "50",
         ),
         (
             "app:1001",
-            "uid=1000(app) gid=1001(other) groups=10(wheel),50(staff)",
-            "10 50",
+            "uid=1000(app) gid=1001(other) groups=1001(other)",
+            "1001",
         ),
         (
             "other",
-            "uid=1001(other) gid=1001(other) groups=10(wheel)",
-            "10",
+            "uid=1001(other) gid=1001(other) groups=10(wheel),1001(other)",
+            "10 1001",
         ),
-        // No passwd entry: gid 0, no supplementary groups.
-        ("4242", "uid=4242 gid=0(root)", ""),
-        ("4242:50", "uid=4242 gid=50(staff)", ""),
+        // No passwd entry: gid 0, which is also its only group.
+        ("4242", "uid=4242 gid=0(root) groups=0(root)", "0"),
+        ("4242:50", "uid=4242 gid=50(staff) groups=50(staff)", "50"),
     ] {
         let mut spec = f.sh("id; grep Groups: /proc/self/status");
         spec.user = user.into();

@@ -85,7 +85,7 @@ impl Solver<'_> {
             Network::Host => hoist_sandbox::Network::Host,
             Network::Default => self.opts.network,
         };
-        let history = history_line(&args, scope);
+        let history = history_line(&args, &state, scope);
         let parent_key = state.key.clone();
         let key = KeyBuilder::new("run")
             .digest("parent", &state.key)
@@ -383,12 +383,24 @@ fn environment(state: &ImageState, scope: &StageScope<'_>) -> Vec<String> {
     env
 }
 
-/// `RUN [|N K=V...] ARGV... # buildkit`, BuildKit's history line.
-fn history_line(args: &[String], scope: &StageScope<'_>) -> String {
+/// `RUN [|N K=V...] ARGV... # buildkit`, BuildKit's history line
+/// (`runCommandString`): every `ARG` declared in the stage, valued or not,
+/// with the value the step's environment has for it (an `ENV` of the same
+/// name wins over the `ARG`).
+fn history_line(args: &[String], state: &ImageState, scope: &StageScope<'_>) -> String {
+    let env_value = |k: &str| {
+        state.config.config.env.iter().find_map(|e| {
+            let (key, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+            (key == k).then(|| v.to_string())
+        })
+    };
     let build_args: Vec<String> = scope
-        .args()
+        .declared_args()
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| {
+            let v = env_value(k).or_else(|| v.clone()).unwrap_or_default();
+            format!("{k}={v}")
+        })
         .collect();
     let mut parts = Vec::new();
     if !build_args.is_empty() {

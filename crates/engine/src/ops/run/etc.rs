@@ -1,12 +1,13 @@
 //! The files every step sees in `/etc`, generated per step and bind-mounted
-//! (never part of the layer): `hosts`, `resolv.conf`, `hostname`, as
-//! BuildKit writes them.
+//! read-only (never part of the layer): `hosts` and `resolv.conf`, as
+//! BuildKit mounts them. `/etc/hostname` is the image's own (BuildKit does
+//! not mount one; the hostname itself is set in the uts namespace).
 
 use std::path::Path;
 
 use hoist_sandbox::{MountSpec, Network};
 
-use super::{HOSTNAME, RunError, bind, io};
+use super::{RunError, bind, io};
 
 /// BuildKit's default `/etc/hosts`.
 const HOSTS: &str =
@@ -16,14 +17,11 @@ const HOSTS: &str =
 pub(super) fn files(dir: &Path, network: Network) -> Result<Vec<MountSpec>, RunError> {
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, HOSTS).map_err(io("write", &hosts))?;
-    let hostname = dir.join("hostname");
-    std::fs::write(&hostname, format!("{HOSTNAME}\n")).map_err(io("write", &hostname))?;
     let resolv = dir.join("resolv.conf");
     std::fs::write(&resolv, resolv_conf(network)).map_err(io("write", &resolv))?;
     Ok(vec![
-        bind(hosts, "/etc/hosts", false),
-        bind(hostname, "/etc/hostname", false),
-        bind(resolv, "/etc/resolv.conf", false),
+        bind(hosts, "/etc/hosts", true),
+        bind(resolv, "/etc/resolv.conf", true),
     ])
 }
 
