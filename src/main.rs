@@ -83,6 +83,10 @@ fn main() {
     if let Some(code) = hoist_sandbox::rootless::enter_if_unprivileged() {
         std::process::exit(code)
     }
+    // Mounts hoist makes itself (read-only views of stages) stay private to
+    // this process and vanish with it. Where it is not allowed, views fall
+    // back to unpacking.
+    let _ = hoist_sandbox::view::private_mount_namespace();
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         report::error(&err);

@@ -76,6 +76,9 @@ pub struct PullArgs {
     platform: Option<String>,
     #[arg(short, long)]
     quiet: bool,
+    /// Unpack the layers into the store's snapshot now (as `docker pull`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    unpack: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -92,11 +95,18 @@ pub fn pull_cmd(store: &Store, args: PullArgs) -> Result<()> {
         &client,
         store,
         &reference,
-        &PullOptions { platform },
+        &PullOptions {
+            platform: platform.clone(),
+        },
         &progress(args.quiet),
     ))?;
     if !args.quiet {
         eprintln!("Digest: {}", report.digest);
+    }
+    // Unpacked now, as docker and podman do at pull time (the first build
+    // on it does not wait); --unpack=false skips it.
+    if args.unpack {
+        hoist_engine::build::snapshot::unpack_image(store, &report.manifest, &platform)?;
     }
     println!("{}", report.name);
     Ok(())

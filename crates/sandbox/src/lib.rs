@@ -27,6 +27,7 @@ pub mod rootless;
 pub mod spec;
 pub mod user;
 pub mod userns;
+pub mod view;
 
 mod caps;
 pub mod cgroup;

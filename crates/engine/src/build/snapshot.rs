@@ -57,6 +57,79 @@ pub fn lower_stack(store: &Store, layers: &[Layer]) -> Result<Vec<PathBuf>, supe
     Ok(stack)
 }
 
+/// Read-only views of states' filesystems, mounted once per chain for the
+/// whole build (an overlay of [`lower_stack`]: `RUN` diffs over a whole
+/// snapshot), so `COPY --from` and `RUN --mount=from=` read a stage without
+/// unpacking its layers again. Unmounted when the build ends.
+#[derive(Debug, Default)]
+pub struct Views {
+    mounted: std::sync::Mutex<
+        std::collections::HashMap<
+            Digest,
+            (
+                PathBuf,
+                hoist_sandbox::view::ReadOnlyOverlay,
+                tempfile::TempDir,
+            ),
+        >,
+    >,
+}
+
+impl Views {
+    /// The filesystem of `layers` as a directory (`None` for scratch).
+    pub fn get(
+        &self,
+        store: &Store,
+        layers: &[Layer],
+    ) -> Result<Option<PathBuf>, super::BuildError> {
+        let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let Some(chain) = chain_ids(&diff_ids).pop() else {
+            return Ok(None);
+        };
+        let mut mounted = self.mounted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((path, _, _)) = mounted.get(&chain) {
+            return Ok(Some(path.clone()));
+        }
+        let stack = lower_stack(store, layers)?;
+        if stack.len() <= 1 {
+            return Ok(stack.into_iter().next());
+        }
+        let tmp = store.root().join("tmp");
+        let dir = tempfile::Builder::new()
+            .prefix("view-")
+            .tempdir_in(&tmp)
+            .map_err(|e| super::BuildError::Internal(format!("{}: {e}", tmp.display())))?;
+        match hoist_sandbox::view::ReadOnlyOverlay::mount(&stack, dir.path()) {
+            Ok(view) => {
+                let path = dir.path().to_path_buf();
+                mounted.insert(chain, (path.clone(), view, dir));
+                Ok(Some(path))
+            }
+            // No mount here (no privilege): unpack, as before views.
+            Err(_) => materialize(store, layers),
+        }
+    }
+}
+
+/// Unpack the image `digest` names (a manifest, or an index resolved for
+/// `platform`) into its whole snapshot now, as `docker pull` and `podman
+/// pull` do, so the first build on it does not wait for the unpack.
+pub fn unpack_image(
+    store: &Store,
+    digest: &Digest,
+    platform: &crate::image::Platform,
+) -> Result<(), super::BuildError> {
+    let resolver = super::base::BaseResolver {
+        store,
+        client: None,
+        always_pull: false,
+    };
+    let _lease = store.lease()?;
+    let state = resolver.stored(digest, None, platform, &digest.to_string())?;
+    materialize(store, &state.layers)?;
+    Ok(())
+}
+
 /// Record that the tree of `chain` of `kind` was made in this boot.
 pub fn mark_current(
     store: &Store,

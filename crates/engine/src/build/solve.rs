@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::base::{BaseResolver, scratch};
 use super::config::{self as cfg, StageFlags, commit_history};
 use super::key::KeyBuilder;
-use super::snapshot::{dest_view, keep_index, materialize, resolve_user};
+use super::snapshot::{dest_view, keep_index, resolve_user};
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
@@ -78,6 +78,8 @@ pub(super) struct Solver<'a> {
     /// One lock per cache key being worked on: identical steps in
     /// concurrent stages run once; the others wait and find the record.
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Stage filesystems mounted for reading, kept until the build ends.
+    views: super::snapshot::Views,
 }
 
 /// Build the target of `df` into `store` (blobs and cache records; naming
@@ -106,6 +108,7 @@ pub fn build(
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         in_flight: Mutex::new(HashMap::new()),
+        views: super::snapshot::Views::default(),
         created: opts.source_date_epoch.map(rfc3339),
     };
     // Stages run as soon as every stage they use is built; the ready ones
@@ -651,7 +654,9 @@ impl Solver<'_> {
                 let platform = self.platform(None)?;
                 let st = self.named_state(name, &platform)?;
                 (
-                    materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir()),
+                    self.views
+                        .get(self.store, &st.layers)?
+                        .unwrap_or_else(|| self.empty_dir()),
                     true,
                 )
             }
@@ -670,7 +675,10 @@ impl Solver<'_> {
                         self.resolver.image(name, &platform)?
                     }
                 };
-                let root = materialize(self.store, &st.layers)?.unwrap_or_else(|| self.empty_dir());
+                let root = self
+                    .views
+                    .get(self.store, &st.layers)?
+                    .unwrap_or_else(|| self.empty_dir());
                 (root, true)
             }
         })
