@@ -285,8 +285,10 @@ fn source_date_epoch_gives_the_same_digest_from_empty_stores() {
     assert_eq!(digests[0], digests[1]);
 }
 
+/// BuildKit: a RUN on scratch has no shell; the step fails with its line
+/// and the reason (the sandbox could not exec `/bin/sh`).
 #[test]
-fn run_is_refused_with_its_line_until_the_sandbox_lands() {
+fn run_without_a_shell_fails_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("ctx");
     write(&ctx, &[("Dockerfile", "FROM scratch\n\nRUN echo hi\n")]);
@@ -294,7 +296,25 @@ fn run_is_refused_with_its_line_until_the_sandbox_lands() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Dockerfile:3:") && err.contains("RUN needs the sandbox"),
+        err.contains("Dockerfile:3:") && err.contains("/bin/sh"),
+        "{err}"
+    );
+}
+
+/// BuildKit refuses `--security=insecure` without the entitlement.
+#[test]
+fn run_security_insecure_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM scratch\nRUN --security=insecure true\n")],
+    );
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Dockerfile:2:") && err.contains("security.insecure"),
         "{err}"
     );
 }

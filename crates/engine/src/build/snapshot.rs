@@ -33,21 +33,38 @@ const MAX_USER_FILE: u64 = 10 << 20;
 const MAX_STACK: usize = 128;
 
 /// The overlay lower directories holding the filesystem of `layers`, top
-/// first; empty for no layers (scratch).
+/// first; empty for no layers (scratch). Above the highest whole snapshot
+/// (made at pull time, or by an earlier build), each layer is a diff
+/// directory: the upper dir a `RUN` left, or the layer alone unpacked in
+/// overlayfs's format (a `COPY` layer, a pulled layer), so no layer is ever
+/// unpacked twice. With no whole snapshot below, one is made.
 pub fn lower_stack(store: &Store, layers: &[Layer]) -> Result<Vec<PathBuf>, super::BuildError> {
     let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let chains = chain_ids(&diff_ids);
-    let mut stack = Vec::new();
+    let mut base = None;
     for (i, chain) in chains.iter().enumerate().rev() {
         if let Some(full) = current(store, SnapshotKind::Full, chain)? {
-            stack.push(full);
+            base = Some((i, full));
+            break;
+        }
+    }
+    let mut stack = Vec::new();
+    for (i, chain) in chains.iter().enumerate().rev() {
+        if let Some((b, full)) = &base
+            && *b == i
+        {
+            stack.push(full.clone());
             return Ok(stack);
         }
-        if stack.len() < MAX_STACK
-            && let Some(diff) = current(store, SnapshotKind::Diff, chain)?
-        {
-            stack.push(diff);
-            continue;
+        if stack.len() < MAX_STACK {
+            if let Some(diff) = current(store, SnapshotKind::Diff, chain)? {
+                stack.push(diff);
+                continue;
+            }
+            if base.is_some() {
+                stack.push(unpack_diff(store, &layers[i], chain)?);
+                continue;
+            }
         }
         if let Some(full) = materialize(store, &layers[..=i])? {
             stack.push(full);
@@ -55,6 +72,21 @@ pub fn lower_stack(store: &Store, layers: &[Layer]) -> Result<Vec<PathBuf>, supe
         return Ok(stack);
     }
     Ok(stack)
+}
+
+/// One layer alone, unpacked in overlayfs's format as the diff of `chain`.
+fn unpack_diff(store: &Store, layer: &Layer, chain: &Digest) -> Result<PathBuf, super::BuildError> {
+    let reservation = store.reserve_snapshot()?;
+    let mut opts = UnpackOptions::new(layer.descriptor.digest.clone());
+    opts.size = Some(layer.descriptor.size);
+    opts.diff_id = Some(layer.diff_id.clone());
+    opts.overlay_format = true;
+    let blob =
+        std::io::BufReader::with_capacity(1 << 20, store.open_blob(&layer.descriptor.digest)?);
+    unpack(blob, reservation.path(), &opts)?;
+    let path = reservation.commit_diff(chain)?;
+    mark_current(store, SnapshotKind::Diff, chain)?;
+    Ok(path)
 }
 
 /// Read-only views of states' filesystems, mounted once per chain for the
@@ -76,6 +108,32 @@ pub struct Views {
 }
 
 impl Views {
+    /// True when `layers` can be viewed without unpacking anything: a
+    /// whole snapshot in the chain with a diff directory for every layer
+    /// above it (or a view already mounted).
+    pub fn ready(&self, store: &Store, layers: &[Layer]) -> Result<bool, super::BuildError> {
+        let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        if let Some(top) = chains.last()
+            && self
+                .mounted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(top)
+        {
+            return Ok(true);
+        }
+        for (depth, chain) in chains.iter().rev().enumerate() {
+            if current(store, SnapshotKind::Full, chain)?.is_some() {
+                return Ok(true);
+            }
+            if depth >= MAX_STACK || current(store, SnapshotKind::Diff, chain)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
     /// The filesystem of `layers` as a directory (`None` for scratch).
     pub fn get(
         &self,
@@ -201,9 +259,26 @@ fn boot_id() -> String {
 /// layers' path indexes, or the materialised snapshot when an index cannot
 /// be had (a blob the unpacker would refuse) or the stack cannot be
 /// answered from indexes; `None` for no layers (scratch).
-pub fn dest_view(store: &Store, layers: &[Layer]) -> Result<Option<DestView>, super::BuildError> {
+pub fn dest_view(
+    store: &Store,
+    views: &Views,
+    layers: &[Layer],
+) -> Result<Option<DestView>, super::BuildError> {
     if layers.is_empty() {
         return Ok(None);
+    }
+    // Trees already on disk (a whole snapshot with RUN diffs above it) are
+    // read through an overlay view at once, with nothing to unpack or scan.
+    if views.ready(store, layers)? {
+        return Ok(views.get(store, layers)?.map(DestView::Dir));
+    }
+    // A whole snapshot already there (made at pull time, or by an earlier
+    // step) answers at once; an index may need the blob read first.
+    let diff_ids: Vec<_> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    if let Some(chain) = chain_ids(&diff_ids).pop()
+        && let Some(full) = current(store, SnapshotKind::Full, &chain)?
+    {
+        return Ok(Some(DestView::Dir(full)));
     }
     let mut parts = Vec::with_capacity(layers.len());
     for layer in layers {

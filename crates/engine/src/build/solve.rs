@@ -407,7 +407,7 @@ impl Solver<'_> {
             state.layers.push(layer);
             return Ok(Some(created));
         }
-        let view = dest_view(self.store, &state.layers)?;
+        let view = dest_view(self.store, &self.views, &state.layers)?;
         let mut missing = Vec::new();
         let mut path = PathBuf::from("/");
         for part in wd.split('/').filter(|p| !p.is_empty()) {
@@ -591,7 +591,7 @@ impl Solver<'_> {
                 }),
                 scratch_dir: Some(self.store.root().join("tmp")),
             };
-            let view = dest_view(self.store, &state.layers)?;
+            let view = dest_view(self.store, &self.views, &state.layers)?;
             let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
                 write_layer_on(&plan, view.as_ref(), w)?;
                 Ok(())

@@ -96,6 +96,11 @@ pub struct UnpackOptions {
     pub privileges: Privileges,
     pub ownership: Ownership,
     pub resolver: Resolver,
+    /// Keep whiteouts in overlayfs's own format instead of applying them:
+    /// `.wh.NAME` becomes a 0:0 character device NAME and `.wh..wh..opq`
+    /// an `overlay.opaque` xattr, so the tree can serve as one overlay
+    /// lower directory above its parent layers.
+    pub overlay_format: bool,
 }
 
 impl UnpackOptions {
@@ -107,6 +112,7 @@ impl UnpackOptions {
             privileges: Privileges::Auto,
             ownership: Ownership::Auto,
             resolver: Resolver::Auto,
+            overlay_format: false,
         }
     }
 }
@@ -187,6 +193,7 @@ pub fn unpack<R: Read>(
         Privileges::Rootless => false,
     };
     let mut applier = Applier::new(&root_dir, digest, privileged, &opts.ownership);
+    applier.overlay_format = opts.overlay_format;
     loop {
         let entry = match tar.next_entry() {
             Ok(Some(entry)) => entry,

@@ -53,6 +53,8 @@ pub(crate) struct Applier<'a> {
     entries: u64,
     last: Vec<u8>,
     buf: Vec<u8>,
+    /// Whiteouts kept in overlayfs's format (see `UnpackOptions`).
+    pub(crate) overlay_format: bool,
 }
 
 pub(crate) fn to_path(bytes: &[u8]) -> PathBuf {
@@ -117,6 +119,7 @@ impl<'a> Applier<'a> {
             entries: 0,
             last: Vec::new(),
             buf: Vec::new(),
+            overlay_format: false,
         }
     }
 
@@ -482,6 +485,21 @@ impl<'a> Applier<'a> {
         if self.created.contains(&join(&full)) {
             return Ok(());
         }
+        if self.overlay_format {
+            // overlayfs's whiteout: a 0:0 character device in its place.
+            let dir = self
+                .root
+                .dir(parent, true)
+                .map_err(|e| self.fail("resolving the parent of", e))?;
+            return rustix::fs::mknodat(
+                dir.as_fd(),
+                to_path(target).as_path(),
+                rustix::fs::FileType::CharacterDevice,
+                Mode::empty(),
+                0,
+            )
+            .map_err(|e| self.fail("making an overlay whiteout", e));
+        }
         let dir = match self.root.dir(parent, false) {
             Ok(fd) => fd,
             Err(e) if is_absent(&e) => return Ok(()),
@@ -492,6 +510,22 @@ impl<'a> Applier<'a> {
 
     /// `.wh..wh..opq`: clears `dir`'s contents from lower layers.
     fn opaque(&mut self, dir: &[&[u8]]) -> Result<(), LayerError> {
+        if self.overlay_format {
+            let fd = self
+                .root
+                .dir(dir, true)
+                .map_err(|e| self.fail("resolving the opaque directory of", e))?;
+            let in_userns = *self
+                .in_userns
+                .get_or_insert_with(hoist_sandbox::userns::in_user_namespace);
+            let key = if in_userns {
+                "user.overlay.opaque"
+            } else {
+                "trusted.overlay.opaque"
+            };
+            return rustix::fs::fsetxattr(fd.as_fd(), key, b"y", rustix::fs::XattrFlags::empty())
+                .map_err(|e| self.fail("marking an overlay opaque directory", e));
+        }
         let fd = match dir.split_last() {
             None => open_dir(self.root.fd(), b"."),
             Some((name, parent)) => match self.root.dir(parent, false) {
