@@ -105,12 +105,11 @@ impl IndexStack {
             // A directory this layer lists replaces whatever was there
             // before anything below it is written (checked per layer).
             let listed = index.get(a).is_some_and(|r| r.kind == K_DIR);
-            let ok = listed
+            listed
                 || matches!(
-                    self.find_below(i, a).map(|h| self.rec(h).kind),
+                    self.find_in(i, a).map(|h| self.rec(h).kind),
                     None | Some(K_DIR | K_IMPLIED)
-                );
-            ok
+                )
         };
         for r in index.recs() {
             let path = index.path_of(r);
@@ -138,11 +137,6 @@ impl IndexStack {
             }
         }
         true
-    }
-
-    /// The visible record at `path` in the layers below `top`.
-    fn find_below(&self, top: usize, path: &[u8]) -> Option<Hit> {
-        self.find_in(top, path)
     }
 
     /// The visible record at `path` in layers `0..top`: the topmost entry

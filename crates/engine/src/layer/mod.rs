@@ -25,6 +25,8 @@ mod compression;
 mod error;
 mod idmap;
 mod index;
+mod index_build;
+mod index_scan;
 mod index_stack;
 mod reader;
 mod recompress;
