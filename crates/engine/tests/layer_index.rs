@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
-use hoist_engine::build::snapshot::{dest_view, keep_index};
+use hoist_engine::build::snapshot::{Views, dest_view, keep_index};
 use hoist_engine::build::state::Layer;
 use hoist_engine::image::Descriptor;
 use hoist_engine::layer::{Compression, EntryKind, LayerIndex, index_blob};
@@ -192,7 +192,8 @@ fn layer_index_dest_view_indexes_stored_blobs_without_unpacking() {
         .iter()
         .map(|b| stored_layer(&store, b, &b.blob.media_type))
         .collect();
-    let Some(DestView::Index(stack)) = dest_view(&store, &stored).unwrap() else {
+    let Some(DestView::Index(stack)) = dest_view(&store, &Views::default(), &stored).unwrap()
+    else {
         panic!("an index view");
     };
     assert_eq!(stack.len(), 3);
@@ -223,11 +224,16 @@ fn layer_index_dest_view_indexes_stored_blobs_without_unpacking() {
         stored_layer(&store, &l0, &l0.blob.media_type),
         stored_layer(&store, &l1, &l1.blob.media_type),
     ];
-    let Some(DestView::Dir(root)) = dest_view(&store, &odd).unwrap() else {
+    let Some(DestView::Dir(root)) = dest_view(&store, &Views::default(), &odd).unwrap() else {
         panic!("a directory view");
     };
     assert!(root.join("t/x").is_file());
-    assert_eq!(dest_view(&store, &[]).unwrap().map(|_| ()), None);
+    assert_eq!(
+        dest_view(&store, &Views::default(), &[])
+            .unwrap()
+            .map(|_| ()),
+        None
+    );
 }
 
 #[test]
