@@ -520,7 +520,7 @@ fn busybox_base(area: &Area) {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy("/bin/busybox", bin.join("busybox"))
         .expect("/bin/busybox (Debian busybox-static) is installed");
-    for applet in ["sh", "id", "touch", "chown", "cat"] {
+    for applet in ["sh", "id", "touch", "chown", "cat", "mknod", "echo", "true"] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
     let etc = ctx.join("rootfs/etc");
@@ -629,5 +629,76 @@ fn rootless_run_without_ranges_is_root_of_a_one_id_namespace() {
         out.status.code(),
         Some(1),
         "USER 1000 has no id here: {out:?}"
+    );
+}
+
+/// The escape attempts of the sandbox's own tests, rootless: a file on the
+/// host the user could read is not reachable from a step through `..`,
+/// `/proc/self/root`, `/proc/1/root` or `/proc/1/cwd`; a device node cannot
+/// be made; the step's `/proc/sys` is read-only.
+#[test]
+fn rootless_steps_cannot_reach_the_host() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    busybox_base(&area);
+    let marker = format!("hoist-rootless-marker-{}", std::process::id());
+    let host_file = area.path("marker.txt");
+    std::fs::write(&host_file, &marker).unwrap();
+    std::fs::set_permissions(&host_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = host_file.display();
+    let script = format!(
+        "for f in {p} /..{p} /../../..{p} /proc/self/root{p} /proc/self/root/..{p} \
+         /proc/1/root{p} /proc/1/cwd/..{p}; do cat $f 2>/dev/null; done > /seen; \
+         (mknod /tmp/null c 1 3 2>/dev/null && echo mknod-ok || echo mknod-refused) > /dev-node; \
+         (echo x > /proc/sys/kernel/hostname 2>/dev/null && echo sys-writable || echo sys-ro) > /sys-state"
+    );
+    let ctx = area.context(
+        "escape",
+        &[("Dockerfile", &format!("FROM base:1\nRUN {script}\n"))],
+    );
+    area.ok(&["build", "-t", "escape:1", ctx.to_str().unwrap()]);
+    let fs = rootfs(&area, "escape:1");
+    let seen = std::fs::read_to_string(fs.join("seen")).unwrap();
+    assert!(
+        !seen.contains(&marker),
+        "a rootless step read a host file: {seen}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fs.join("dev-node")).unwrap(),
+        "mknod-refused\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fs.join("sys-state")).unwrap(),
+        "sys-ro\n"
+    );
+}
+
+/// With a single-id map a step whose USER is not mapped fails, and the
+/// message says why (not "Invalid argument").
+#[test]
+fn rootless_single_id_map_names_the_unmapped_user() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(NO_IDS);
+    busybox_base(&area);
+    let ctx = area.context(
+        "unmapped",
+        &[("Dockerfile", "FROM base:1\nUSER 1000\nRUN true\n")],
+    );
+    let store = area.store();
+    let out = area.run(&[
+        "--root",
+        store.to_str().unwrap(),
+        "build",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not mapped") && err.contains("/etc/subuid") && err.contains("Dockerfile:3"),
+        "{err}"
     );
 }

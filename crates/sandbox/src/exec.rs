@@ -26,6 +26,21 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .into_iter()
         .map(Gid::from_raw)
         .collect();
+    if crate::userns::in_user_namespace() {
+        for (what, id, map) in [
+            ("uid", uid, "/proc/self/uid_map"),
+            ("gid", gid, "/proc/self/gid_map"),
+        ] {
+            if !mapped(id, map) {
+                return Err(SandboxError::Spec(format!(
+                    "USER {user}: {what} {id} is not mapped in hoist's user namespace (rootless \
+                     with only your own id: add a range for your user to /etc/subuid and \
+                     /etc/subgid, e.g. `usermod --add-subuids 100000-165535 --add-subgids \
+                     100000-165535 $USER`)"
+                )));
+            }
+        }
+    }
     let Some((program, args)) = spec.args.split_first() else {
         return Err(SandboxError::Spec("RUN has no command".into()));
     };
@@ -105,4 +120,19 @@ fn resource(name: &str) -> Result<nix::sys::resource::Resource, SandboxError> {
         "stack" => R::RLIMIT_STACK,
         other => return Err(SandboxError::Spec(format!("unknown ulimit {other:?}"))),
     })
+}
+
+/// Whether `id` is inside one of the ranges of a uid_map/gid_map file.
+fn mapped(id: u32, map: &str) -> bool {
+    std::fs::read_to_string(map)
+        .map(|m| {
+            m.lines().any(|l| {
+                let f: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                f.len() == 3 && (id as u64) >= f[0] && (id as u64) < f[0] + f[2]
+            })
+        })
+        .unwrap_or(true)
 }
