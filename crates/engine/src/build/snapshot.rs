@@ -15,7 +15,6 @@
 //! (their overlay upper dirs, kept as they are), down to the first chain
 //! with a whole snapshot (made on demand).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -300,7 +299,7 @@ pub fn keep_index(store: &Store, digest: &Digest, index: &LayerIndex) {
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| tempfile::NamedTempFile::new_in(store.root().join("tmp")))
         .and_then(|mut tmp| {
-            tmp.write_all(&index.encode())?;
+            index.write_to(std::io::BufWriter::new(&mut tmp))?;
             tmp.persist(dir.join(digest.hex())).map_err(|e| e.error)?;
             Ok(())
         });

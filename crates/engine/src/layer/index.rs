@@ -28,6 +28,8 @@
 //! path, the names, the xattrs, and a sha256 of all of it (a torn or
 //! damaged file is refused and made again).
 
+use std::io::{self, Write};
+
 use sha2::Digest as _;
 
 pub(crate) use super::index_build::IndexBuilder;
@@ -174,35 +176,49 @@ impl LayerIndex {
     /// The index as bytes (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + self.recs.len() * RECORD + self.names.len() + 32);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&u32::from(self.irregular).to_le_bytes());
-        out.extend_from_slice(&(self.recs.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.names.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.xattrs.len() as u64).to_le_bytes());
-        for r in &self.recs {
-            for v in [r.path, r.path_len, r.link, r.link_len] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&[r.kind, r.flags, 0, 0]);
-            for v in [r.mode, r.uid, r.gid, r.nsec] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&r.mtime.to_le_bytes());
-            out.extend_from_slice(&r.size.to_le_bytes());
-            out.extend_from_slice(&r.data.to_le_bytes());
-        }
-        out.extend_from_slice(&self.names);
-        for (rec, key, value) in &self.xattrs {
-            out.extend_from_slice(&rec.to_le_bytes());
-            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            out.extend_from_slice(key);
-            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            out.extend_from_slice(value);
-        }
-        let sum = sha2::Sha256::digest(&out);
-        out.extend_from_slice(&sum);
+        // Writing into a Vec cannot fail.
+        let _ = self.write_to(&mut out);
         out
+    }
+
+    /// Writes [`LayerIndex::encode`]'s bytes to `out` as they are made.
+    pub fn write_to<W: Write>(&self, out: W) -> io::Result<()> {
+        let mut out = Summing {
+            inner: out,
+            sum: sha2::Sha256::new(),
+        };
+        out.write_all(MAGIC)?;
+        out.write_all(&VERSION.to_le_bytes())?;
+        out.write_all(&u32::from(self.irregular).to_le_bytes())?;
+        out.write_all(&(self.recs.len() as u64).to_le_bytes())?;
+        out.write_all(&(self.names.len() as u64).to_le_bytes())?;
+        out.write_all(&(self.xattrs.len() as u64).to_le_bytes())?;
+        let mut rec = [0u8; RECORD];
+        for r in &self.recs {
+            let fields = [r.path, r.path_len, r.link, r.link_len];
+            for (i, v) in fields.iter().enumerate() {
+                rec[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            rec[16..20].copy_from_slice(&[r.kind, r.flags, 0, 0]);
+            for (i, v) in [r.mode, r.uid, r.gid, r.nsec].iter().enumerate() {
+                rec[20 + i * 4..24 + i * 4].copy_from_slice(&v.to_le_bytes());
+            }
+            rec[36..44].copy_from_slice(&r.mtime.to_le_bytes());
+            rec[44..52].copy_from_slice(&r.size.to_le_bytes());
+            rec[52..60].copy_from_slice(&r.data.to_le_bytes());
+            out.write_all(&rec)?;
+        }
+        out.write_all(&self.names)?;
+        for (rec, key, value) in &self.xattrs {
+            out.write_all(&rec.to_le_bytes())?;
+            out.write_all(&(key.len() as u32).to_le_bytes())?;
+            out.write_all(key)?;
+            out.write_all(&(value.len() as u32).to_le_bytes())?;
+            out.write_all(value)?;
+        }
+        let sum = out.sum.finalize();
+        out.inner.write_all(&sum)?;
+        out.inner.flush()
     }
 
     /// Reads what [`LayerIndex::encode`] wrote; anything else is an error.
@@ -286,6 +302,24 @@ impl LayerIndex {
             return Err(bad("records out of order"));
         }
         Ok(index)
+    }
+}
+
+/// A writer that hashes what it passes on.
+struct Summing<W> {
+    inner: W,
+    sum: sha2::Sha256,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

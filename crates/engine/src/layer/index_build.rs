@@ -159,24 +159,29 @@ impl IndexBuilder {
         });
         self.resolve_hardlinks(&order)?;
         let mut groups = self.merge(&order)?;
+        drop(order);
         let implied = self.check_ancestors(&groups)?;
+        // The records hold all that is needed from here on.
+        self.events = Vec::new();
         // Upgrades first: the search needs `groups` still sorted.
         for (path, _) in implied.iter().filter(|(_, missing)| !missing) {
-            if let Ok(at) = groups.binary_search_by(|g| g.path[..].cmp(path)) {
+            if let Ok(at) = groups.binary_search_by(|g| self.name(&g.rec).cmp(path)) {
                 groups[at].rec.kind = K_IMPLIED;
                 groups[at].rec.mode = 0o755;
             }
         }
         for (path, missing) in implied {
             if missing {
+                let (start, len) = put(&mut self.names, &path)?;
                 let rec = Rec {
+                    path: start,
+                    path_len: len,
                     kind: K_IMPLIED,
                     mode: 0o755,
                     data: NO_DATA,
                     ..Rec::default()
                 };
                 groups.push(Group {
-                    path,
                     rec,
                     source: None,
                     first_dir: None,
@@ -184,16 +189,10 @@ impl IndexBuilder {
                 });
             }
         }
-        groups.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut names = Vec::with_capacity(self.names.len());
-        let mut recs = Vec::with_capacity(groups.len());
-        for g in &groups {
-            let mut rec = g.rec;
-            (rec.path, rec.path_len) = put(&mut names, &g.path)?;
-            let link = slice(&self.names, rec.link, rec.link_len);
-            (rec.link, rec.link_len) = put(&mut names, link)?;
-            recs.push(rec);
-        }
+        let names = std::mem::take(&mut self.names);
+        groups.sort_by(|a, b| {
+            slice(&names, a.rec.path, a.rec.path_len).cmp(slice(&names, b.rec.path, b.rec.path_len))
+        });
         let mut xattrs = Vec::new();
         if !self.xattrs.is_empty() {
             self.xattrs.sort_by_key(|x| x.0);
@@ -205,6 +204,7 @@ impl IndexBuilder {
                 }
             }
         }
+        let recs: Vec<Rec> = groups.into_iter().map(|g| g.rec).collect();
         Some(LayerIndex {
             names,
             recs,
@@ -216,7 +216,7 @@ impl IndexBuilder {
     /// One record per path, sorted: its entry, with its whiteout and
     /// opaque flags.
     fn merge(&self, order: &[u32]) -> Option<Vec<Group>> {
-        let mut groups: Vec<Group> = Vec::new();
+        let mut groups: Vec<Group> = Vec::with_capacity(order.len());
         let mut i = 0;
         while i < order.len() {
             let path = self.name(&self.events[order[i] as usize]);
@@ -254,7 +254,6 @@ impl IndexBuilder {
             let mut rec = self.events[last.unwrap_or(order[i]) as usize];
             rec.flags = flags;
             groups.push(Group {
-                path: path.to_vec(),
                 rec,
                 source: last,
                 first_dir,
@@ -305,7 +304,11 @@ impl IndexBuilder {
     /// entries need that the layer does not list (`true`) or lists only as
     /// opaque (`false`).
     fn check_ancestors(&self, groups: &[Group]) -> Option<Vec<(Vec<u8>, bool)>> {
-        let find = |path: &[u8]| groups.binary_search_by(|g| g.path[..].cmp(path)).ok();
+        let find = |path: &[u8]| {
+            groups
+                .binary_search_by(|g| self.name(&g.rec).cmp(path))
+                .ok()
+        };
         let root_opaque = find(b"").and_then(|at| groups[at].first_opaque);
         let mut implied: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut cached: Option<ParentCheck> = None;
@@ -378,7 +381,7 @@ struct ParentCheck {
 
 /// The records of one path while a layer's index is built.
 struct Group {
-    path: Vec<u8>,
+    /// The record (its path in the builder's names).
     rec: Rec,
     /// The entry whose metadata and xattrs the record has.
     source: Option<u32>,

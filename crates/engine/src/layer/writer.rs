@@ -281,6 +281,7 @@ impl<W: Write> LayerWriter<W> {
             size,
             media_type: self.media_type.to_string(),
         };
+        self.buf = Vec::new();
         let index = self.index.take().map(|b| b.finish());
         Ok((blob, inner, index))
     }
