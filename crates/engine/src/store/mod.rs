@@ -6,7 +6,9 @@
 //!   blobs/sha256/<hex>      content-addressed blobs, read-only, verified on read
 //!   refs.json               tagged images: name → manifest/index digest + media type
 //!   snapshots/<hex>/        unpacked layer trees, keyed by OCI ChainID
-//!   diffs/<hex>/            a RUN step's overlay upper dir (its chain's top layer)
+//!   diffs/<hex>/            a chain's top layer alone, in overlayfs's format (a RUN's upper dir, or a layer unpacked so)
+//!   indexes/<hex>           per-layer path indexes, by blob digest (a cache: rebuilt from the blob)
+//!   cache-mounts/<hex>/     RUN --mount=type=cache directories (removed by prune --all)
 //!   cache/<hex>             build-cache records, sha256(key) → record bytes
 //!   tmp/                    in-progress writes; anything here is garbage
 //!   locks/                  flock files (see `lock`)
