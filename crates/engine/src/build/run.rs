@@ -109,7 +109,7 @@ impl Solver<'_> {
         };
         let slot = self.slot(&cache_key);
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let (layer, created) = match self.cached_run(&cache_key)? {
+        let (layer, created) = match self.cached_step(&cache_key)? {
             Some(hit) => {
                 self.cached.fetch_add(1, Ordering::SeqCst);
                 self.progress.event(BuildEvent::Cached { id });
@@ -153,33 +153,6 @@ impl Solver<'_> {
             seconds: started.elapsed().as_secs_f64(),
         });
         Ok(state)
-    }
-
-    /// A cache record for this step: the layer it made (none when it
-    /// changed nothing) and when.
-    fn cached_run(&self, cache_key: &str) -> Result<Option<Made>, BuildError> {
-        if self.opts.no_cache {
-            return Ok(None);
-        }
-        let Some(bytes) = self.store.get_cache_record(cache_key)? else {
-            return Ok(None);
-        };
-        let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
-            return Ok(None);
-        };
-        match (record.layer, record.diff_id) {
-            (Some(descriptor), Some(diff_id)) if self.store.has_blob(&descriptor.digest)? => {
-                Ok(Some((
-                    Some(Layer {
-                        descriptor,
-                        diff_id,
-                    }),
-                    record.created,
-                )))
-            }
-            (None, None) => Ok(Some((None, record.created))),
-            _ => Ok(None),
-        }
     }
 
     /// Run the step in the sandbox; its layer (none for no change).

@@ -777,6 +777,19 @@ impl Solver<'_> {
     }
 
     fn cached_layer(&self, cache_key: &str) -> Result<Option<(Layer, Option<String>)>, BuildError> {
+        Ok(match self.cached_step(cache_key)? {
+            Some((Some(layer), created)) => Some((layer, created)),
+            _ => None,
+        })
+    }
+
+    /// The cache record of a step: the layer it made (`None` inside when it
+    /// made none, as an empty `RUN`) and when; `None` on a miss, with
+    /// `--no-cache`, or when the layer's blob is gone.
+    pub(super) fn cached_step(
+        &self,
+        cache_key: &str,
+    ) -> Result<Option<(Option<Layer>, Option<String>)>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
         }
@@ -789,13 +802,14 @@ impl Solver<'_> {
         match (record.layer, record.diff_id) {
             (Some(descriptor), Some(diff_id)) if self.store.has_blob(&descriptor.digest)? => {
                 Ok(Some((
-                    Layer {
+                    Some(Layer {
                         descriptor,
                         diff_id,
-                    },
+                    }),
                     record.created,
                 )))
             }
+            (None, None) => Ok(Some((None, record.created))),
             _ => Ok(None),
         }
     }

@@ -55,7 +55,8 @@ fn same_meta(a: &Metadata, b: &Metadata) -> bool {
         && a.mtime_nsec() == b.mtime_nsec()
 }
 
-fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+/// Whether two files hold the same bytes (the copy snapshotter uses it too).
+pub(super) fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
     let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
@@ -136,11 +137,13 @@ fn real_dirs(base: &Path, rest: &Path) -> bool {
     true
 }
 
-fn is_whiteout(m: &Metadata) -> bool {
+/// overlayfs's whiteout: a 0:0 character device.
+pub(super) fn is_whiteout(m: &Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
-fn is_opaque(dir: &Path) -> bool {
+/// An overlayfs opaque directory (root's `trusted.` or a user namespace's `user.` xattr).
+pub(super) fn is_opaque(dir: &Path) -> bool {
     let mut value = [0u8; 1];
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
