@@ -17,17 +17,13 @@ use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::run_mounts::Planned;
 use super::snapshot::{lower_stack, mark_current};
-use super::solve::{CacheRecord, LastRun, Solver};
-use super::state::{ImageState, Layer};
+use super::solve::{CacheRecord, LastRun, Made, Solver};
+use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
 use crate::layer::{LayerOptions, TreeMode, append_tree};
 use crate::ops::run::{RunRequest, prune_copy_ups, run};
 use crate::store::{SnapshotKind, chain_ids};
-
-/// What a step left: its layer (none when it changed nothing) and when it
-/// was made.
-type Made = (Option<Layer>, Option<String>);
 
 /// BuildKit's `PATH` for a step whose image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -54,6 +54,10 @@ pub(super) struct CacheRecord {
     pub(super) created: Option<String>,
 }
 
+/// What a step left: its layer (none when it changed nothing) and when it
+/// was made.
+pub(super) type Made = (Option<Layer>, Option<String>);
+
 /// What `--explain` compares against: the last run of a step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct LastRun {
@@ -786,10 +790,7 @@ impl Solver<'_> {
     /// The cache record of a step: the layer it made (`None` inside when it
     /// made none, as an empty `RUN`) and when; `None` on a miss, with
     /// `--no-cache`, or when the layer's blob is gone.
-    pub(super) fn cached_step(
-        &self,
-        cache_key: &str,
-    ) -> Result<Option<(Option<Layer>, Option<String>)>, BuildError> {
+    pub(super) fn cached_step(&self, cache_key: &str) -> Result<Option<Made>, BuildError> {
         if self.opts.no_cache {
             return Ok(None);
         }
