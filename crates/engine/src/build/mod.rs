@@ -9,6 +9,7 @@
 
 pub mod base;
 pub mod config;
+mod copy;
 pub mod key;
 mod run;
 mod run_mounts;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hoist_dockerfile::graph::Source;
-use hoist_dockerfile::instruction::{Command, Files, Instruction};
+use hoist_dockerfile::instruction::{Command, Instruction};
 use hoist_dockerfile::{Dockerfile, GlobalScope, StageGraph, StageScope};
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +24,9 @@ use super::snapshot::{dest_view, keep_index, resolve_user};
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
-use crate::context::{Context, HashCache, Matcher, hash_selection};
+use crate::context::{Context, HashCache};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::layer::{LayerOptions, LayerWriter};
-use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
 use crate::store::Store;
 
 /// What a build made.
@@ -83,7 +82,7 @@ pub(super) struct Solver<'a> {
     /// concurrent stages run once; the others wait and find the record.
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Stage filesystems mounted for reading, kept until the build ends.
-    views: super::snapshot::Views,
+    pub(super) views: super::snapshot::Views,
 }
 
 /// Build the target of `df` into `store` (blobs and cache records; naming
@@ -451,188 +450,6 @@ impl Solver<'_> {
         Ok(Some(created))
     }
 
-    fn copy(
-        &self,
-        stage: &str,
-        ins: &Instruction,
-        mut state: ImageState,
-        results: &BTreeMap<usize, ImageState>,
-    ) -> Result<ImageState, BuildError> {
-        let (files, from, chown, chmod, link, parents, exclude, add) = match &ins.command {
-            Command::Copy(c) => (
-                &c.files,
-                c.from.clone(),
-                c.chown.clone(),
-                c.chmod.clone(),
-                c.link,
-                c.parents,
-                c.exclude.clone(),
-                None,
-            ),
-            Command::Add(a) => (
-                &a.files,
-                None,
-                a.chown.clone(),
-                a.chmod.clone(),
-                a.link,
-                false,
-                a.exclude.clone(),
-                Some(a),
-            ),
-            _ => {
-                return Err(BuildError::Internal(
-                    "copy() on a non-COPY instruction".into(),
-                ));
-            }
-        };
-        let id = self.step_id();
-        self.progress.event(BuildEvent::Step {
-            id,
-            stage: stage.to_string(),
-            text: ins.original.trim().to_string(),
-        });
-        let started = Instant::now();
-        // Where the sources come from, and what they hash to.
-        let (source_root, stage_source) = self.source_root(from.as_deref(), results)?;
-        let url_sources: Vec<&String> = files
-            .sources
-            .iter()
-            .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
-            .collect();
-        let local_sources: Vec<String> = files
-            .sources
-            .iter()
-            .filter(|s| !url_sources.contains(s))
-            .cloned()
-            .collect();
-        // The context the sources are read from (with its .dockerignore):
-        // the build context, a named local context, or a stage's rootfs.
-        let other_ctx;
-        let memory = HashCache::in_memory();
-        let (ctx, hashes, follow) = if stage_source {
-            other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
-            (&other_ctx, &memory, false)
-        } else if from.is_some() {
-            other_ctx = Context::open(&source_root, None)?;
-            (&other_ctx, &memory, true)
-        } else {
-            // BuildKit's context COPY follows a symlink named as the source.
-            (&self.context, &self.hashes, true)
-        };
-        let (content, inputs) = if local_sources.is_empty() {
-            (crate::digest::Digest::of(b""), Vec::new())
-        } else {
-            let sel = ctx.select(&local_sources, &exclude, follow)?;
-            let h = hash_selection(&sel, hashes)?;
-            (
-                h.digest,
-                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
-            )
-        };
-        let wd = state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
-        let parent_key = state.key.clone();
-        let key = KeyBuilder::new(if add.is_some() { "add" } else { "copy" })
-            .digest("parent", &state.key)
-            .json("command", &ins.command)
-            .str("workdir", &wd)
-            .digest("content", &content)
-            .finish();
-        state.key = key.clone();
-        let cache_key = key.to_string();
-        let slot = self.slot(&cache_key);
-        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let created;
-        if let Some((layer, when)) = self.cached_layer(&cache_key)? {
-            self.cached.fetch_add(1, Ordering::SeqCst);
-            self.progress.event(BuildEvent::Cached { id });
-            state.layers.push(layer);
-            created = when;
-        } else {
-            if !self.opts.no_cache {
-                let now = LastRun {
-                    parent: parent_key.to_string(),
-                    command: serde_json::to_string(&ins.command).unwrap_or_default(),
-                    workdir: wd.clone(),
-                    inputs: inputs.clone(),
-                };
-                self.explain(id, stage, ins, &now);
-            }
-            let hidden = (!stage_source).then(|| HiddenPaths {
-                root: source_root.clone(),
-                matcher: ctx.ignore().clone(),
-            });
-            let plan = CopyPlan {
-                sources: files
-                    .sources
-                    .iter()
-                    .map(|s| {
-                        if stage_source {
-                            SourceSpec::stage(&source_root, s.clone())
-                        } else {
-                            SourceSpec::context(&source_root, s.clone()).hiding(hidden.clone())
-                        }
-                    })
-                    .collect(),
-                inline: inline_sources(files),
-                dest: files.dest.clone(),
-                workdir: wd,
-                chown: chown.map(Chown::Spec),
-                chmod,
-                parents,
-                excludes: exclude,
-                link,
-                is_add: add.is_some(),
-                unpack: add.and_then(|a| a.unpack),
-                checksum: add.and_then(|a| a.checksum.clone()),
-                keep_git_dir: add.and_then(|a| a.keep_git_dir),
-                now: self.opts.source_date_epoch.map(|s| {
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
-                }),
-                scratch_dir: Some(self.store.root().join("tmp")),
-            };
-            let view = dest_view(self.store, &self.views, &state.layers)?;
-            let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
-                write_layer_on(&plan, view.as_ref(), w)?;
-                Ok(())
-            })?;
-            self.executed.fetch_add(1, Ordering::SeqCst);
-            state.layers.push(layer);
-            created = when;
-        }
-        self.remember(
-            stage,
-            ins,
-            &LastRun {
-                parent: parent_key.to_string(),
-                command: serde_json::to_string(&ins.command).unwrap_or_default(),
-                workdir: state
-                    .config
-                    .config
-                    .working_dir
-                    .clone()
-                    .unwrap_or_else(|| "/".into()),
-                inputs,
-            },
-        )?;
-        let created_by = copy_history(&ins.command);
-        commit_history(
-            &mut state.config,
-            created_by,
-            true,
-            created.or_else(|| self.created.clone()),
-        );
-        self.progress.event(BuildEvent::Done {
-            id,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        Ok(state)
-    }
-
     /// Where `COPY --from` / `RUN --mount=from=` reads: the build context
     /// (no `from`), a named local context, or a stage's or image's rootfs
     /// (`true`: a filesystem, read without a `.dockerignore`).
@@ -780,7 +597,10 @@ impl Solver<'_> {
         dir
     }
 
-    fn cached_layer(&self, cache_key: &str) -> Result<Option<(Layer, Option<String>)>, BuildError> {
+    pub(super) fn cached_layer(
+        &self,
+        cache_key: &str,
+    ) -> Result<Option<(Layer, Option<String>)>, BuildError> {
         Ok(match self.cached_step(cache_key)? {
             Some((Some(layer), created)) => Some((layer, created)),
             _ => None,
@@ -902,45 +722,6 @@ impl Solver<'_> {
             cached: self.cached.load(Ordering::SeqCst),
         })
     }
-}
-
-/// The history line BuildKit's `dispatchCopy` writes:
-/// `COPY [--parents] [--chown=..] [--chmod=..] SRC... [<<DOC]... DEST # buildkit`.
-fn copy_history(cmd: &Command) -> String {
-    let (word, files, chown, chmod, parents) = match cmd {
-        Command::Copy(c) => ("COPY", &c.files, &c.chown, &c.chmod, c.parents),
-        Command::Add(a) => ("ADD", &a.files, &a.chown, &a.chmod, false),
-        _ => return String::new(),
-    };
-    let mut s = String::from(word);
-    if parents {
-        s.push_str(" --parents");
-    }
-    if let Some(c) = chown {
-        s.push_str(&format!(" --chown={c}"));
-    }
-    if let Some(c) = chmod {
-        s.push_str(&format!(" --chmod={c}"));
-    }
-    for src in &files.sources {
-        s.push_str(&format!(" {src}"));
-    }
-    for doc in &files.inline {
-        s.push_str(&format!(" <<{}", doc.name));
-    }
-    s.push_str(&format!(" {} # buildkit", files.dest));
-    s
-}
-
-fn inline_sources(files: &Files) -> Vec<InlineSource> {
-    files
-        .inline
-        .iter()
-        .map(|f| InlineSource {
-            name: f.name.clone(),
-            data: f.data.clone().into_bytes(),
-        })
-        .collect()
 }
 
 /// BuildKit's `NormalizeWorkdir`: relative paths join the current one.

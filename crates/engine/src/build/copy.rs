@@ -1,0 +1,243 @@
+//! The `COPY`/`ADD` step of the solver: where the sources come from (the
+//! context, a named context, a stage or an image), what they hash to (the
+//! cache key takes their content, never mtimes), and on a miss the layer
+//! streamed from them onto the parent's destination view (path indexes, a
+//! whole snapshot or an overlay view: nothing unpacked to find it).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hoist_dockerfile::instruction::{Command, Files, Instruction};
+
+use super::config::commit_history;
+use super::key::KeyBuilder;
+use super::snapshot::dest_view;
+use super::solve::{LastRun, Solver};
+use super::state::ImageState;
+use super::{BuildError, BuildEvent};
+use crate::context::{Context, HashCache, Matcher, hash_selection};
+use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
+
+impl Solver<'_> {
+    pub(super) fn copy(
+        &self,
+        stage: &str,
+        ins: &Instruction,
+        mut state: ImageState,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<ImageState, BuildError> {
+        let (files, from, chown, chmod, link, parents, exclude, add) = match &ins.command {
+            Command::Copy(c) => (
+                &c.files,
+                c.from.clone(),
+                c.chown.clone(),
+                c.chmod.clone(),
+                c.link,
+                c.parents,
+                c.exclude.clone(),
+                None,
+            ),
+            Command::Add(a) => (
+                &a.files,
+                None,
+                a.chown.clone(),
+                a.chmod.clone(),
+                a.link,
+                false,
+                a.exclude.clone(),
+                Some(a),
+            ),
+            _ => {
+                return Err(BuildError::Internal(
+                    "copy() on a non-COPY instruction".into(),
+                ));
+            }
+        };
+        let id = self.step_id();
+        self.progress.event(BuildEvent::Step {
+            id,
+            stage: stage.to_string(),
+            text: ins.original.trim().to_string(),
+        });
+        let started = Instant::now();
+        // Where the sources come from, and what they hash to.
+        let (source_root, stage_source) = self.source_root(from.as_deref(), results)?;
+        let url_sources: Vec<&String> = files
+            .sources
+            .iter()
+            .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+            .collect();
+        let local_sources: Vec<String> = files
+            .sources
+            .iter()
+            .filter(|s| !url_sources.contains(s))
+            .cloned()
+            .collect();
+        // The context the sources are read from (with its .dockerignore):
+        // the build context, a named local context, or a stage's rootfs.
+        let other_ctx;
+        let memory = HashCache::in_memory();
+        let (ctx, hashes, follow) = if stage_source {
+            other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
+            (&other_ctx, &memory, false)
+        } else if from.is_some() {
+            other_ctx = Context::open(&source_root, None)?;
+            (&other_ctx, &memory, true)
+        } else {
+            // BuildKit's context COPY follows a symlink named as the source.
+            (&self.context, &self.hashes, true)
+        };
+        let (content, inputs) = if local_sources.is_empty() {
+            (crate::digest::Digest::of(b""), Vec::new())
+        } else {
+            let sel = ctx.select(&local_sources, &exclude, follow)?;
+            let h = hash_selection(&sel, hashes)?;
+            (
+                h.digest,
+                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
+            )
+        };
+        let wd = state
+            .config
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".into());
+        let parent_key = state.key.clone();
+        let key = KeyBuilder::new(if add.is_some() { "add" } else { "copy" })
+            .digest("parent", &state.key)
+            .json("command", &ins.command)
+            .str("workdir", &wd)
+            .digest("content", &content)
+            .finish();
+        state.key = key.clone();
+        let cache_key = key.to_string();
+        let slot = self.slot(&cache_key);
+        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let created;
+        if let Some((layer, when)) = self.cached_layer(&cache_key)? {
+            self.cached.fetch_add(1, Ordering::SeqCst);
+            self.progress.event(BuildEvent::Cached { id });
+            state.layers.push(layer);
+            created = when;
+        } else {
+            if !self.opts.no_cache {
+                let now = LastRun {
+                    parent: parent_key.to_string(),
+                    command: serde_json::to_string(&ins.command).unwrap_or_default(),
+                    workdir: wd.clone(),
+                    inputs: inputs.clone(),
+                };
+                self.explain(id, stage, ins, &now);
+            }
+            let hidden = (!stage_source).then(|| HiddenPaths {
+                root: source_root.clone(),
+                matcher: ctx.ignore().clone(),
+            });
+            let plan = CopyPlan {
+                sources: files
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        if stage_source {
+                            SourceSpec::stage(&source_root, s.clone())
+                        } else {
+                            SourceSpec::context(&source_root, s.clone()).hiding(hidden.clone())
+                        }
+                    })
+                    .collect(),
+                inline: inline_sources(files),
+                dest: files.dest.clone(),
+                workdir: wd,
+                chown: chown.map(Chown::Spec),
+                chmod,
+                parents,
+                excludes: exclude,
+                link,
+                is_add: add.is_some(),
+                unpack: add.and_then(|a| a.unpack),
+                checksum: add.and_then(|a| a.checksum.clone()),
+                keep_git_dir: add.and_then(|a| a.keep_git_dir),
+                now: self.opts.source_date_epoch.map(|s| {
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
+                }),
+                scratch_dir: Some(self.store.root().join("tmp")),
+            };
+            let view = dest_view(self.store, &self.views, &state.layers)?;
+            let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
+                write_layer_on(&plan, view.as_ref(), w)?;
+                Ok(())
+            })?;
+            self.executed.fetch_add(1, Ordering::SeqCst);
+            state.layers.push(layer);
+            created = when;
+        }
+        self.remember(
+            stage,
+            ins,
+            &LastRun {
+                parent: parent_key.to_string(),
+                command: serde_json::to_string(&ins.command).unwrap_or_default(),
+                workdir: state
+                    .config
+                    .config
+                    .working_dir
+                    .clone()
+                    .unwrap_or_else(|| "/".into()),
+                inputs,
+            },
+        )?;
+        let created_by = copy_history(&ins.command);
+        commit_history(
+            &mut state.config,
+            created_by,
+            true,
+            created.or_else(|| self.created.clone()),
+        );
+        self.progress.event(BuildEvent::Done {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(state)
+    }
+}
+
+/// The history line BuildKit's `dispatchCopy` writes:
+/// `COPY [--parents] [--chown=..] [--chmod=..] SRC... [<<DOC]... DEST # buildkit`.
+fn copy_history(cmd: &Command) -> String {
+    let (word, files, chown, chmod, parents) = match cmd {
+        Command::Copy(c) => ("COPY", &c.files, &c.chown, &c.chmod, c.parents),
+        Command::Add(a) => ("ADD", &a.files, &a.chown, &a.chmod, false),
+        _ => return String::new(),
+    };
+    let mut s = String::from(word);
+    if parents {
+        s.push_str(" --parents");
+    }
+    if let Some(c) = chown {
+        s.push_str(&format!(" --chown={c}"));
+    }
+    if let Some(c) = chmod {
+        s.push_str(&format!(" --chmod={c}"));
+    }
+    for src in &files.sources {
+        s.push_str(&format!(" {src}"));
+    }
+    for doc in &files.inline {
+        s.push_str(&format!(" <<{}", doc.name));
+    }
+    s.push_str(&format!(" {} # buildkit", files.dest));
+    s
+}
+
+fn inline_sources(files: &Files) -> Vec<InlineSource> {
+    files
+        .inline
+        .iter()
+        .map(|f| InlineSource {
+            name: f.name.clone(),
+            data: f.data.clone().into_bytes(),
+        })
+        .collect()
+}
