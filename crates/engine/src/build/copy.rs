@@ -5,6 +5,7 @@
 //! whole snapshot or an overlay view: nothing unpacked to find it).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use hoist_dockerfile::instruction::{Command, Files, Instruction};
 use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::snapshot::dest_view;
-use super::solve::{LastRun, Solver};
+use super::solve::{LastRun, Solver, SourceOf};
 use super::state::ImageState;
 use super::{BuildError, BuildEvent};
 use crate::context::{Context, HashCache, Matcher, hash_selection};
@@ -61,8 +62,11 @@ impl Solver<'_> {
             text: ins.original.trim().to_string(),
         });
         let started = Instant::now();
-        // Where the sources come from, and what they hash to.
-        let (source_root, stage_source) = self.source_root(from.as_deref(), results)?;
+        // Where the sources come from, and what they hash to. A stage's or
+        // image's files are hashed once per (chain, sources): its ChainID is
+        // its content, so a cached rebuild needs no view of it.
+        let source = self.source_of(from.as_deref(), results)?;
+        let stage_source = matches!(source, SourceOf::State(_));
         let url_sources: Vec<&String> = files
             .sources
             .iter()
@@ -74,29 +78,63 @@ impl Solver<'_> {
             .filter(|s| !url_sources.contains(s))
             .cloned()
             .collect();
-        // The context the sources are read from (with its .dockerignore):
-        // the build context, a named local context, or a stage's rootfs.
-        let other_ctx;
-        let memory = HashCache::in_memory();
-        let (ctx, hashes, follow) = if stage_source {
-            other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
-            (&other_ctx, &memory, false)
-        } else if from.is_some() {
-            other_ctx = Context::open(&source_root, None)?;
-            (&other_ctx, &memory, true)
-        } else {
-            // BuildKit's context COPY follows a symlink named as the source.
-            (&self.context, &self.hashes, true)
+        let root_cell = std::cell::OnceCell::new();
+        let root = || -> Result<PathBuf, BuildError> {
+            if let Some(r) = root_cell.get() {
+                return Ok(PathBuf::clone(r));
+            }
+            let r = match &source {
+                SourceOf::Dir(dir) => dir.clone(),
+                SourceOf::State(st) => self.state_root(st)?,
+            };
+            Ok(root_cell.get_or_init(|| r).clone())
         };
-        let (content, inputs) = if local_sources.is_empty() {
+        let memo = match &source {
+            SourceOf::State(st) if !local_sources.is_empty() => {
+                Some(source_memo_key(st, &local_sources, &exclude))
+            }
+            _ => None,
+        };
+        let remembered = match &memo {
+            Some(k) => self
+                .store
+                .get_cache_record(k)?
+                .and_then(|b| serde_json::from_slice::<SourceHash>(&b).ok()),
+            None => None,
+        };
+        let (content, inputs) = if let Some(h) = remembered {
+            (h.digest, h.inputs)
+        } else if local_sources.is_empty() {
             (crate::digest::Digest::of(b""), Vec::new())
         } else {
+            // The context the sources are read from (with its .dockerignore):
+            // the build context, a named local context, or a stage's rootfs.
+            let source_root = root()?;
+            let other_ctx;
+            let memory = HashCache::in_memory();
+            let (ctx, hashes, follow) = if stage_source {
+                other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
+                (&other_ctx, &memory, false)
+            } else if from.is_some() {
+                other_ctx = Context::open(&source_root, None)?;
+                (&other_ctx, &memory, true)
+            } else {
+                // BuildKit's context COPY follows a symlink named as the source.
+                (&self.context, &self.hashes, true)
+            };
             let sel = ctx.select(&local_sources, &exclude, follow)?;
             let h = hash_selection(&sel, hashes)?;
-            (
-                h.digest,
-                h.entries.into_iter().map(|e| (e.path, e.digest)).collect(),
-            )
+            let inputs: Vec<_> = h.entries.into_iter().map(|e| (e.path, e.digest)).collect();
+            if let Some(k) = &memo {
+                let record = SourceHash {
+                    digest: h.digest.clone(),
+                    inputs: inputs.clone(),
+                };
+                if let Ok(bytes) = serde_json::to_vec(&record) {
+                    self.store.put_cache_record(k, &bytes)?;
+                }
+            }
+            (h.digest, inputs)
         };
         let wd = state
             .config
@@ -131,10 +169,20 @@ impl Solver<'_> {
                 };
                 self.explain(id, stage, ins, &now);
             }
-            let hidden = (!stage_source).then(|| HiddenPaths {
-                root: source_root.clone(),
-                matcher: ctx.ignore().clone(),
-            });
+            let source_root = root()?;
+            let hidden = if stage_source {
+                None
+            } else {
+                let matcher = if from.is_some() {
+                    Context::open(&source_root, None)?.ignore().clone()
+                } else {
+                    self.context.ignore().clone()
+                };
+                Some(HiddenPaths {
+                    root: source_root.clone(),
+                    matcher,
+                })
+            };
             let plan = CopyPlan {
                 sources: files
                     .sources
@@ -240,4 +288,26 @@ fn inline_sources(files: &Files) -> Vec<InlineSource> {
             data: f.data.clone().into_bytes(),
         })
         .collect()
+}
+
+/// A stage source's content digest, remembered by [`source_memo_key`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SourceHash {
+    digest: crate::digest::Digest,
+    inputs: Vec<(String, crate::digest::Digest)>,
+}
+
+/// The record naming what `sources` (minus `exclude`) of the filesystem
+/// `st` hash to: keyed by its ChainID, which is its content.
+fn source_memo_key(st: &ImageState, sources: &[String], exclude: &[String]) -> String {
+    let chain = crate::store::chain_ids(&st.diff_ids())
+        .pop()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let key = KeyBuilder::new("copy-source")
+        .str("chain", &chain)
+        .strs("sources", sources)
+        .strs("exclude", exclude)
+        .finish();
+    format!("copy-source:{key}")
 }

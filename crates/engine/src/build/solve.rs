@@ -53,6 +53,14 @@ pub(super) struct CacheRecord {
     pub(super) created: Option<String>,
 }
 
+/// Where a `COPY --from` or a `RUN --mount=from=` reads.
+pub(super) enum SourceOf {
+    /// The context, or a named local context (read with its `.dockerignore`).
+    Dir(PathBuf),
+    /// A stage or an image (read as a filesystem).
+    State(Box<ImageState>),
+}
+
 /// What a step left: its layer (none when it changed nothing) and when it
 /// was made.
 pub(super) type Made = (Option<Layer>, Option<String>);
@@ -458,8 +466,30 @@ impl Solver<'_> {
         from: Option<&str>,
         results: &BTreeMap<usize, ImageState>,
     ) -> Result<(PathBuf, bool), BuildError> {
+        match self.source_of(from, results)? {
+            SourceOf::Dir(dir) => Ok((dir, false)),
+            SourceOf::State(st) => Ok((self.state_root(&st)?, true)),
+        }
+    }
+
+    /// A stage's or image's filesystem as a directory (a view, mounted once
+    /// per build; an empty dir for scratch).
+    pub(super) fn state_root(&self, st: &ImageState) -> Result<PathBuf, BuildError> {
+        Ok(self
+            .views
+            .get(self.store, &st.layers)?
+            .unwrap_or_else(|| self.empty_dir()))
+    }
+
+    /// What `from` names, unresolved to files: a directory (the context, a
+    /// named local context) or an image state (a stage, an image).
+    pub(super) fn source_of(
+        &self,
+        from: Option<&str>,
+        results: &BTreeMap<usize, ImageState>,
+    ) -> Result<SourceOf, BuildError> {
         Ok(match from {
-            None => (self.opts.context.clone(), false),
+            None => SourceOf::Dir(self.opts.context.clone()),
             Some(name)
                 if matches!(
                     self.opts.named_contexts.get(name),
@@ -469,17 +499,11 @@ impl Solver<'_> {
                 let Some(NamedContext::Dir(dir)) = self.opts.named_contexts.get(name) else {
                     return Err(BuildError::Internal("named context changed".into()));
                 };
-                (dir.clone(), false)
+                SourceOf::Dir(dir.clone())
             }
             Some(name) if self.opts.named_contexts.contains_key(name) => {
                 let platform = self.platform(None)?;
-                let st = self.named_state(name, &platform)?;
-                (
-                    self.views
-                        .get(self.store, &st.layers)?
-                        .unwrap_or_else(|| self.empty_dir()),
-                    true,
-                )
+                SourceOf::State(Box::new(self.named_state(name, &platform)?))
             }
             Some(name) => {
                 let st = match name.parse::<usize>() {
@@ -489,18 +513,13 @@ impl Solver<'_> {
                         .stage_by_name(name)
                         .and_then(|s| results.get(&s.index).cloned()),
                 };
-                let st = match st {
+                SourceOf::State(Box::new(match st {
                     Some(st) => st,
                     None => {
                         let platform = self.platform(None)?;
                         self.resolver.image(name, &platform)?
                     }
-                };
-                let root = self
-                    .views
-                    .get(self.store, &st.layers)?
-                    .unwrap_or_else(|| self.empty_dir());
-                (root, true)
+                }))
             }
         })
     }
