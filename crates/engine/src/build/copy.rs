@@ -5,9 +5,8 @@
 //! whole snapshot or an overlay view: nothing unpacked to find it).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use hoist_dockerfile::instruction::{Command, Files, Instruction};
 
@@ -17,10 +16,47 @@ use super::snapshot::dest_view;
 use super::solve::{LastRun, Solver, SourceOf};
 use super::state::ImageState;
 use super::{BuildError, BuildEvent};
-use crate::context::{Context, HashCache, Matcher, hash_selection};
+use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};
 use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
 
 impl Solver<'_> {
+    /// What `sources` (minus `exclude`) under `root` hash to, read as BuildKit
+    /// reads them: a stage's or image's filesystem (`fs_source`: no
+    /// `.dockerignore`, symlinks kept), a named local context (its own
+    /// `.dockerignore`) or the build context (the build's hash cache). A
+    /// source that is itself a symlink is followed in a context, as BuildKit.
+    pub(super) fn hash_sources(
+        &self,
+        root: &Path,
+        fs_source: bool,
+        named: bool,
+        sources: &[String],
+        exclude: &[String],
+    ) -> Result<SelectionHash, BuildError> {
+        let other;
+        let memory = HashCache::in_memory();
+        let (ctx, hashes) = if fs_source {
+            other = Context::with_matcher(root, Matcher::default())?;
+            (&other, &memory)
+        } else if named {
+            other = Context::open(root, None)?;
+            (&other, &memory)
+        } else {
+            (&self.context, &self.hashes)
+        };
+        let sel = ctx.select(sources, exclude, !fs_source)?;
+        Ok(hash_selection(&sel, hashes)?)
+    }
+
+    /// The `.dockerignore` of a context: the build's, or a named context's own.
+    pub(super) fn ignore_of(&self, root: &Path, named: bool) -> Result<Matcher, BuildError> {
+        Ok(if named {
+            Context::open(root, None)?.ignore().clone()
+        } else {
+            self.context.ignore().clone()
+        })
+    }
+
     pub(super) fn copy(
         &self,
         stage: &str,
@@ -55,13 +91,7 @@ impl Solver<'_> {
                 ));
             }
         };
-        let id = self.step_id();
-        self.progress.event(BuildEvent::Step {
-            id,
-            stage: stage.to_string(),
-            text: ins.original.trim().to_string(),
-        });
-        let started = Instant::now();
+        let (id, started) = self.begin_step(stage, ins.original.trim());
         // Where the sources come from, and what they hash to. A stage's or
         // image's files are hashed once per (chain, sources): its ChainID is
         // its content, so a cached rebuild needs no view of it.
@@ -107,23 +137,13 @@ impl Solver<'_> {
         } else if local_sources.is_empty() {
             (crate::digest::Digest::of(b""), Vec::new())
         } else {
-            // The context the sources are read from (with its .dockerignore):
-            // the build context, a named local context, or a stage's rootfs.
-            let source_root = root()?;
-            let other_ctx;
-            let memory = HashCache::in_memory();
-            let (ctx, hashes, follow) = if stage_source {
-                other_ctx = Context::with_matcher(&source_root, Matcher::default())?;
-                (&other_ctx, &memory, false)
-            } else if from.is_some() {
-                other_ctx = Context::open(&source_root, None)?;
-                (&other_ctx, &memory, true)
-            } else {
-                // BuildKit's context COPY follows a symlink named as the source.
-                (&self.context, &self.hashes, true)
-            };
-            let sel = ctx.select(&local_sources, &exclude, follow)?;
-            let h = hash_selection(&sel, hashes)?;
+            let h = self.hash_sources(
+                &root()?,
+                stage_source,
+                from.is_some(),
+                &local_sources,
+                &exclude,
+            )?;
             let inputs: Vec<_> = h.entries.into_iter().map(|e| (e.path, e.digest)).collect();
             if let Some(k) = &memo {
                 let record = SourceHash {
@@ -173,14 +193,9 @@ impl Solver<'_> {
             let hidden = if stage_source {
                 None
             } else {
-                let matcher = if from.is_some() {
-                    Context::open(&source_root, None)?.ignore().clone()
-                } else {
-                    self.context.ignore().clone()
-                };
                 Some(HiddenPaths {
                     root: source_root.clone(),
-                    matcher,
+                    matcher: self.ignore_of(&source_root, from.is_some())?,
                 })
             };
             let plan = CopyPlan {

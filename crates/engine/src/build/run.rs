@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use hoist_dockerfile::StageScope;
 use hoist_dockerfile::instruction::{Command, CommandLine, Instruction, Network, Security};
@@ -47,13 +46,7 @@ impl Solver<'_> {
                 "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
             ));
         }
-        let id = self.step_id();
-        self.progress.event(BuildEvent::Step {
-            id,
-            stage: stage.to_string(),
-            text: ins.original.trim().to_string(),
-        });
-        let started = Instant::now();
+        let (id, started) = self.begin_step(stage, ins.original.trim());
         let (args, script) = argv(&state, &cmd.command);
         let env = environment(&state, scope);
         let cwd = state

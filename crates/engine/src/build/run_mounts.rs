@@ -24,7 +24,6 @@ use hoist_sandbox::{MountKind, MountSpec};
 use super::solve::Solver;
 use super::state::ImageState;
 use super::{BuildError, Secret};
-use crate::context::{Context, HashCache, Matcher, hash_selection};
 use crate::digest::Digest;
 use crate::ops::file::{CopyPlan, HiddenPaths, SourceSpec, apply_to_dir};
 
@@ -72,7 +71,15 @@ impl Solver<'_> {
                 MountType::Bind => {
                     let (root, fs_source) = self.source_root(m.from.as_deref(), results)?;
                     let source = m.source.clone().unwrap_or_else(|| ".".into());
-                    let digest = self.bind_digest(&root, fs_source, m.from.is_some(), &source)?;
+                    let digest = self
+                        .hash_sources(
+                            &root,
+                            fs_source,
+                            m.from.is_some(),
+                            std::slice::from_ref(&source),
+                            &[],
+                        )?
+                        .digest;
                     planned.source = Some((root, fs_source));
                     format!(
                         "bind {target} from={} source={source} ro={} content={digest}",
@@ -112,28 +119,6 @@ impl Solver<'_> {
             out.push(planned);
         }
         Ok(out)
-    }
-
-    fn bind_digest(
-        &self,
-        root: &Path,
-        fs_source: bool,
-        named: bool,
-        source: &str,
-    ) -> Result<Digest, BuildError> {
-        let memory = HashCache::in_memory();
-        let other;
-        let (ctx, hashes) = if fs_source {
-            other = Context::with_matcher(root, Matcher::default())?;
-            (&other, &memory)
-        } else if named {
-            other = Context::open(root, None)?;
-            (&other, &memory)
-        } else {
-            (&self.context, &self.hashes)
-        };
-        let sel = ctx.select(&[source.to_string()], &[], !fs_source)?;
-        Ok(hash_selection(&sel, hashes)?.digest)
     }
 
     /// Make each mount's host side in `scratch` (the step's own directory).
@@ -338,7 +323,6 @@ impl Solver<'_> {
 fn target_of(m: &Mount, cwd: &str, index: usize) -> Result<String, BuildError> {
     let t = match (&m.target, m.kind) {
         (Some(t), _) => t.clone(),
-        (None, MountType::Secret) if m.env.is_some() => format!("/run/secrets/{}", secret_id(m)),
         (None, MountType::Secret) => format!("/run/secrets/{}", secret_id(m)),
         (None, MountType::Ssh) => format!("/run/buildkit/ssh_agent.{index}"),
         (None, _) => {

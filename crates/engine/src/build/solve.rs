@@ -191,14 +191,7 @@ impl Solver<'_> {
         let node = &graph.stages[index];
         let stage = &self.df.stages[index];
         let platform = self.platform(node.platform.as_deref())?;
-        let id = self.step_id();
-        let from_text = stage.original.trim().to_string();
-        self.progress.event(BuildEvent::Step {
-            id,
-            stage: node.display_name(),
-            text: from_text,
-        });
-        let started = Instant::now();
+        let (id, started) = self.begin_step(node.display_name(), stage.original.trim());
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
         {
@@ -306,8 +299,19 @@ impl Solver<'_> {
         map.entry(cache_key.to_string()).or_default().clone()
     }
 
-    pub(super) fn step_id(&self) -> usize {
-        self.next_id.fetch_add(1, Ordering::SeqCst)
+    /// A new step: its id, announced to the progress view, and its start.
+    pub(super) fn begin_step(
+        &self,
+        stage: impl Into<String>,
+        text: impl Into<String>,
+    ) -> (usize, Instant) {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.progress.event(BuildEvent::Step {
+            id,
+            stage: stage.into(),
+            text: text.into(),
+        });
+        (id, Instant::now())
     }
 
     fn step(
@@ -351,13 +355,7 @@ impl Solver<'_> {
                     .digest("parent", &state.key)
                     .str("dir", &wd)
                     .finish();
-                let id = self.step_id();
-                self.progress.event(BuildEvent::Step {
-                    id,
-                    stage: stage.to_string(),
-                    text: format!("WORKDIR {wd}"),
-                });
-                let started = Instant::now();
+                let (id, started) = self.begin_step(stage, format!("WORKDIR {wd}"));
                 let made = if wd == "/" {
                     None
                 } else {

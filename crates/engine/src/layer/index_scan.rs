@@ -7,24 +7,10 @@ use std::io::{self, Read};
 
 use super::compression::{Decoder, Detected, detect};
 use super::index::{EntryKind, IndexBuilder, LayerIndex, RawEntry};
-use super::reader::{Kind as TarKind, TarReader};
+use super::reader::Kind as TarKind;
 use super::unpack::tar_error;
 use super::{Compression, LayerError};
-use crate::digest::{Digest, Hasher, VerifyingReader};
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
+use crate::digest::Digest;
 
 /// The index of a stored layer blob, read from its tar headers (nothing
 /// is written anywhere). The blob is verified as [`super::unpack`] verifies
@@ -35,33 +21,7 @@ pub fn index_blob<R: Read>(
     size: Option<u64>,
     diff_id: Option<&Digest>,
 ) -> Result<LayerIndex, LayerError> {
-    let read_err = |e| LayerError::from_read(digest, e);
-    let mut raw = VerifyingReader::new(blob, digest.clone(), size);
-    let mut magic = [0u8; 6];
-    let mut got = 0;
-    while got < magic.len() {
-        match raw.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_err(e)),
-        }
-    }
-    let compression = match detect(&magic[..got]) {
-        Detected::Known(c) => c,
-        Detected::Unsupported(what) => {
-            return Err(LayerError::UnknownCompression {
-                digest: digest.clone(),
-                what,
-            });
-        }
-    };
-    let decoder = Decoder::new((&magic[..got]).chain(raw), compression).map_err(read_err)?;
-    let hashing = HashingReader {
-        inner: decoder,
-        hasher: Hasher::new(),
-    };
-    let mut tar = TarReader::new(io::BufReader::with_capacity(64 * 1024, hashing));
+    let (mut tar, _) = super::stream::open(blob, digest, size)?;
     let mut builder = IndexBuilder::default();
     loop {
         let entry = match tar.next_entry() {
@@ -93,31 +53,7 @@ pub fn index_blob<R: Read>(
         };
         builder.add(&raw, entry.xattrs.iter().map(|(k, v)| (&k[..], &v[..])));
     }
-    let end = tar.offset();
-    let mut buffered = tar.into_inner();
-    io::copy(&mut buffered, &mut io::sink()).map_err(|e| {
-        tar_error(
-            digest,
-            end,
-            std::path::PathBuf::from("<end of archive>"),
-            super::reader::TarError::from(e),
-        )
-    })?;
-    let HashingReader {
-        inner: mut decoder,
-        hasher,
-    } = buffered.into_inner();
-    decoder.drain_raw().map_err(read_err)?;
-    let actual = hasher.finish();
-    if let Some(expected) = diff_id
-        && *expected != actual
-    {
-        return Err(LayerError::DiffId {
-            digest: digest.clone(),
-            expected: expected.clone(),
-            actual,
-        });
-    }
+    super::stream::finish(tar, digest, diff_id)?;
     Ok(builder.finish())
 }
 

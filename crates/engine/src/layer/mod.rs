@@ -31,6 +31,7 @@ mod index_stack;
 mod reader;
 mod recompress;
 mod resolve;
+mod stream;
 mod tree;
 mod unpack;
 mod unpack_entry;

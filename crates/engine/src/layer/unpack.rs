@@ -9,16 +9,15 @@
 //! the root.
 
 use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::compression::{Decoder, Detected, detect};
-use super::reader::{TarError, TarReader};
+use super::reader::TarError;
 use super::resolve::Root;
 use super::unpack_entry::{Applier, to_path};
 use super::{Compression, IdMap, LayerError};
-use crate::digest::{Digest, Hasher, VerifyingReader};
+use crate::digest::Digest;
 
 /// Maps a container `(uid, gid)` to the host ids to chown to; `None`
 /// leaves the entry owned by the unpacking user (with a warning).
@@ -135,20 +134,6 @@ pub struct UnpackReport {
     pub warnings: Vec<UnpackWarning>,
 }
 
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Applies the layer `blob` onto `root`.
 pub fn unpack<R: Read>(
     blob: R,
@@ -156,37 +141,11 @@ pub fn unpack<R: Read>(
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, LayerError> {
     let digest = &opts.digest;
-    let read_err = |e| LayerError::from_read(digest, e);
     let root_dir = Root::open(root, opts.resolver).map_err(|source| LayerError::Root {
         path: root.to_path_buf(),
         source,
     })?;
-    let mut raw = VerifyingReader::new(blob, digest.clone(), opts.size);
-    let mut magic = [0u8; 6];
-    let mut got = 0;
-    while got < magic.len() {
-        match raw.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(read_err(e)),
-        }
-    }
-    let compression = match detect(&magic[..got]) {
-        Detected::Known(c) => c,
-        Detected::Unsupported(what) => {
-            return Err(LayerError::UnknownCompression {
-                digest: digest.clone(),
-                what,
-            });
-        }
-    };
-    let decoder = Decoder::new((&magic[..got]).chain(raw), compression).map_err(read_err)?;
-    let hashing = HashingReader {
-        inner: decoder,
-        hasher: Hasher::new(),
-    };
-    let mut tar = TarReader::new(BufReader::with_capacity(64 * 1024, hashing));
+    let (mut tar, compression) = super::stream::open(blob, digest, opts.size)?;
     let privileged = match opts.privileges {
         Privileges::Auto => rustix::process::geteuid().is_root(),
         Privileges::Root => true,
@@ -209,33 +168,7 @@ pub fn unpack<R: Read>(
         };
         applier.apply(entry, &mut tar)?;
     }
-    // Everything after the end-of-archive block, then the rest of the raw
-    // stream, goes through the hashers: the digests cover the whole blob.
-    let end = tar.offset();
-    let mut buffered = tar.into_inner();
-    io::copy(&mut buffered, &mut io::sink()).map_err(|e| {
-        tar_error(
-            digest,
-            end,
-            PathBuf::from("<end of archive>"),
-            TarError::from(e),
-        )
-    })?;
-    let HashingReader {
-        inner: mut decoder,
-        hasher,
-    } = buffered.into_inner();
-    decoder.drain_raw().map_err(read_err)?;
-    let diff_id = hasher.finish();
-    if let Some(expected) = &opts.diff_id
-        && *expected != diff_id
-    {
-        return Err(LayerError::DiffId {
-            digest: digest.clone(),
-            expected: expected.clone(),
-            actual: diff_id,
-        });
-    }
+    let diff_id = super::stream::finish(tar, digest, opts.diff_id.as_ref())?;
     let (entries, warnings) = applier.finish()?;
     Ok(UnpackReport {
         entries,

@@ -86,10 +86,9 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> io::Result<usize> {
 /// a whiteout or an opaque directory on the way hides it. Parents must be
 /// real directories in the layer (a symlink is never followed).
 fn lower_entry(lowers: &[PathBuf], rel: &Path) -> Option<(PathBuf, Metadata)> {
+    let parts: Vec<_> = rel.components().collect();
     for lower in lowers {
         let mut dir = lower.clone();
-        let mut parents_ok = true;
-        let parts: Vec<_> = rel.components().collect();
         for (i, part) in parts.iter().enumerate() {
             dir.push(part);
             let last = i + 1 == parts.len();
@@ -110,14 +109,9 @@ fn lower_entry(lowers: &[PathBuf], rel: &Path) -> Option<(PathBuf, Metadata)> {
                 // A file or symlink where a parent should be: this layer
                 // replaces the path; nothing below shows through.
                 Ok(_) => return None,
-                Err(_) => {
-                    parents_ok = false;
-                    break;
-                }
+                // Not in this layer: look in the one below.
+                Err(_) => break,
             }
-        }
-        if !parents_ok {
-            continue;
         }
     }
     None
