@@ -65,6 +65,8 @@ enum Cmd {
     Login(registry::LoginArgs),
     /// Remove stored credentials for a registry.
     Logout(registry::LogoutArgs),
+    #[command(flatten)]
+    Docs(commands::completion::DocsCmd),
 }
 
 #[derive(Subcommand)]
@@ -122,5 +124,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Push(args) => registry::push_cmd(&open()?, args),
         Cmd::Login(args) => registry::login(args),
         Cmd::Logout(args) => registry::logout(args),
+        Cmd::Docs(cmd) => commands::completion::run(cmd, <Cli as clap::CommandFactory>::command()),
     }
 }

@@ -2,11 +2,13 @@
 
 pub mod archive;
 pub mod build;
+pub mod completion;
 pub mod export;
 pub mod graph;
 pub mod images;
 pub mod input;
 pub mod parse;
 pub mod progress_tty;
+pub mod reference;
 pub mod registry;
 pub mod store;
