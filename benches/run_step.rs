@@ -43,6 +43,7 @@ fn empty_run(c: &mut Criterion) {
                 network: hoist_engine::build::RunNetwork::Host,
                 mounts: Vec::new(),
                 limits: Default::default(),
+                isolation: None,
             };
             let out = run(&req, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

@@ -233,6 +233,7 @@ impl Fixture {
             network: hoist_sandbox::Network::None,
             mounts: Vec::new(),
             limits: Default::default(),
+            isolation: None,
         }
     }
 

@@ -88,6 +88,10 @@ pub struct BuildArgs {
     /// The network for RUN steps: default (= host), none or host.
     #[arg(long, default_value = "default")]
     network: String,
+    /// How RUN steps are isolated: auto (the strongest this host allows),
+    /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    isolation: hoist_engine::build::Isolation,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -286,6 +290,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 .collect::<Result<_>>()?,
             cgroup: None,
         },
+        isolation: args.isolation,
     };
     let client = args.registry.client()?;
     let resolver = BaseResolver {

@@ -28,11 +28,16 @@ pub(crate) fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-/// Drop every capability outside [`DEFAULT`] from the bounding set.
-/// Runs between fork and exec: no allocation.
-pub(crate) fn limit_bounding_set(last_cap: u32) -> std::io::Result<()> {
+/// Taken from a step that runs in a plain chroot (no mount namespace):
+/// `SYS_CHROOT` leaves a chroot, `MKNOD` makes nodes no `nodev` protects.
+const NOT_IN_CHROOT: [u32; 2] = [18, 27];
+
+/// Drop every capability outside [`DEFAULT`] from the bounding set, and
+/// with `chroot` [`NOT_IN_CHROOT`] too. Runs between fork and exec: no
+/// allocation.
+pub(crate) fn limit_bounding_set(last_cap: u32, chroot: bool) -> std::io::Result<()> {
     for cap in 0..=last_cap {
-        if DEFAULT.contains(&cap) {
+        if DEFAULT.contains(&cap) && !(chroot && NOT_IN_CHROOT.contains(&cap)) {
             continue;
         }
         // SAFETY: prctl(PR_CAPBSET_DROP, cap) takes two integers and touches

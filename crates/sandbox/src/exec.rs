@@ -1,6 +1,7 @@
 //! The step's own process, started by pid 1 inside the new root: the
-//! image's user and groups, Docker's default capabilities, the step's
-//! environment and working directory.
+//! image's user and groups, Docker's default capabilities (less
+//! `SYS_CHROOT` and `MKNOD` in a plain chroot), the step's environment and
+//! working directory; without a pid namespace, its own session.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
@@ -73,7 +74,14 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
     let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() == "deny")
         .unwrap_or(false);
+    let plan = spec.isolation;
     let setup = move || -> std::io::Result<()> {
+        if !plan.pid_ns {
+            // Its own session, for `reap` to kill as a group; and death with
+            // pid 1, which no pid namespace brings.
+            rustix::process::setsid()?;
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        }
         for &(res, soft, hard) in &rlimits {
             nix::sys::resource::setrlimit(res, soft, hard)?;
         }
@@ -85,7 +93,7 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
             setgroups(&groups)?;
         }
         setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
-        crate::caps::limit_bounding_set(last_cap)?;
+        crate::caps::limit_bounding_set(last_cap, !plan.namespaces)?;
         setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;
         Ok(())
     };

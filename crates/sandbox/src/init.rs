@@ -1,7 +1,9 @@
 //! The two supervising processes of a sandbox.
 //!
-//! The sandbox process (started by the engine) unshares the namespaces and
-//! forks pid 1 of the new pid namespace. pid 1 assembles the root
+//! The sandbox process (started by the engine) unshares the namespaces the
+//! step's [`Plan`](crate::isolation::Plan) has and forks pid 1 of the new
+//! pid namespace (without one: a subreaper that kills what the step leaves
+//! behind, `reap`). pid 1 assembles the root
 //! (`rootfs`), starts the step's command (`exec`), reaps every child the
 //! namespace leaves it, forwards signals to the command, and exits with the
 //! command's status. Both die with their parent (`PR_SET_PDEATHSIG`).
@@ -60,15 +62,33 @@ pub(crate) fn sandbox_main(spec_path: &Path) -> i32 {
 fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
     crate::sys::cloexec_from_3().what(|| "close inherited descriptors".into())?;
     die_with_parent()?;
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC;
-    flags |= UnshareFlags::NEWUTS;
+    // Neither this process nor pid 1 may be opened through a /proc a step sees.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .what(|| "make the sandbox non-dumpable".into())?;
+    let plan = spec.isolation;
+    let mut flags = UnshareFlags::empty();
+    if plan.namespaces {
+        flags |= UnshareFlags::NEWNS | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
+        if plan.pid_ns {
+            flags |= UnshareFlags::NEWPID;
+        }
+    }
     if spec.network == Network::None {
+        if !plan.namespaces {
+            return Err(SandboxError::Spec(
+                "--network=none needs a network namespace, and chroot isolation without \
+                 namespaces has none"
+                    .into(),
+            ));
+        }
         flags |= UnshareFlags::NEWNET;
     }
-    // SAFETY: this process is single-threaded (`dispatch` runs before any
-    // thread starts), so no other thread shares the fs state or file table
-    // that unsharing the mount namespace detaches.
-    unsafe { rustix::thread::unshare_unsafe(flags) }.what(|| "unshare namespaces".into())?;
+    if !flags.is_empty() {
+        // SAFETY: this process is single-threaded (`dispatch` runs before any
+        // thread starts), so no other thread shares the fs state or file table
+        // that unsharing the mount namespace detaches.
+        unsafe { rustix::thread::unshare_unsafe(flags) }.what(|| "unshare namespaces".into())?;
+    }
     if spec.network == Network::None {
         crate::netns::loopback_up()?;
     }
@@ -124,6 +144,17 @@ fn pid1(spec: &RunSpec, report: &File, mask: &SigSet, alive: &OwnedFd) -> i32 {
             return SETUP_FAILED;
         }
     };
+    // Without a pid namespace, orphans of the step come here (and are
+    // killed at its end) instead of going to the host's init.
+    if !spec.isolation.pid_ns
+        && let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+    {
+        write_report(
+            report,
+            &Report::error(SandboxError::sys("become a subreaper", e)),
+        );
+        return SETUP_FAILED;
+    }
     let child = match crate::exec::spawn(spec) {
         Ok(child) => child,
         Err(e) => {
@@ -133,6 +164,9 @@ fn pid1(spec: &RunSpec, report: &File, mask: &SigSet, alive: &OwnedFd) -> i32 {
     };
     write_report(report, &Report::default());
     let code = supervise(Pid::from_raw(child as i32), mask);
+    if !spec.isolation.pid_ns {
+        crate::reap::kill_descendants(child);
+    }
     if code == 0 {
         assembled.undo();
     }

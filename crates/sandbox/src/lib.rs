@@ -20,9 +20,16 @@
 //!
 //! Modules: [`spec`] (what the engine asks), [`user`] (`USER` → ids, pure),
 //! `init` (the two supervising processes), `rootfs` (mounts, pivot_root),
-//! `exec` (the step's process: ids, capabilities), `netns` (loopback),
-//! [`userns`] (where hoist runs: root, or root of a user namespace).
+//! `procfs` (`/proc`: fresh or bound, protected), `chroot` (a root without
+//! namespaces), `reap` (leftovers without a pid namespace), `exec` (the
+//! step's process: ids, capabilities), `netns` (loopback), [`userns`]
+//! (where hoist runs: root, or root of a user namespace), [`rootless`] and
+//! [`idmap`] (hoist's own user namespace), [`isolation`] (`--isolation`:
+//! modes, facts, the plan and its line) and [`probe`] (finding the facts).
 
+pub mod idmap;
+pub mod isolation;
+pub mod probe;
 pub mod rootless;
 pub mod spec;
 pub mod user;
@@ -31,9 +38,12 @@ pub mod view;
 
 mod caps;
 pub mod cgroup;
+mod chroot;
 mod exec;
 mod init;
 mod netns;
+mod procfs;
+mod reap;
 mod rootfs;
 mod sys;
 
@@ -71,13 +81,18 @@ pub fn command(exe: &Path, spec_path: &Path) -> std::process::Command {
 /// exit code (the caller exits with it); otherwise `None`.
 pub fn dispatch() -> Option<i32> {
     let mut args = std::env::args_os().skip(1);
-    if args.next()? != SANDBOX_ARG {
+    let first = args.next()?;
+    let probe = first == probe::PROBE_ARG;
+    if first != SANDBOX_ARG && !probe {
         return None;
     }
     let Some(spec) = args.next() else {
-        eprintln!("hoist: {SANDBOX_ARG} needs a spec file");
+        eprintln!("hoist: {} needs a spec file", first.to_string_lossy());
         return Some(SETUP_FAILED);
     };
+    if probe {
+        return Some(probe::probe_main(Path::new(&spec)));
+    }
     Some(init::sandbox_main(Path::new(&spec)))
 }
 

@@ -1,6 +1,7 @@
 //! The sandbox's root: an overlay of the image's snapshots, `pivot_root`ed
-//! into, with a fresh `/proc`, a minimal `/dev`, a read-only `/sys` and the
-//! step's own mounts.
+//! into, with a `/proc` (`procfs`: fresh, or hoist's own bound where the
+//! kernel refuses a fresh one), a minimal `/dev`, a read-only `/sys` and
+//! the step's own mounts. Without namespaces, `chroot` builds it instead.
 //!
 //! Host paths (the overlay's directories, device nodes, bind sources) are
 //! opened before `pivot_root`, as detached mount trees (`open_tree`). Every
@@ -13,7 +14,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{CWD, Timestamps};
@@ -38,12 +39,18 @@ pub(crate) struct Assembled {
     /// Mount targets, in mount order.
     mounts: Vec<PathBuf>,
     stubs: Vec<Stub>,
+    /// Files written in place of mounts (`chroot` without namespaces):
+    /// their own bytes and times to put back (`None`: a stub to empty).
+    pub(crate) replaced: Vec<(PathBuf, Option<(Vec<u8>, Timestamps)>)>,
 }
 
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Build the root and enter it (this process's root becomes the overlay).
 pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
+    if !spec.isolation.namespaces {
+        return crate::chroot::assemble(spec);
+    }
     rustix::mount::mount_change(
         "/",
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
@@ -96,22 +103,14 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
             MountKind::Tmpfs { .. } => {}
         }
     }
-    let sys = clone_tree(Path::new("/sys"), false).ok();
-    // A fresh proc, made now: in a user namespace the kernel refuses a new
-    // proc mount once the old root (with its fully visible /proc) is gone.
-    let procfs = {
-        let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)
-            .what(|| "fsopen proc".into())?;
-        rustix::mount::fsconfig_create(&fs).what(|| "create proc".into())?;
-        rustix::mount::fsmount(
-            &fs,
-            FsMountFlags::FSMOUNT_CLOEXEC,
-            MountAttrFlags::MOUNT_ATTR_NOSUID
-                | MountAttrFlags::MOUNT_ATTR_NODEV
-                | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-        )
-        .what(|| "mount proc".into())?
-    };
+    // A mount with locked mounts on it (a container's /sys) clones only
+    // with them.
+    let sys = clone_tree(Path::new("/sys"), false)
+        .or_else(|_| clone_tree(Path::new("/sys"), true))
+        .ok();
+    // A fresh proc is made now: in a user namespace the kernel refuses a
+    // new proc mount once the old root (with its fully visible /proc) is gone.
+    let procfs = crate::procfs::prepare(&spec.isolation)?;
 
     rustix::process::chdir(&spec.rootfs.merged)
         .what(|| format!("chdir {}", spec.rootfs.merged.display()))?;
@@ -120,10 +119,11 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     rustix::process::chdir("/").what(|| "chdir /".into())?;
 
     let mut done = Assembled::default();
-    // /proc
-    done.dir("/proc")?;
-    graft(&procfs, "/proc")?;
-    done.mounts.push("/proc".into());
+    if let Some(procfs) = &procfs {
+        done.dir("/proc")?;
+        graft(procfs, "/proc")?;
+        done.mounts.push("/proc".into());
+    }
     // /dev
     done.dir("/dev")?;
     // nodev: a node made here (mknod is a default capability) cannot be
@@ -191,12 +191,24 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     if fresh && rustix::mount::mount("sysfs", "/sys", "sysfs", ro, None).is_ok() {
         done.mounts.push("/sys".into());
     } else if let Some(fd) = sys {
+        crate::sys::set_tree_attrs(
+            fd.as_fd(),
+            libc::MOUNT_ATTR_RDONLY
+                | libc::MOUNT_ATTR_NOSUID
+                | libc::MOUNT_ATTR_NODEV
+                | libc::MOUNT_ATTR_NOEXEC,
+            0,
+        )
+        .what(|| "mount attributes of /sys".into())?;
         graft(&fd, "/sys")?;
         rustix::mount::mount_remount("/sys", MountFlags::BIND | ro, "")
             .what(|| "make /sys read-only".into())?;
         done.mounts.push("/sys".into());
     }
-    protect_proc_and_sys()?;
+    crate::procfs::protect_proc_and_sys()?;
+    if spec.isolation.proc_shows_outside() {
+        crate::procfs::hide_other_processes()?;
+    }
     // The step's mounts, in order.
     let mut trees = trees.into_iter();
     for m in &spec.mounts {
@@ -233,7 +245,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         }
         done.mounts.push(target);
     }
-    if !spec.hostname.is_empty() {
+    if !spec.hostname.is_empty() && spec.isolation.hostname {
         rustix::system::sethostname(spec.hostname.as_bytes()).what(|| "sethostname".into())?;
     }
     Ok(done)
@@ -242,7 +254,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
 /// `path` with every symlink among its existing components followed,
 /// relative to the current root (the sandbox's, after `pivot_root`, so
 /// `..` and absolute links stay inside it).
-fn resolve_in_root(path: &Path) -> Result<PathBuf, SandboxError> {
+pub(crate) fn resolve_in_root(path: &Path) -> Result<PathBuf, SandboxError> {
     let mut todo: Vec<std::ffi::OsString> = path
         .components()
         .rev()
@@ -286,75 +298,34 @@ fn resolve_in_root(path: &Path) -> Result<PathBuf, SandboxError> {
     Ok(out)
 }
 
-/// Docker's read-only `/proc` paths (kernel knobs: `core_pattern` alone
-/// would let root in a step run a program on the host).
-const READ_ONLY: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// Docker's masked paths: hidden behind an empty read-only tmpfs (a
-/// directory) or `/dev/null` (a file).
-const MASKED: [&str; 11] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-fn protect_proc_and_sys() -> Result<(), SandboxError> {
-    for p in READ_ONLY {
-        if fs::symlink_metadata(p).is_err() {
-            continue;
-        }
-        rustix::mount::mount_bind(p, p).what(|| format!("bind {p}"))?;
-        rustix::mount::mount_remount(
-            p,
-            MountFlags::BIND
-                | MountFlags::RDONLY
-                | MountFlags::NOSUID
-                | MountFlags::NODEV
-                | MountFlags::NOEXEC,
-            "",
-        )
-        .what(|| format!("make {p} read-only"))?;
-    }
-    for p in MASKED {
-        let Ok(meta) = fs::symlink_metadata(p) else {
-            continue;
-        };
-        let masked = if meta.is_dir() {
-            rustix::mount::mount("tmpfs", p, "tmpfs", MountFlags::RDONLY, Some(c"size=0"))
-        } else {
-            rustix::mount::mount_bind("/dev/null", p)
-        };
-        masked.what(|| format!("mask {p}"))?;
-    }
-    Ok(())
-}
-
 impl Assembled {
     /// Make `path` a directory, recording each component created.
-    fn dir(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
+    pub(crate) fn dir(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
         self.make(path.as_ref(), true)
     }
 
     /// Make `path` a file (its parents directories), recording what was created.
-    fn file(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
+    pub(crate) fn file(&mut self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
         self.make(path.as_ref(), false)
     }
 
     fn make(&mut self, path: &Path, dir: bool) -> Result<(), SandboxError> {
+        self.make_with(path, |p| {
+            if dir {
+                fs::DirBuilder::new().mode(0o755).create(p)
+            } else {
+                fs::write(p, b"")
+            }
+        })
+    }
+
+    /// Make `path` with `create` (its parents directories), recording what
+    /// was created; nothing when it exists.
+    pub(crate) fn make_with(
+        &mut self,
+        path: &Path,
+        create: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<(), SandboxError> {
         if fs::symlink_metadata(path).is_ok() {
             return Ok(());
         }
@@ -367,14 +338,7 @@ impl Assembled {
             .parent()
             .and_then(|p| fs::metadata(p).ok())
             .map(|m| (m.atime(), m.atime_nsec(), m.mtime(), m.mtime_nsec()));
-        if dir {
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .create(path)
-                .what(|| format!("mkdir {}", path.display()))?;
-        } else {
-            fs::write(path, b"").what(|| format!("create {}", path.display()))?;
-        }
+        create(path).what(|| format!("create {}", path.display()))?;
         self.stubs.push(Stub {
             path: path.to_path_buf(),
             parent_times,
@@ -388,6 +352,20 @@ impl Assembled {
         for target in self.mounts.iter().rev() {
             let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
         }
+        for (path, original) in self.replaced.iter().rev() {
+            match original {
+                Some((bytes, times)) => {
+                    if fs::write(path, bytes).is_ok() {
+                        let _ =
+                            rustix::fs::utimensat(CWD, path, times, rustix::fs::AtFlags::empty());
+                    }
+                }
+                // Emptied, the stub goes below.
+                None => {
+                    let _ = fs::write(path, b"");
+                }
+            }
+        }
         for stub in self.stubs.iter().rev() {
             let Ok(meta) = fs::symlink_metadata(&stub.path) else {
                 continue;
@@ -395,7 +373,8 @@ impl Assembled {
             let removed = if meta.is_dir() {
                 fs::remove_dir(&stub.path).is_ok()
             } else {
-                meta.is_file() && meta.len() == 0 && fs::remove_file(&stub.path).is_ok()
+                let node = meta.file_type().is_char_device();
+                (node || meta.is_file() && meta.len() == 0) && fs::remove_file(&stub.path).is_ok()
             };
             if let (true, Some((a, an, m, mn)), Some(parent)) =
                 (removed, stub.parent_times, stub.path.parent())
@@ -473,7 +452,7 @@ pub const OVERLAY_UNAVAILABLE: &str = "overlay unavailable";
 
 /// An overlay mount not attached anywhere yet (the new mount API, with
 /// `lowerdir+` one directory at a time: no length limit, no escaping).
-fn detached_overlay(
+pub(crate) fn detached_overlay(
     lower: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -507,7 +486,7 @@ fn escape(p: &Path) -> String {
         .replace(',', "\\,")
 }
 
-fn clone_tree(path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
+pub(crate) fn clone_tree(path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
@@ -516,7 +495,7 @@ fn clone_tree(path: &Path, recursive: bool) -> std::io::Result<OwnedFd> {
 }
 
 /// Attach a detached tree at `target` (resolved in the current root).
-fn graft(fd: &OwnedFd, target: impl AsRef<Path>) -> Result<(), SandboxError> {
+pub(crate) fn graft(fd: &OwnedFd, target: impl AsRef<Path>) -> Result<(), SandboxError> {
     let target = target.as_ref();
     rustix::mount::move_mount(
         fd.as_fd(),

@@ -1,8 +1,9 @@
 //! Rootless hoist: an ordinary user runs hoist as root of its own user
-//! namespace, as `buildah unshare` does.
+//! namespace, as `buildah unshare` does; so does root without
+//! `CAP_SYS_ADMIN` (root of a container), which cannot mount otherwise.
 //!
 //! [`enter_if_unprivileged`], called first thing in `main`, re-executes
-//! hoist when the effective uid is not 0:
+//! hoist when the effective uid is not 0 or `CAP_SYS_ADMIN` is missing:
 //!
 //! ```text
 //! hoist (the user) ── spawn /proc/self/exe, HOIST_IN_USERNS=pending:FD ──▶ hoist (child)
@@ -10,7 +11,7 @@
 //!      ◀──────────────────────────── "u" on the socket FD ───────────────┘
 //!   newuidmap PID 0 UID 1 1 START COUNT …
 //!   newgidmap PID 0 GID 1 1 START COUNT …
-//!      ─────────────────────────── "m" ──────────────────────────────────▶ setresuid(0), setresgid(0),
+//!      ─────────────────────────── "m" + kind ───────────────────────────▶ setresuid(0), setresgid(0),
 //!   waits; forwards SIGINT, SIGTERM,                                       / private, dies with the
 //!   SIGHUP, SIGQUIT; exits with the child's code                           parent; runs the command
 //! ```
@@ -20,15 +21,23 @@
 //! store, unpacked layers, the `RUN` sandbox) is owned on the host by the
 //! user or by their subordinate ids. A user without ranges (or without
 //! `newuidmap`) gets a single-id map (0 = the user), written directly after
-//! `setgroups` is denied, and a one-line warning. The child unshares
-//! itself after exec (a `pre_exec` unshare could not be mapped: `spawn`
-//! returns only after exec), while it is still single-threaded.
+//! `setgroups` is denied, and a one-line warning. Root without
+//! `CAP_SYS_ADMIN` maps every id it has one to one ([`crate::idmap`]). The
+//! child unshares itself after exec (a `pre_exec` unshare could not be
+//! mapped: `spawn` returns only after exec), while it is still
+//! single-threaded, and records the map's kind in [`KIND_ENV`].
 //!
 //! The child's default store is the user's (`$XDG_DATA_HOME/hoist` or
 //! `~/.local/share/hoist`), passed as `HOIST_ROOT`: inside, the euid is 0
-//! and the engine would otherwise pick `/var/lib/hoist`. Where user
-//! namespaces are not allowed at all, the child says so and carries on as
-//! the user, unprivileged.
+//! and the engine would otherwise pick `/var/lib/hoist` (root keeps it).
+//! Where user namespaces are not allowed at all, the child carries on as it
+//! was (a user is warned) and records why in [`REFUSED_ENV`]: `RUN` then
+//! says so (`crate::isolation`).
+//!
+//! Every hoist process outside a step is made non-dumpable, so a step that
+//! sees them (a `/proc` bound from the host) cannot open their
+//! `/proc/PID/root` or memory: that needs `CAP_SYS_PTRACE`, which steps
+//! never have.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -46,11 +55,20 @@ use rustix::mount::MountPropagationFlags;
 use rustix::thread::UnshareFlags;
 
 use crate::SETUP_FAILED;
+use crate::idmap::{Kind, MapKind, write_container_maps, write_map};
 
 /// Marks a hoist process started by [`enter_if_unprivileged`]:
 /// `pending:FD` until its namespace is set up, then `1`. Set to `1` by
 /// hand, it keeps hoist out of a user namespace.
 pub const ENV: &str = "HOIST_IN_USERNS";
+
+/// In hoist's own user namespace: how it was mapped ([`MapKind::name`]).
+pub const KIND_ENV: &str = "HOIST_USERNS_MAP";
+
+/// Set when hoist could not make its user namespace: the kernel's answer.
+pub const REFUSED_ENV: &str = "HOIST_USERNS_REFUSED";
+
+pub use crate::idmap::{Range, parse_subids};
 
 /// The signals the waiting parent passes on to the child.
 const FORWARDED: [Signal; 4] = [
@@ -61,139 +79,44 @@ const FORWARDED: [Signal; 4] = [
 ];
 
 /// Called first thing in `main` (after the sandbox's `dispatch`), while the
-/// process is single-threaded. Running as a user (euid != 0): re-executes
-/// hoist in a new user and mount namespace where it is root, waits for it
-/// and returns its exit code (`Some`; 128 + signal when killed). In that
-/// re-executed child, sets the namespace up and returns `None`, as it does
-/// for root. The caller exits with a returned code.
+/// process is single-threaded. Running as a user (euid != 0), or as root
+/// without `CAP_SYS_ADMIN`: re-executes hoist in a new user and mount
+/// namespace where it is root, waits for it and returns its exit code
+/// (`Some`; 128 + signal when killed). In that re-executed child, sets the
+/// namespace up and returns `None`, as it does for privileged root. The
+/// caller exits with a returned code.
 pub fn enter_if_unprivileged() -> Option<i32> {
     if let Some(state) = std::env::var_os(ENV) {
-        let fd = state.to_str()?.strip_prefix("pending:")?.parse().ok();
-        return child(fd);
+        let code = match state.to_str().and_then(|s| s.strip_prefix("pending:")) {
+            Some(fd) => child(fd.parse().ok()),
+            None => None,
+        };
+        if code.is_none() {
+            not_dumpable();
+        }
+        return code;
     }
-    if rustix::process::geteuid().is_root() {
+    if privileged() {
+        not_dumpable();
         return None;
     }
+    not_dumpable();
     Some(parent())
 }
 
-/// A range of subordinate ids: host ids `start..start + count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub start: u32,
-    pub count: u32,
-}
-
-/// The ranges of `/etc/subuid` or `/etc/subgid` (`contents`) for the user
-/// `name` or `id` (shadow accepts either in the first field), in file
-/// order. Blank, `#` and malformed lines are skipped.
-pub fn parse_subids(contents: &str, name: Option<&str>, id: u32) -> Vec<Range> {
-    let id = id.to_string();
-    contents
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.starts_with('#') {
-                return None;
-            }
-            let mut fields = line.split(':');
-            let (owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
-            if fields.next().is_some() || (Some(owner) != name && owner != id) {
-                return None;
-            }
-            let (start, count) = (start.trim().parse().ok()?, count.trim().parse().ok()?);
-            let range = Range { start, count };
-            // The kernel refuses a range that wraps past 2^32 - 1.
-            (count > 0 && start.checked_add(count).is_some()).then_some(range)
+/// Root with `CAP_SYS_ADMIN`: hoist mounts and unshares as it is.
+pub fn privileged() -> bool {
+    rustix::process::geteuid().is_root()
+        && rustix::thread::capabilities(None).is_ok_and(|c| {
+            c.effective
+                .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
         })
-        .collect()
 }
 
-/// The id map arguments for newuidmap/newgidmap: `0 ID 1`, then the
-/// ranges from container id 1 on (stopping where container ids would pass
-/// 2^32 - 2, the last valid id). A range overlapping the user's id or an
-/// earlier range is left out: the kernel refuses the whole map otherwise.
-fn map_args(id: u32, ranges: &[Range]) -> Vec<String> {
-    let mut args = vec!["0".to_string(), id.to_string(), "1".to_string()];
-    let mut used = vec![(u64::from(id), 1u64)];
-    let mut next: u32 = 1;
-    for r in ranges {
-        let (start, end) = (u64::from(r.start), u64::from(r.start) + u64::from(r.count));
-        if used.iter().any(|&(s, n)| start < s + n && s < end) {
-            continue;
-        }
-        used.push((start, u64::from(r.count)));
-        let count = r.count.min(u32::MAX - next);
-        if count == 0 {
-            break;
-        }
-        args.extend([next.to_string(), r.start.to_string(), count.to_string()]);
-        next += count;
-    }
-    args
-}
-
-/// uid or gid: the helper, the `/proc` file, the sub-id file.
-#[derive(Clone, Copy)]
-enum Kind {
-    Uid,
-    Gid,
-}
-
-impl Kind {
-    fn tool(self) -> &'static str {
-        match self {
-            Kind::Uid => "newuidmap",
-            Kind::Gid => "newgidmap",
-        }
-    }
-    fn proc_file(self) -> &'static str {
-        match self {
-            Kind::Uid => "uid_map",
-            Kind::Gid => "gid_map",
-        }
-    }
-    fn subid_file(self) -> &'static str {
-        match self {
-            Kind::Uid => "/etc/subuid",
-            Kind::Gid => "/etc/subgid",
-        }
-    }
-}
-
-/// The map of one kind, applied to the child `pid`: through the setuid
-/// helper when there are ranges, else (or when it fails) the single id
-/// written directly. `Ok(Some(why))` when only the single id is mapped.
-fn write_map(kind: Kind, pid: u32, id: u32, ranges: &[Range]) -> Result<Option<String>, String> {
-    let why = if ranges.is_empty() {
-        format!("no ranges in {}", kind.subid_file())
-    } else {
-        match Command::new(kind.tool())
-            .arg(pid.to_string())
-            .args(map_args(id, ranges))
-            .output()
-        {
-            Ok(out) if out.status.success() => return Ok(None),
-            Ok(out) => format!(
-                "{} failed: {}",
-                kind.tool(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                format!("{} not found (Debian package uidmap)", kind.tool())
-            }
-            Err(e) => format!("{}: {e}", kind.tool()),
-        }
-    };
-    let proc = PathBuf::from(format!("/proc/{pid}"));
-    if let Kind::Gid = kind {
-        // An unprivileged gid map needs setgroups(2) denied first.
-        let path = proc.join("setgroups");
-        std::fs::write(&path, "deny").map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    let path = proc.join(kind.proc_file());
-    std::fs::write(&path, format!("0 {id} 1\n")).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(why))
+/// Best effort: a process that cannot be made non-dumpable is still
+/// protected from steps by their pid namespace and fresh `/proc`.
+fn not_dumpable() {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// The user's default store, as the engine's `default_root` picks it for
@@ -242,7 +165,10 @@ fn parent() -> i32 {
     cmd.arg0(args.next().unwrap_or_else(|| OsString::from("hoist")))
         .args(args)
         .env(ENV, format!("pending:{}", theirs.as_raw_fd()));
-    if let Some(root) = default_root() {
+    // Root (of a container) keeps root's store, /var/lib/hoist.
+    if uid != 0
+        && let Some(root) = default_root()
+    {
         cmd.env("HOIST_ROOT", root);
     }
     let child = match cmd.spawn() {
@@ -272,18 +198,32 @@ fn handshake(
         // is gone already. Either way there is nothing to map.
         _ => return Ok(()),
     }
-    let result = write_map(Kind::Uid, pid, uid, uid_ranges)
-        .and_then(|u| Ok((u, write_map(Kind::Gid, pid, gid, gid_ranges)?)));
+    // Root without CAP_SYS_ADMIN: every id it has, if CAP_SETUID and
+    // CAP_SETGID allow; else what a user would get.
+    let container = if uid == 0 {
+        write_container_maps(pid).err()
+    } else {
+        Some(String::new())
+    };
+    let result = match container {
+        None => Ok(MapKind::Container),
+        Some(_) => write_map(Kind::Uid, pid, uid, uid_ranges)
+            .and_then(|u| Ok((u, write_map(Kind::Gid, pid, gid, gid_ranges)?)))
+            .map(|(single_uid, single_gid)| match single_uid.or(single_gid) {
+                Some(why) => {
+                    eprintln!(
+                        "hoist: warning: only your own id is mapped in the user namespace \
+                         ({why}); builds needing other ids will fail or lose file ownership"
+                    );
+                    MapKind::Single
+                }
+                None => MapKind::Subids,
+            }),
+    };
     match result {
-        Ok((single_uid, single_gid)) => {
-            if let Some(why) = single_uid.or(single_gid) {
-                eprintln!(
-                    "hoist: warning: only your own id is mapped in the user namespace ({why}); \
-                     builds needing other ids will fail or lose file ownership"
-                );
-            }
+        Ok(kind) => {
             // The child reads EOF if this fails, and gives up.
-            let _ = sock.write_all(b"m");
+            let _ = sock.write_all(&[b'm', kind.byte()]);
             Ok(())
         }
         Err(e) => {
@@ -359,16 +299,25 @@ fn child(fd: Option<RawFd>) -> Option<i32> {
         unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) };
     if let Err(e) = unshared {
         let _ = sock.write_all(b"x");
-        eprintln!(
-            "hoist: warning: cannot create a user namespace ({e}); running as your own user, \
-             without file ownership or RUN"
-        );
+        // SAFETY: single-threaded (see above).
+        unsafe { std::env::set_var(REFUSED_ENV, e.to_string()) };
+        // Root carries on as root: only RUN needs the namespace, and says so.
+        if !rustix::process::geteuid().is_root() {
+            eprintln!(
+                "hoist: warning: cannot create a user namespace ({e}); running as your own \
+                 user, without file ownership or RUN"
+            );
+        }
         return None;
     }
-    let mut answer = [0u8];
-    if sock.write_all(b"u").is_err() || sock.read_exact(&mut answer).is_err() || answer != *b"m" {
+    let mut answer = [0u8; 2];
+    if sock.write_all(b"u").is_err() || sock.read_exact(&mut answer).is_err() || answer[0] != b'm' {
         // The parent printed why, or is gone.
         return Some(SETUP_FAILED);
+    }
+    if let Some(kind) = MapKind::from_byte(answer[1]) {
+        // SAFETY: single-threaded (see above).
+        unsafe { std::env::set_var(KIND_ENV, kind.name()) };
     }
     drop(sock);
     match become_root(parent) {
@@ -420,116 +369,4 @@ fn become_root(parent: Option<rustix::process::Pid>) -> Result<(), String> {
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .map_err(|e| format!("making / private: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FILE: &str = "\
-# a comment
-alice:100000:65536
-1001:300000:1000
-bob:165536:65536
-alice:500000:10
-
-alice:bad:5
-alice:1:0
-alice:4294967295:2
-alice:1:2:3
-";
-
-    #[test]
-    fn subids_by_name_and_by_uid_in_file_order() {
-        let alice = parse_subids(FILE, Some("alice"), 1001);
-        assert_eq!(
-            alice,
-            vec![
-                Range {
-                    start: 100000,
-                    count: 65536
-                },
-                Range {
-                    start: 300000,
-                    count: 1000
-                },
-                Range {
-                    start: 500000,
-                    count: 10
-                },
-            ],
-            "name lines and uid lines both count; bad, empty and overflowing ranges are skipped"
-        );
-        assert_eq!(
-            parse_subids(FILE, Some("bob"), 1002),
-            vec![Range {
-                start: 165536,
-                count: 65536
-            }]
-        );
-        assert_eq!(parse_subids(FILE, None, 1001).len(), 1, "by uid only");
-        assert!(parse_subids(FILE, Some("carol"), 1003).is_empty());
-        assert!(parse_subids("", Some("alice"), 1001).is_empty());
-    }
-
-    #[test]
-    fn map_args_put_the_user_at_0_and_ranges_from_1() {
-        let ranges = [
-            Range {
-                start: 100000,
-                count: 65536,
-            },
-            Range {
-                start: 300000,
-                count: 10,
-            },
-        ];
-        assert_eq!(
-            map_args(1000, &ranges),
-            [
-                "0", "1000", "1", "1", "100000", "65536", "65537", "300000", "10"
-            ]
-        );
-        assert_eq!(map_args(1000, &[]), ["0", "1000", "1"]);
-        let overlapping = [
-            ranges[0],
-            Range {
-                start: 165535,
-                count: 65536,
-            },
-            Range {
-                start: 999,
-                count: 2,
-            },
-            ranges[1],
-        ];
-        assert_eq!(
-            map_args(1000, &overlapping),
-            map_args(1000, &ranges),
-            "ranges overlapping an earlier one or the user's own id are left out"
-        );
-        // Every host id but the user's: container ids 1..=4294967294 (the
-        // last valid one), nothing more.
-        let all = [
-            Range { start: 0, count: 7 },
-            Range {
-                start: 8,
-                count: u32::MAX - 8,
-            },
-        ];
-        assert_eq!(
-            map_args(7, &all),
-            [
-                "0",
-                "7",
-                "1",
-                "1",
-                "0",
-                "7",
-                "8",
-                "8",
-                &(u32::MAX - 8).to_string()
-            ],
-        );
-    }
 }

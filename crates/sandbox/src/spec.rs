@@ -29,6 +29,10 @@ pub struct RunSpec {
     /// Resource limits (`--memory`, `--cpus`, `--shm-size`, `--ulimit`).
     #[serde(default)]
     pub limits: Limits,
+    /// The namespaces and `/proc` the step gets (the engine's probe
+    /// decided them for the build; the default is every one, fresh).
+    #[serde(default)]
+    pub isolation: crate::isolation::Plan,
 }
 
 /// What a step may use. Memory and CPU need a writable cgroup (root on a

@@ -22,6 +22,7 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use hoist_sandbox::isolation::Mode as Isolation;
 pub use hoist_sandbox::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
 pub use solve::{BuildResult, build};
 
@@ -57,6 +58,8 @@ pub struct BuildOptions {
     pub ssh: BTreeMap<String, PathBuf>,
     /// `--memory`, `--cpus`, `--shm-size`, `--ulimit` for every `RUN`.
     pub limits: hoist_sandbox::Limits,
+    /// `--isolation`: what every `RUN` must get (see docs/rootless.md).
+    pub isolation: Isolation,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

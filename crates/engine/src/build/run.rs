@@ -193,6 +193,7 @@ impl Solver<'_> {
             network: parts.network,
             mounts: prepared.mounts.clone(),
             limits: self.opts.limits.clone(),
+            isolation: Some(self.opts.isolation),
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {

@@ -103,6 +103,7 @@ impl Fixture {
             mounts: Vec::new(),
             report: self.report.clone(),
             limits: Default::default(),
+            isolation: Default::default(),
         }
     }
 

@@ -58,6 +58,12 @@ pub const SNAPSHOTTER_ENV: &str = "HOIST_SNAPSHOTTER";
 /// Set once a step found the overlay unavailable: later steps copy.
 static OVERLAY_MISSING: AtomicBool = AtomicBool::new(false);
 
+/// The isolation probe found the overlay refused: every step copies (the
+/// isolation line said so; no warning of its own).
+pub(super) fn overlay_missing() {
+    OVERLAY_MISSING.store(true, Ordering::SeqCst);
+}
+
 /// Run `req` over an overlay, or a copy when forced or when the host has
 /// no overlay (then with one warning line through `on_line`).
 pub(super) fn run_auto(

@@ -15,6 +15,7 @@
 
 mod copy;
 mod etc;
+mod isolation;
 mod prune;
 
 pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
@@ -69,6 +70,10 @@ pub struct RunRequest {
     pub mounts: Vec<MountSpec>,
     /// `--memory`, `--cpus`, `--shm-size`, `--ulimit` (the cgroup name is set here).
     pub limits: hoist_sandbox::Limits,
+    /// `--isolation`: probed once per process, the first step printing
+    /// what it gave (`isolation`); `None` gives every namespace and a
+    /// fresh `/proc`, or fails, without a probe or a line.
+    pub isolation: Option<hoist_sandbox::isolation::Mode>,
 }
 
 /// How the process ended.
@@ -91,6 +96,9 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// The `--isolation` asked cannot be had here (why, and what would do).
+    #[error("{0}")]
+    Isolation(String),
     #[error("cancelled")]
     Cancelled,
 }
@@ -103,6 +111,11 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunErro
 /// Run `req`; `on_line` gets each line of output as it comes. Over an
 /// overlay, or a copy where the host has none or `HOIST_SNAPSHOTTER=copy`.
 pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
+    // First: the probe may find overlayfs refused, and the copying
+    // snapshotter must then take this step already.
+    if let Some(mode) = req.isolation {
+        isolation::plan(req, mode, on_line)?;
+    }
     copy::run_auto(req, on_line)
 }
 
@@ -113,6 +126,10 @@ pub fn run_with(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, RunError> {
     let copy = snapshotter == Snapshotter::Copy;
+    let plan = match req.isolation {
+        Some(mode) => isolation::plan(req, mode, on_line)?,
+        None => hoist_sandbox::isolation::Plan::default(),
+    };
     let scratch = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&req.scratch_parent)
@@ -177,6 +194,7 @@ pub fn run_with(
             cgroup: Some(cgroup.clone()),
             ..req.limits.clone()
         },
+        isolation: plan,
     };
     let spec_path = dir.join("spec.json");
     let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;

@@ -1,0 +1,85 @@
+//! Which isolation a build's `RUN` steps get (`hoist build --isolation`):
+//! found once per process, before the first step, by the sandbox's probe
+//! (`hoist __hoist-isolation`, see `hoist_sandbox::isolation`), printed as
+//! one line with that step's output, then required of every step:
+//!
+//! ```text
+//! isolation: rootless (user namespace, subids: 0→1000, 1-65536→100000-165535),
+//!   mount/pid/ipc/uts namespaces, fresh /proc, overlay
+//! ```
+//!
+//! A mode that cannot be had fails the first step, saying why. Where the
+//! probe found overlayfs refused, the copying snapshotter takes every step
+//! from the first (`copy`), and the line says so instead of `overlay`.
+
+use std::sync::Mutex;
+
+use hoist_sandbox::isolation::{Mode, Plan};
+use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
+
+use super::copy::SNAPSHOTTER_ENV;
+use super::{RunError, RunRequest, io};
+
+/// The mode asked and what it gave, once per process.
+static DECIDED: Mutex<Option<(Mode, Result<Plan, String>)>> = Mutex::new(None);
+
+/// The plan every step of this process gets in `mode`; the first call
+/// probes and tells `on_line` the isolation line.
+pub(super) fn plan(
+    req: &RunRequest,
+    mode: Mode,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<Plan, RunError> {
+    let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((asked, plan)) = decided.as_ref()
+        && *asked == mode
+    {
+        return plan.clone().map_err(RunError::Isolation);
+    }
+    let report = probe(req, mode)?;
+    if report.plan.is_ok() {
+        let forced = std::env::var_os(SNAPSHOTTER_ENV).is_some_and(|v| v == "copy");
+        let snapshotter = match &report.facts.overlay {
+            _ if forced => format!("copy snapshotter ({SNAPSHOTTER_ENV}=copy)"),
+            Ok(()) => "overlay".to_string(),
+            Err(why) => {
+                super::copy::overlay_missing();
+                format!("copy snapshotter (overlay refused: {why})")
+            }
+        };
+        on_line(&format!("{}, {snapshotter}", report.line));
+    }
+    *decided = Some((mode, report.plan.clone()));
+    report.plan.map_err(RunError::Isolation)
+}
+
+/// Run the probe in a scratch dir of the store's `tmp/`.
+fn probe(req: &RunRequest, mode: Mode) -> Result<ProbeReport, RunError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("isolation-")
+        .tempdir_in(&req.scratch_parent)
+        .map_err(io("create a scratch dir in", &req.scratch_parent))?;
+    let dir = scratch.path().join("probe");
+    std::fs::create_dir(&dir).map_err(io("mkdir", &dir))?;
+    let spec = ProbeSpec {
+        mode,
+        scratch: dir,
+        report: scratch.path().join("report.json"),
+    };
+    let spec_path = scratch.path().join("spec.json");
+    let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;
+    std::fs::write(&spec_path, bytes).map_err(io("write", &spec_path))?;
+    let out = hoist_sandbox::probe::command(&req.sandbox_exe, &spec_path)
+        .output()
+        .map_err(io("start the isolation probe", &req.sandbox_exe))?;
+    std::fs::read(&spec.report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            RunError::Sandbox(format!(
+                "the isolation probe failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })
+}
