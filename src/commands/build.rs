@@ -52,15 +52,25 @@ pub struct BuildArgs {
     /// Write build metadata (buildx's keys) as JSON to this file.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
-    /// auto, tty, plain, rawjson or quiet.
-    #[arg(long, default_value = "auto")]
-    progress: String,
+    /// auto (default), tty, plain, rawjson or quiet.
+    #[arg(long)]
+    progress: Option<String>,
     /// Only print the image digest.
     #[arg(short, long)]
     quiet: bool,
-    /// Print why each step missed the cache.
+    /// Print why each step missed the cache (and which hit an imported one).
     #[arg(long)]
     explain: bool,
+    /// Export the build cache: `type=registry,ref=REF[,mode=min|max]`,
+    /// `type=local,dest=DIR` or `type=inline`; `compression=gzip|zstd|uncompressed`,
+    /// `cache-mounts=true` (also `RUN --mount=type=cache` contents). Repeatable.
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    cache_to: Vec<String>,
+    /// Import a build cache: `type=registry,ref=REF` (a cache or an image
+    /// with an inline cache) or `type=local,src=DIR`. Layers are fetched
+    /// only when needed. Repeatable.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    cache_from: Vec<String>,
     /// `NAME=DIR`, `NAME=docker-image://REF` or `NAME=oci-layout://DIR[:TAG|@DIGEST]`:
     /// replaces `FROM NAME`, `COPY --from=NAME` and a stage named NAME.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
@@ -85,9 +95,9 @@ pub struct BuildArgs {
     /// `NAME=SOFT[:HARD]` resource limits for RUN steps (`nofile=1024:2048`).
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     ulimits: Vec<String>,
-    /// The network for RUN steps: default (= host), none or host.
-    #[arg(long, default_value = "default")]
-    network: String,
+    /// The network for RUN steps: default (= host; the default), none or host.
+    #[arg(long)]
+    network: Option<String>,
     /// How RUN steps are isolated: auto (the strongest this host allows),
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
@@ -112,6 +122,9 @@ impl BuildProgress for Plain {
                     serde_json::json!({"event": "step", "id": id, "stage": stage, "name": text})
                 }
                 BuildEvent::Cached { id } => serde_json::json!({"event": "cached", "id": id}),
+                BuildEvent::Imported { id, from } => {
+                    serde_json::json!({"event": "imported", "id": id, "from": from})
+                }
                 BuildEvent::Explain { id, reason } => {
                     serde_json::json!({"event": "explain", "id": id, "reason": reason})
                 }
@@ -128,6 +141,10 @@ impl BuildProgress for Plain {
         let _ = match e {
             BuildEvent::Step { id, stage, text } => writeln!(out, "#{id} [{stage}] {text}"),
             BuildEvent::Cached { id } => writeln!(out, "#{id} CACHED"),
+            BuildEvent::Imported { id, from } if self.explain => {
+                writeln!(out, "#{id} cache hit: imported from {from}")
+            }
+            BuildEvent::Imported { .. } => Ok(()),
             BuildEvent::Explain { id, reason } if self.explain => {
                 writeln!(out, "#{id} cache miss: {reason}")
             }
@@ -145,21 +162,28 @@ impl BuildProgress for Quiet {
 }
 
 /// BuildKit's exporters gzip layers unless told otherwise; hoist's store
-/// keeps built layers uncompressed, so image outputs get gzip here.
+/// keeps built layers uncompressed, so image outputs get gzip here (or the
+/// config file's `[build] compression`).
 fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
-    use hoist_engine::export::{Compression, OutputKind};
+    use hoist_engine::export::OutputKind;
     let wants = matches!(
         spec.kind,
         OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { push: true, .. }
     );
     if wants && spec.compression.is_none() {
-        spec.compression = Some(Compression::Gzip);
+        spec.compression = Some(crate::config::output_compression());
     }
     spec
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     cancel_on_signals()?;
+    // Flags not given take the config file's [build] defaults.
+    crate::config::apply_build_defaults(
+        &mut args.platform,
+        &mut args.network,
+        &mut args.progress,
+    )?;
     // `hoist build -`: the context is a tar on stdin (its Dockerfile
     // inside it unless -f names another), unpacked safely into the store's
     // tmp/ for this build.
@@ -232,7 +256,8 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("invalid --label {l:?}: expected K=V"))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
-    let opts = BuildOptions {
+    let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let mut opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: dockerfile_path.clone(),
         front,
@@ -256,7 +281,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?,
         sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
-        network: match args.network.as_str() {
+        network: match args.network.as_deref().unwrap_or("default") {
             "default" | "host" => hoist_engine::build::RunNetwork::Host,
             "none" => hoist_engine::build::RunNetwork::None,
             other => anyhow::bail!("invalid --network {other:?}: expected default, host or none"),
@@ -291,8 +316,20 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             cgroup: None,
         },
         isolation: args.isolation,
+        cache_from: Vec::new(),
+        inline_cache: cache_exports.inline,
     };
     let client = args.registry.client()?;
+    let platform = {
+        let p = &opts.front.target_platform;
+        let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());
+        hoist_engine::image::Platform::new(&p.os, &p.architecture, variant)
+    };
+    opts.cache_from = if opts.no_cache {
+        Vec::new()
+    } else {
+        super::build_cache::import_all(store, &client, &args.cache_from, &platform, args.quiet)?
+    };
     let resolver = BaseResolver {
         store,
         client: Some(&client),
@@ -301,7 +338,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let progress_mode = if args.quiet {
         "quiet"
     } else {
-        args.progress.as_str()
+        args.progress.as_deref().unwrap_or("auto")
     };
     let plain = Plain {
         explain: args.explain,
@@ -331,6 +368,9 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         e => anyhow::Error::new(e),
     })?;
     let digest = result.manifest.digest().clone();
+    if !args.tags.is_empty() || !args.outputs.is_empty() {
+        super::build_cache::fetch_layers(store, &result)?;
+    }
     let mut names = Vec::new();
     for t in &args.tags {
         let full = super::images::store_name(t)?;
@@ -351,6 +391,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             super::export::run(store, &image_ref, &spec, &args.registry)?;
         }
     }
+    super::build_cache::export_all(store, &client, &cache_exports, &result, args.quiet)?;
     if let Some(path) = &args.iidfile {
         std::fs::write(path, digest.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -376,6 +417,9 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         );
         for n in &names {
             eprintln!("naming to {n} done");
+        }
+        if let Some(line) = super::build_cache::summary(&opts.cache_from, &result) {
+            eprintln!("{line}");
         }
     }
     Ok(())

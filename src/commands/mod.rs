@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod build_cache;
 pub mod completion;
 pub mod export;
 pub mod graph;

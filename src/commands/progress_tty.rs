@@ -46,6 +46,13 @@ impl BuildProgress for Tty {
                     entry.2 = true;
                 }
             }
+            BuildEvent::Imported { id, from } => {
+                if self.explain {
+                    let _ = self
+                        .multi
+                        .println(format!("#{id} cache hit: imported from {from}"));
+                }
+            }
             BuildEvent::Explain { id, reason } => {
                 if self.explain {
                     let _ = self.multi.println(format!("#{id} cache miss: {reason}"));

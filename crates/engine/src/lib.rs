@@ -11,6 +11,7 @@
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod digest;
 pub mod export;

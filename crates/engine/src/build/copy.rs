@@ -129,7 +129,15 @@ impl Solver<'_> {
             Some(k) => self
                 .store
                 .get_cache_record(k)?
-                .and_then(|b| serde_json::from_slice::<SourceHash>(&b).ok()),
+                .and_then(|b| serde_json::from_slice::<SourceHash>(&b).ok())
+                .or_else(|| {
+                    // An imported cache's: the stage need not be fetched.
+                    let digest = self.opts.cache_from.iter().find_map(|c| c.source(k))?;
+                    Some(SourceHash {
+                        digest,
+                        inputs: Vec::new(),
+                    })
+                }),
             None => None,
         };
         let (content, inputs) = if let Some(h) = remembered {
@@ -156,6 +164,12 @@ impl Solver<'_> {
             }
             (h.digest, inputs)
         };
+        if let Some(k) = &memo {
+            self.used_sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(k.clone(), content.clone());
+        }
         let wd = state
             .config
             .config
@@ -175,8 +189,7 @@ impl Solver<'_> {
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         let created;
         if let Some((layer, when)) = self.cached_layer(&cache_key)? {
-            self.cached.fetch_add(1, Ordering::SeqCst);
-            self.progress.event(BuildEvent::Cached { id });
+            self.announce_hit(id, &cache_key);
             state.layers.push(layer);
             created = when;
         } else {
@@ -236,6 +249,7 @@ impl Solver<'_> {
             state.layers.push(layer);
             created = when;
         }
+        self.visit(stage, &cache_key, state.layers.last(), created.clone());
         self.remember(
             stage,
             ins,

@@ -60,6 +60,11 @@ pub struct BuildOptions {
     pub limits: hoist_sandbox::Limits,
     /// `--isolation`: what every `RUN` must get (see docs/rootless.md).
     pub isolation: Isolation,
+    /// Imported caches (`--cache-from`), consulted after the store's own.
+    pub cache_from: Vec<std::sync::Arc<crate::cache::ImportedCache>>,
+    /// Write the target stage's cache records into the image config
+    /// (`--cache-to type=inline`).
+    pub inline_cache: bool,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).
@@ -121,6 +126,11 @@ pub enum BuildEvent {
     },
     Cached {
         id: usize,
+    },
+    /// The cached step came from an imported cache (`--cache-from`).
+    Imported {
+        id: usize,
+        from: String,
     },
     Explain {
         id: usize,

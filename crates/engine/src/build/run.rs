@@ -16,7 +16,7 @@ use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::run_mounts::Planned;
 use super::snapshot::{lower_stack, mark_current};
-use super::solve::{CacheRecord, LastRun, Made, Solver};
+use super::solve::{LastRun, Made, Solver};
 use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
@@ -100,8 +100,7 @@ impl Solver<'_> {
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         let (layer, created) = match self.cached_step(&cache_key)? {
             Some(hit) => {
-                self.cached.fetch_add(1, Ordering::SeqCst);
-                self.progress.event(BuildEvent::Cached { id });
+                self.announce_hit(id, &cache_key);
                 hit
             }
             None => {
@@ -127,6 +126,7 @@ impl Solver<'_> {
             }
         };
         self.remember(stage, ins, &now)?;
+        self.visit(stage, &cache_key, layer.as_ref(), created.clone());
         let with_layer = layer.is_some();
         if let Some(layer) = layer {
             state.layers.push(layer);
@@ -222,15 +222,7 @@ impl Solver<'_> {
         })?;
         if is_empty_dir(upper.path()) {
             // Nothing changed: no layer, as BuildKit's empty diff.
-            let record = CacheRecord {
-                layer: None,
-                diff_id: None,
-                inputs: Vec::new(),
-                created: created.clone(),
-            };
-            let bytes =
-                serde_json::to_vec(&record).map_err(|e| BuildError::Internal(e.to_string()))?;
-            self.store.put_cache_record(cache_key, &bytes)?;
+            self.put_record(cache_key, None, &[], created.clone())?;
             return Ok((None, created));
         }
         let walk = LayerOptions {

@@ -274,7 +274,16 @@ impl Solver<'_> {
     ) -> Result<(PathBuf, Option<OwnedFd>), BuildError> {
         let id = cache_id(m, target);
         let base = self.store.root().join("cache-mounts");
-        let dir = base.join(Digest::of(id.as_bytes()).hex());
+        let name = Digest::of(id.as_bytes()).hex().to_string();
+        let dir = base.join(&name);
+        if !dir.exists() {
+            // An imported cache may carry it (`cache-mounts=true`).
+            self.import_cache_mount(&name, &base, scratch, i)?;
+        }
+        self.used_mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), dir.clone());
         if !dir.exists() {
             let tmp = mkdir(&scratch.join(format!("cache-{i}")))?;
             fs::set_permissions(&tmp, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))
@@ -315,6 +324,39 @@ impl Solver<'_> {
             }
         }
         Ok((dir, Some(lock)))
+    }
+}
+
+impl Solver<'_> {
+    /// Unpack the cache-mount directory `name` from an imported cache
+    /// into `base` (nothing when no imported cache has it).
+    fn import_cache_mount(
+        &self,
+        name: &str,
+        base: &Path,
+        scratch: &Path,
+        i: usize,
+    ) -> Result<(), BuildError> {
+        let Some(blob) = self.opts.cache_from.iter().find_map(|c| {
+            c.mounts
+                .iter()
+                .find(|(dir, _)| dir == name)
+                .map(|(_, blob)| blob.clone())
+        }) else {
+            return Ok(());
+        };
+        if !self.store.ensure_blob(&blob.digest)? {
+            return Ok(());
+        }
+        let tmp = mkdir(&scratch.join(format!("cache-import-{i}")))?;
+        let mut opts = crate::layer::UnpackOptions::new(blob.digest.clone());
+        opts.size = Some(blob.size);
+        let reader = std::io::BufReader::new(self.store.open_blob(&blob.digest)?);
+        crate::layer::unpack(reader, &tmp, &opts)?;
+        fs::create_dir_all(base).map_err(|e| io_err(base, e))?;
+        // Another build may have made it first; theirs wins.
+        let _ = fs::rename(&tmp, base.join(name));
+        Ok(())
     }
 }
 

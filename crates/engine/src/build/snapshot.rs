@@ -319,6 +319,10 @@ fn layer_index(store: &Store, layer: &Layer) -> Option<Arc<LayerIndex>> {
     {
         return Some(Arc::new(index));
     }
+    // A layer of an imported cache is fetched the first time it is read.
+    if !store.ensure_blob(digest).ok()? {
+        return None;
+    }
     let blob = std::fs::File::open(store.blob_path(digest)).ok()?;
     let size = blob.metadata().ok()?.len();
     let reader = std::io::BufReader::with_capacity(1 << 20, blob);

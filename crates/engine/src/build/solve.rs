@@ -37,6 +37,10 @@ pub struct BuildResult {
     /// Steps run and steps answered from the cache.
     pub executed: usize,
     pub cached: usize,
+    /// Steps answered by an imported cache (`--cache-from`).
+    pub imported: usize,
+    /// What `--cache-to` exports.
+    pub cache: crate::cache::BuildCache,
 }
 
 /// A layer-producing step as the cache remembers it.
@@ -85,6 +89,16 @@ pub(super) struct Solver<'a> {
     next_id: AtomicUsize,
     pub(super) executed: AtomicUsize,
     pub(super) cached: AtomicUsize,
+    imported: AtomicUsize,
+    /// Steps with cache records, for `--cache-to`.
+    visited: Mutex<Vec<crate::cache::ExportStep>>,
+    /// Keys answered by an imported cache, and by which.
+    imported_keys: Mutex<HashMap<String, String>>,
+    /// Cache-mount directories used (store name → path).
+    pub(super) used_mounts: Mutex<BTreeMap<String, PathBuf>>,
+    /// `COPY --from` source hashes used (record key → digest).
+    pub(super) used_sources: Mutex<BTreeMap<String, crate::digest::Digest>>,
+    target_stage: String,
     pub(super) created: Option<String>,
     /// One lock per cache key being worked on: identical steps in
     /// concurrent stages run once; the others wait and find the record.
@@ -118,6 +132,12 @@ pub fn build(
         next_id: AtomicUsize::new(1),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        imported: AtomicUsize::new(0),
+        visited: Mutex::new(Vec::new()),
+        imported_keys: Mutex::new(HashMap::new()),
+        used_mounts: Mutex::new(BTreeMap::new()),
+        used_sources: Mutex::new(BTreeMap::new()),
+        target_stage: graph.stages[graph.target].display_name(),
         in_flight: Mutex::new(HashMap::new()),
         views: super::snapshot::Views::default(),
         created: opts.source_date_epoch.map(rfc3339),
@@ -359,7 +379,11 @@ impl Solver<'_> {
                 let made = if wd == "/" {
                     None
                 } else {
-                    self.mkdir_layer(&mut state, &wd).map_err(at)?
+                    let made = self.mkdir_layer(&mut state, &wd).map_err(at)?;
+                    let layer = made.as_ref().and_then(|_| state.layers.last().cloned());
+                    let created = made.clone().flatten();
+                    self.visit(stage, &state.key.to_string(), layer.as_ref(), created);
+                    made
                 };
                 let created = made.clone().flatten().or_else(|| self.created.clone());
                 commit_history(
@@ -412,7 +436,10 @@ impl Solver<'_> {
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         // A record means an earlier run of this exact chain made the layer:
         // no need to look at the parent's files again.
-        if let Some((layer, created)) = self.cached_layer(&cache_key)? {
+        if let Some((layer, created)) = self.cached_step(&cache_key)? {
+            let Some(layer) = layer else {
+                return Ok(None);
+            };
             state.layers.push(layer);
             return Ok(Some(created));
         }
@@ -429,6 +456,9 @@ impl Solver<'_> {
             }
         }
         if missing.is_empty() {
+            // Remembered too, so a rebuild (or an importing machine) need
+            // not look at the parent's files.
+            self.put_record(&cache_key, None, &[], self.created.clone())?;
             return Ok(None);
         }
         // BuildKit makes WORKDIR's directories as the USER in force.
@@ -631,11 +661,12 @@ impl Solver<'_> {
         if self.opts.no_cache {
             return Ok(None);
         }
-        let Some(bytes) = self.store.get_cache_record(cache_key)? else {
-            return Ok(None);
-        };
-        let Ok(record) = serde_json::from_slice::<CacheRecord>(&bytes) else {
-            return Ok(None);
+        let Some(record) = self
+            .store
+            .get_cache_record(cache_key)?
+            .and_then(|bytes| serde_json::from_slice::<CacheRecord>(&bytes).ok())
+        else {
+            return Ok(self.imported_step(cache_key));
         };
         match (record.layer, record.diff_id) {
             (Some(descriptor), Some(diff_id)) if self.store.has_blob(&descriptor.digest)? => {
@@ -648,8 +679,90 @@ impl Solver<'_> {
                 )))
             }
             (None, None) => Ok(Some((None, record.created))),
-            _ => Ok(None),
+            _ => Ok(self.imported_step(cache_key)),
         }
+    }
+
+    /// The step as an imported cache (`--cache-from`) has it: its layer's
+    /// descriptor only; the bytes are fetched if something reads them.
+    fn imported_step(&self, cache_key: &str) -> Option<Made> {
+        self.opts.cache_from.iter().find_map(|cache| {
+            let step = cache.step(cache_key)?;
+            self.imported_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(cache_key.to_string(), cache.name.clone());
+            let layer = step.layer.map(|(descriptor, diff_id)| Layer {
+                descriptor,
+                diff_id,
+            });
+            // Remembered here too: once the layer is fetched, later builds
+            // hit without the imported cache.
+            let _ = self.put_record(cache_key, layer.as_ref(), &[], step.created.clone());
+            Some((layer, step.created))
+        })
+    }
+
+    /// A cache hit: announced, and (from an imported cache) said so.
+    pub(super) fn announce_hit(&self, id: usize, cache_key: &str) {
+        self.cached.fetch_add(1, Ordering::SeqCst);
+        self.progress.event(BuildEvent::Cached { id });
+        let from = self
+            .imported_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cache_key)
+            .cloned();
+        if let Some(from) = from {
+            self.imported.fetch_add(1, Ordering::SeqCst);
+            self.progress.event(BuildEvent::Imported { id, from });
+        }
+    }
+
+    /// Note a step with a cache record (hit or made) for `--cache-to`.
+    pub(super) fn visit(
+        &self,
+        stage: &str,
+        cache_key: &str,
+        layer: Option<&Layer>,
+        created: Option<String>,
+    ) {
+        let blob = self
+            .opts
+            .cache_from
+            .iter()
+            .find_map(|c| c.step(cache_key))
+            .and_then(|s| s.blob);
+        let step = crate::cache::ExportStep {
+            key: cache_key.to_string(),
+            layer: layer.map(|l| (l.descriptor.clone(), l.diff_id.clone())),
+            blob,
+            created,
+            in_target: stage == self.target_stage,
+        };
+        self.visited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(step);
+    }
+
+    /// Write the cache record of a step.
+    pub(super) fn put_record(
+        &self,
+        cache_key: &str,
+        layer: Option<&Layer>,
+        inputs: &[(String, crate::digest::Digest)],
+        created: Option<String>,
+    ) -> Result<(), BuildError> {
+        let record = CacheRecord {
+            layer: layer.map(|l| l.descriptor.clone()),
+            diff_id: layer.map(|l| l.diff_id.clone()),
+            inputs: inputs.to_vec(),
+            created,
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| BuildError::Internal(e.to_string()))?;
+        self.store.put_cache_record(cache_key, &bytes)?;
+        Ok(())
     }
 
     fn write_layer(
@@ -686,21 +799,12 @@ impl Solver<'_> {
                 .clone()
                 .unwrap_or_else(|| rfc3339(now_seconds())),
         );
-        let record = CacheRecord {
-            layer: Some(descriptor.clone()),
-            diff_id: Some(written.diff_id.clone()),
-            inputs: inputs.to_vec(),
-            created: created.clone(),
+        let layer = Layer {
+            descriptor,
+            diff_id: written.diff_id,
         };
-        let bytes = serde_json::to_vec(&record).map_err(|e| BuildError::Internal(e.to_string()))?;
-        self.store.put_cache_record(cache_key, &bytes)?;
-        Ok((
-            Layer {
-                descriptor,
-                diff_id: written.diff_id,
-            },
-            created,
-        ))
+        self.put_record(cache_key, Some(&layer), inputs, created.clone())?;
+        Ok((layer, created))
     }
 
     fn finish(self, mut state: ImageState) -> Result<BuildResult, BuildError> {
@@ -709,6 +813,18 @@ impl Solver<'_> {
         }
         state.config.rootfs.kind = "layers".into();
         state.config.rootfs.diff_ids = state.diff_ids();
+        let steps = std::mem::take(&mut *self.visited.lock().unwrap_or_else(|p| p.into_inner()));
+        if self.opts.inline_cache {
+            let image_layers: Vec<Descriptor> =
+                state.layers.iter().map(|l| l.descriptor.clone()).collect();
+            let inline = crate::cache::inline_config(&steps, &image_layers);
+            let value =
+                serde_json::to_value(&inline).map_err(|e| BuildError::Internal(e.to_string()))?;
+            state
+                .config
+                .extra
+                .insert(crate::cache::format::INLINE_KEY.to_string(), value);
+        }
         // BuildKit: the epoch, else the newest history time (so a fully
         // cached rebuild gives the same image), else now.
         let newest = state
@@ -737,6 +853,20 @@ impl Solver<'_> {
             config,
             executed: self.executed.load(Ordering::SeqCst),
             cached: self.cached.load(Ordering::SeqCst),
+            imported: self.imported.load(Ordering::SeqCst),
+            cache: crate::cache::BuildCache {
+                steps,
+                sources: std::mem::take(
+                    &mut *self.used_sources.lock().unwrap_or_else(|p| p.into_inner()),
+                )
+                .into_iter()
+                .collect(),
+                mounts: std::mem::take(
+                    &mut *self.used_mounts.lock().unwrap_or_else(|p| p.into_inner()),
+                )
+                .into_iter()
+                .collect(),
+            },
         })
     }
 }

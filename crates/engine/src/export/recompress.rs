@@ -61,7 +61,7 @@ pub fn recompress_layers(
         let remembered = store
             .get_cache_record(&memo)?
             .and_then(|b| serde_json::from_slice::<(crate::digest::Digest, u64)>(&b).ok())
-            .filter(|(d, _)| store.has_blob(d).unwrap_or(false));
+            .filter(|(d, _)| store.has_blob(d).unwrap_or(false) || store.blob_origin(d).is_some());
         let (digest, size) = match remembered {
             Some(found) => found,
             None => {

@@ -187,8 +187,12 @@ impl Store {
         let path = self.blob_path(digest);
         let file = match File::open(&path) {
             Ok(f) => f,
+            // A blob known to an imported cache is fetched on first read.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::BlobNotFound(digest.clone()));
+                if !self.ensure_blob(digest)? {
+                    return Err(StoreError::BlobNotFound(digest.clone()));
+                }
+                File::open(&path).at(&path)?
             }
             Err(e) => return Err(e).at(&path),
         };

@@ -31,7 +31,7 @@
 //! updated read-modify-write under its own short exclusive lock.
 //!
 //! Submodules: `blobs`, `refs` (images and names), `snapshots`, `cache`,
-//! `walk` (what a manifest references), `gc` (also disk usage), `check`.
+//! `walk` (what a manifest references), `lazy` (blobs fetched on first read), `gc` (also disk usage), `check`.
 
 mod blobs;
 mod cache;
@@ -39,6 +39,7 @@ mod check;
 mod error;
 mod fsutil;
 mod gc;
+mod lazy;
 mod lock;
 mod refs;
 mod snapshots;
@@ -55,6 +56,7 @@ pub use blobs::{BlobInfo, BlobWriter};
 pub use check::{CheckReport, Damage};
 pub use error::{Result, StoreError};
 pub use gc::{DuReport, GcOptions, GcReport, ImageUsage, Usage};
+pub use lazy::BlobFetcher;
 pub use lock::Lease;
 pub use refs::ImageRecord;
 pub use snapshots::{SnapshotKind, SnapshotReservation, chain_ids};
@@ -71,6 +73,7 @@ pub const LAYOUT_VERSION: u32 = 1;
 pub struct Store {
     root: PathBuf,
     leases: Arc<AtomicUsize>,
+    fetchers: lazy::Fetchers,
 }
 
 impl Store {
@@ -81,6 +84,7 @@ impl Store {
         let store = Store {
             root,
             leases: Arc::new(AtomicUsize::new(0)),
+            fetchers: lazy::Fetchers::default(),
         };
         for dir in [
             store.blobs_dir(),

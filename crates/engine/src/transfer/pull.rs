@@ -100,6 +100,18 @@ pub async fn pull(
     })
 }
 
+/// Download one blob of `repo` into the store, verified.
+pub(crate) async fn fetch_blob(
+    client: &Client,
+    store: &Store,
+    repo: &crate::reference::Repository,
+    blob: &BlobRef,
+) -> Result<()> {
+    let sink = StoreSink::new(store, blob)?;
+    client.get_blob(repo, blob, sink, &Progress::none()).await?;
+    Ok(())
+}
+
 /// A registry blob streaming into the store; committed only when the
 /// client has verified it (and verified again by the store's own hash).
 /// The store side (disk write and its hash) runs on its own thread, so

@@ -106,11 +106,7 @@ async fn push_manifest_blobs(
     let blobs = std::iter::once(&m.config).chain(m.layers.iter().filter(|l| l.urls.is_empty()));
     for desc in blobs {
         let blob = BlobRef::new(desc.digest.clone(), desc.size);
-        let source = BlobSource::File(store.blob_path(&desc.digest));
-        match client
-            .push_blob(repo, &blob, &source, mount_from, progress)
-            .await?
-        {
+        match push_store_blob(client, store, repo, &blob, mount_from, progress).await? {
             PushOutcome::Exists => report.skipped.push(blob.digest),
             PushOutcome::Mounted => report.mounted.push(blob.digest),
             PushOutcome::Uploaded => report.uploaded.push(blob.digest),
@@ -127,4 +123,46 @@ async fn push_manifest_blobs(
         .put_manifest(&by_digest, &media_type, manifest.bytes())
         .await?;
     Ok(())
+}
+
+/// Push one blob of the store: skipped when the repository has it;
+/// mounted from the repository of an imported cache that holds it (same
+/// registry) or from `mount_from`; else uploaded, fetched first when the
+/// store has not fetched it yet.
+pub(crate) async fn push_store_blob(
+    client: &Client,
+    store: &Store,
+    repo: &Repository,
+    blob: &BlobRef,
+    mount_from: Option<&Repository>,
+    progress: &Progress,
+) -> Result<PushOutcome> {
+    let origin = store
+        .blob_origin(&blob.digest)
+        .and_then(|o| Repository::parse(&o).ok())
+        .filter(|o| o.domain() == repo.domain() && o != repo);
+    if let Some(from) = origin {
+        if client.blob_exists(repo, &blob.digest).await?.is_some() {
+            return Ok(PushOutcome::Exists);
+        }
+        if client.mount_blob(repo, &from, &blob.digest).await? {
+            return Ok(PushOutcome::Mounted);
+        }
+    }
+    if !store.has_blob(&blob.digest)? {
+        let (store2, digest) = (store.clone(), blob.digest.clone());
+        let fetched = tokio::task::spawn_blocking(move || store2.ensure_blob(&digest))
+            .await
+            .map_err(|e| TransferError::Io {
+                what: format!("fetching blob {}", blob.digest),
+                source: std::io::Error::other(e),
+            })??;
+        if !fetched {
+            return Err(crate::store::StoreError::BlobNotFound(blob.digest.clone()).into());
+        }
+    }
+    let source = BlobSource::File(store.blob_path(&blob.digest));
+    Ok(client
+        .push_blob(repo, blob, &source, mount_from, progress)
+        .await?)
 }

@@ -1,0 +1,190 @@
+//! Fetching an imported cache's layers on first read (a
+//! [`BlobFetcher`](crate::store::BlobFetcher)): from the registry
+//! repository or the OCI layout directory the cache came from. A layer
+//! the build lists uncompressed (hoist's own layers) arrives compressed:
+//! the blob is fetched, verified, and unpacked into the uncompressed
+//! blob, which is verified against its digest too; the store keeps both
+//! and remembers that one is the other compressed, so a later push sends
+//! (or mounts) the same compressed blob.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::digest::Digest;
+use crate::image::{Descriptor, media_types};
+use crate::layer::Compression;
+use crate::reference::Repository;
+use crate::registry::{BlobRef, Client};
+use crate::store::{BlobFetcher, Store};
+
+/// Where the cache's blobs are.
+#[derive(Clone)]
+pub enum Origin {
+    Registry { client: Client, repo: Repository },
+    Layout(PathBuf),
+}
+
+/// A digest the build may ask for: the blob of the cache that carries it,
+/// and (for an uncompressed layer) that it must be unpacked from it.
+#[derive(Debug, Clone)]
+struct Wanted {
+    blob: Descriptor,
+    /// The uncompressed layer's size, when the wanted digest is the blob
+    /// decompressed.
+    unpacked_size: Option<u64>,
+}
+
+pub struct CacheFetcher {
+    origin: Origin,
+    wanted: Mutex<HashMap<Digest, Wanted>>,
+    /// Blobs fetched and their bytes (as transferred).
+    pub fetched_blobs: AtomicUsize,
+    pub fetched_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for CacheFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Origin::Registry { repo, .. } => write!(f, "CacheFetcher(registry {repo})"),
+            Origin::Layout(dir) => write!(f, "CacheFetcher(local {})", dir.display()),
+        }
+    }
+}
+
+impl CacheFetcher {
+    pub fn new(origin: Origin) -> CacheFetcher {
+        CacheFetcher {
+            origin,
+            wanted: Mutex::new(HashMap::new()),
+            fetched_blobs: AtomicUsize::new(0),
+            fetched_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// `blob` of the cache can be fetched; and `layer`, when it is the
+    /// blob's uncompressed form, can be made from it.
+    pub fn offer(&self, blob: &Descriptor, layer: Option<&Descriptor>) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.insert(
+            blob.digest.clone(),
+            Wanted {
+                blob: blob.clone(),
+                unpacked_size: None,
+            },
+        );
+        if let Some(layer) = layer
+            && layer.digest != blob.digest
+        {
+            wanted.insert(
+                layer.digest.clone(),
+                Wanted {
+                    blob: blob.clone(),
+                    unpacked_size: Some(layer.size),
+                },
+            );
+        }
+    }
+
+    fn download(&self, store: &Store, blob: &Descriptor) -> Result<(), String> {
+        if store.has_blob(&blob.digest).map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        match &self.origin {
+            Origin::Layout(dir) => {
+                let path = dir.join("blobs/sha256").join(blob.digest.hex());
+                let file =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                store
+                    .put_blob(file, Some(&blob.digest), Some(blob.size))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Origin::Registry { client, repo } => {
+                // Its own runtime on its own thread: the caller may be
+                // inside another runtime (a push) or none (the solver).
+                let (client, repo, store, b) = (
+                    client.clone(),
+                    repo.clone(),
+                    store.clone(),
+                    BlobRef::new(blob.digest.clone(), blob.size),
+                );
+                std::thread::scope(|s| {
+                    s.spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| e.to_string())?;
+                        rt.block_on(crate::transfer::pull::fetch_blob(
+                            &client, &store, &repo, &b,
+                        ))
+                        .map_err(|e| format!("{repo}: {e}"))
+                    })
+                    .join()
+                    .map_err(|_| "the fetch thread panicked".to_string())?
+                })?;
+            }
+        }
+        self.fetched_blobs.fetch_add(1, Ordering::SeqCst);
+        self.fetched_bytes.fetch_add(blob.size, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Unpack the stored compressed `blob` into the uncompressed layer
+    /// `digest`, and remember the pair for pushes.
+    fn unpack(
+        &self,
+        store: &Store,
+        blob: &Descriptor,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), String> {
+        let from = match media_types::layer_compression(&blob.media_type) {
+            Some(media_types::Compression::Gzip) => Compression::Gzip,
+            Some(media_types::Compression::Zstd) => Compression::Zstd,
+            Some(media_types::Compression::None) => Compression::None,
+            None => return Err(format!("{} is not a layer blob", blob.digest)),
+        };
+        let reader = store.open_blob(&blob.digest).map_err(|e| e.to_string())?;
+        let writer = store.blob_writer().map_err(|e| e.to_string())?;
+        let (_, writer) = crate::layer::recompress(reader, from, Compression::None, None, writer)
+            .map_err(|e| format!("unpacking {}: {e}", blob.digest))?;
+        writer
+            .commit(Some(digest), Some(size))
+            .map_err(|e| format!("{} unpacked: {e}", blob.digest))?;
+        if from != Compression::None {
+            let memo = format!("recompressed:{from:?}:{}:{digest}", from.default_level());
+            if let Ok(bytes) = serde_json::to_vec(&(&blob.digest, blob.size)) {
+                let _ = store.put_cache_record(&memo, &bytes);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BlobFetcher for CacheFetcher {
+    fn fetch(&self, store: &Store, digest: &Digest) -> Result<bool, String> {
+        let wanted = {
+            let map = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(digest).cloned()
+        };
+        let Some(wanted) = wanted else {
+            return Ok(false);
+        };
+        self.download(store, &wanted.blob)?;
+        if let Some(size) = wanted.unpacked_size {
+            self.unpack(store, &wanted.blob, digest, size)?;
+        }
+        Ok(true)
+    }
+
+    fn origin(&self, digest: &Digest) -> Option<String> {
+        let Origin::Registry { repo, .. } = &self.origin else {
+            return None;
+        };
+        let map = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(digest)
+            .filter(|w| w.blob.digest == *digest)
+            .map(|_| repo.to_string())
+    }
+}

@@ -1,0 +1,272 @@
+//! `--cache-from`: read a cache's records (its manifest and config: a few
+//! kilobytes) and offer its layers to the store, fetched only when read.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::CacheError;
+use super::fetch::{CacheFetcher, Origin};
+use super::format::{self, CacheConfig, StepRecord};
+use super::spec::{CacheSpec, Location};
+use crate::digest::Digest;
+use crate::image::{AnyManifest, Descriptor, Manifest, Platform, Raw};
+use crate::reference::Reference;
+use crate::registry::{BlobRef, Client, Progress};
+use crate::store::Store;
+
+/// Configs and manifests larger than this are refused.
+const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// A cache read for one build.
+#[derive(Debug)]
+pub struct ImportedCache {
+    /// What the progress output calls it (`registry r:5000/app:cache`).
+    pub name: String,
+    steps: HashMap<String, StepRecord>,
+    sources: HashMap<String, Digest>,
+    /// The manifest's blobs, as the records index them.
+    blobs: Vec<Descriptor>,
+    pub mounts: Vec<(String, Descriptor)>,
+    pub fetcher: Arc<CacheFetcher>,
+}
+
+/// A step the imported cache answers.
+#[derive(Debug, Clone)]
+pub struct ImportedStep {
+    /// The layer as the image lists it, and its diff_id (`None`: the step
+    /// made no layer).
+    pub layer: Option<(Descriptor, Digest)>,
+    /// The blob in the cache that carries the layer.
+    pub blob: Option<Descriptor>,
+    pub created: Option<String>,
+}
+
+impl ImportedCache {
+    /// The record of the step with cache key `key`.
+    pub fn step(&self, key: &str) -> Option<ImportedStep> {
+        let record = self.steps.get(key)?;
+        let blob = record.blob.and_then(|i| self.blobs.get(i)).cloned();
+        let layer = match (&record.layer, &record.diff_id, &blob) {
+            (Some(l), Some(d), Some(_)) => Some((l.clone(), d.clone())),
+            (None, None, None) => None,
+            // A record naming a layer without its blob cannot be used.
+            _ => return None,
+        };
+        Some(ImportedStep {
+            layer,
+            blob,
+            created: record.created.clone(),
+        })
+    }
+
+    /// What a `COPY --from` source hashes to (see [`SourceRecord`](super::format::SourceRecord)).
+    pub fn source(&self, key: &str) -> Option<Digest> {
+        self.sources.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Read the cache `spec` names and register its fetcher with `store`.
+pub fn import(
+    store: &Store,
+    client: &Client,
+    spec: &CacheSpec,
+    platform: &Platform,
+) -> Result<ImportedCache, CacheError> {
+    let name = spec.describe();
+    let (config, blobs, origin) = match &spec.location {
+        Location::Registry(r) => {
+            let reference = Reference::parse(r).map_err(|e| CacheError::Import {
+                cache: name.clone(),
+                reason: e.to_string(),
+            })?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CacheError::Import {
+                    cache: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            let (config, blobs) = rt
+                .block_on(from_registry(client, &reference, platform))
+                .map_err(|reason| CacheError::Import {
+                    cache: name.clone(),
+                    reason,
+                })?;
+            let origin = Origin::Registry {
+                client: client.clone(),
+                repo: reference.repository().clone(),
+            };
+            (config, blobs, origin)
+        }
+        Location::Local(dir) => {
+            let (config, blobs) =
+                from_layout(dir, platform).map_err(|reason| CacheError::Import {
+                    cache: name.clone(),
+                    reason,
+                })?;
+            (config, blobs, Origin::Layout(dir.clone()))
+        }
+        Location::Inline => {
+            return Err(CacheError::Import {
+                cache: name,
+                reason: "an inline cache is read with type=registry,ref=IMAGE".into(),
+            });
+        }
+    };
+    let fetcher = Arc::new(CacheFetcher::new(origin));
+    let mut steps = HashMap::new();
+    for record in config.steps {
+        if let Some(blob) = record.blob.and_then(|i| blobs.get(i)) {
+            fetcher.offer(blob, record.layer.as_ref());
+            remember_compressed(store, blob, record.layer.as_ref());
+        }
+        steps.insert(record.key.clone(), record);
+    }
+    let sources = config
+        .sources
+        .into_iter()
+        .map(|s| (s.key, s.digest))
+        .collect();
+    let mut mounts = Vec::new();
+    for m in config.mounts {
+        if let Some(blob) = blobs.get(m.blob) {
+            fetcher.offer(blob, None);
+            mounts.push((m.dir, blob.clone()));
+        }
+    }
+    store.add_fetcher(fetcher.clone());
+    Ok(ImportedCache {
+        name,
+        steps,
+        sources,
+        blobs,
+        mounts,
+        fetcher,
+    })
+}
+
+/// Tell the store's recompression memo that `blob` is `layer` compressed,
+/// so pushing the layer sends (or mounts) the cache's blob as it is.
+fn remember_compressed(store: &Store, blob: &Descriptor, layer: Option<&Descriptor>) {
+    use crate::image::media_types::{self, Compression as M};
+    use crate::layer::Compression;
+    let Some(layer) = layer.filter(|l| l.digest != blob.digest) else {
+        return;
+    };
+    let to = match media_types::layer_compression(&blob.media_type) {
+        Some(M::Gzip) => Compression::Gzip,
+        Some(M::Zstd) => Compression::Zstd,
+        _ => return,
+    };
+    let memo = format!(
+        "recompressed:{to:?}:{}:{}",
+        to.default_level(),
+        layer.digest
+    );
+    if let Ok(bytes) = serde_json::to_vec(&(&blob.digest, blob.size)) {
+        let _ = store.put_cache_record(&memo, &bytes);
+    }
+}
+
+/// The records of a cache manifest, or of an image carrying an inline
+/// cache in its config.
+fn records(manifest: &Manifest, config: &[u8]) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+    if manifest.config.media_type == format::CONFIG_MEDIA_TYPE {
+        return Ok((CacheConfig::parse(config)?, manifest.layers.clone()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("image config: {e}"))?;
+    let inline = value
+        .get(format::INLINE_KEY)
+        .ok_or("neither a hoist cache nor an image with an inline cache")?;
+    let bytes = serde_json::to_vec(inline).map_err(|e| e.to_string())?;
+    Ok((CacheConfig::parse(&bytes)?, manifest.layers.clone()))
+}
+
+async fn from_registry(
+    client: &Client,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+    let repo = reference.repository();
+    let top = client
+        .get_manifest(reference)
+        .await
+        .map_err(|e| e.to_string())?;
+    let manifest =
+        match AnyManifest::parse(top.bytes, Some(&top.media_type)).map_err(|e| e.to_string())? {
+            AnyManifest::Manifest(m) => *m,
+            AnyManifest::Index(index) => {
+                let desc = index.value().select(platform).map_err(|e| e.to_string())?;
+                let child = client
+                    .get_manifest(&reference.with_digest(desc.digest.clone()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match AnyManifest::parse(child.bytes, Some(&desc.media_type))
+                    .map_err(|e| e.to_string())?
+                {
+                    AnyManifest::Manifest(m) => *m,
+                    AnyManifest::Index(_) => return Err("nested index".into()),
+                }
+            }
+        };
+    let m = manifest.value();
+    if m.config.size > MAX_DOCUMENT {
+        return Err(format!("config of {} bytes is too large", m.config.size));
+    }
+    let config = client
+        .get_blob(
+            repo,
+            &BlobRef::new(m.config.digest.clone(), m.config.size),
+            Vec::new(),
+            &Progress::none(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    records(m, &config)
+}
+
+/// A blob of an OCI layout directory, verified.
+fn layout_blob(dir: &Path, digest: &Digest) -> Result<Vec<u8>, String> {
+    let path = dir.join("blobs/sha256").join(digest.hex());
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_DOCUMENT {
+        return Err(format!("{}: too large", path.display()));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if Digest::of(&bytes) != *digest {
+        return Err(format!(
+            "{}: content does not match its digest",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn from_layout(dir: &Path, platform: &Platform) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+    let index_path = dir.join("index.json");
+    let bytes = std::fs::read(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
+    let index: crate::image::Index =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", index_path.display()))?;
+    let desc = index
+        .manifests
+        .iter()
+        .find(|d| d.artifact_type.as_deref() == Some(format::ARTIFACT_TYPE))
+        .or_else(|| index.manifest_for(platform))
+        .or_else(|| index.manifests.first())
+        .ok_or_else(|| format!("{} lists no manifest", index_path.display()))?;
+    let manifest: Raw<Manifest> =
+        Raw::parse_verified(layout_blob(dir, &desc.digest)?, &desc.digest)
+            .map_err(|e| e.to_string())?;
+    let config = layout_blob(dir, &manifest.value().config.digest)?;
+    records(manifest.value(), &config)
+}
