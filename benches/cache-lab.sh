@@ -82,8 +82,15 @@ for c in $CASES; do
 done
 echo
 echo "median seconds and hoist/BuildKit ratio:"
-awk -F'\t' 'NR>1 { v[$1" "$2] = v[$1" "$2] " " $5 }
-  END {
-    for (k in v) { n = split(v[k], a, " "); asort(a); m[k] = a[int((n+1)/2)] }
-    for (k in m) { split(k, p, " "); if (p[1] == "hoist") printf "%-12s hoist %.2fs  buildkit %.2fs  ratio %.2fx\n", p[2], m[k], m["docker-buildkit " p[2]], m[k] / m["docker-buildkit " p[2]] }
-  }' "$RAW"
+python3 - "$RAW" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+med = {}
+for r in rows:
+    med.setdefault((r["tool"], r["case"]), []).append(float(r["seconds"]))
+for (tool, case), v in sorted(med.items()):
+    if tool != "hoist":
+        continue
+    h, b = statistics.median(v), statistics.median(med[("docker-buildkit", case)])
+    print(f"{case:12} hoist {h:.2f}s  buildkit {b:.2f}s  ratio {h / b:.2f}x")
+PY
