@@ -319,6 +319,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         cache_from: Vec::new(),
         inline_cache: cache_exports.inline,
     };
+    // An explicit --isolation is checked before anything runs (a build
+    // whose steps are all cached fails too); auto is probed by the first RUN.
+    if opts.isolation != hoist_engine::build::Isolation::Auto
+        && let Some(exe) = &opts.sandbox
+    {
+        hoist_engine::ops::run::check_isolation(exe, &store.root().join("tmp"), opts.isolation)?;
+    }
     let client = args.registry.client()?;
     let platform = {
         let p = &opts.front.target_platform;
@@ -368,19 +375,11 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         e => anyhow::Error::new(e),
     })?;
     let digest = result.manifest.digest().clone();
-    // `--push` alone of an image with layers only in an imported cache:
-    // pushed without fetching them, not named locally.
-    let pushed_lazily = args.push
-        && args.outputs.is_empty()
-        && !args.tags.is_empty()
-        && super::build_cache::unfetched(store, &result)? > 0;
-    if pushed_lazily {
-        super::build_cache::push_lazily(store, &client, &result, &args.tags, args.quiet)?;
-    } else if !args.tags.is_empty() || !args.outputs.is_empty() {
+    if !args.tags.is_empty() || !args.outputs.is_empty() {
         super::build_cache::fetch_layers(store, &result)?;
     }
     let mut names = Vec::new();
-    for t in args.tags.iter().filter(|_| !pushed_lazily) {
+    for t in &args.tags {
         let full = super::images::store_name(t)?;
         store.set_ref(&full, &digest, Some(media_types::OCI_MANIFEST))?;
         names.push(full);

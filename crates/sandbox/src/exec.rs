@@ -62,7 +62,7 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
                 .map(|kv| kv.split_once('=').unwrap_or((kv, ""))),
         )
         .current_dir(cwd)
-        .stdin(Stdio::null());
+        .stdin(empty_stdin()?);
     let rlimits = spec
         .limits
         .ulimits
@@ -105,6 +105,17 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .spawn()
         .map_err(|e| SandboxError::sys(format!("exec {program}"), e))?;
     Ok(child.id())
+}
+
+/// `/dev/null`; in a root without one (chroot without namespaces), a pipe
+/// nobody writes to: reads see end of file either way.
+fn empty_stdin() -> Result<Stdio, SandboxError> {
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        return Ok(Stdio::from(null));
+    }
+    let (read, write) = std::io::pipe().what(|| "pipe for stdin".into())?;
+    drop(write);
+    Ok(Stdio::from(read))
 }
 
 /// Docker's `--ulimit` names.

@@ -363,7 +363,10 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
         ProcSource::Absent => "no /proc, no /dev nodes".into(),
     });
     if let (true, false, Err(why)) = (plan.namespaces, plan.hostname, &f.hostname) {
-        parts.push(format!("hostname not set (sethostname refused: {})", short(why)));
+        parts.push(format!(
+            "hostname not set (sethostname refused: {})",
+            short(why)
+        ));
     }
     parts.join(", ")
 }

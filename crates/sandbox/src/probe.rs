@@ -143,8 +143,9 @@ fn probe(spec: &ProbeSpec) -> Facts {
         facts.pid_ns = Err(e);
         facts.namespaces = unshare(base);
     }
-    if let Err(why) = &facts.namespaces {
-        let no = Err(format!("no mount namespace ({why})"));
+    if facts.namespaces.is_err() {
+        // The line gives the kernel's answer once, for the namespaces.
+        let no = Err("no mount namespace".to_string());
         facts.fresh_proc = no.clone();
         facts.bound_proc = no.clone();
         facts.hostname = no.clone();

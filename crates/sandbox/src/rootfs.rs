@@ -39,10 +39,13 @@ pub(crate) struct Assembled {
     /// Mount targets, in mount order.
     mounts: Vec<PathBuf>,
     stubs: Vec<Stub>,
-    /// Files written in place of mounts (`chroot` without namespaces):
-    /// their own bytes and times to put back (`None`: a stub to empty).
-    pub(crate) replaced: Vec<(PathBuf, Option<(Vec<u8>, Timestamps)>)>,
+    /// Files written in place of mounts (`chroot` without namespaces).
+    pub(crate) replaced: Vec<(PathBuf, Original)>,
 }
+
+/// What a file written in place of a mount held: its bytes and times to
+/// put back (`None`: it is a stub, emptied for removal).
+pub(crate) type Original = Option<(Vec<u8>, Timestamps)>;
 
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 

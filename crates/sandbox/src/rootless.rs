@@ -29,7 +29,9 @@
 //!
 //! The child's default store is the user's (`$XDG_DATA_HOME/hoist` or
 //! `~/.local/share/hoist`), passed as `HOIST_ROOT`: inside, the euid is 0
-//! and the engine would otherwise pick `/var/lib/hoist` (root keeps it).
+//! and the engine would otherwise pick `/var/lib/hoist`. Root keeps root's
+//! defaults: its child drops [`ENV`] once mapped, so it is told apart from
+//! a user's (`hoist_engine::config`) as root.
 //! Where user namespaces are not allowed at all, the child carries on as it
 //! was (a user is warned) and records why in [`REFUSED_ENV`]: `RUN` then
 //! says so (`crate::isolation`).
@@ -318,6 +320,12 @@ fn child(fd: Option<RawFd>) -> Option<i32> {
     if let Some(kind) = MapKind::from_byte(answer[1]) {
         // SAFETY: single-threaded (see above).
         unsafe { std::env::set_var(KIND_ENV, kind.name()) };
+        if kind == MapKind::Container {
+            // Root with every id it had, and now CAP_SYS_ADMIN: root's
+            // defaults (store, configuration) hold, not a user's.
+            // SAFETY: single-threaded (see above).
+            unsafe { std::env::remove_var(ENV) };
+        }
     }
     drop(sock);
     match become_root(parent) {

@@ -8,10 +8,12 @@
 //!   mount/pid/ipc/uts namespaces, fresh /proc, overlay
 //! ```
 //!
-//! A mode that cannot be had fails the first step, saying why. Where the
+//! A mode that cannot be had fails the first step, saying why (an explicit
+//! one fails the build before it starts: [`check`]). Where the
 //! probe found overlayfs refused, the copying snapshotter takes every step
 //! from the first (`copy`), and the line says so instead of `overlay`.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use hoist_sandbox::isolation::{Mode, Plan};
@@ -20,45 +22,79 @@ use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
 use super::copy::SNAPSHOTTER_ENV;
 use super::{RunError, RunRequest, io};
 
-/// The mode asked and what it gave, once per process.
-static DECIDED: Mutex<Option<(Mode, Result<Plan, String>)>> = Mutex::new(None);
+/// What a mode gave, once per process: the plan (or why not), the line,
+/// and whether a step has printed it.
+struct Decided {
+    mode: Mode,
+    plan: Result<Plan, String>,
+    line: String,
+    printed: bool,
+}
+
+static DECIDED: Mutex<Option<Decided>> = Mutex::new(None);
 
 /// The plan every step of this process gets in `mode`; the first call
-/// probes and tells `on_line` the isolation line.
+/// probes, the first step tells `on_line` the isolation line.
 pub(super) fn plan(
     req: &RunRequest,
     mode: Mode,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<Plan, RunError> {
     let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((asked, plan)) = decided.as_ref()
-        && *asked == mode
-    {
-        return plan.clone().map_err(RunError::Isolation);
+    let d = decide(&mut decided, &req.sandbox_exe, &req.scratch_parent, mode)?;
+    if d.plan.is_ok() && !d.printed {
+        on_line(&d.line);
+        d.printed = true;
     }
-    let report = probe(req, mode)?;
-    if report.plan.is_ok() {
+    d.plan.clone().map_err(RunError::Isolation)
+}
+
+/// Whether `mode` can be had here (probing now if no step has): for an
+/// explicit `--isolation`, checked before the build, so that a build whose
+/// steps are all cached fails too. Prints nothing.
+pub fn check(sandbox_exe: &Path, scratch_parent: &Path, mode: Mode) -> Result<(), RunError> {
+    let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+    let d = decide(&mut decided, sandbox_exe, scratch_parent, mode)?;
+    d.plan.clone().map(|_| ()).map_err(RunError::Isolation)
+}
+
+fn decide<'a>(
+    decided: &'a mut Option<Decided>,
+    exe: &Path,
+    scratch_parent: &Path,
+    mode: Mode,
+) -> Result<&'a mut Decided, RunError> {
+    if decided.as_ref().is_none_or(|d| d.mode != mode) {
+        let report = probe(exe, scratch_parent, mode)?;
         let forced = std::env::var_os(SNAPSHOTTER_ENV).is_some_and(|v| v == "copy");
         let snapshotter = match &report.facts.overlay {
             _ if forced => format!("copy snapshotter ({SNAPSHOTTER_ENV}=copy)"),
             Ok(()) => "overlay".to_string(),
             Err(why) => {
-                super::copy::overlay_missing();
+                if report.plan.is_ok() {
+                    super::copy::overlay_missing();
+                }
                 format!("copy snapshotter (overlay refused: {why})")
             }
         };
-        on_line(&format!("{}, {snapshotter}", report.line));
+        *decided = Some(Decided {
+            mode,
+            line: format!("{}, {snapshotter}", report.line),
+            plan: report.plan,
+            printed: false,
+        });
     }
-    *decided = Some((mode, report.plan.clone()));
-    report.plan.map_err(RunError::Isolation)
+    decided
+        .as_mut()
+        .ok_or_else(|| RunError::Sandbox("isolation: nothing decided".into()))
 }
 
 /// Run the probe in a scratch dir of the store's `tmp/`.
-fn probe(req: &RunRequest, mode: Mode) -> Result<ProbeReport, RunError> {
+fn probe(exe: &Path, scratch_parent: &Path, mode: Mode) -> Result<ProbeReport, RunError> {
     let scratch = tempfile::Builder::new()
         .prefix("isolation-")
-        .tempdir_in(&req.scratch_parent)
-        .map_err(io("create a scratch dir in", &req.scratch_parent))?;
+        .tempdir_in(scratch_parent)
+        .map_err(io("create a scratch dir in", scratch_parent))?;
     let dir = scratch.path().join("probe");
     std::fs::create_dir(&dir).map_err(io("mkdir", &dir))?;
     let spec = ProbeSpec {
@@ -69,9 +105,9 @@ fn probe(req: &RunRequest, mode: Mode) -> Result<ProbeReport, RunError> {
     let spec_path = scratch.path().join("spec.json");
     let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;
     std::fs::write(&spec_path, bytes).map_err(io("write", &spec_path))?;
-    let out = hoist_sandbox::probe::command(&req.sandbox_exe, &spec_path)
+    let out = hoist_sandbox::probe::command(exe, &spec_path)
         .output()
-        .map_err(io("start the isolation probe", &req.sandbox_exe))?;
+        .map_err(io("start the isolation probe", exe))?;
     std::fs::read(&spec.report)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

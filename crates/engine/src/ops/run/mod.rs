@@ -19,6 +19,7 @@ mod isolation;
 mod prune;
 
 pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
+pub use isolation::check as check_isolation;
 pub use prune::prune_copy_ups;
 
 use std::collections::VecDeque;
