@@ -12,8 +12,9 @@ use hoist_dockerfile::instruction::{Command, Files, Instruction};
 
 use super::config::commit_history;
 use super::key::KeyBuilder;
+use super::records::LastRun;
 use super::snapshot::dest_view;
-use super::solve::{LastRun, Solver, SourceOf};
+use super::solve::{Solver, SourceOf};
 use super::state::ImageState;
 use super::{BuildError, BuildEvent};
 use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};

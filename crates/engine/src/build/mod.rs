@@ -10,6 +10,7 @@
 pub mod base;
 pub mod config;
 mod copy;
+mod records;
 pub mod key;
 mod run;
 mod run_mounts;

@@ -14,9 +14,10 @@ use hoist_dockerfile::instruction::{Command, CommandLine, Instruction, Network, 
 
 use super::config::commit_history;
 use super::key::KeyBuilder;
+use super::records::LastRun;
 use super::run_mounts::Planned;
 use super::snapshot::{lower_stack, mark_current};
-use super::solve::{LastRun, Made, Solver};
+use super::solve::{Made, Solver};
 use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
