@@ -222,6 +222,50 @@ fn registry_cache_gives_every_step_and_fetches_only_the_output_layers() {
         .count();
     assert_eq!(layer_blobs_in_b, 0, "a builder layer was fetched");
 
+    // `--push` alone: nothing fetched; the cache's layers are mounted into
+    // the new repository; the same manifest as A pushing its image.
+    let c = store(dir.path(), "c", &base);
+    let pushed = format!("{}/other:pushed", registry.addr());
+    let log = ok(
+        &c,
+        &[
+            "build",
+            "--progress=plain",
+            "-t",
+            &pushed,
+            "--push",
+            "--cache-from",
+            &format!("type=registry,ref={cache}"),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(fetched(&log).0, 0, "{log}");
+    assert!(log.contains(" 2 mounted"), "{log}");
+    let from_a = format!("{}/from-a:1", registry.addr());
+    let push_a = ok(&a, &["push", "app:1", &from_a]);
+    let digest_a = push_a
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(digest_a.starts_with("sha256:"), "{push_a}");
+    assert!(
+        log.contains(&format!("pushed {pushed} {digest_a}")),
+        "{log}\nA pushed {digest_a}"
+    );
+    let copied = dir.path().join("copied");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{pushed}"))
+        .arg(format!("dir:{}", copied.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Fetched layers are remembered: a rebuild without the cache hits on
     // the final stage; the builder's layers were never fetched, so its
     // steps run again (and give the same out.txt, so the COPY still hits).

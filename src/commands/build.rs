@@ -375,11 +375,19 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         e => anyhow::Error::new(e),
     })?;
     let digest = result.manifest.digest().clone();
-    if !args.tags.is_empty() || !args.outputs.is_empty() {
+    // `--push` alone of an image with layers only in an imported cache:
+    // pushed without fetching them, not named locally.
+    let pushed_lazily = args.push
+        && args.outputs.is_empty()
+        && !args.tags.is_empty()
+        && super::build_cache::unfetched(store, &result)? > 0;
+    if pushed_lazily {
+        super::build_cache::push_lazily(store, &client, &result, &args.tags, args.quiet)?;
+    } else if !args.tags.is_empty() || !args.outputs.is_empty() {
         super::build_cache::fetch_layers(store, &result)?;
     }
     let mut names = Vec::new();
-    for t in &args.tags {
+    for t in args.tags.iter().filter(|_| !pushed_lazily) {
         let full = super::images::store_name(t)?;
         store.set_ref(&full, &digest, Some(media_types::OCI_MANIFEST))?;
         names.push(full);

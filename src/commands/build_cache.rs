@@ -114,3 +114,62 @@ pub fn summary(imports: &[Arc<ImportedCache>], result: &BuildResult) -> Option<S
         result.imported
     ))
 }
+
+/// How many of the image's layers the store has not fetched.
+pub fn unfetched(store: &Store, result: &BuildResult) -> Result<usize> {
+    let mut n = 0;
+    for layer in &result.manifest.value().layers {
+        if !store.has_blob(&layer.digest)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// `--push` of an image whose layers are partly only in an imported
+/// cache: pushed from the store's manifest without fetching them (a layer
+/// is mounted from the cache's repository on the same registry, else
+/// fetched and uploaded). The tags are not set in the local store, which
+/// never names an image it lacks layers of (as `buildx --push` with a
+/// container driver loads nothing locally).
+pub fn push_lazily(
+    store: &Store,
+    client: &Client,
+    result: &BuildResult,
+    tags: &[String],
+    quiet: bool,
+) -> Result<()> {
+    let manifest = hoist_engine::export::recompress::recompress_layers(
+        store,
+        &result.manifest,
+        hoist_engine::layer::Compression::Gzip,
+        None,
+        false,
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for tag in tags {
+        let full = super::images::store_name(tag)?;
+        let dest = hoist_engine::reference::Reference::parse(&full)?;
+        let report = rt.block_on(hoist_engine::transfer::push_digest(
+            client,
+            store,
+            manifest.digest(),
+            hoist_engine::image::media_types::OCI_MANIFEST,
+            None,
+            &dest,
+            &hoist_engine::registry::Progress::none(),
+        ))?;
+        if !quiet {
+            eprintln!(
+                "pushed {full} {} ({} blobs uploaded, {} mounted, {} already there; not named in the local store: its layers stay in the registry)",
+                report.digest,
+                report.uploaded.len(),
+                report.mounted.len(),
+                report.skipped.len()
+            );
+        }
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ pub mod pull;
 pub mod push;
 
 pub use pull::{PullOptions, PullReport, pull};
-pub use push::{PushReport, push};
+pub use push::{PushReport, push, push_digest};
 
 use crate::digest::Digest;
 

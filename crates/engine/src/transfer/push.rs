@@ -36,16 +36,41 @@ pub async fn push(
         .ok()
         .map(|r| r.repository().clone())
         .filter(|r| r.domain() == dest.domain() && r != dest.repository());
+    push_digest(
+        client,
+        store,
+        &record.digest,
+        &record.media_type,
+        mount_from.as_ref(),
+        dest,
+        progress,
+    )
+    .await
+}
+
+/// Push the stored manifest or index `digest` to `dest`. Its layers need
+/// not all be in the store: one an imported cache knows is mounted from
+/// the cache's repository (same registry) or fetched.
+pub async fn push_digest(
+    client: &Client,
+    store: &Store,
+    digest: &Digest,
+    media_type: &str,
+    mount_from: Option<&Repository>,
+    dest: &Reference,
+    progress: &Progress,
+) -> Result<PushReport> {
+    let _lease = store.lease()?;
     let repo = dest.repository();
     let mut report = PushReport {
-        digest: record.digest.clone(),
+        digest: digest.clone(),
         uploaded: Vec::new(),
         skipped: Vec::new(),
         mounted: Vec::new(),
     };
-    let bytes = store.read_blob_verified(&record.digest)?;
+    let bytes = store.read_blob_verified(digest)?;
     // The single-platform manifests to push before the top document.
-    let manifests = match AnyManifest::parse(bytes.clone(), Some(&record.media_type))? {
+    let manifests = match AnyManifest::parse(bytes.clone(), Some(media_type))? {
         AnyManifest::Manifest(m) => vec![*m],
         AnyManifest::Index(index) => {
             let children = &index.value().manifests;
@@ -55,7 +80,7 @@ pub async fn push(
                 .count();
             if missing > 0 {
                 return Err(TransferError::IncompleteIndex {
-                    index: record.digest.clone(),
+                    index: digest.clone(),
                     missing,
                 });
             }
@@ -75,20 +100,9 @@ pub async fn push(
         }
     };
     for m in &manifests {
-        push_manifest_blobs(
-            client,
-            store,
-            repo,
-            m,
-            mount_from.as_ref(),
-            progress,
-            &mut report,
-        )
-        .await?;
+        push_manifest_blobs(client, store, repo, m, mount_from, progress, &mut report).await?;
     }
-    let pushed = client
-        .put_manifest(dest, &record.media_type, &bytes)
-        .await?;
+    let pushed = client.put_manifest(dest, media_type, &bytes).await?;
     report.digest = pushed;
     Ok(report)
 }
