@@ -3,6 +3,7 @@
 //! where the two overlap.
 
 mod commands;
+mod config;
 mod report;
 
 use std::path::PathBuf;
@@ -18,10 +19,14 @@ use commands::{archive, build, export, images, registry, store};
     about = "A daemonless container image builder for Dockerfiles"
 )]
 struct Cli {
-    /// The local store (default: $HOIST_ROOT, else /var/lib/hoist as root,
-    /// else $XDG_DATA_HOME/hoist).
+    /// The local store (default: $HOIST_ROOT, else `root` in the config
+    /// file, else /var/lib/hoist as root, else $XDG_DATA_HOME/hoist).
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// The config file (default: $HOIST_CONFIG, else /etc/hoist/config.toml
+    /// as root, else $XDG_CONFIG_HOME/hoist/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -97,11 +102,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    config::init(cli.config.clone());
     let open = || -> Result<hoist_engine::store::Store> {
-        let root = match &cli.root {
-            Some(r) => r.clone(),
-            None => hoist_engine::store::default_root()?,
-        };
+        let root = config::store_root(cli.root.as_deref())?;
         Ok(hoist_engine::store::Store::open(root)?)
     };
     match cli.command {

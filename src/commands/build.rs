@@ -52,9 +52,9 @@ pub struct BuildArgs {
     /// Write build metadata (buildx's keys) as JSON to this file.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
-    /// auto (default), tty, plain, rawjson or quiet.
-    #[arg(long)]
-    progress: Option<String>,
+    /// auto, tty, plain, rawjson or quiet.
+    #[arg(long, default_value = "auto")]
+    progress: String,
     /// Only print the image digest.
     #[arg(short, long)]
     quiet: bool,
@@ -179,11 +179,7 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     cancel_on_signals()?;
     // Flags not given take the config file's [build] defaults.
-    crate::config::apply_build_defaults(
-        &mut args.platform,
-        &mut args.network,
-        &mut args.progress,
-    )?;
+    crate::config::apply_build_defaults(&mut args.platform, &mut args.network)?;
     // `hoist build -`: the context is a tar on stdin (its Dockerfile
     // inside it unless -f names another), unpacked safely into the store's
     // tmp/ for this build.
@@ -345,7 +341,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let progress_mode = if args.quiet {
         "quiet"
     } else {
-        args.progress.as_deref().unwrap_or("auto")
+        args.progress.as_str()
     };
     let plain = Plain {
         explain: args.explain,

@@ -18,8 +18,9 @@ use hoist_engine::image::media_types;
 #[derive(clap::Args, Clone, Default)]
 pub struct RegistryArgs {
     /// A registry (`host[:port]`) that may be used over plain HTTP
-    /// (localhost and 127.0.0.0/8 always may). Repeatable; also
-    /// `HOIST_INSECURE_REGISTRIES=a,b`.
+    /// (localhost and 127.0.0.0/8 always may) or TLS without certificate
+    /// verification. Repeatable; also `HOIST_INSECURE_REGISTRIES=a,b` and
+    /// `insecure = true` in the config file.
     #[arg(long = "insecure-registry", value_name = "HOST")]
     insecure: Vec<String>,
     /// Extra CA certificates (PEM) to trust for registries.
@@ -37,9 +38,13 @@ impl RegistryArgs {
                     .map(str::to_string),
             );
         }
+        // The config file's `insecure` registries and mirrors add to these.
+        let config = crate::config::get()?;
+        insecure.extend(config.insecure_registries());
         let options = ClientOptions {
             insecure_registries: insecure,
             extra_ca_file: self.ca.clone(),
+            mirrors: config.mirrors(),
             ..ClientOptions::default()
         };
         Ok(Client::new(options)?)

@@ -263,7 +263,7 @@ impl Client {
         };
         let policy = &self.inner.options.retry;
         let resp = send_retrying(
-            &self.inner.http,
+            &registry.http,
             policy,
             &registry.domain,
             &what,

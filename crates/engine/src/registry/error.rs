@@ -112,6 +112,19 @@ pub enum RegistryError {
     Invalid { what: String, message: String },
     #[error(transparent)]
     Credentials(#[from] CredentialError),
+    /// Every mirror of `registry` failed, then the registry itself
+    /// (`last`, the source).
+    #[error(
+        "pull from {registry}: every mirror failed ({}), then the registry itself",
+        failures.iter().map(|(m, e)| format!("{m}: {e}")).collect::<Vec<_>>().join("; ")
+    )]
+    AfterMirrors {
+        registry: String,
+        /// `(mirror, message)` in the order they were tried.
+        failures: Vec<(String, String)>,
+        #[source]
+        last: Box<RegistryError>,
+    },
 }
 
 fn detail(message: &str) -> String {
@@ -130,16 +143,18 @@ impl RegistryError {
             | RegistryError::NotFound { status, .. }
             | RegistryError::Unauthorized { status, .. }
             | RegistryError::Denied { status, .. } => Some(*status),
+            RegistryError::AfterMirrors { last, .. } => last.status(),
             _ => None,
         }
     }
 
     /// Errors that name content that did not match its digest or size.
     pub fn is_verification(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. }
-        )
+        match self {
+            RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => true,
+            RegistryError::AfterMirrors { last, .. } => last.is_verification(),
+            _ => false,
+        }
     }
 }
 

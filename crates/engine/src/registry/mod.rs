@@ -20,20 +20,26 @@
 //! - TLS is rustls (ring) with the system roots plus an optional extra CA
 //!   file; HTTP/2 by ALPN. Plain HTTP is tried only for `localhost`,
 //!   `127.0.0.0/8`, `::1` and registries listed as insecure, and only
-//!   after HTTPS failed.
+//!   after HTTPS failed; HTTPS to a registry listed as insecure does not
+//!   verify its certificate (`insecure_tls`).
+//! - Pulls of a registry with mirrors ([`ClientOptions::mirrors`]) try
+//!   each mirror in order, then the registry itself (`mirror`).
 //!
 //! Files: `transport` (connection, retries, auth), `auth` (challenges and
-//! tokens), `pull`, `push`, `list` (tags, catalog), `credentials`, `error`.
+//! tokens), `pull`, `push`, `list` (tags, catalog), `mirror`,
+//! `credentials`, `error`.
 
 mod auth;
 pub mod credentials;
 mod error;
+mod insecure_tls;
 mod list;
+mod mirror;
 mod pull;
 mod push;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,8 +125,12 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Registries (`host` or `host:port`) that may be spoken to over
-    /// plain HTTP, besides `localhost`, `127.0.0.0/8` and `::1`.
+    /// plain HTTP (besides `localhost`, `127.0.0.0/8` and `::1`) and over
+    /// TLS without verifying the certificate.
     pub insecure_registries: Vec<String>,
+    /// Pull mirrors by registry domain: `host[:port]` of each, tried in
+    /// order before the registry itself.
+    pub mirrors: BTreeMap<String, Vec<String>>,
     /// A PEM file of CA certificates trusted besides the system roots.
     pub extra_ca_file: Option<PathBuf>,
     /// Where credentials come from (default: `$DOCKER_CONFIG`).
@@ -138,6 +148,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             insecure_registries: Vec::new(),
+            mirrors: BTreeMap::new(),
             extra_ca_file: None,
             credentials: CredentialStore::from_env(),
             retry: RetryPolicy::default(),
@@ -215,18 +226,29 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// For registries listed as insecure: certificates not verified.
+    http_insecure: Option<reqwest::Client>,
     options: ClientOptions,
     registries: tokio::sync::Mutex<HashMap<String, Arc<transport::Registry>>>,
+    /// Mirrors whose `/v2/` could not be reached; skipped from then on.
+    unreachable_mirrors: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Client {
     pub fn new(options: ClientOptions) -> Result<Client> {
-        let http = transport::build_http(&options)?;
+        let http = transport::build_http(&options, true)?;
+        let http_insecure = if options.insecure_registries.is_empty() {
+            None
+        } else {
+            Some(transport::build_http(&options, false)?)
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                http_insecure,
                 options,
                 registries: tokio::sync::Mutex::new(HashMap::new()),
+                unreachable_mirrors: std::sync::Mutex::new(HashSet::new()),
             }),
         })
     }

@@ -12,6 +12,7 @@ use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Scope;
+use super::mirror::MirrorFailures;
 use super::transport::{Backoff, Registry, status_error, transient};
 use super::{
     BlobRef, Client, ManifestBytes, Progress, ProgressEvent, RegistryError, Result, media_types,
@@ -137,9 +138,32 @@ impl Client {
     /// Fetch a manifest or index by tag or digest, accepting every OCI
     /// and Docker v2 type. A digest in `reference` must match the bytes;
     /// else the bytes are hashed and checked against
-    /// `Docker-Content-Digest` when present.
+    /// `Docker-Content-Digest` when present. The registry's mirrors are
+    /// tried first.
     pub async fn get_manifest(&self, reference: &Reference) -> Result<ManifestBytes> {
-        let registry = self.registry(reference.domain()).await?;
+        let mut failures = MirrorFailures::default();
+        for mirror in self.mirrors_of(reference.domain()) {
+            let result = match self.mirror_endpoint(&mirror).await {
+                Ok(registry) => self.manifest_from(&registry, reference).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(manifest) => return Ok(manifest),
+                Err(e) => failures.push(&mirror, &e),
+            }
+        }
+        let result = match self.registry(reference.domain()).await {
+            Ok(registry) => self.manifest_from(&registry, reference).await,
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| failures.wrap(reference.domain(), e))
+    }
+
+    async fn manifest_from(
+        &self,
+        registry: &Registry,
+        reference: &Reference,
+    ) -> Result<ManifestBytes> {
         let scope = Scope::pull(reference.repository());
         let what = format!("manifest {reference}");
         let url = registry.url(&format!(
@@ -152,14 +176,12 @@ impl Client {
         let (resp, bytes) = loop {
             let mut build =
                 |http: &reqwest::Client| Ok(http.get(url.clone()).header(ACCEPT, &accept));
-            let resp = self
-                .send(&registry, &scope, &what, true, &mut build)
-                .await?;
+            let resp = self.send(registry, &scope, &what, true, &mut build).await?;
             if !resp.status().is_success() {
-                return Err(status_error(&registry, &what, resp).await);
+                return Err(status_error(registry, &what, resp).await);
             }
             let headers = resp.headers().clone();
-            match read_limited(&registry, &what, resp).await {
+            match read_limited(registry, &what, resp).await {
                 Ok(bytes) => break (headers, bytes),
                 Err(ReadError::Fatal(e)) => return Err(e),
                 Err(ReadError::Transient(e)) => match backoff.next_delay(None) {
@@ -263,6 +285,8 @@ impl Client {
         tokio_util::io::StreamReader::new(stream.boxed())
     }
 
+    /// The blob from the registry's mirrors in order, then the registry; a
+    /// transfer a host broke off resumes on the next one.
     async fn fetch_blob_into<S: BlobSink>(
         &self,
         repo: &Repository,
@@ -270,11 +294,61 @@ impl Client {
         sink: &mut S,
         progress: &Progress,
     ) -> Result<()> {
-        let registry = self.registry(repo.domain()).await?;
+        let mut hasher = Hasher::new();
+        let mut failures = MirrorFailures::default();
+        let mut fetched = false;
+        for mirror in self.mirrors_of(repo.domain()) {
+            let result = match self.mirror_endpoint(&mirror).await {
+                Ok(registry) => {
+                    self.blob_from(&registry, repo, blob, sink, &mut hasher, progress)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    fetched = true;
+                    break;
+                }
+                Err(e) if e.is_verification() => return Err(e),
+                Err(e) => failures.push(&mirror, &e),
+            }
+        }
+        if !fetched {
+            let result = match self.registry(repo.domain()).await {
+                Ok(registry) => {
+                    self.blob_from(&registry, repo, blob, sink, &mut hasher, progress)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            result.map_err(|e| failures.wrap(repo.domain(), e))?;
+        }
+        let actual = hasher.finish();
+        if actual != blob.digest {
+            return Err(RegistryError::DigestMismatch {
+                what: blob_what(repo, &blob.digest),
+                expected: blob.digest.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stream the rest of the blob (past what `hasher` has seen) from
+    /// `registry` into `sink`, resuming with `Range` after a break.
+    async fn blob_from<S: BlobSink>(
+        &self,
+        registry: &Registry,
+        repo: &Repository,
+        blob: &BlobRef,
+        sink: &mut S,
+        hasher: &mut Hasher,
+        progress: &Progress,
+    ) -> Result<()> {
         let scope = Scope::pull(repo);
         let what = blob_what(repo, &blob.digest);
         let url = registry.url(&format!("v2/{}/blobs/{}", repo.path(), blob.digest))?;
-        let mut hasher = Hasher::new();
         let mut backoff = Backoff::new(&self.inner.options.retry);
         loop {
             let done = hasher.len();
@@ -286,22 +360,20 @@ impl Client {
                     request
                 })
             };
-            let resp = self
-                .send(&registry, &scope, &what, true, &mut build)
-                .await?;
+            let resp = self.send(registry, &scope, &what, true, &mut build).await?;
             let mut skip = match resp.status().as_u16() {
                 200 => done,
                 206 => match range_start(&resp) {
                     Some(start) if start <= done => done - start,
                     _ => {
                         return Err(protocol(
-                            &registry,
+                            registry,
                             &what,
                             "206 with a Content-Range past what was asked",
                         ));
                     }
                 },
-                _ => return Err(status_error(&registry, &what, resp).await),
+                _ => return Err(status_error(registry, &what, resp).await),
             };
             let mut stream = resp.bytes_stream();
             let failure = loop {
@@ -355,14 +427,6 @@ impl Client {
             };
             tracing::warn!(%what, done = hasher.len(), %message, ?delay, "blob download broke; resuming");
             tokio::time::sleep(delay).await;
-        }
-        let actual = hasher.finish();
-        if actual != blob.digest {
-            return Err(RegistryError::DigestMismatch {
-                what,
-                expected: blob.digest.clone(),
-                actual,
-            });
         }
         Ok(())
     }

@@ -26,6 +26,9 @@ pub(crate) struct Registry {
     /// `https://host/` or `http://host/`.
     pub base: Url,
     pub(crate) credentials: Option<Credentials>,
+    /// The HTTP client for this registry (without certificate
+    /// verification for one listed as insecure).
+    pub(crate) http: reqwest::Client,
     auth: Mutex<AuthState>,
     /// The HTTP version the ping was answered with.
     version: reqwest::Version,
@@ -46,7 +49,9 @@ impl Registry {
     }
 }
 
-pub(crate) fn build_http(options: &ClientOptions) -> Result<reqwest::Client> {
+/// The HTTP client; `verify: false` accepts any server certificate
+/// (`insecure_tls`), for registries listed as insecure.
+pub(crate) fn build_http(options: &ClientOptions, verify: bool) -> Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for err in &native.errors {
@@ -72,11 +77,15 @@ pub(crate) fn build_http(options: &ClientOptions) -> Result<reqwest::Client> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    if !verify {
+        tls.dangerous()
+            .set_certificate_verifier(Arc::new(super::insecure_tls::AnyCertificate(provider)));
+    }
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
@@ -99,7 +108,17 @@ pub(crate) fn plain_http_allowed(domain: &str, insecure: &[String]) -> bool {
         || host
             .parse::<Ipv4Addr>()
             .is_ok_and(|ip| ip.octets()[0] == 127)
-        || insecure.iter().any(|i| i == domain || i == host)
+        || listed_insecure(domain, insecure)
+}
+
+/// `domain` (or its host without the port) is in the insecure list.
+pub(crate) fn listed_insecure(domain: &str, insecure: &[String]) -> bool {
+    let host = if domain.starts_with('[') {
+        domain.split_inclusive(']').next().unwrap_or(domain)
+    } else {
+        domain.split(':').next().unwrap_or(domain)
+    };
+    insecure.iter().any(|i| i == domain || i == host)
 }
 
 /// Exponential backoff bounded by attempts and elapsed time.
@@ -268,6 +287,10 @@ impl Client {
         };
         let what = "ping /v2/";
         let opts = &self.inner.options;
+        let http = match &self.inner.http_insecure {
+            Some(insecure) if listed_insecure(domain, &opts.insecure_registries) => insecure,
+            _ => &self.inner.http,
+        };
         let https =
             Url::parse(&format!("https://{api_host}/")).map_err(|e| RegistryError::Invalid {
                 what: format!("registry {domain}"),
@@ -281,15 +304,7 @@ impl Client {
                     message: e.to_string(),
                 })?;
                 let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
-                send_retrying(
-                    &self.inner.http,
-                    &opts.retry,
-                    domain,
-                    what,
-                    retry,
-                    &mut build,
-                )
-                .await
+                send_retrying(http, &opts.retry, domain, what, retry, &mut build).await
             }
         };
         let (base, resp) = if plain_http_allowed(domain, &opts.insecure_registries) {
@@ -326,6 +341,7 @@ impl Client {
             domain: domain.to_string(),
             base,
             credentials,
+            http: http.clone(),
             auth: Mutex::new(AuthState::default()),
             version: resp.version(),
         };
@@ -368,7 +384,7 @@ impl Client {
                 })
             };
             let resp = send_retrying(
-                &self.inner.http,
+                &registry.http,
                 &self.inner.options.retry,
                 &registry.domain,
                 what,
