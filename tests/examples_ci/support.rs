@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 /// The ordinary user the rootless runs use, and its sub-id range.
 pub const USER: &str = "hoist-examples-ci";
-pub const SUBIDS: &str = "300000:65536";
+/// Clear of `cli_rootless.rs` (200000+65536) and `cli_in_container.rs`
+/// (300000+131072).
+pub const SUBIDS: &str = "500000:65536";
 pub const REG_USER: &str = "ci-bot";
 pub const REG_PASSWORD: &str = "s3cret-token";
 pub const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
@@ -85,19 +87,28 @@ impl Drop for AuthRegistry {
     }
 }
 
-/// The ordinary user with its sub-id range (idempotent; under the lock
-/// `tests/cli_rootless.rs` takes, as both edit `/etc/subuid`).
+/// The ordinary user with its sub-id range (idempotent). `/etc/subuid`
+/// and `/etc/subgid` are rewritten under both locks the other tests that
+/// edit them take (`cli_rootless.rs`, `cli_in_container.rs`), so no
+/// rewrite loses another test's line; the range overlaps none of theirs.
 pub fn make_user() {
+    let line = format!("{USER}:{SUBIDS}");
     let script = format!(
         "set -e\n\
          id -u {USER} >/dev/null 2>&1 || useradd -M -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}\n\
          for f in /etc/subuid /etc/subgid; do\n\
            touch \"$f\"\n\
-           grep -q '^{USER}:' \"$f\" || echo '{USER}:{SUBIDS}' >> \"$f\"\n\
+           if [ \"$(grep '^{USER}:' \"$f\")\" != '{line}' ]; then\n\
+             grep -v '^{USER}:' \"$f\" > \"$f.hoist-examples\" || true\n\
+             echo '{line}' >> \"$f.hoist-examples\"\n\
+             chmod 644 \"$f.hoist-examples\"\n\
+             mv \"$f.hoist-examples\" \"$f\"\n\
+           fi\n\
          done"
     );
     let out = Command::new("flock")
-        .args(["/run/lock/hoist-rootless-test.lock", "sh", "-c", &script])
+        .args(["/run/lock/hoist-rootless-test.lock", "flock"])
+        .args(["/run/lock/hoist-podman-test.lock", "sh", "-c", &script])
         .output()
         .expect("flock runs");
     assert!(out.status.success(), "making {USER}: {out:?}");
