@@ -33,8 +33,18 @@ impl Platform {
     /// Parse `os[/arch[/variant]]` or a bare architecture, normalising
     /// aliases as containerd does (`x86_64` → `amd64`, `aarch64` → `arm64`).
     pub fn parse(s: &str) -> Result<Platform, String> {
+        if s.contains(',') {
+            return Err(format!(
+                "invalid platform {s:?}: hoist builds one platform at a time (run one build per platform)"
+            ));
+        }
         let parts: Vec<&str> = s.trim().split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
+        // containerd's specifier: [A-Za-z0-9_.-]+ per part.
+        let bad_char = |p: &&str| {
+            !p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        };
+        if parts.iter().any(|p| p.is_empty() || bad_char(p)) || parts.len() > 3 {
             return Err(format!(
                 "invalid platform {s:?}: expected os/arch[/variant]"
             ));
@@ -149,5 +159,14 @@ mod tests {
         );
         assert!(Platform::parse("linux//amd64").is_err());
         assert!(Platform::parse("plan10/amd64").is_err());
+    }
+
+    #[test]
+    fn one_platform_only_and_containerd_characters() {
+        let e = Platform::parse("linux/arm64,linux/amd64").unwrap_err();
+        assert!(e.contains("one platform at a time"), "{e}");
+        assert!(Platform::parse("linux/amd 64").is_err());
+        assert!(Platform::parse("linux/arm64:v8").is_err());
+        assert!(Platform::parse("linux/arm_64.x-y").is_ok());
     }
 }
