@@ -541,6 +541,10 @@ fn without_namespaces_only_chroot_isolation_builds() {
     assert_eq!(c.read("app-out/u"), "0\n");
     assert_eq!(c.read("app-out/ok"), "ok\n");
     assert!(
+        c.rootfs.join("var/lib/hoist").is_dir(),
+        "root without a user namespace keeps root's store"
+    );
+    assert!(
         c.read("app-out/hosts-seen").contains("buildkitsandbox"),
         "the step's /etc/hosts is hoist's"
     );

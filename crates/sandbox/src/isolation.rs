@@ -248,10 +248,17 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
                 }
                 _ => String::new(),
             };
+            let chroot = if f.chroot {
+                "--isolation=chroot runs steps in a plain chroot without any namespace, which \
+                 isolates far less"
+            } else {
+                "--isolation=chroot, a plain chroot without namespaces, would need root with \
+                 CAP_SYS_CHROOT"
+            };
             return Err(format!(
-                "RUN needs a mount namespace, and making one was refused ({why}){user}; \
-                 --isolation=chroot runs steps in a plain chroot without any namespace, which \
-                 isolates far less ({DOCS})"
+                "RUN needs a mount namespace, and making one was refused ({why}){user}: a \
+                 seccomp profile (Docker's default refuses unshare) or the kernel's settings \
+                 forbid it; {chroot} ({DOCS})"
             ));
         }
     };

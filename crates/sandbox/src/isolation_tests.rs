@@ -152,6 +152,12 @@ fn without_any_namespace_only_chroot_runs_and_only_with_cap_sys_chroot() {
     };
     let err = decide(Mode::Chroot, &user).unwrap_err();
     assert!(err.contains("needs CAP_SYS_CHROOT"), "{err}");
+    let err = decide(Mode::Auto, &user).unwrap_err();
+    assert!(
+        err.contains("Docker's default refuses unshare")
+            && err.contains("would need root with CAP_SYS_CHROOT"),
+        "a user is not sent to a mode it cannot have: {err}"
+    );
 }
 
 #[test]

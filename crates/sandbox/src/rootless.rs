@@ -303,8 +303,12 @@ fn child(fd: Option<RawFd>) -> Option<i32> {
         let _ = sock.write_all(b"x");
         // SAFETY: single-threaded (see above).
         unsafe { std::env::set_var(REFUSED_ENV, e.to_string()) };
-        // Root carries on as root: only RUN needs the namespace, and says so.
-        if !rustix::process::geteuid().is_root() {
+        // Root carries on as root, with root's defaults (store,
+        // configuration): only RUN needs the namespace, and says so.
+        if rustix::process::geteuid().is_root() {
+            // SAFETY: single-threaded (see above).
+            unsafe { std::env::remove_var(ENV) };
+        } else {
             eprintln!(
                 "hoist: warning: cannot create a user namespace ({e}); running as your own \
                  user, without file ownership or RUN"
