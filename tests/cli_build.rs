@@ -673,3 +673,32 @@ fn identical_steps_in_concurrent_stages_run_once() {
     );
     assert!(log.contains("(3 steps run, 1 cached)"), "{log}");
 }
+
+/// BuildKit: `-o type=oci` without `-t` or `name=` writes an unnamed image
+/// (no ref annotation, no RepoTags), not one named after its digest.
+#[test]
+fn an_output_without_a_name_is_unnamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "x")],
+    );
+    let root = dir.path().join("store");
+    let tar = dir.path().join("out.tar");
+    let spec = format!("type=oci,dest={}", tar.display());
+    ok(&root, &["build", "-q", "-o", &spec, ctx.to_str().unwrap()]);
+    let out = Command::new("tar")
+        .arg("-xOf")
+        .arg(&tar)
+        .args(["index.json", "manifest.json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("org.opencontainers.image.ref.name"),
+        "{text}"
+    );
+    assert!(text.contains("\"RepoTags\":[]"), "{text}");
+}

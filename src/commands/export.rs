@@ -59,6 +59,8 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
     }
     let names = match &spec.name {
         Some(n) => n.split(',').map(store_name).collect::<Result<Vec<_>>>()?,
+        // A bare digest (a build without -t) names nothing, as BuildKit.
+        None if image.starts_with("sha256:") => Vec::new(),
         None => store_name(image).map(|n| vec![n]).unwrap_or_default(),
     };
     let epoch = source_date_epoch();
