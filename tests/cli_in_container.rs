@@ -54,7 +54,7 @@ u=$(id -u {USER})
 mkdir -p /run/user/$u && chown {USER}: /run/user/$u && chmod 700 /run/user/$u"#
     );
     let out = Command::new("flock")
-        .args(["/run/lock/hoist-podman-test.lock", "sh", "-c", &script])
+        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
         .output()
         .expect("flock runs");
     assert!(

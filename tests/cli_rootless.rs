@@ -40,7 +40,7 @@ for f in /etc/subuid /etc/subgid; do
 done"#
     );
     let out = Command::new("flock")
-        .args(["/run/lock/hoist-rootless-test.lock", "sh", "-c", &script])
+        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
         .output()
         .expect("flock runs");
     assert!(

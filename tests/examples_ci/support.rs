@@ -107,8 +107,7 @@ pub fn make_user() {
          done"
     );
     let out = Command::new("flock")
-        .args(["/run/lock/hoist-rootless-test.lock", "flock"])
-        .args(["/run/lock/hoist-podman-test.lock", "sh", "-c", &script])
+        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
         .output()
         .expect("flock runs");
     assert!(out.status.success(), "making {USER}: {out:?}");
