@@ -10,8 +10,8 @@
 pub mod base;
 pub mod config;
 mod copy;
-mod records;
 pub mod key;
+mod records;
 mod run;
 mod run_mounts;
 pub mod snapshot;
