@@ -490,3 +490,65 @@ fn a_missing_cache_is_a_warning_and_a_bad_spec_an_error() {
         assert!(err.contains(want), "{spec}: {err}");
     }
 }
+
+/// An empty store and a base image only in the registry: with an imported
+/// cache whose records cover every step, the base image's layers are never
+/// downloaded when the output does not contain them (BuildKit resolves only
+/// the base's manifest in that case too).
+#[test]
+fn a_build_stage_base_is_not_downloaded_when_every_step_hits() {
+    let registry = Registry::start(None).expect("docker-registry must be installed");
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_tar(dir.path());
+    let seed = store(dir.path(), "seed", &base);
+    let remote_base = format!("{}/base:1", registry.addr());
+    ok(&seed, &["push", "base:1", &remote_base]);
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {remote_base} AS builder\nRUN mkdir /out && echo made > /out/file\n\
+                 FROM scratch\nCOPY --from=builder /out /out\n"
+            ),
+        )],
+    );
+    let cache = format!("type=registry,ref={}/app:buildcache", registry.addr());
+    let a = dir.path().join("a");
+    ok(
+        &a,
+        &[
+            "build",
+            "-t",
+            "app:1",
+            "--cache-to",
+            &format!("{cache},mode=max"),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let b = dir.path().join("b");
+    let log = ok(
+        &b,
+        &[
+            "build",
+            "--progress=plain",
+            "-t",
+            "app:1",
+            "--cache-from",
+            &cache,
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(counts(&log), (0, 2), "{log}");
+    assert_eq!(digest_of(&a, "app:1"), digest_of(&b, "app:1"));
+    // B holds the base's manifest and config, and the one COPY layer: no
+    // busybox layer (about a megabyte).
+    let base_layers = layers_of(&seed, "base:1");
+    let in_b = blobs(&b);
+    for layer in &base_layers {
+        assert!(!in_b.contains(layer), "base layer {layer} was downloaded");
+    }
+    assert_eq!(fetched(&log).0, 1, "{log}");
+    ok(&b, &["store", "check"]);
+}

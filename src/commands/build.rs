@@ -337,6 +337,9 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         store,
         client: Some(&client),
         always_pull: args.pull,
+        // With an imported cache every step may hit: base images are then
+        // resolved without their layers, fetched only if a step reads them.
+        lazy: !opts.cache_from.is_empty(),
     };
     let progress_mode = if args.quiet {
         "quiet"

@@ -35,6 +35,10 @@ pub struct BaseResolver<'a> {
     pub client: Option<&'a Client>,
     /// `--pull`: always ask the registry, even when the store has the name.
     pub always_pull: bool,
+    /// Resolve a missing image's manifest and config only; its layers are
+    /// fetched when something reads them (a build importing a cache, whose
+    /// steps may all hit).
+    pub lazy: bool,
 }
 
 impl BaseResolver<'_> {
@@ -61,6 +65,9 @@ impl BaseResolver<'_> {
                     name: name.to_string(),
                     reason: e.to_string(),
                 })?;
+            if self.lazy {
+                return self.resolve_lazily(client, &rt, &reference, platform, name);
+            }
             let opts = PullOptions {
                 platform: platform.clone(),
             };
@@ -78,6 +85,37 @@ impl BaseResolver<'_> {
         }
         let record = self.store.resolve(&full)?;
         self.stored(&record.digest, Some(&record.media_type), platform, name)
+    }
+
+    /// The image `reference` from its registry without its layers, which
+    /// the store fetches on first read.
+    fn resolve_lazily(
+        &self,
+        client: &Client,
+        rt: &tokio::runtime::Runtime,
+        reference: &Reference,
+        platform: &Platform,
+        name: &str,
+    ) -> Result<ImageState, BuildError> {
+        let base_error = |reason: String| BuildError::Base {
+            name: name.to_string(),
+            reason,
+        };
+        let (digest, media_type, layers) = rt
+            .block_on(crate::transfer::pull::resolve_manifest(
+                client, self.store, reference, platform,
+            ))
+            .map_err(|e| base_error(e.to_string()))?;
+        let fetcher =
+            crate::cache::fetch::CacheFetcher::new(crate::cache::fetch::Origin::Registry {
+                client: client.clone(),
+                repo: reference.repository().clone(),
+            });
+        for layer in layers.iter().filter(|l| l.urls.is_empty()) {
+            fetcher.offer(layer, None);
+        }
+        self.store.add_fetcher(std::sync::Arc::new(fetcher));
+        self.stored(&digest, Some(&media_type), platform, name)
     }
 
     /// The image whose manifest (or index) `digest` is in the store.

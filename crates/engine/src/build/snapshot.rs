@@ -180,6 +180,7 @@ pub fn unpack_image(
         store,
         client: None,
         always_pull: false,
+        lazy: false,
     };
     let _lease = store.lease()?;
     let state = resolver.stored(digest, None, platform, &digest.to_string())?;

@@ -100,6 +100,52 @@ pub async fn pull(
     })
 }
 
+/// Resolve `reference` without its layers: the manifest (and the index
+/// above it), and the config, into the store; no name is set (a ref only
+/// names images whose layers are stored). Returns the top document's
+/// digest and media type and the chosen manifest's layers, for a fetcher
+/// to fetch when something reads them.
+pub async fn resolve_manifest(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<(Digest, String, Vec<Descriptor>)> {
+    let _lease = store.lease()?;
+    let top = client.get_manifest(reference).await?;
+    let mut documents = vec![top.bytes.clone()];
+    let manifest = match AnyManifest::parse(top.bytes, Some(&top.media_type))? {
+        AnyManifest::Manifest(m) => *m,
+        AnyManifest::Index(index) => {
+            let desc = index.value().select(platform)?;
+            let child = client
+                .get_manifest(&reference.with_digest(desc.digest.clone()))
+                .await?;
+            documents.push(child.bytes.clone());
+            match AnyManifest::parse(child.bytes, Some(&desc.media_type))? {
+                AnyManifest::Manifest(m) => *m,
+                AnyManifest::Index(_) => {
+                    return Err(TransferError::NestedIndex(desc.digest.clone()));
+                }
+            }
+        }
+    };
+    let config = &manifest.value().config;
+    if !store.has_blob(&config.digest)? {
+        fetch_blob(
+            client,
+            store,
+            reference.repository(),
+            &BlobRef::new(config.digest.clone(), config.size),
+        )
+        .await?;
+    }
+    for doc in documents.iter().rev() {
+        store.put_blob_bytes(doc)?;
+    }
+    Ok((top.digest, top.media_type, manifest.value().layers.clone()))
+}
+
 /// Download one blob of `repo` into the store, verified.
 pub(crate) async fn fetch_blob(
     client: &Client,
