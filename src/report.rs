@@ -57,3 +57,41 @@ pub fn warning(file: &str, w: &Warning) {
         eprintln!("warning: {file}:{}: {} [{}]", w.line, w.message, w.rule);
     }
 }
+
+/// Write to stdout. A reader that went away (`hoist images | head -1`)
+/// ends hoist quietly with 141 (128 + SIGPIPE), as a process killed by
+/// SIGPIPE would, instead of a panic.
+pub fn stdout(args: fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("hoist: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `println!` through [`stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::report::stdout(format_args!($($arg)*), true) };
+}
+
+/// `print!` through [`stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::report::stdout(format_args!($($arg)*), false) };
+}
+
+pub(crate) use {out, outln};

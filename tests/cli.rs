@@ -178,3 +178,25 @@ fn missing_dockerfile_names_the_path() {
         text(&out.stderr)
     );
 }
+
+/// A reader that goes away (`hoist parse … | head -1`): hoist stops with
+/// 141 (128 + SIGPIPE) as `cat` would, never a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let big = "FROM scratch\n".to_string() + &"LABEL a=b\n".repeat(5000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["parse", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before hoist writes a byte.
+    drop(child.stdout.take());
+    // hoist may stop before reading it all; only its exit matters.
+    let _ = child.stdin.take().unwrap().write_all(big.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

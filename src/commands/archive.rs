@@ -96,11 +96,11 @@ pub fn load(store: &Store, args: LoadArgs) -> Result<()> {
         .with_context(|| format!("loading {path}"))?,
     };
     for name in &report.names {
-        println!("Loaded image: {name}");
+        crate::report::outln!("Loaded image: {name}");
     }
     if report.names.is_empty() && !args.quiet {
         for d in &report.manifests {
-            println!("Loaded image ID: {d}");
+            crate::report::outln!("Loaded image ID: {d}");
         }
     }
     Ok(())

@@ -423,7 +423,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.quiet {
-        println!("{digest}");
+        crate::report::outln!("{digest}");
     } else {
         eprintln!(
             "writing image {digest} done ({} steps run, {} cached)",

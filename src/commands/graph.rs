@@ -48,10 +48,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let graph = StageGraph::build(&df, &opts).map_err(|e| src.error(e))?;
     match args.format {
-        Format::Text => print!("{}", text(&graph)),
-        Format::Dot => print!("{}", graph.to_dot()),
-        Format::Mermaid => print!("{}", graph.to_mermaid()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&graph)?),
+        Format::Text => crate::report::out!("{}", text(&graph)),
+        Format::Dot => crate::report::out!("{}", graph.to_dot()),
+        Format::Mermaid => crate::report::out!("{}", graph.to_mermaid()),
+        Format::Json => crate::report::outln!("{}", serde_json::to_string_pretty(&graph)?),
     }
     Ok(())
 }

@@ -27,16 +27,19 @@ pub struct ImagesArgs {
 pub fn images(store: &Store, args: ImagesArgs) -> Result<()> {
     let list = store.list_images()?;
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&list)?),
+        "json" => crate::report::outln!("{}", serde_json::to_string_pretty(&list)?),
         "table" if args.quiet => {
             for img in &list {
-                println!("{}", img.digest);
+                crate::report::outln!("{}", img.digest);
             }
         }
         "table" => {
-            println!(
+            crate::report::outln!(
                 "{:<48} {:<20} {:<14} {:>10}",
-                "REPOSITORY", "TAG", "DIGEST", "SIZE"
+                "REPOSITORY",
+                "TAG",
+                "DIGEST",
+                "SIZE"
             );
             for img in &list {
                 let (repo, tag) = match Reference::parse(&img.name) {
@@ -47,7 +50,7 @@ pub fn images(store: &Store, args: ImagesArgs) -> Result<()> {
                     Err(_) => (img.name.clone(), "<none>".into()),
                 };
                 let short = &img.digest.hex()[..12];
-                println!(
+                crate::report::outln!(
                     "{repo:<48} {tag:<20} {short:<14} {:>10}",
                     human_size(img.size)
                 );
@@ -127,7 +130,7 @@ pub fn inspect(store: &Store, args: InspectArgs) -> Result<()> {
         "Manifest": top,
         "Config": config_json,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::report::outln!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
@@ -157,7 +160,7 @@ pub fn rmi(store: &Store, args: RmiArgs) -> Result<()> {
             store_name(img)?
         };
         for removed in store.rmi(&key).with_context(|| format!("removing {img}"))? {
-            println!("Untagged: {}", removed.name);
+            crate::report::outln!("Untagged: {}", removed.name);
         }
     }
     Ok(())

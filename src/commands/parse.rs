@@ -26,10 +26,10 @@ pub fn run(args: Args) -> Result<()> {
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     src.warn(&ast.warnings);
     match args.format {
-        Format::Dump => println!("{}", ast.dump()),
+        Format::Dump => crate::report::outln!("{}", ast.dump()),
         Format::Json => {
             let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
-            println!("{}", serde_json::to_string_pretty(&df)?);
+            crate::report::outln!("{}", serde_json::to_string_pretty(&df)?);
         }
     }
     Ok(())

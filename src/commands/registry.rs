@@ -113,7 +113,7 @@ pub fn pull_cmd(store: &Store, args: PullArgs) -> Result<()> {
     if args.unpack {
         hoist_engine::build::snapshot::unpack_image(store, &report.manifest, &platform)?;
     }
-    println!("{}", report.name);
+    crate::report::outln!("{}", report.name);
     Ok(())
 }
 
@@ -154,7 +154,7 @@ pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
     let client = args.registry.client()?;
     let report =
         runtime()?.block_on(push(&client, store, &source, &dest, &progress(args.quiet)))?;
-    println!("{}: digest: {}", dest.familiar(), report.digest);
+    crate::report::outln!("{}: digest: {}", dest.familiar(), report.digest);
     Ok(())
 }
 
@@ -210,7 +210,7 @@ pub fn login(args: LoginArgs) -> Result<()> {
     let domain = domain(args.server.as_deref());
     let client = args.registry.client()?;
     runtime()?.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
-    println!("Login Succeeded");
+    crate::report::outln!("Login Succeeded");
     Ok(())
 }
 
@@ -223,9 +223,9 @@ pub fn logout(args: LogoutArgs) -> Result<()> {
     let domain = domain(args.server.as_deref());
     let client = RegistryArgs::default().client()?;
     if runtime()?.block_on(client.logout(&domain))? {
-        println!("Removing login credentials for {domain}");
+        crate::report::outln!("Removing login credentials for {domain}");
     } else {
-        println!("Not logged in to {domain}");
+        crate::report::outln!("Not logged in to {domain}");
     }
     Ok(())
 }

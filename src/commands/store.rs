@@ -39,9 +39,9 @@ pub fn prune(store: &Store, args: PruneArgs) -> Result<()> {
     }
     let report = store.gc(GcOptions { all: args.all })?;
     for name in &report.removed_refs {
-        println!("Untagged: {name}");
+        crate::report::outln!("Untagged: {name}");
     }
-    println!(
+    crate::report::outln!(
         "Removed {} blobs, {} snapshots, {} cache records, {} temporary files\nTotal reclaimed space: {}",
         report.removed_blobs,
         report.removed_snapshots,
@@ -62,29 +62,29 @@ pub struct DuArgs {
 pub fn du(store: &Store, args: DuArgs) -> Result<()> {
     let r = store.disk_usage()?;
     if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        crate::report::outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
+    crate::report::outln!("{:<12} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
     for (name, u) in [
         ("blobs", r.blobs),
         ("snapshots", r.snapshots),
         ("build cache", r.cache),
         ("temporary", r.temp),
     ] {
-        println!("{name:<12} {:>8} {:>12}", u.count, human_size(u.bytes));
+        crate::report::outln!("{name:<12} {:>8} {:>12}", u.count, human_size(u.bytes));
     }
-    println!("reclaimable: {}", human_size(r.reclaimable));
+    crate::report::outln!("reclaimable: {}", human_size(r.reclaimable));
     Ok(())
 }
 
 pub fn check(store: &Store) -> Result<()> {
     let report = store.check()?;
     if report.is_clean() {
-        println!("store {} is consistent", store.root().display());
+        crate::report::outln!("store {} is consistent", store.root().display());
         return Ok(());
     }
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    crate::report::outln!("{}", serde_json::to_string_pretty(&report)?);
     anyhow::bail!(
         "store {} is damaged (details above)",
         store.root().display()
