@@ -371,6 +371,9 @@ fn cache_mounts_travel_with_the_cache() {
         log.contains("runs: 2"),
         "the cache mount came along:\n{log}"
     );
+    let du: serde_json::Value = serde_json::from_str(&ok(&b, &["du", "--format", "json"])).unwrap();
+    assert_eq!(du["cache_mounts"]["count"], 1, "{du}");
+    assert!(du["cache_mounts"]["bytes"].as_u64().unwrap() > 0, "{du}");
     // Without cache-mounts=true nothing of the directory is exported.
     let plain_dir = dir.path().join("plain");
     ok(

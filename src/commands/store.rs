@@ -70,6 +70,8 @@ pub fn du(store: &Store, args: DuArgs) -> Result<()> {
         ("blobs", r.blobs),
         ("snapshots", r.snapshots),
         ("build cache", r.cache),
+        ("path indexes", r.indexes),
+        ("cache mounts", r.cache_mounts),
         ("temporary", r.temp),
     ] {
         crate::report::outln!("{name:<12} {:>8} {:>12}", u.count, human_size(u.bytes));

@@ -86,6 +86,10 @@ pub struct DuReport {
     pub blobs: Usage,
     pub snapshots: Usage,
     pub cache: Usage,
+    /// Per-layer path indexes (`indexes/`).
+    pub indexes: Usage,
+    /// `RUN --mount=type=cache` directories (`cache-mounts/`).
+    pub cache_mounts: Usage,
     pub temp: Usage,
     pub images: Vec<ImageUsage>,
     /// What `gc` without `all` would free now: unreachable blobs,
@@ -235,6 +239,22 @@ impl Store {
         }
         for (_, size) in self.cache_files()? {
             du.cache.add(size);
+        }
+        let indexes = self.indexes_dir();
+        if indexes.exists() {
+            for name in fsutil::dir_names(&indexes)? {
+                du.indexes
+                    .add(fsutil::tree_size(&indexes.join(name)).unwrap_or(0));
+            }
+        }
+        let mounts = self.root.join("cache-mounts");
+        if mounts.exists() {
+            for name in fsutil::dir_names(&mounts)? {
+                let path = mounts.join(&name);
+                if path.is_dir() {
+                    du.cache_mounts.add(fsutil::tree_size(&path).unwrap_or(0));
+                }
+            }
         }
         let tmp = self.tmp_dir();
         for name in fsutil::dir_names(&tmp)? {
