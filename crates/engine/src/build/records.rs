@@ -93,30 +93,24 @@ impl Solver<'_> {
                 format!("WORKDIR changed: was {}, now {}", last.workdir, now.workdir)
             }
             Some(last) => {
-                let old: Vec<crate::context::EntryHash> = last
-                    .inputs
-                    .iter()
-                    .map(|(p, d)| crate::context::EntryHash {
-                        path: p.clone(),
-                        digest: d.clone(),
-                    })
-                    .collect();
-                let new: Vec<crate::context::EntryHash> = now
-                    .inputs
-                    .iter()
-                    .map(|(p, d)| crate::context::EntryHash {
-                        path: p.clone(),
-                        digest: d.clone(),
-                    })
-                    .collect();
-                let changes: Vec<String> = crate::context::changed_paths(&old, &new)
-                    .into_iter()
-                    .map(|c| match c {
-                        crate::context::PathChange::Added(p) => format!("added {p}"),
-                        crate::context::PathChange::Removed(p) => format!("removed {p}"),
-                        crate::context::PathChange::Modified(p) => format!("changed {p}"),
-                    })
-                    .collect();
+                let hashes = |inputs: &[(String, crate::digest::Digest)]| {
+                    inputs
+                        .iter()
+                        .map(|(p, d)| crate::context::EntryHash {
+                            path: p.clone(),
+                            digest: d.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let changes: Vec<String> =
+                    crate::context::changed_paths(&hashes(&last.inputs), &hashes(&now.inputs))
+                        .into_iter()
+                        .map(|c| match c {
+                            crate::context::PathChange::Added(p) => format!("added {p}"),
+                            crate::context::PathChange::Removed(p) => format!("removed {p}"),
+                            crate::context::PathChange::Modified(p) => format!("changed {p}"),
+                        })
+                        .collect();
                 if changes.is_empty() {
                     "the layer it made is no longer in the store (pruned)".to_string()
                 } else {

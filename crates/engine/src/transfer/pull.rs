@@ -42,26 +42,12 @@ pub async fn pull(
 ) -> Result<PullReport> {
     let _lease = store.lease()?;
     let repo = reference.repository();
-    let top = client.get_manifest(reference).await?;
-    let top_digest = top.digest.clone();
-    let top_media_type = top.media_type.clone();
-    let mut documents = vec![top.bytes.clone()];
-    let manifest = match AnyManifest::parse(top.bytes, Some(&top.media_type))? {
-        AnyManifest::Manifest(m) => *m,
-        AnyManifest::Index(index) => {
-            let desc = index.value().select(&opts.platform)?;
-            let child = client
-                .get_manifest(&reference.with_digest(desc.digest.clone()))
-                .await?;
-            documents.push(child.bytes.clone());
-            match AnyManifest::parse(child.bytes, Some(&desc.media_type))? {
-                AnyManifest::Manifest(m) => *m,
-                AnyManifest::Index(_) => {
-                    return Err(TransferError::NestedIndex(desc.digest.clone()));
-                }
-            }
-        }
-    };
+    let Resolved {
+        top_digest,
+        top_media_type,
+        documents,
+        manifest,
+    } = resolve(client, reference, &opts.platform).await?;
     let mut wanted: Vec<&Descriptor> = vec![&manifest.value().config];
     wanted.extend(manifest.value().layers.iter().filter(|l| l.urls.is_empty()));
     let mut missing = Vec::new();
@@ -100,18 +86,19 @@ pub async fn pull(
     })
 }
 
-/// Resolve `reference` without its layers: the manifest (and the index
-/// above it), and the config, into the store; no name is set (a ref only
-/// names images whose layers are stored). Returns the top document's
-/// digest and media type and the chosen manifest's layers, for a fetcher
-/// to fetch when something reads them.
-pub async fn resolve_manifest(
-    client: &Client,
-    store: &Store,
-    reference: &Reference,
-    platform: &Platform,
-) -> Result<(Digest, String, Vec<Descriptor>)> {
-    let _lease = store.lease()?;
+/// A reference resolved to one platform's manifest.
+struct Resolved {
+    top_digest: Digest,
+    top_media_type: String,
+    /// The documents as served: the top one, then the chosen child of an
+    /// index.
+    documents: Vec<Vec<u8>>,
+    manifest: crate::image::Raw<crate::image::Manifest>,
+}
+
+/// The manifest of `reference` for `platform` (through an index when the
+/// registry serves one).
+async fn resolve(client: &Client, reference: &Reference, platform: &Platform) -> Result<Resolved> {
     let top = client.get_manifest(reference).await?;
     let mut documents = vec![top.bytes.clone()];
     let manifest = match AnyManifest::parse(top.bytes, Some(&top.media_type))? {
@@ -130,6 +117,32 @@ pub async fn resolve_manifest(
             }
         }
     };
+    Ok(Resolved {
+        top_digest: top.digest,
+        top_media_type: top.media_type,
+        documents,
+        manifest,
+    })
+}
+
+/// Resolve `reference` without its layers: the manifest (and the index
+/// above it), and the config, into the store; no name is set (a ref only
+/// names images whose layers are stored). Returns the top document's
+/// digest and media type and the chosen manifest's layers, for a fetcher
+/// to fetch when something reads them.
+pub async fn resolve_manifest(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    platform: &Platform,
+) -> Result<(Digest, String, Vec<Descriptor>)> {
+    let _lease = store.lease()?;
+    let Resolved {
+        top_digest,
+        top_media_type,
+        documents,
+        manifest,
+    } = resolve(client, reference, platform).await?;
     let config = &manifest.value().config;
     if !store.has_blob(&config.digest)? {
         fetch_blob(
@@ -143,7 +156,7 @@ pub async fn resolve_manifest(
     for doc in documents.iter().rev() {
         store.put_blob_bytes(doc)?;
     }
-    Ok((top.digest, top.media_type, manifest.value().layers.clone()))
+    Ok((top_digest, top_media_type, manifest.value().layers.clone()))
 }
 
 /// Download one blob of `repo` into the store, verified.
