@@ -6,26 +6,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use hoist_engine::store::Store;
 
-fn hoist(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("hoist runs")
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let out = hoist(root, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "hoist {args:?} failed:\n{stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &stderr
-}
+#[path = "../testdata/run/lab.rs"]
+mod lab;
+use lab::ok;
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let p = dir.join(rel);

@@ -8,39 +8,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use hoist_engine::testing::Registry;
 
-fn hoist(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hoist"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env("DOCKER_CONFIG", root.join("docker-config"))
-        .output()
-        .expect("hoist runs")
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let out = hoist(root, args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "hoist {args:?} failed:\n{text}");
-    text
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, body) in files {
-        let p = dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
-}
+#[path = "../testdata/run/lab.rs"]
+mod lab;
+use lab::{hoist, ok, write};
 
 /// The base image (the host's busybox-static) as a tarball each store loads,
 /// so both stores have the same `base:1` without a registry.

@@ -32,6 +32,42 @@ pub fn case(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Run `hoist --root ROOT ARGS` with nothing of the host's leaking in:
+/// no `SOURCE_DATE_EPOCH` or `HOIST_ROOT`, registry credentials from the
+/// store's own (empty) `docker-config`.
+pub fn hoist(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("HOIST_ROOT")
+        .env("DOCKER_CONFIG", root.join("docker-config"))
+        .output()
+        .expect("hoist runs")
+}
+
+/// Run hoist, which must succeed; its stdout and stderr together.
+pub fn ok(root: &Path, args: &[&str]) -> String {
+    let out = hoist(root, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "hoist {args:?} failed:\n{text}");
+    text
+}
+
+/// Write `files` (relative path, content) under `dir`.
+pub fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+}
+
 /// One store in a temp dir, `base:1` built in it.
 pub struct Lab {
     pub dir: tempfile::TempDir,
@@ -82,14 +118,7 @@ impl Lab {
     }
 
     pub fn hoist(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("HOIST_ROOT")
-            .output()
-            .expect("hoist runs")
+        hoist(&self.root, args)
     }
 
     /// Run hoist, which must succeed; (stdout, stderr).

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use rustix::fs::CWD;
-use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
 use rustix::thread::UnshareFlags;
 use serde::{Deserialize, Serialize};
 
@@ -257,14 +257,7 @@ fn fresh_proc() -> Result<(), String> {
 /// hoist's `/proc` bound recursively at `target`.
 fn bound_proc(target: &Path) -> Result<(), String> {
     fs::create_dir(target).map_err(|e| format!("mkdir {}: {e}", target.display()))?;
-    let tree = rustix::mount::open_tree(
-        CWD,
-        "/proc",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_RECURSIVE,
-    )
-    .map_err(err)?;
+    let tree = crate::procfs::clone_proc().map_err(err)?;
     rustix::mount::move_mount(
         tree.as_fd(),
         "",

@@ -43,14 +43,7 @@ pub(crate) fn prepare(plan: &Plan) -> Result<Option<OwnedFd>, SandboxError> {
             Ok(Some(mnt))
         }
         ProcSource::Bound => {
-            let tree = rustix::mount::open_tree(
-                CWD,
-                "/proc",
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                    | OpenTreeFlags::AT_RECURSIVE,
-            )
-            .what(|| "bind hoist's /proc".into())?;
+            let tree = clone_proc().what(|| "bind hoist's /proc".into())?;
             crate::sys::set_tree_attrs(
                 std::os::fd::AsFd::as_fd(&tree),
                 libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
@@ -61,6 +54,18 @@ pub(crate) fn prepare(plan: &Plan) -> Result<Option<OwnedFd>, SandboxError> {
         }
         ProcSource::Absent => Ok(None),
     }
+}
+
+/// A detached recursive copy of hoist's own `/proc` mount (the isolation
+/// probe tries the same call).
+pub(crate) fn clone_proc() -> rustix::io::Result<OwnedFd> {
+    rustix::mount::open_tree(
+        CWD,
+        "/proc",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE,
+    )
 }
 
 /// Docker's read-only `/proc` paths (kernel knobs: `core_pattern` alone

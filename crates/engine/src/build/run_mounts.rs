@@ -214,14 +214,7 @@ impl Solver<'_> {
                     }
                     let file = scratch.join(format!("secret-{i}"));
                     fs::write(&file, &value).map_err(|e| io_err(&file, e))?;
-                    fs::set_permissions(&file, fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))
-                        .map_err(|e| io_err(&file, e))?;
-                    rustix::fs::chown(
-                        &file,
-                        Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
-                        Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
-                    )
-                    .map_err(|e| io_err(&file, e.into()))?;
+                    set_owner_and_mode(&file, m, 0o400)?;
                     MountKind::Bind {
                         source: file,
                         read_only: true,
@@ -286,14 +279,7 @@ impl Solver<'_> {
             .insert(name.clone(), dir.clone());
         if !dir.exists() {
             let tmp = mkdir(&scratch.join(format!("cache-{i}")))?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))
-                .map_err(|e| io_err(&tmp, e))?;
-            rustix::fs::chown(
-                &tmp,
-                Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
-                Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
-            )
-            .map_err(|e| io_err(&tmp, e.into()))?;
+            set_owner_and_mode(&tmp, m, 0o755)?;
             fs::create_dir_all(&base).map_err(|e| io_err(&base, e))?;
             // Another build may have made it first; theirs wins.
             let _ = fs::rename(&tmp, &dir);
@@ -413,6 +399,22 @@ fn mkdir(p: &Path) -> Result<PathBuf, BuildError> {
         .create(p)
         .map_err(|e| io_err(p, e))?;
     Ok(p.to_path_buf())
+}
+
+/// The mount's `mode=` (else `default_mode`), `uid=` and `gid=` (else 0)
+/// on what hoist made for it.
+fn set_owner_and_mode(path: &Path, m: &Mount, default_mode: u32) -> Result<(), BuildError> {
+    fs::set_permissions(
+        path,
+        fs::Permissions::from_mode(m.mode.unwrap_or(default_mode)),
+    )
+    .map_err(|e| io_err(path, e))?;
+    rustix::fs::chown(
+        path,
+        Some(rustix::fs::Uid::from_raw(m.uid.unwrap_or(0))),
+        Some(rustix::fs::Gid::from_raw(m.gid.unwrap_or(0))),
+    )
+    .map_err(|e| io_err(path, e.into()))
 }
 
 fn io_err(p: &Path, e: std::io::Error) -> BuildError {

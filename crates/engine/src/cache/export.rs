@@ -153,7 +153,7 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
         let ready = s
             .blob
             .clone()
-            .filter(|b| compression_of(&b.media_type) == Some(spec.compression));
+            .filter(|b| Compression::of_layer(&b.media_type) == Some(spec.compression));
         match ready {
             Some(b) => {
                 blob_of.insert(layer.digest.clone(), blobs.len());
@@ -243,14 +243,6 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
         steps: config.steps.len(),
         mounts: config.mounts.len(),
     })
-}
-
-fn compression_of(media_type: &str) -> Option<Compression> {
-    match media_types::layer_compression(media_type)? {
-        media_types::Compression::Gzip => Some(Compression::Gzip),
-        media_types::Compression::Zstd => Some(Compression::Zstd),
-        media_types::Compression::None => Some(Compression::None),
-    }
 }
 
 /// A cache-mount directory as a gzip tar blob in the store.

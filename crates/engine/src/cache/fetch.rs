@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::digest::Digest;
-use crate::image::{Descriptor, media_types};
+use crate::image::Descriptor;
 use crate::layer::Compression;
 use crate::reference::Repository;
 use crate::registry::{BlobRef, Client};
@@ -131,7 +131,7 @@ impl CacheFetcher {
     }
 
     /// Unpack the stored compressed `blob` into the uncompressed layer
-    /// `digest`, and remember the pair for pushes.
+    /// `digest` (the import remembered the pair for pushes).
     fn unpack(
         &self,
         store: &Store,
@@ -139,12 +139,8 @@ impl CacheFetcher {
         digest: &Digest,
         size: u64,
     ) -> Result<(), String> {
-        let from = match media_types::layer_compression(&blob.media_type) {
-            Some(media_types::Compression::Gzip) => Compression::Gzip,
-            Some(media_types::Compression::Zstd) => Compression::Zstd,
-            Some(media_types::Compression::None) => Compression::None,
-            None => return Err(format!("{} is not a layer blob", blob.digest)),
-        };
+        let from = Compression::of_layer(&blob.media_type)
+            .ok_or_else(|| format!("{} is not a layer blob", blob.digest))?;
         let reader = store.open_blob(&blob.digest).map_err(|e| e.to_string())?;
         let writer = store.blob_writer().map_err(|e| e.to_string())?;
         let (_, writer) = crate::layer::recompress(reader, from, Compression::None, None, writer)
@@ -152,12 +148,6 @@ impl CacheFetcher {
         writer
             .commit(Some(digest), Some(size))
             .map_err(|e| format!("{} unpacked: {e}", blob.digest))?;
-        if from != Compression::None {
-            let memo = format!("recompressed:{from:?}:{}:{digest}", from.default_level());
-            if let Ok(bytes) = serde_json::to_vec(&(&blob.digest, blob.size)) {
-                let _ = store.put_cache_record(&memo, &bytes);
-            }
-        }
         Ok(())
     }
 }

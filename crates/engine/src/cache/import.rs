@@ -157,23 +157,19 @@ pub fn import(
 /// Tell the store's recompression memo that `blob` is `layer` compressed,
 /// so pushing the layer sends (or mounts) the cache's blob as it is.
 fn remember_compressed(store: &Store, blob: &Descriptor, layer: Option<&Descriptor>) {
-    use crate::image::media_types::{self, Compression as M};
     use crate::layer::Compression;
     let Some(layer) = layer.filter(|l| l.digest != blob.digest) else {
         return;
     };
-    let to = match media_types::layer_compression(&blob.media_type) {
-        Some(M::Gzip) => Compression::Gzip,
-        Some(M::Zstd) => Compression::Zstd,
-        _ => return,
-    };
-    let memo = format!(
-        "recompressed:{to:?}:{}:{}",
-        to.default_level(),
-        layer.digest
-    );
-    if let Ok(bytes) = serde_json::to_vec(&(&blob.digest, blob.size)) {
-        let _ = store.put_cache_record(&memo, &bytes);
+    if let Some(to) = Compression::of_layer(&blob.media_type).filter(|c| *c != Compression::None) {
+        let _ = crate::export::recompress::remember(
+            store,
+            to,
+            None,
+            &layer.digest,
+            &blob.digest,
+            blob.size,
+        );
     }
 }
 

@@ -39,8 +39,8 @@ pub fn recompress_layers(
     let mut out = m.clone();
     let mut changed = false;
     for (i, layer) in m.layers.iter().enumerate() {
-        let from = match media_types::layer_compression(&layer.media_type) {
-            Some(c) => to_layer_compression(c),
+        let from = match Compression::of_layer(&layer.media_type) {
+            Some(c) => c,
             None => {
                 return Err(RecompressError::NotALayer {
                     digest: layer.digest.clone(),
@@ -53,13 +53,8 @@ pub fn recompress_layers(
         }
         let media_type = crate::layer::MediaTypes::from_docker(docker).layer(to);
         // The same blob recompressed the same way before: reuse it.
-        let memo = format!(
-            "recompressed:{to:?}:{}:{}",
-            level.unwrap_or(to.default_level()),
-            layer.digest
-        );
         let remembered = store
-            .get_cache_record(&memo)?
+            .get_cache_record(&memo_key(to, level, &layer.digest))?
             .and_then(|b| serde_json::from_slice::<(crate::digest::Digest, u64)>(&b).ok())
             .filter(|(d, _)| store.has_blob(d).unwrap_or(false) || store.blob_origin(d).is_some());
         let (digest, size) = match remembered {
@@ -69,9 +64,7 @@ pub fn recompress_layers(
                 let (done, writer) =
                     recompress(store.open_blob(&layer.digest)?, from, to, level, writer)?;
                 let info = writer.commit(Some(&done.digest), Some(done.size))?;
-                if let Ok(bytes) = serde_json::to_vec(&(&info.digest, info.size)) {
-                    store.put_cache_record(&memo, &bytes)?;
-                }
+                remember(store, to, level, &layer.digest, &info.digest, info.size)?;
                 (info.digest, info.size)
             }
         };
@@ -91,10 +84,25 @@ pub fn recompress_layers(
     Ok(raw)
 }
 
-fn to_layer_compression(c: media_types::Compression) -> Compression {
-    match c {
-        media_types::Compression::Gzip => Compression::Gzip,
-        media_types::Compression::Zstd => Compression::Zstd,
-        media_types::Compression::None => Compression::None,
-    }
+/// The cache record naming the blob that is `layer` compressed with `to`
+/// at `level` (the default when `None`).
+fn memo_key(to: Compression, level: Option<i32>, layer: &crate::digest::Digest) -> String {
+    format!(
+        "recompressed:{to:?}:{}:{layer}",
+        level.unwrap_or(to.default_level())
+    )
+}
+
+/// Remember that `blob` (of `size` bytes) is `layer` compressed with `to`
+/// at `level`, so the next export (or push) uses it as it is.
+pub(crate) fn remember(
+    store: &Store,
+    to: Compression,
+    level: Option<i32>,
+    layer: &crate::digest::Digest,
+    blob: &crate::digest::Digest,
+    size: u64,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(&(blob, size)).unwrap_or_default();
+    store.put_cache_record(&memo_key(to, level, layer), &bytes)
 }

@@ -22,6 +22,17 @@ impl Compression {
         }
     }
 
+    /// How a layer blob of `media_type` is compressed; `None` when the
+    /// media type is not a tar layer.
+    pub fn of_layer(media_type: &str) -> Option<Compression> {
+        use crate::image::media_types::{self, Compression as M};
+        Some(match media_types::layer_compression(media_type)? {
+            M::Gzip => Compression::Gzip,
+            M::Zstd => Compression::Zstd,
+            M::None => Compression::None,
+        })
+    }
+
     fn level_ok(self, level: i32) -> bool {
         match self {
             Compression::Gzip => (0..=9).contains(&level),

@@ -141,8 +141,8 @@ async fn push_manifest_blobs(
 
 /// Push one blob of the store: skipped when the repository has it;
 /// mounted from the repository of an imported cache that holds it (same
-/// registry) or from `mount_from`; else uploaded, fetched first when the
-/// store has not fetched it yet.
+/// registry), else from `mount_from`; else uploaded, fetched first when
+/// the store has not fetched it yet.
 pub(crate) async fn push_store_blob(
     client: &Client,
     store: &Store,
@@ -155,28 +155,33 @@ pub(crate) async fn push_store_blob(
         .blob_origin(&blob.digest)
         .and_then(|o| Repository::parse(&o).ok())
         .filter(|o| o.domain() == repo.domain() && o != repo);
-    if let Some(from) = origin {
-        if client.blob_exists(repo, &blob.digest).await?.is_some() {
-            return Ok(PushOutcome::Exists);
-        }
-        if client.mount_blob(repo, &from, &blob.digest).await? {
-            return Ok(PushOutcome::Mounted);
-        }
-    }
-    if !store.has_blob(&blob.digest)? {
-        let (store2, digest) = (store.clone(), blob.digest.clone());
-        let fetched = tokio::task::spawn_blocking(move || store2.ensure_blob(&digest))
-            .await
-            .map_err(|e| TransferError::Io {
-                what: format!("fetching blob {}", blob.digest),
-                source: std::io::Error::other(e),
-            })??;
-        if !fetched {
-            return Err(crate::store::StoreError::BlobNotFound(blob.digest.clone()).into());
-        }
-    }
+    let from = origin.as_ref().or(mount_from);
     let source = BlobSource::File(store.blob_path(&blob.digest));
-    Ok(client
-        .push_blob(repo, blob, &source, mount_from, progress)
-        .await?)
+    if store.has_blob(&blob.digest)? {
+        return Ok(client
+            .push_blob(repo, blob, &source, from, progress)
+            .await?);
+    }
+    // Not fetched yet: fetch it only if the registry can neither skip nor
+    // mount it.
+    if client.blob_exists(repo, &blob.digest).await?.is_some() {
+        return Ok(PushOutcome::Exists);
+    }
+    if let Some(from) = from
+        && client.mount_blob(repo, from, &blob.digest).await?
+    {
+        return Ok(PushOutcome::Mounted);
+    }
+    let (store2, digest) = (store.clone(), blob.digest.clone());
+    let fetched = tokio::task::spawn_blocking(move || store2.ensure_blob(&digest))
+        .await
+        .map_err(|e| TransferError::Io {
+            what: format!("fetching blob {}", blob.digest),
+            source: std::io::Error::other(e),
+        })??;
+    if !fetched {
+        return Err(crate::store::StoreError::BlobNotFound(blob.digest.clone()).into());
+    }
+    client.upload_blob(repo, blob, &source, progress).await?;
+    Ok(PushOutcome::Uploaded)
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime};
 
 use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, Timespec, Timestamps, Uid, XattrFlags};
 
-use super::prune::{is_opaque, is_whiteout, same_bytes};
+use super::prune::{is_opaque, is_whiteout, same_bytes, same_meta};
 use super::{RunError, RunOutcome, RunRequest};
 
 /// How a step's filesystem is made and its changes found.
@@ -477,15 +477,6 @@ fn set_meta(src: &Path, meta: &Metadata, dst: &Path) -> Result<(), RunError> {
         },
     };
     rustix::fs::utimensat(CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW).ctx("set the times of", dst)
-}
-
-/// Type, permissions, owner and mtime (ns) are equal.
-fn same_meta(a: &Metadata, b: &Metadata) -> bool {
-    a.mode() == b.mode()
-        && a.uid() == b.uid()
-        && a.gid() == b.gid()
-        && a.mtime() == b.mtime()
-        && a.mtime_nsec() == b.mtime_nsec()
 }
 
 /// The xattrs of `path` that belong to it: not overlayfs's bookkeeping,

@@ -47,7 +47,9 @@ fn prune_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
     Ok(empty)
 }
 
-fn same_meta(a: &Metadata, b: &Metadata) -> bool {
+/// Type, permissions, owner and mtime (ns) are equal (the copy
+/// snapshotter uses it too).
+pub(super) fn same_meta(a: &Metadata, b: &Metadata) -> bool {
     a.mode() == b.mode()
         && a.uid() == b.uid()
         && a.gid() == b.gid()
