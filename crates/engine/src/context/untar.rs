@@ -10,13 +10,19 @@
 //! is not (`COPY` sets it). gzip and zstd streams are recognised by their
 //! first bytes.
 
-use std::fs::{self, OpenOptions};
+use std::ffi::OsStr;
+use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use rustix::io::Errno;
 use tar::EntryType;
+
+use crate::layer::Resolver;
+use crate::layer::resolve::{DeferredDir, Root, identity, open_dir, remove_all};
 
 use super::{ContextError, IoAt, Result};
 
@@ -56,76 +62,6 @@ fn safe_name(name: &str) -> Result<Option<PathBuf>, &'static str> {
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
 
-/// Creates the missing parents of `rel` under `root`, refusing to go
-/// through anything but real directories.
-fn make_parents(root: &Path, rel: &Path, name: &str) -> Result<()> {
-    let mut cur = root.to_path_buf();
-    let Some(parent) = rel.parent() else {
-        return Ok(());
-    };
-    for part in parent.components() {
-        cur.push(part);
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(tar_err(
-                    name,
-                    "a parent path is a symlink or not a directory",
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&cur).at(&cur)?;
-            }
-            Err(e) => return Err(e).at(&cur),
-        }
-    }
-    Ok(())
-}
-
-/// Whether `rel` is a regular file under `root` reached through real
-/// directories only.
-fn is_plain_file(root: &Path, rel: &Path) -> Result<bool> {
-    let mut cur = root.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for (i, part) in parts.iter().enumerate() {
-        cur.push(part);
-        let last = i + 1 == parts.len();
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if last => return Ok(m.is_file()),
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e).at(&cur),
-        }
-    }
-    Ok(false)
-}
-
-/// Removes whatever is at `path` unless it is a directory and `keep_dir`.
-fn clear(path: &Path, keep_dir: bool) -> Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() && keep_dir => Ok(true),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).at(path).map(|()| false),
-        Ok(_) => fs::remove_file(path).at(path).map(|()| false),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).at(path),
-    }
-}
-
-fn set_mtime(path: &Path, secs: i64, nsec: u32) -> Result<()> {
-    let t = Timespec {
-        tv_sec: secs,
-        tv_nsec: nsec.into(),
-    };
-    let times = Timestamps {
-        last_access: t,
-        last_modification: t,
-    };
-    utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(io::Error::from)
-        .at(path)
-}
-
 /// The entry's mtime, with the PAX record's fraction when there is one.
 fn mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> (i64, u32) {
     let secs = entry.header().mtime().unwrap_or(0) as i64;
@@ -146,7 +82,48 @@ fn mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> (i64, u32) {
     (secs, 0)
 }
 
+/// A path's components as bytes.
+fn comps(rel: &Path) -> Vec<&[u8]> {
+    rel.components().map(|c| c.as_os_str().as_bytes()).collect()
+}
+
+fn timestamps(secs: i64, nsec: u32) -> Timestamps {
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: nsec.into(),
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+fn is_errno(e: &io::Error, set: &[Errno]) -> bool {
+    set.iter()
+        .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
+}
+
+/// Clears `name` in `dir` for a new entry, never following it; `true`
+/// when an existing directory is kept because a directory is wanted.
+fn clear(dir: BorrowedFd<'_>, name: &[u8], keep_dir: bool) -> io::Result<bool> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+        Ok(st) if keep_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            Ok(true)
+        }
+        Ok(_) => remove_all(dir, name).map(|()| false),
+    }
+}
+
 /// Unpacks `reader` into `scratch` (created if missing; must be empty).
+///
+/// Every operation is relative to a descriptor: parents are opened from
+/// the root one component at a time without following any symlink (a
+/// parent that is a symlink is refused), the last component is never
+/// followed, and the deferred directory modes and times are applied
+/// through a descriptor checked to be the directory that was made
+/// ([`DeferredDir`]), so no later entry can point them elsewhere.
 pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
     fs::create_dir_all(scratch).at(scratch)?;
     if fs::read_dir(scratch).at(scratch)?.next().is_some() {
@@ -155,49 +132,79 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
             reason: format!("scratch directory {} is not empty", scratch.display()),
         });
     }
-    let root = fs::canonicalize(scratch).at(scratch)?;
+    let root = Root::open(scratch, Resolver::Auto).at(scratch)?;
     let stream = decompress(reader).at("<stdin>")?;
     let mut archive = tar::Archive::new(stream);
-    // Directory modes and times are applied last, deepest first, so that
-    // read-only directories can still be filled and their mtimes stick.
-    let mut dirs: Vec<(PathBuf, u32, i64, u32)> = Vec::new();
+    let mut dirs: Vec<DeferredDir> = Vec::new();
     for item in archive.entries().at("<stdin>")? {
         let mut entry = item.map_err(|e| tar_err("", e.to_string()))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(rel) = safe_name(&name).map_err(|r| tar_err(&name, r))? else {
             continue;
         };
-        make_parents(&root, &rel, &name)?;
-        let dest = root.join(&rel);
+        let dest = scratch.join(&rel);
+        let parts = comps(&rel);
+        let Some((leaf, parent)) = parts.split_last() else {
+            continue;
+        };
+        let dir = root.dir_beneath(parent, true).map_err(|e| {
+            if is_errno(&e, &[Errno::NOTDIR, Errno::LOOP, Errno::XDEV]) {
+                tar_err(&name, "a parent path is a symlink or not a directory")
+            } else {
+                ContextError::Io {
+                    path: dest.clone(),
+                    source: e,
+                }
+            }
+        })?;
+        let dir = dir.as_fd();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
         let (secs, nsec) = mtime(&mut entry);
+        let times = timestamps(secs, nsec);
+        let sys = |r: rustix::io::Result<()>| r.map_err(io::Error::from).at(&dest);
         match entry.header().entry_type() {
             EntryType::Directory => {
-                if !clear(&dest, true)? {
-                    fs::create_dir(&dest).at(&dest)?;
+                if !clear(dir, leaf, true).at(&dest)? {
+                    sys(rustix::fs::mkdirat(dir, *leaf, Mode::from_raw_mode(0o700)))?;
                 }
-                dirs.push((dest, mode, secs, nsec));
-                continue;
+                let fd = open_dir(dir, leaf).at(&dest)?;
+                dirs.push(DeferredDir {
+                    path: parts.join(&b'/'),
+                    id: identity(fd.as_fd()).at(&dest)?,
+                    mode,
+                    times,
+                });
             }
             EntryType::Regular | EntryType::Continuous => {
-                clear(&dest, false)?;
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                    .open(&dest)
+                clear(dir, leaf, false).at(&dest)?;
+                let flags = OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(dir, *leaf, flags, Mode::from_raw_mode(0o600))
+                    .map_err(io::Error::from)
                     .at(&dest)?;
+                let mut file = fs::File::from(fd);
                 io::copy(&mut entry, &mut file).at(&dest)?;
-                drop(file);
-                fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).at(&dest)?;
+                sys(rustix::fs::fchmod(&file, Mode::from_raw_mode(mode)))?;
+                sys(rustix::fs::futimens(&file, &times))?;
             }
             EntryType::Symlink => {
                 let target = entry
-                    .link_name()
-                    .map_err(|e| tar_err(&name, e.to_string()))?
+                    .link_name_bytes()
                     .ok_or_else(|| tar_err(&name, "symlink without a target"))?;
-                clear(&dest, false)?;
-                std::os::unix::fs::symlink(&target, &dest).at(&dest)?;
+                if target.is_empty() || target.contains(&0) {
+                    return Err(tar_err(&name, "symlink target is empty or contains NUL"));
+                }
+                clear(dir, leaf, false).at(&dest)?;
+                sys(rustix::fs::symlinkat(&target[..], dir, *leaf))?;
+                sys(rustix::fs::utimensat(
+                    dir,
+                    *leaf,
+                    &times,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                ))?;
             }
             EntryType::Link => {
                 let target = entry
@@ -207,28 +214,40 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
                 let target_rel = safe_name(&target_name)
                     .map_err(|r| tar_err(&name, format!("hardlink target {target_name:?}: {r}")))?
                     .ok_or_else(|| tar_err(&name, "hardlink to the root"))?;
-                let source = root.join(&target_rel);
-                // Checked parent by parent: an lstat of the whole path
-                // would follow a symlinked parent out of the root.
-                if !is_plain_file(&root, &target_rel)? {
-                    return Err(tar_err(
+                let not_a_file = || {
+                    tar_err(
                         &name,
                         format!("hardlink target {target_name:?} is not a file unpacked before it"),
-                    ));
+                    )
+                };
+                let tparts = comps(&target_rel);
+                let (tleaf, tparent) = tparts.split_last().ok_or_else(not_a_file)?;
+                // No symlink followed on the way: the target must be a
+                // regular file of this tree.
+                let tdir = root.dir_beneath(tparent, false).map_err(|_| not_a_file())?;
+                match rustix::fs::statat(&tdir, *tleaf, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {}
+                    _ => return Err(not_a_file()),
                 }
-                clear(&dest, false)?;
-                fs::hard_link(&source, &dest).at(&dest)?;
-                continue;
+                clear(dir, leaf, false).at(&dest)?;
+                sys(rustix::fs::linkat(
+                    &tdir,
+                    *tleaf,
+                    dir,
+                    *leaf,
+                    AtFlags::empty(),
+                ))?;
             }
             other => {
                 return Err(tar_err(&name, format!("unsupported entry type {other:?}")));
             }
         }
-        set_mtime(&dest, secs, nsec)?;
     }
-    for (path, mode, secs, nsec) in dirs.into_iter().rev() {
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).at(&path)?;
-        set_mtime(&path, secs, nsec)?;
+    // Deepest first: read-only directories could still be filled, and a
+    // parent's mtime is not moved by its children's.
+    for d in dirs.iter().rev() {
+        let path = scratch.join(OsStr::from_bytes(&d.path));
+        d.apply(&root, false).at(&path)?;
     }
     Ok(())
 }

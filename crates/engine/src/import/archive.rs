@@ -15,6 +15,8 @@ use crate::digest::Digest;
 use crate::export::archive::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME};
 use crate::image::docker_archive::ArchiveManifest;
 use crate::image::{AnyManifest, Descriptor, ImageConfig, Index, Manifest, Raw, media_types};
+use crate::layer::Resolver;
+use crate::layer::resolve::{Root, remove_all};
 use crate::reference::Reference;
 use crate::store::{Store, StoreError};
 
@@ -64,8 +66,17 @@ pub fn load_archive(store: &Store, reader: impl Read) -> Result<LoadReport> {
     }
 }
 
-/// Unpack regular files and directories only, each name checked.
+/// Unpack regular files and directories only, each name checked, every
+/// write relative to a descriptor opened from the scratch root without
+/// following anything (the archive cannot make a symlink, and nothing
+/// else writes there, but the extractor does not rely on it).
 fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    use rustix::fs::{Mode, OFlags};
+
+    let root = Root::open(dir, Resolver::Auto).map_err(LoadError::Read)?;
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(LoadError::Read)? {
         let mut entry = entry.map_err(LoadError::Read)?;
@@ -75,17 +86,29 @@ fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
             name: shown.clone(),
             reason: "the name leaves the archive root".into(),
         })?;
-        let target = dir.join(&rel);
+        let comps: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
+        let bad = |e: io::Error| LoadError::BadEntry {
+            name: shown.clone(),
+            reason: e.to_string(),
+        };
         match entry.header().entry_type() {
             tar::EntryType::Directory => {
-                fs_err::create_dir_all(&target).map_err(LoadError::Read)?
+                root.dir_beneath(&comps, true).map_err(bad)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                if let Some(parent) = target.parent() {
-                    fs_err::create_dir_all(parent).map_err(LoadError::Read)?;
-                }
-                let mut f = fs_err::File::create(&target).map_err(LoadError::Read)?;
-                io::copy(&mut entry, &mut f).map_err(LoadError::Read)?;
+                let Some((leaf, parent)) = comps.split_last() else {
+                    continue;
+                };
+                let parent = root.dir_beneath(parent, true).map_err(bad)?;
+                remove_all(parent.as_fd(), leaf).map_err(bad)?;
+                let flags = OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(&parent, *leaf, flags, Mode::from_raw_mode(0o600))
+                    .map_err(|e| bad(e.into()))?;
+                io::copy(&mut entry, &mut std::fs::File::from(fd)).map_err(LoadError::Read)?;
             }
             // Links and special files have no place in an image archive.
             _ => {}

@@ -88,6 +88,64 @@ impl Root {
         self.walk(comps, create)
     }
 
+    /// Opens (`O_PATH`) the directory at `comps` below the root without
+    /// following any symlink at all (`RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS`
+    /// where the kernel has `openat2`, else a walk that opens each
+    /// component with `O_NOFOLLOW|O_DIRECTORY`): a symlink anywhere on the
+    /// way is `ENOTDIR`/`ELOOP`, never followed, even inside the root.
+    /// Missing directories are made (mode 0755) when `create`.
+    pub(crate) fn dir_beneath(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
+        if comps.is_empty() {
+            return Ok(rustix::fs::openat(
+                &self.fd,
+                c".",
+                path_flags(),
+                Mode::empty(),
+            )?);
+        }
+        if self.openat2_works.get() {
+            let joined = comps.join(&b'/');
+            let flags =
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            let mut tries = 0;
+            loop {
+                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags)
+                {
+                    Ok(fd) => return Ok(fd),
+                    Err(Errno::NOENT) if create => break,
+                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
+                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
+                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
+                        if self.resolver == Resolver::Auto =>
+                    {
+                        self.openat2_works.set(false);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let flags = path_flags() | OFlags::NOFOLLOW;
+        let mut cur = rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?;
+        for comp in comps {
+            if matches!(*comp, b"" | b"." | b"..") {
+                return Err(Errno::INVAL.into());
+            }
+            cur = match rustix::fs::openat(&cur, *comp, flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&cur, *comp, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    rustix::fs::openat(&cur, *comp, flags, Mode::empty())?
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok(cur)
+    }
+
     /// The portable resolution: never opens a symlink, reads it and
     /// continues from the root (absolute target) or the current directory.
     fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
@@ -224,4 +282,62 @@ pub(crate) fn clear_dir(
         result?;
     }
     Ok(())
+}
+
+/// Which inode a descriptor names: `(st_dev, st_ino)`.
+pub(crate) fn identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// A directory's mode and times, set after its contents (a read-only
+/// directory could not be filled, and writing into it moves its mtime).
+/// Found again by its components, without following any symlink, and
+/// applied only through a descriptor of the very inode that was made: a
+/// later entry that replaced the directory, or a parent, with a symlink
+/// or anything else leaves nothing to apply.
+pub(crate) struct DeferredDir {
+    pub(crate) path: Vec<u8>,
+    pub(crate) id: (u64, u64),
+    pub(crate) mode: u32,
+    pub(crate) times: rustix::fs::Timestamps,
+}
+
+impl DeferredDir {
+    /// Applies the mode and times; `Ok(false)` when the directory is no
+    /// longer there as it was made. `in_root`: parents resolve through
+    /// symlinks as if the root were `/` (a layer's `lib -> usr/lib`);
+    /// otherwise a symlink on the way means it is gone.
+    pub(crate) fn apply(&self, root: &Root, in_root: bool) -> io::Result<bool> {
+        let comps: Vec<&[u8]> = self
+            .path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        let Some((name, parent)) = comps.split_last() else {
+            return Ok(false);
+        };
+        let parent = if in_root {
+            root.dir(parent, false)
+        } else {
+            root.dir_beneath(parent, false)
+        };
+        let fd = match parent.and_then(|p| open_dir(p.as_fd(), name)) {
+            Ok(fd) => fd,
+            Err(e)
+                if [Errno::NOENT, Errno::NOTDIR, Errno::LOOP, Errno::XDEV]
+                    .iter()
+                    .any(|x| e.raw_os_error() == Some(x.raw_os_error())) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if identity(fd.as_fd())? != self.id {
+            return Ok(false);
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.mode))?;
+        rustix::fs::futimens(&fd, &self.times)?;
+        Ok(true)
+    }
 }

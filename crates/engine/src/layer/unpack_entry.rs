@@ -27,7 +27,7 @@ use rustix::io::Errno;
 
 use super::LayerError;
 use super::reader::{Entry, Kind, TarError, TarReader};
-use super::resolve::{Root, clear_dir, open_dir, remove_all};
+use super::resolve::{DeferredDir, Root, clear_dir, identity, open_dir, remove_all};
 use super::unpack::{Ownership, UnpackWarning, tar_error};
 use super::whiteout::{Name, classify, is_dropped_xattr, is_reserved};
 use crate::digest::Digest;
@@ -42,7 +42,7 @@ pub(crate) struct Applier<'a> {
     /// Paths this layer created: whiteouts and opaque markers spare them.
     created: HashSet<Vec<u8>>,
     /// Directories whose mode and times are set at the end.
-    dirs: Vec<(Vec<u8>, u32, Timestamps)>,
+    dirs: Vec<DeferredDir>,
     warnings: Vec<UnpackWarning>,
     /// Entries whose ids are not mapped in our user namespace, and the
     /// index of the one warning about them.
@@ -230,7 +230,13 @@ impl<'a> Applier<'a> {
         let fd = open_dir(dir, name).map_err(|e| self.fail("opening directory", e))?;
         self.chown(Some(fd.as_fd()), dir, name, entry)?;
         self.xattrs(Some(fd.as_fd()), dir, name, entry);
-        self.dirs.push((join(comps), entry.mode, times(entry)));
+        let id = identity(fd.as_fd()).map_err(|e| self.fail("inspecting directory", e))?;
+        self.dirs.push(DeferredDir {
+            path: join(comps),
+            id,
+            mode: entry.mode,
+            times: times(entry),
+        });
         Ok(())
     }
 
@@ -554,27 +560,12 @@ impl<'a> Applier<'a> {
     /// the entry count and the warnings.
     pub(crate) fn finish(mut self) -> Result<(u64, Vec<UnpackWarning>), LayerError> {
         let dirs = std::mem::take(&mut self.dirs);
-        for (path, mode, times) in dirs.iter().rev() {
-            self.last.clone_from(path);
-            let comps = components(path).map_err(|reason| self.unsafe_entry(reason))?;
-            let Some((name, parent)) = comps.split_last() else {
-                continue;
-            };
-            let fd = match self
-                .root
-                .dir(parent, false)
-                .and_then(|p| open_dir(p.as_fd(), name))
-            {
-                Ok(fd) => fd,
-                // Removed or replaced later in the layer.
-                Err(e) if is_absent(&e) || e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
-                    continue;
-                }
-                Err(e) => return Err(self.fail("opening directory", e)),
-            };
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode))
-                .map_err(|e| self.fail("setting the mode of", e))?;
-            rustix::fs::futimens(&fd, times).map_err(|e| self.fail("setting the times of", e))?;
+        // Found again in the root and applied only to the inode that was
+        // made: a later entry that replaced it (or a parent) is skipped.
+        for d in dirs.iter().rev() {
+            self.last.clone_from(&d.path);
+            d.apply(self.root, true)
+                .map_err(|e| self.fail("setting the mode and times of", e))?;
         }
         if self.unmapped > 1
             && let Some(w) = self.warnings.get_mut(self.unmapped_warning)
