@@ -76,8 +76,14 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum StoreCmd {
-    /// Verify every blob's digest and every reference; exit 1 on damage.
-    Check,
+    /// Verify every blob's digest, every reference and who may reach the
+    /// store; exit 1 on damage.
+    Check {
+        /// Fix what can be fixed: directories other local users could
+        /// reach get their group and other bits taken away.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 fn main() {
@@ -105,7 +111,9 @@ fn run(cli: Cli) -> Result<()> {
     config::init(cli.config.clone());
     let open = || -> Result<hoist_engine::store::Store> {
         let root = config::store_root(cli.root.as_deref())?;
-        Ok(hoist_engine::store::Store::open(root)?)
+        let store = hoist_engine::store::Store::open(root)?;
+        store::warn_loose_modes(&store);
+        Ok(store)
     };
     match cli.command {
         Cmd::Build(args) => build::run(&open()?, *args),
@@ -118,8 +126,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Prune(args) => store::prune(&open()?, args),
         Cmd::Du(args) => store::du(&open()?, args),
         Cmd::Store {
-            command: StoreCmd::Check,
-        } => store::check(&open()?),
+            command: StoreCmd::Check { repair },
+        } => store::check(&open()?, repair),
         Cmd::Save(args) => archive::save(&open()?, args),
         Cmd::Load(args) => archive::load(&open()?, args),
         Cmd::Export(args) => export::export(&open()?, args),

@@ -80,7 +80,26 @@ pub fn du(store: &Store, args: DuArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn check(store: &Store) -> Result<()> {
+/// Says, once per command, that other local users can reach the store
+/// (a store made before hoist kept it to its owner).
+pub fn warn_loose_modes(store: &Store) {
+    if let Ok(loose) = store.loose_modes() {
+        for (path, mode, allowed) in loose {
+            eprintln!(
+                "warning: {} has mode {mode:04o}: other local users can reach the image files \
+                 below it (at most {allowed:04o}); run `hoist store check --repair`",
+                path.display()
+            );
+        }
+    }
+}
+
+pub fn check(store: &Store, repair: bool) -> Result<()> {
+    if repair {
+        for path in store.repair_modes()? {
+            crate::report::outln!("repaired: {} is no longer reachable by others", path.display());
+        }
+    }
     let report = store.check()?;
     if report.is_clean() {
         crate::report::outln!("store {} is consistent", store.root().display());

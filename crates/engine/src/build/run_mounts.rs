@@ -280,7 +280,7 @@ impl Solver<'_> {
         if !dir.exists() {
             let tmp = mkdir(&scratch.join(format!("cache-{i}")))?;
             set_owner_and_mode(&tmp, m, 0o755)?;
-            fs::create_dir_all(&base).map_err(|e| io_err(&base, e))?;
+            crate::store::create_private_dir(&base)?;
             // Another build may have made it first; theirs wins.
             let _ = fs::rename(&tmp, &dir);
         }
@@ -339,7 +339,7 @@ impl Solver<'_> {
         opts.size = Some(blob.size);
         let reader = std::io::BufReader::new(self.store.open_blob(&blob.digest)?);
         crate::layer::unpack(reader, &tmp, &opts)?;
-        fs::create_dir_all(base).map_err(|e| io_err(base, e))?;
+        crate::store::create_private_dir(base)?;
         // Another build may have made it first; theirs wins.
         let _ = fs::rename(&tmp, base.join(name));
         Ok(())

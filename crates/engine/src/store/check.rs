@@ -32,6 +32,13 @@ pub enum Damage {
     MissingBlob { digest: Digest, needed_by: Digest },
     /// A manifest, index or config reached from a ref cannot be parsed.
     BadImageBlob { digest: Digest, reason: String },
+    /// A directory other local users may reach: images carry setuid
+    /// files and device nodes (`hoist store check --repair` fixes it).
+    LooseMode {
+        path: PathBuf,
+        mode: String,
+        allowed: String,
+    },
 }
 
 impl fmt::Display for Damage {
@@ -55,6 +62,16 @@ impl fmt::Display for Damage {
                 write!(f, "blob {digest}, needed by {needed_by}, is not stored")
             }
             Damage::BadImageBlob { digest, reason } => write!(f, "blob {digest}: {reason}"),
+            Damage::LooseMode {
+                path,
+                mode,
+                allowed,
+            } => write!(
+                f,
+                "{} has mode {mode}: other local users could reach the image files below it \
+                 (at most {allowed}; `hoist store check --repair` fixes it)",
+                path.display()
+            ),
         }
     }
 }
@@ -79,6 +96,7 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport> {
         let _lock = self.lock_store(LockMode::Shared)?;
         let mut report = CheckReport::default();
+        self.check_modes(&mut report.damage)?;
         let mut bad_blobs = Vec::new();
         for (digest, _) in self.list_blob_files()? {
             let digest = match digest {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <root>/
+//!   (the root is 0700, 0710 at most; snapshots/, diffs/, tmp/, cache-mounts/ 0700: see `modes`)
 //!   version                 layout version ("1"), written last on creation
 //!   blobs/sha256/<hex>      content-addressed blobs, read-only, verified on read
 //!   refs.json               tagged images: name → manifest/index digest + media type
@@ -41,6 +42,7 @@ mod fsutil;
 mod gc;
 mod lazy;
 mod lock;
+mod modes;
 mod refs;
 mod snapshots;
 mod walk;
@@ -54,6 +56,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use blobs::{BlobInfo, BlobWriter};
 pub use check::{CheckReport, Damage};
+pub(crate) use modes::create_private_dir;
 pub use error::{Result, StoreError};
 pub use gc::{DuReport, GcOptions, GcReport, ImageUsage, Usage};
 pub use lazy::BlobFetcher;
@@ -86,14 +89,12 @@ impl Store {
             leases: Arc::new(AtomicUsize::new(0)),
             fetchers: lazy::Fetchers::default(),
         };
-        for dir in [
-            store.blobs_dir(),
-            store.snapshots_dir(),
-            store.diffs_dir(),
-            store.cache_dir(),
-            store.tmp_dir(),
-            store.locks_dir(),
-        ] {
+        // The root and the trees of unpacked layers: nobody else's (`modes`).
+        modes::create_private_dir(&store.root)?;
+        for dir in [store.snapshots_dir(), store.diffs_dir(), store.tmp_dir()] {
+            modes::create_private_dir(&dir)?;
+        }
+        for dir in [store.blobs_dir(), store.cache_dir(), store.locks_dir()] {
             fs::create_dir_all(&dir).at(&dir)?;
         }
         let version = store.root.join("version");
