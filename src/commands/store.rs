@@ -97,7 +97,10 @@ pub fn warn_loose_modes(store: &Store) {
 pub fn check(store: &Store, repair: bool) -> Result<()> {
     if repair {
         for path in store.repair_modes()? {
-            crate::report::outln!("repaired: {} is no longer reachable by others", path.display());
+            crate::report::outln!(
+                "repaired: {} is no longer reachable by others",
+                path.display()
+            );
         }
     }
     let report = store.check()?;

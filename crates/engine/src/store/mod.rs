@@ -56,11 +56,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use blobs::{BlobInfo, BlobWriter};
 pub use check::{CheckReport, Damage};
-pub(crate) use modes::create_private_dir;
 pub use error::{Result, StoreError};
 pub use gc::{DuReport, GcOptions, GcReport, ImageUsage, Usage};
 pub use lazy::BlobFetcher;
 pub use lock::Lease;
+pub(crate) use modes::create_private_dir;
 pub use refs::ImageRecord;
 pub use snapshots::{SnapshotKind, SnapshotReservation, chain_ids};
 

@@ -87,11 +87,12 @@ impl Store {
         Ok(())
     }
 
-    /// Takes away the bits no one else may have; returns what it changed.
+    /// Takes away every group and other bit (a group that must search the
+    /// root is given `g+x` by hand); returns what it changed.
     pub fn repair_modes(&self) -> Result<Vec<PathBuf>> {
         let mut fixed = Vec::new();
-        for (dir, mode, allowed) in self.loose_modes()? {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(mode & allowed)).at(&dir)?;
+        for (dir, mode, _) in self.loose_modes()? {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode & !0o077)).at(&dir)?;
             fixed.push(dir);
         }
         Ok(fixed)

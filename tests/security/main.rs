@@ -1,0 +1,14 @@
+//! The hostile-input suite (docs/security.md): what an untrusted
+//! Dockerfile, context or base image may do, tried for real, as root and
+//! as an unprivileged user made by the set-up, with a canary tree outside
+//! the store that must come out unchanged.
+//!
+//! Without root the tests that need users are skipped (they cannot make
+//! them); CI runs as root.
+
+#[path = "../../testdata/run/lab.rs"]
+mod lab;
+
+mod extract;
+mod store_access;
+mod support;
