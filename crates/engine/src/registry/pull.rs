@@ -105,10 +105,7 @@ impl BlobSink for FileSink {
         let ctx = |e: io::Error| io::Error::new(e.kind(), format!("{temp}: {e}"));
         self.file.flush().await.map_err(ctx)?;
         self.file.set_len(0).await.map_err(ctx)?;
-        self.file
-            .seek(io::SeekFrom::Start(0))
-            .await
-            .map_err(ctx)?;
+        self.file.seek(io::SeekFrom::Start(0)).await.map_err(ctx)?;
         Ok(true)
     }
 

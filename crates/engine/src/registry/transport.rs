@@ -308,7 +308,9 @@ pub(crate) fn http_error(registry: &str, what: &str, e: reqwest::Error) -> Regis
 
 /// `e` and its causes, looking inside `io::Error`s too (their `source`
 /// skips the error they wrap).
-fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
     let mut out = Vec::new();
     let mut next = Some(e);
     while let Some(cur) = next
