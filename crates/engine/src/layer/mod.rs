@@ -30,7 +30,7 @@ mod index_scan;
 mod index_stack;
 mod reader;
 mod recompress;
-mod resolve;
+pub(crate) mod resolve;
 mod stream;
 mod tree;
 mod unpack;

@@ -88,6 +88,68 @@ impl Root {
         self.walk(comps, create)
     }
 
+    /// Opens the file at `path` below the root for reading, symlinks
+    /// (the last component's too) resolved as if the root were `/`. Not
+    /// blocking on a FIFO; the caller checks what it opened.
+    pub(crate) fn open_file(&self, path: &[u8]) -> io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if self.openat2_works.get() {
+            let mut tries = 0;
+            loop {
+                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+                match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), how) {
+                    Ok(fd) => return Ok(fd),
+                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
+                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
+                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
+                        if self.resolver == Resolver::Auto =>
+                    {
+                        self.openat2_works.set(false);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        // The walk: the parent as a directory, then the last component,
+        // whose symlink target continues from the parent (or the root).
+        let mut path = path.to_vec();
+        let mut hops = 0;
+        loop {
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => (&path[..0], &path[..]),
+            };
+            if matches!(name, b"" | b"." | b"..") {
+                return Err(Errno::ISDIR.into());
+            }
+            let comps: Vec<&[u8]> = parent.split(|&b| b == b'/').collect();
+            let dir = self.walk(&comps, false)?;
+            let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                return Ok(rustix::fs::openat(
+                    &dir,
+                    name,
+                    flags | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )?);
+            }
+            hops += 1;
+            if hops > MAX_HOPS {
+                return Err(Errno::LOOP.into());
+            }
+            let target = rustix::fs::readlinkat(&dir, name, Vec::new())?.into_bytes();
+            path = if target.first() == Some(&b'/') {
+                target
+            } else {
+                let mut next = parent.to_vec();
+                next.push(b'/');
+                next.extend_from_slice(&target);
+                next
+            };
+        }
+    }
+
     /// The portable resolution: never opens a symlink, reads it and
     /// continues from the root (absolute target) or the current directory.
     fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
