@@ -287,3 +287,62 @@ pub(crate) fn clear_dir(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn read(root: &Root, path: &str) -> io::Result<String> {
+        let fd = root.open_file(path.as_bytes())?;
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text)?;
+        Ok(text)
+    }
+
+    /// `open_file` resolves as `openat2(RESOLVE_IN_ROOT)` does, by either
+    /// resolver: links inside followed, absolute ones and `..` kept in the
+    /// root, the file outside never reached.
+    #[test]
+    fn open_file_resolves_in_root_with_openat2_and_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret");
+        std::fs::write(&outside, "outside").unwrap();
+        let root_path = dir.path().join("root");
+        std::fs::create_dir_all(root_path.join("sub/deeper")).unwrap();
+        std::fs::write(root_path.join("sub/file"), "inside").unwrap();
+        std::fs::write(root_path.join("secret"), "root's own").unwrap();
+        symlink("sub/file", root_path.join("rel")).unwrap();
+        symlink("/sub/file", root_path.join("abs")).unwrap();
+        symlink("../../../secret", root_path.join("sub/deeper/up")).unwrap();
+        symlink(&outside, root_path.join("out")).unwrap();
+        symlink("../file", root_path.join("sub/deeper/chain")).unwrap();
+        symlink("sub/deeper/chain", root_path.join("chained")).unwrap();
+        symlink("loop", root_path.join("loop")).unwrap();
+        symlink("../nowhere", root_path.join("dangling")).unwrap();
+        for resolver in [Resolver::Auto, Resolver::Walk] {
+            let root = Root::open(&root_path, resolver).unwrap();
+            assert_eq!(read(&root, "sub/file").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "rel").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "abs").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "chained").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(
+                read(&root, "sub/deeper/up").unwrap(),
+                "root's own",
+                "{resolver:?}: `..` stops at the root"
+            );
+            let out = read(&root, "out").unwrap_err();
+            assert_eq!(out.kind(), io::ErrorKind::NotFound, "{resolver:?}: {out}");
+            let looped = read(&root, "loop").unwrap_err();
+            assert_eq!(
+                looped.raw_os_error(),
+                Some(Errno::LOOP.raw_os_error()),
+                "{resolver:?}"
+            );
+            let dangling = read(&root, "dangling").unwrap_err();
+            assert_eq!(dangling.kind(), io::ErrorKind::NotFound, "{resolver:?}");
+        }
+    }
+}
