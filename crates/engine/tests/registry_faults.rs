@@ -588,3 +588,50 @@ async fn registry_fault_plain_http_drop_is_reported_as_closed_not_tls() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_plain_http_registry_closing_blob_requests_is_reported_as_closed() {
+    let data = blob_data();
+    // Once: retried, and the blob arrives.
+    let faults = Faults {
+        close_first: 1,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let got = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(blob_gets(&stub).len(), 2, "{:?}", stub.log());
+
+    // Always: the error says the registry closed the connection, over
+    // plain HTTP, after the retry budget.
+    let faults = Faults {
+        close_first: 100,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let err = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap_err();
+    let url = format!(
+        "http://{}/v2/faulty/app/blobs/{}",
+        stub.domain(),
+        blob.digest
+    );
+    assert!(
+        matches!(&err, RegistryError::Closed { plain_http: true, https: None, url: u, .. } if *u == url),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "the registry closed the connection to {url} without answering (plain HTTP)"
+        )),
+        "{err}"
+    );
+    assert_eq!(blob_gets(&stub).len(), 5, "bounded by max_attempts");
+}

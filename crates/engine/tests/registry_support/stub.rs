@@ -33,6 +33,8 @@ pub struct Faults {
     pub stall_for: std::time::Duration,
     /// The first N blob GETs get no answer at all for `stall_for`.
     pub hold_first: usize,
+    /// The first N blob GETs are answered by closing the connection.
+    pub close_first: usize,
     /// The first N blob GETs send the blob with one byte flipped.
     pub corrupt_first: usize,
 }
@@ -51,6 +53,7 @@ struct State {
     cut: usize,
     stalled: usize,
     held: usize,
+    closed: usize,
     corrupted: usize,
     /// "METHOD path range" for every request served.
     log: Vec<String>,
@@ -199,6 +202,15 @@ impl Stub {
                     };
                     if hold {
                         return tokio::time::sleep(faults.stall_for).await;
+                    }
+                    let close = req.method == "GET" && {
+                        let mut s = state.lock().unwrap();
+                        let close = s.closed < faults.close_first;
+                        s.closed += usize::from(close);
+                        close
+                    };
+                    if close {
+                        return drop(stream);
                     }
                     let uploaded = state.lock().unwrap().uploaded.get(digest).cloned();
                     let Some(blob) = uploaded.as_ref().or_else(|| content.blobs.get(digest)) else {
