@@ -702,3 +702,130 @@ fn an_output_without_a_name_is_unnamed() {
     );
     assert!(text.contains("\"RepoTags\":[]"), "{text}");
 }
+
+/// BuildKit reads the Dockerfile from a snapshot of its own directory and
+/// `.dockerignore` from one of the context, so their symlinks resolve
+/// inside those directories (an absolute target from the directory, `..`
+/// stopping there). hoist resolves them the same way, and one that only
+/// leads out is refused by name: the file it points at is never read, so
+/// no line of it can reach an error message.
+#[test]
+fn dockerfile_and_dockerignore_symlinks_out_of_the_context_are_refused() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    let canary = "CANARY_e51f0b secret first line";
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, format!("{canary}\nsecond line\n")).unwrap();
+    write(
+        &ctx,
+        &[
+            ("docker/Dockerfile.real", "FROM scratch\nCOPY hello /\n"),
+            ("hello", "hi"),
+        ],
+    );
+    let refused = |args: &[&str], link: &str| {
+        let out = hoist(&root, args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains("CANARY") && !stderr.contains("CANARY"),
+            "{args:?}: the secret reached the output:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{link} is a symlink to "))
+                && stderr.contains("refused (it is resolved inside that directory"),
+            "{args:?}: {stderr}"
+        );
+    };
+    let c = ctx.to_str().unwrap();
+
+    // The default Dockerfile, relative and absolute links out.
+    for target in [Path::new("../secret.txt"), secret.as_path()] {
+        let _ = std::fs::remove_file(ctx.join("Dockerfile"));
+        symlink(target, ctx.join("Dockerfile")).unwrap();
+        refused(&["build", c], &ctx.join("Dockerfile").display().to_string());
+    }
+    // -f naming a link in the context that leads out.
+    symlink(&secret, ctx.join("app.Dockerfile")).unwrap();
+    let app = ctx.join("app.Dockerfile");
+    refused(
+        &["build", "-f", app.to_str().unwrap(), c],
+        &app.display().to_string(),
+    );
+
+    // A link inside the context is followed; an absolute one resolves
+    // from the directory, as in BuildKit's snapshot.
+    std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    symlink("docker/Dockerfile.real", ctx.join("Dockerfile")).unwrap();
+    ok(&root, &["build", c]);
+    std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    symlink("/docker/Dockerfile.real", ctx.join("Dockerfile")).unwrap();
+    ok(&root, &["build", c]);
+    // -f outside the context, named as such, is fine (docker build -f).
+    let elsewhere = dir.path().join("elsewhere");
+    write(
+        &elsewhere,
+        &[("Dockerfile", "FROM scratch\nCOPY hello /\n")],
+    );
+    ok(
+        &root,
+        &[
+            "build",
+            "-f",
+            elsewhere.join("Dockerfile").to_str().unwrap(),
+            c,
+        ],
+    );
+
+    // .dockerignore, and <Dockerfile>.dockerignore beside the Dockerfile.
+    symlink("../secret.txt", ctx.join(".dockerignore")).unwrap();
+    refused(
+        &["build", c],
+        &ctx.join(".dockerignore").display().to_string(),
+    );
+    std::fs::remove_file(ctx.join(".dockerignore")).unwrap();
+    write(&ctx, &[("real.Dockerfile", "FROM scratch\nCOPY hello /\n")]);
+    let ignore = ctx.join("real.Dockerfile.dockerignore");
+    symlink(&secret, &ignore).unwrap();
+    let real = ctx.join("real.Dockerfile");
+    refused(
+        &["build", "-f", real.to_str().unwrap(), c],
+        &ignore.display().to_string(),
+    );
+    std::fs::remove_file(&ignore).unwrap();
+    ok(&root, &["build", "-f", real.to_str().unwrap(), c]);
+
+    // A context on stdin whose Dockerfile is a link out of it.
+    let tarred = dir.path().join("tarred");
+    write(&tarred, &[("hello", "hi")]);
+    symlink(&secret, tarred.join("Dockerfile")).unwrap();
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&tarred)
+        .args(["-cf", "-", "."])
+        .output()
+        .expect("tar runs");
+    assert!(tar.status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(&root)
+        .args(["build", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &tar.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        !stderr.contains("CANARY") && !String::from_utf8_lossy(&out.stdout).contains("CANARY"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Dockerfile is a symlink to "), "{stderr}");
+}

@@ -161,3 +161,220 @@ fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
         10_000
     );
 }
+
+/// What the proxy does to the first blob it passes on.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Send the headers and half the body, then nothing for ten minutes.
+    Stall,
+    /// Flip one byte in the middle of the body.
+    Corrupt,
+}
+
+/// A proxy on 127.0.0.1 in front of the real registry, for faults the
+/// registry cannot make: one request per connection (the registry is
+/// asked for `Connection: close`), the first blob GET gets `fault`.
+/// Returns its port and the log of "METHOD path range" it forwarded (the
+/// range header lowercased).
+fn proxy(upstream: u16, fault: Fault) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let faulted = Arc::new(AtomicBool::new(false));
+    let shared = log.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let (log, faulted) = (shared.clone(), faulted.clone());
+            std::thread::spawn(move || {
+                let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    // EOF, or a TLS ClientHello (the https try first).
+                    match client.read(&mut byte) {
+                        Ok(1) if !(head.is_empty() && byte[0] == 0x16) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = text.split("\r\n");
+                let request_line = lines.next().unwrap_or_default().to_string();
+                let mut parts = request_line.split(' ');
+                let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let mut forwarded = format!("{request_line}\r\n");
+                let mut range = String::new();
+                for line in lines.filter(|l| !l.is_empty()) {
+                    let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    if name == "range" {
+                        range = line.to_string();
+                    }
+                    if name != "connection" {
+                        forwarded.push_str(&format!("{line}\r\n"));
+                    }
+                }
+                forwarded.push_str("Connection: close\r\n\r\n");
+                log.lock().unwrap().push(
+                    format!("{method} {path} {}", range.to_ascii_lowercase())
+                        .trim_end()
+                        .to_string(),
+                );
+                let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                upstream.write_all(forwarded.as_bytes()).unwrap();
+                let mut response = Vec::new();
+                upstream.read_to_end(&mut response).unwrap();
+                let body_at = response
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(response.len(), |i| i + 4);
+                let first_blob = method == "GET"
+                    && path.contains("/blobs/sha256:")
+                    && response.len() > body_at + 2
+                    && !faulted.swap(true, Ordering::SeqCst);
+                match fault {
+                    Fault::Stall if first_blob => {
+                        let half = body_at + (response.len() - body_at) / 2;
+                        let _ = client.write_all(&response[..half]);
+                        let _ = client.flush();
+                        std::thread::sleep(std::time::Duration::from_secs(600));
+                    }
+                    Fault::Corrupt if first_blob => {
+                        let middle = body_at + (response.len() - body_at) / 2;
+                        response[middle] ^= 0xff;
+                        let _ = client.write_all(&response);
+                    }
+                    _ => {
+                        let _ = client.write_all(&response);
+                    }
+                }
+            });
+        }
+    });
+    (port, log)
+}
+
+/// `hoist ARGS` with a 1 s registry idle timeout, failing the test when it
+/// runs for more than 20 s (a hang, or the 30 s default timeout in force)
+/// instead of waiting it out.
+fn hoist_bounded(root: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = root.with_extension("stdout");
+    let err = root.with_extension("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("DOCKER_CONFIG", root.join("docker-config"))
+        .env("HOIST_REGISTRY_IDLE_TIMEOUT", "1")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("hoist runs");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "hoist {args:?} hung for 20 s:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    (
+        status.success(),
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&err).unwrap(),
+    )
+}
+
+/// A blob that stalls halfway resumes after the idle timeout with a
+/// `Range` for the rest; one whose bytes fail the digest is fetched once
+/// more from the start. Either way the pull ends with the pushed digest.
+#[test]
+fn pull_through_a_stalling_or_corrupting_proxy_gets_the_right_digest() {
+    let registry = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let manifest =
+        hoist_engine::testing::small_image(&Store::open(&a).unwrap(), "docker.io/library/hello:1")
+            .unwrap();
+    let direct = format!("127.0.0.1:{}/team/hello:1", registry.port);
+    let out = hoist(&a, &["push", "hello:1", &direct]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for fault in [Fault::Stall, Fault::Corrupt] {
+        let (port, log) = proxy(registry.port, fault);
+        let store = dir.path().join(format!("{fault:?}"));
+        let via = format!("127.0.0.1:{port}/team/hello:1");
+        let (ok, stdout, stderr) = hoist_bounded(&store, &["pull", &via]);
+        assert!(ok, "{fault:?}: {stderr}");
+        assert_eq!(stdout, format!("{via}\n"));
+        assert!(
+            stderr.contains(&format!("Digest: {}", manifest.digest())),
+            "{fault:?}: {stderr}"
+        );
+        let check = hoist(&store, &["store", "check"]);
+        assert!(check.status.success(), "{fault:?}");
+        let blob_gets: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET ") && l.contains("/blobs/"))
+            .cloned()
+            .collect();
+        // Concurrent GETs log in any order: the faulted blob is the one
+        // asked for twice, every other once.
+        let path = |l: &String| l.split(' ').nth(1).unwrap_or_default().to_string();
+        let twice: Vec<String> = blob_gets
+            .iter()
+            .map(path)
+            .filter(|p| blob_gets.iter().filter(|l| path(l) == *p).count() == 2)
+            .collect();
+        assert_eq!(twice.len(), 2, "{fault:?}: one blob twice: {blob_gets:?}");
+        let again: Vec<&String> = blob_gets
+            .iter()
+            .filter(|l| path(l) == twice[0] && l.contains("range"))
+            .collect();
+        match fault {
+            Fault::Stall => assert!(
+                again.len() == 1 && !again[0].contains("bytes=0-"),
+                "resumed from what arrived: {blob_gets:?}"
+            ),
+            Fault::Corrupt => assert!(
+                again.is_empty(),
+                "fetched again from the start: {blob_gets:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_bad_idle_timeout_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(dir.path())
+        .args(["pull", "127.0.0.1:1/a/b:c"])
+        .env("HOIST_REGISTRY_IDLE_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HOIST_REGISTRY_IDLE_TIMEOUT=\"soon\": expected a number of seconds"),
+        "{err}"
+    );
+}

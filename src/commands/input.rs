@@ -13,7 +13,8 @@ pub struct Source {
     pub text: String,
 }
 
-/// Read `-f FILE` (default `Dockerfile`); `-` reads stdin.
+/// Read `-f FILE` (default `Dockerfile`); `-` reads stdin. Symlinks
+/// resolve inside the file's directory.
 pub fn read(file: Option<&str>) -> Result<Source> {
     let name = file.unwrap_or("Dockerfile").to_string();
     let mut bytes = Vec::new();
@@ -22,7 +23,11 @@ pub fn read(file: Option<&str>) -> Result<Source> {
             .read_to_end(&mut bytes)
             .context("reading the Dockerfile from stdin")?;
     } else {
-        bytes = std::fs::read(&name).with_context(|| format!("reading Dockerfile {name}"))?;
+        // Resolved inside its own directory, as BuildKit reads it: a
+        // symlink that leads out is refused, never read (nor echoed).
+        let (dir, file) = hoist_engine::context::split_file(std::path::Path::new(&name));
+        bytes = hoist_engine::context::read_in_dir(&dir, &file)
+            .with_context(|| format!("reading Dockerfile {name}"))?;
     }
     let text = String::from_utf8(bytes)
         .with_context(|| format!("{name}: the Dockerfile is not valid UTF-8"))?;

@@ -45,10 +45,29 @@ impl RegistryArgs {
             insecure_registries: insecure,
             extra_ca_file: self.ca.clone(),
             mirrors: config.mirrors(),
+            idle_timeout: idle_timeout()?,
             ..ClientOptions::default()
         };
         Ok(Client::new(options)?)
     }
+}
+
+/// `$HOIST_REGISTRY_IDLE_TIMEOUT` (seconds): how long a pull waits for the
+/// next byte before it resumes the blob from what arrived (default 30).
+fn idle_timeout() -> Result<std::time::Duration> {
+    const VAR: &str = "HOIST_REGISTRY_IDLE_TIMEOUT";
+    let Some(raw) = std::env::var_os(VAR) else {
+        return Ok(hoist_engine::registry::DEFAULT_IDLE_TIMEOUT);
+    };
+    let text = raw.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .with_context(|| {
+            format!("{VAR}={text:?}: expected a number of seconds, more than 0 and at most 86400")
+        })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -1,11 +1,15 @@
 //! Faults injected by a stub registry on 127.0.0.1 (tokio, in the test):
 //! 500s then success, connections reset in the middle of a blob (resumed
-//! with `Range`, or re-read when the server ignores it), wrong bytes for
-//! a blob or a manifest (a clear error, and the sink is aborted).
+//! with `Range`, or re-read when the server ignores it), stalls (resumed
+//! after the idle timeout), wrong bytes for a blob (fetched once more from
+//! the start, then a clear error, and the sink is aborted) or a manifest,
+//! and a port that takes connections and closes them (reported as closed,
+//! not as the TLS error of the https try before plain HTTP).
 
 mod registry_support;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use hoist_engine::digest::Digest;
 use hoist_engine::reference::{Reference, Repository};
@@ -234,6 +238,21 @@ async fn registry_fault_wrong_blob_bytes_abort_the_sink() {
             .contains(&format!("blob {} in", blob.digest)),
         "{err}"
     );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "from registry {}, fetched 2 times from the start",
+            stub.domain()
+        )) && text.contains(&format!("expected {}", blob.digest))
+            && text.contains(&format!("got {}", Digest::of(&served))),
+        "{text}"
+    );
+    assert_eq!(blob_gets(&stub).len(), 2, "one more fetch from the start");
+    assert!(
+        blob_gets(&stub).iter().all(|g| g.ends_with(' ')),
+        "both from byte 0: {:?}",
+        stub.log()
+    );
     assert!(!path.exists(), "nothing final");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -241,11 +260,13 @@ async fn registry_fault_wrong_blob_bytes_abort_the_sink() {
         "no partial file left"
     );
 
-    // The reader form: an error instead of EOF.
+    // The reader form: an error instead of EOF (its bytes were read
+    // already, so it cannot start over).
     let mut reader = client.blob_reader(&repo(&stub), &blob, &Progress::none());
     let err = reader.read_to_end(&mut Vec::new()).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
     assert!(err.to_string().contains("digest mismatch"), "{err}");
+    assert_eq!(blob_gets(&stub).len(), 3, "the reader fetched once");
 
     // Too many bytes is caught at once, before the digest.
     let mut longer = data.clone();
@@ -394,4 +415,223 @@ async fn registry_fault_uploads_fall_back_to_chunks_and_retry_sessions() {
         "{err}"
     );
     assert_eq!(count(&stub, "POST "), 1);
+}
+
+/// A client whose idle timeout is 1 s (the default is 30 s).
+fn impatient_client(max_attempts: u32) -> (Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.idle_timeout = Duration::from_secs(1);
+    opts.retry.max_attempts = max_attempts;
+    (Client::new(opts).unwrap(), dir)
+}
+
+/// Bounds a hang: a pull that never ends fails the test instead.
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the pull hung past 60 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_stalled_blob_resumes_from_what_arrived() {
+    let data = blob_data();
+    let faults = Faults {
+        stall_first: 2,
+        stall_at: 7000,
+        stall_for: Duration::from_secs(300),
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = impatient_client(5);
+    let blob = BlobRef::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    let sink = FileSink::create(&path).await.unwrap();
+    bounded(client.get_blob(&repo(&stub), &blob, sink, &Progress::none()))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    let gets = blob_gets(&stub);
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert!(gets[0].ends_with(' '), "{gets:?}");
+    assert!(gets[1].ends_with("bytes=7000-"), "resumed: {gets:?}");
+    assert!(gets[2].ends_with("bytes=14000-"), "resumed: {gets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_unanswered_blob_request_is_retried() {
+    let data = blob_data();
+    let faults = Faults {
+        hold_first: 1,
+        stall_for: Duration::from_secs(300),
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = impatient_client(5);
+    let blob = BlobRef::of(&data);
+    let got = bounded(client.get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none()))
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(blob_gets(&stub).len(), 2, "{:?}", stub.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_stalls_on_every_attempt_end_in_a_bounded_error() {
+    let data = blob_data();
+    let faults = Faults {
+        stall_first: 100,
+        stall_at: 3000,
+        stall_for: Duration::from_secs(300),
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = impatient_client(3);
+    let blob = BlobRef::of(&data);
+    let err = bounded(client.get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none()))
+        .await
+        .unwrap_err();
+    match &err {
+        RegistryError::Interrupted {
+            done,
+            total,
+            attempts,
+            message,
+            ..
+        } => {
+            assert_eq!((*done, *total, *attempts), (9000, 20_000, 3), "{err}");
+            assert!(message.contains("no bytes for 1s"), "{err}");
+        }
+        other => panic!("expected an interrupted transfer, got {other}"),
+    }
+    assert_eq!(blob_gets(&stub).len(), 3, "bounded by max_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_corrupt_blob_is_fetched_again_from_the_start() {
+    let data = blob_data();
+    let faults = Faults {
+        corrupt_first: 1,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    let sink = FileSink::create(&path).await.unwrap();
+    client
+        .get_blob(&repo(&stub), &blob, sink, &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data, "only the good bytes");
+    let gets = blob_gets(&stub);
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(gets[1].ends_with(' '), "from the start, no Range: {gets:?}");
+}
+
+/// A port that takes connections and drops them: closed right away, or
+/// reset after reading the request.
+fn dropping_server(reset: bool) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        let _in_runtime = runtime.enter();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            if reset {
+                use std::io::Read;
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = socket_reset(&stream);
+            }
+            drop(stream);
+        }
+    });
+    port
+}
+
+/// SO_LINGER 0: the close that follows sends a reset.
+fn socket_reset(stream: &std::net::TcpStream) -> std::io::Result<()> {
+    let stream = stream.try_clone()?;
+    stream.set_nonblocking(true)?;
+    let stream = tokio::net::TcpStream::from_std(stream)?;
+    stream.set_zero_linger()?;
+    drop(stream.into_std()?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_plain_http_drop_is_reported_as_closed_not_tls() {
+    for reset in [false, true] {
+        let port = dropping_server(reset);
+        let (client, _dir) = client();
+        let reference = Reference::parse(&format!("127.0.0.1:{port}/dropped/app:v1")).unwrap();
+        let err = bounded(client.get_manifest(&reference)).await.unwrap_err();
+        let text = err.to_string();
+        match &err {
+            RegistryError::Closed {
+                url,
+                plain_http: true,
+                https: Some(_),
+                ..
+            } => assert_eq!(*url, format!("http://127.0.0.1:{port}/v2/"), "{text}"),
+            other => panic!("reset={reset}: expected a closed plain-HTTP connection, got {other}"),
+        }
+        assert!(
+            text.starts_with(&format!(
+                "registry 127.0.0.1:{port}: ping /v2/: the registry closed the connection to http://127.0.0.1:{port}/v2/ without answering (plain HTTP)"
+            )),
+            "reset={reset}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_fault_plain_http_registry_closing_blob_requests_is_reported_as_closed() {
+    let data = blob_data();
+    // Once: retried, and the blob arrives.
+    let faults = Faults {
+        close_first: 1,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let (client, _dir) = client();
+    let blob = BlobRef::of(&data);
+    let got = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap();
+    assert_eq!(got, data);
+    assert_eq!(blob_gets(&stub).len(), 2, "{:?}", stub.log());
+
+    // Always: the error says the registry closed the connection, over
+    // plain HTTP, after the retry budget.
+    let faults = Faults {
+        close_first: 100,
+        ..Faults::default()
+    };
+    let stub = Stub::start(content_with(&data, &data, b"{}", None), faults).await;
+    let err = client
+        .get_blob(&repo(&stub), &blob, Vec::new(), &Progress::none())
+        .await
+        .unwrap_err();
+    let url = format!(
+        "http://{}/v2/faulty/app/blobs/{}",
+        stub.domain(),
+        blob.digest
+    );
+    assert!(
+        matches!(&err, RegistryError::Closed { plain_http: true, https: None, url: u, .. } if *u == url),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "the registry closed the connection to {url} without answering (plain HTTP)"
+        )),
+        "{err}"
+    );
+    assert_eq!(blob_gets(&stub).len(), 5, "bounded by max_attempts");
 }

@@ -16,6 +16,7 @@
 //! never followed, and a symlink named as a source is resolved as if the
 //! root were `/`.
 
+pub mod contained;
 mod gopath;
 mod goregex;
 pub mod hash;
@@ -28,6 +29,7 @@ mod walk;
 use std::io;
 use std::path::PathBuf;
 
+pub use contained::{read_in_dir, split_file};
 pub use hash::{
     EntryHash, HashCache, HashStats, PathChange, SelectionHash, changed_paths, hash_selection,
 };
@@ -55,6 +57,17 @@ pub enum ContextError {
     BadSource { source_path: String, reason: String },
     #[error("too many levels of symbolic links resolving {source_path} in the build context")]
     SymlinkLoop { source_path: String },
+    /// A file read by name (the Dockerfile, `.dockerignore`) is a symlink
+    /// that leads out of the directory it is read in.
+    #[error(
+        "{} is a symlink to {}, outside {}: refused (it is resolved inside that directory, as BuildKit does)",
+        path.display(), target.display(), dir.display()
+    )]
+    SymlinkOut {
+        path: PathBuf,
+        target: PathBuf,
+        dir: PathBuf,
+    },
     #[error("build context root {path} is not a directory")]
     NotAContext { path: PathBuf },
     #[error("{path}: {source}")]

@@ -146,15 +146,19 @@ impl Context {
         if !root.is_dir() {
             return Err(ContextError::NotAContext { path: root });
         }
+        // (directory it is read in, name): beside the Dockerfile, then
+        // the context's own; each resolved inside its directory.
         let mut candidates = Vec::new();
         if let Some(df) = dockerfile {
-            let mut name = df.as_os_str().to_owned();
+            let (dir, name) = super::contained::split_file(df);
+            let mut name = name.into_os_string();
             name.push(".dockerignore");
-            candidates.push(PathBuf::from(name));
+            candidates.push((dir, PathBuf::from(name)));
         }
-        candidates.push(root.join(".dockerignore"));
-        for path in candidates {
-            match fs::read(&path) {
+        candidates.push((root.clone(), PathBuf::from(".dockerignore")));
+        for (dir, name) in candidates {
+            let path = dir.join(&name);
+            match super::contained::read_in_dir(&dir, &name) {
                 Ok(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
                     let patterns =
@@ -168,8 +172,9 @@ impl Context {
                         ignore_file: Some(path),
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).at(path),
+                Err(ContextError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(Context {

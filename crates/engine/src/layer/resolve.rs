@@ -146,6 +146,68 @@ impl Root {
         Ok(cur)
     }
 
+    /// Opens the file at `path` below the root for reading, symlinks
+    /// (the last component's too) resolved as if the root were `/`. Not
+    /// blocking on a FIFO; the caller checks what it opened.
+    pub(crate) fn open_file(&self, path: &[u8]) -> io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if self.openat2_works.get() {
+            let mut tries = 0;
+            loop {
+                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+                match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), how) {
+                    Ok(fd) => return Ok(fd),
+                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
+                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
+                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
+                        if self.resolver == Resolver::Auto =>
+                    {
+                        self.openat2_works.set(false);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        // The walk: the parent as a directory, then the last component,
+        // whose symlink target continues from the parent (or the root).
+        let mut path = path.to_vec();
+        let mut hops = 0;
+        loop {
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => (&path[..0], &path[..]),
+            };
+            if matches!(name, b"" | b"." | b"..") {
+                return Err(Errno::ISDIR.into());
+            }
+            let comps: Vec<&[u8]> = parent.split(|&b| b == b'/').collect();
+            let dir = self.walk(&comps, false)?;
+            let st = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                return Ok(rustix::fs::openat(
+                    &dir,
+                    name,
+                    flags | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )?);
+            }
+            hops += 1;
+            if hops > MAX_HOPS {
+                return Err(Errno::LOOP.into());
+            }
+            let target = rustix::fs::readlinkat(&dir, name, Vec::new())?.into_bytes();
+            path = if target.first() == Some(&b'/') {
+                target
+            } else {
+                let mut next = parent.to_vec();
+                next.push(b'/');
+                next.extend_from_slice(&target);
+                next
+            };
+        }
+    }
+
     /// The portable resolution: never opens a symlink, reads it and
     /// continues from the root (absolute target) or the current directory.
     fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
@@ -339,5 +401,64 @@ impl DeferredDir {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.mode))?;
         rustix::fs::futimens(&fd, &self.times)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn read(root: &Root, path: &str) -> io::Result<String> {
+        let fd = root.open_file(path.as_bytes())?;
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text)?;
+        Ok(text)
+    }
+
+    /// `open_file` resolves as `openat2(RESOLVE_IN_ROOT)` does, by either
+    /// resolver: links inside followed, absolute ones and `..` kept in the
+    /// root, the file outside never reached.
+    #[test]
+    fn open_file_resolves_in_root_with_openat2_and_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret");
+        std::fs::write(&outside, "outside").unwrap();
+        let root_path = dir.path().join("root");
+        std::fs::create_dir_all(root_path.join("sub/deeper")).unwrap();
+        std::fs::write(root_path.join("sub/file"), "inside").unwrap();
+        std::fs::write(root_path.join("secret"), "root's own").unwrap();
+        symlink("sub/file", root_path.join("rel")).unwrap();
+        symlink("/sub/file", root_path.join("abs")).unwrap();
+        symlink("../../../secret", root_path.join("sub/deeper/up")).unwrap();
+        symlink(&outside, root_path.join("out")).unwrap();
+        symlink("../file", root_path.join("sub/deeper/chain")).unwrap();
+        symlink("sub/deeper/chain", root_path.join("chained")).unwrap();
+        symlink("loop", root_path.join("loop")).unwrap();
+        symlink("../nowhere", root_path.join("dangling")).unwrap();
+        for resolver in [Resolver::Auto, Resolver::Walk] {
+            let root = Root::open(&root_path, resolver).unwrap();
+            assert_eq!(read(&root, "sub/file").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "rel").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "abs").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(read(&root, "chained").unwrap(), "inside", "{resolver:?}");
+            assert_eq!(
+                read(&root, "sub/deeper/up").unwrap(),
+                "root's own",
+                "{resolver:?}: `..` stops at the root"
+            );
+            let out = read(&root, "out").unwrap_err();
+            assert_eq!(out.kind(), io::ErrorKind::NotFound, "{resolver:?}: {out}");
+            let looped = read(&root, "loop").unwrap_err();
+            assert_eq!(
+                looped.raw_os_error(),
+                Some(Errno::LOOP.raw_os_error()),
+                "{resolver:?}"
+            );
+            let dangling = read(&root, "dangling").unwrap_err();
+            assert_eq!(dangling.kind(), io::ErrorKind::NotFound, "{resolver:?}");
+        }
     }
 }

@@ -265,6 +265,7 @@ impl Client {
         let resp = send_retrying(
             &registry.http,
             policy,
+            self.inner.options.idle_timeout,
             &registry.domain,
             &what,
             true,

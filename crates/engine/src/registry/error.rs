@@ -19,6 +19,34 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry took the connection, then closed or reset it before
+    /// a whole answer (`plain_http`: over plain HTTP). `https` is what
+    /// HTTPS to the same port said, when plain HTTP was its fallback.
+    #[error(
+        "registry {registry}: {what}: the registry closed the connection to {url} without answering{}{}",
+        if *plain_http { " (plain HTTP)" } else { "" },
+        https.as_ref().map(|h| format!("; HTTPS failed first: {h}")).unwrap_or_default()
+    )]
+    Closed {
+        registry: String,
+        what: String,
+        url: String,
+        plain_http: bool,
+        https: Option<String>,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No answer to a request for `idle`, on every attempt.
+    #[error(
+        "registry {registry}: {what}: no answer from {url} for {}s (the idle timeout), on every attempt",
+        idle.as_secs_f64()
+    )]
+    Stalled {
+        registry: String,
+        what: String,
+        url: String,
+        idle: std::time::Duration,
+    },
     #[error("registry {registry}: {what}: http {status}{}", detail(message))]
     Status {
         registry: String,

@@ -11,9 +11,10 @@
 //!   that does not match its digest) is passed over for that request. A
 //!   mirror whose `/v2/` cannot be reached at all is skipped for the rest
 //!   of the client's life, so a dead mirror costs one connection attempt.
-//! - A blob a mirror broke off halfway resumes on the next host with a
-//!   `Range` request; a blob whose bytes did not match fails at once (the
-//!   sink already holds them).
+//! - A blob a mirror broke off halfway (or stalled) resumes on the next
+//!   host with a `Range` request; a blob whose bytes did not match is
+//!   fetched once more from the start (mirrors first again) when its sink
+//!   can start over, and the error names the host that served it.
 //! - When every host fails, the error is the registry's own, with what
 //!   each mirror answered first ([`RegistryError::AfterMirrors`]).
 

@@ -9,7 +9,10 @@
 //!   is `finish`ed only when size and digest match, else `abort`ed, so no
 //!   unverified bytes become final. A broken download resumes with a
 //!   `Range` request (or skips what it already has when the registry
-//!   ignores the range).
+//!   ignores the range); so does one that stalls, no byte arriving for
+//!   [`ClientOptions::idle_timeout`]. A blob whose bytes do not match its
+//!   digest is fetched once more from the start (into a sink that can
+//!   start over) before the pull fails.
 //! - Requests are retried with exponential backoff on 408/429/5xx and on
 //!   connection failures, bounded by [`RetryPolicy`] in count and time.
 //! - Authentication (`transport`, `auth`): `/v2/` is pinged once per
@@ -121,6 +124,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// [`ClientOptions::idle_timeout`] unless set otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -141,6 +147,11 @@ pub struct ClientOptions {
     /// Chunk size for chunked uploads.
     pub chunk_size: usize,
     pub connect_timeout: Duration,
+    /// The longest a pull waits for the next byte (response headers of a
+    /// request without a body, a manifest or a blob body) before it gives
+    /// up on that connection: a stalled blob resumes with `Range` from
+    /// what arrived, within [`RetryPolicy`]'s attempts.
+    pub idle_timeout: Duration,
     pub user_agent: String,
 }
 
@@ -155,6 +166,7 @@ impl Default for ClientOptions {
             force_chunked_upload: false,
             chunk_size: 8 << 20,
             connect_timeout: Duration::from_secs(30),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             user_agent: concat!("hoist/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }

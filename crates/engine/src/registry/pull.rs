@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::auth::Scope;
 use super::mirror::MirrorFailures;
-use super::transport::{Backoff, Registry, status_error, transient};
+use super::transport::{Backoff, Registry, http_error, status_error, transient};
 use super::{
     BlobRef, Client, ManifestBytes, Progress, ProgressEvent, RegistryError, Result, media_types,
 };
@@ -23,11 +23,18 @@ use crate::reference::{Reference, Repository};
 /// The largest manifest accepted (distribution's own limit).
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
-/// Where a blob's bytes go. `write` sees the bytes in order, once each;
-/// then exactly one of `finish` (size and digest matched) or `abort`.
+/// Where a blob's bytes go. `write` sees the bytes in order, once each
+/// (after a `restart`, from the first byte again); then exactly one of
+/// `finish` (size and digest matched) or `abort`.
 pub trait BlobSink: Send {
     type Output: Send;
     fn write(&mut self, bytes: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+    /// Drop every byte written so far, to take the blob again from its
+    /// first byte (after a digest mismatch). `false`: this sink cannot
+    /// (its bytes are gone already), so the transfer fails instead.
+    fn restart(&mut self) -> impl Future<Output = io::Result<bool>> + Send {
+        async { Ok(false) }
+    }
     fn finish(self) -> impl Future<Output = io::Result<Self::Output>> + Send;
     fn abort(self) -> impl Future<Output = ()> + Send;
 }
@@ -39,6 +46,11 @@ impl BlobSink for Vec<u8> {
     async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
         self.extend_from_slice(&bytes);
         Ok(())
+    }
+
+    async fn restart(&mut self) -> io::Result<bool> {
+        self.clear();
+        Ok(true)
     }
 
     async fn finish(self) -> io::Result<Vec<u8>> {
@@ -87,6 +99,16 @@ impl BlobSink for FileSink {
             .map_err(|e| io::Error::new(e.kind(), format!("{temp}: {e}")))
     }
 
+    async fn restart(&mut self) -> io::Result<bool> {
+        use tokio::io::AsyncSeekExt;
+        let temp = self.temp.display().to_string();
+        let ctx = |e: io::Error| io::Error::new(e.kind(), format!("{temp}: {e}"));
+        self.file.flush().await.map_err(ctx)?;
+        self.file.set_len(0).await.map_err(ctx)?;
+        self.file.seek(io::SeekFrom::Start(0)).await.map_err(ctx)?;
+        Ok(true)
+    }
+
     async fn finish(mut self) -> io::Result<PathBuf> {
         let ctx =
             |e: io::Error, p: &Path| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
@@ -111,6 +133,8 @@ pub type BlobReader = tokio_util::io::StreamReader<
     Bytes,
 >;
 
+/// Hands bytes to a [`BlobReader`]; they are read as they come, so it
+/// cannot start over (no `restart`).
 struct ChannelSink(tokio::sync::mpsc::Sender<io::Result<Bytes>>);
 
 impl BlobSink for ChannelSink {
@@ -132,6 +156,36 @@ impl BlobSink for ChannelSink {
 
 fn blob_what(repo: &Repository, digest: &Digest) -> String {
     format!("blob {digest} in {repo}")
+}
+
+/// The blob, the registry (or mirror) that served it, and how many times
+/// it was fetched from the start.
+fn blob_source_what(repo: &Repository, digest: &Digest, host: &str, attempt: u32) -> String {
+    format!("{} {}", blob_what(repo, digest), source_note(host, attempt))
+}
+
+fn source_note(host: &str, attempt: u32) -> String {
+    if attempt > 1 {
+        format!("(from registry {host}, fetched {attempt} times from the start)")
+    } else {
+        format!("(from registry {host})")
+    }
+}
+
+/// A size mismatch from [`Client::blob_from`], naming the host and attempt.
+fn with_source(e: RegistryError, host: &str, attempt: u32) -> RegistryError {
+    match e {
+        RegistryError::SizeMismatch {
+            what,
+            expected,
+            actual,
+        } => RegistryError::SizeMismatch {
+            what: format!("{what} {}", source_note(host, attempt)),
+            expected,
+            actual,
+        },
+        other => other,
+    }
 }
 
 impl Client {
@@ -181,7 +235,7 @@ impl Client {
                 return Err(status_error(registry, &what, resp).await);
             }
             let headers = resp.headers().clone();
-            match read_limited(registry, &what, resp).await {
+            match read_limited(registry, &what, resp, self.inner.options.idle_timeout).await {
                 Ok(bytes) => break (headers, bytes),
                 Err(ReadError::Fatal(e)) => return Err(e),
                 Err(ReadError::Transient(e)) => match backoff.next_delay(None) {
@@ -285,8 +339,9 @@ impl Client {
         tokio_util::io::StreamReader::new(stream.boxed())
     }
 
-    /// The blob from the registry's mirrors in order, then the registry; a
-    /// transfer a host broke off resumes on the next one.
+    /// The blob, verified; one whose bytes fail their digest (or overrun
+    /// their size) is fetched once more from the start when `sink` can
+    /// start over, then the error names the host that served it.
     async fn fetch_blob_into<S: BlobSink>(
         &self,
         repo: &Repository,
@@ -294,14 +349,53 @@ impl Client {
         sink: &mut S,
         progress: &Progress,
     ) -> Result<()> {
+        let first = match self.fetch_blob_once(repo, blob, sink, progress, 1).await {
+            Err(e) if e.is_verification() => e,
+            other => return other,
+        };
+        let restarted = sink.restart().await.map_err(|source| RegistryError::Io {
+            what: blob_what(repo, &blob.digest),
+            source,
+        })?;
+        if !restarted {
+            return Err(first);
+        }
+        tracing::warn!(error = %first, "blob failed verification; fetching it again from the start");
+        progress.emit(|| ProgressEvent::Bytes {
+            digest: blob.digest.clone(),
+            done: 0,
+            total: blob.size,
+        });
+        self.fetch_blob_once(repo, blob, sink, progress, 2).await
+    }
+
+    /// The blob from the registry's mirrors in order, then the registry; a
+    /// transfer a host broke off resumes on the next one. `attempt` counts
+    /// the fetches from the start, for the error.
+    async fn fetch_blob_once<S: BlobSink>(
+        &self,
+        repo: &Repository,
+        blob: &BlobRef,
+        sink: &mut S,
+        progress: &Progress,
+        attempt: u32,
+    ) -> Result<()> {
         let mut hasher = Hasher::new();
         let mut failures = MirrorFailures::default();
         let mut fetched = false;
+        // The host that sent the last bytes.
+        let mut served_by = repo.domain().to_string();
         for mirror in self.mirrors_of(repo.domain()) {
             let result = match self.mirror_endpoint(&mirror).await {
                 Ok(registry) => {
-                    self.blob_from(&registry, repo, blob, sink, &mut hasher, progress)
-                        .await
+                    let before = hasher.len();
+                    let result = self
+                        .blob_from(&registry, repo, blob, sink, &mut hasher, progress)
+                        .await;
+                    if hasher.len() > before {
+                        served_by.clone_from(&mirror);
+                    }
+                    result
                 }
                 Err(e) => Err(e),
             };
@@ -310,24 +404,38 @@ impl Client {
                     fetched = true;
                     break;
                 }
-                Err(e) if e.is_verification() => return Err(e),
+                Err(e) if e.is_verification() => {
+                    return Err(with_source(e, &mirror, attempt));
+                }
                 Err(e) => failures.push(&mirror, &e),
             }
         }
         if !fetched {
             let result = match self.registry(repo.domain()).await {
                 Ok(registry) => {
-                    self.blob_from(&registry, repo, blob, sink, &mut hasher, progress)
-                        .await
+                    let before = hasher.len();
+                    let result = self
+                        .blob_from(&registry, repo, blob, sink, &mut hasher, progress)
+                        .await;
+                    if hasher.len() > before {
+                        served_by = repo.domain().to_string();
+                    }
+                    result
                 }
                 Err(e) => Err(e),
             };
-            result.map_err(|e| failures.wrap(repo.domain(), e))?;
+            result.map_err(|e| {
+                if e.is_verification() {
+                    with_source(e, repo.domain(), attempt)
+                } else {
+                    failures.wrap(repo.domain(), e)
+                }
+            })?;
         }
         let actual = hasher.finish();
         if actual != blob.digest {
             return Err(RegistryError::DigestMismatch {
-                what: blob_what(repo, &blob.digest),
+                what: blob_source_what(repo, &blob.digest, &served_by, attempt),
                 expected: blob.digest.clone(),
                 actual,
             });
@@ -376,8 +484,18 @@ impl Client {
                 _ => return Err(status_error(registry, &what, resp).await),
             };
             let mut stream = resp.bytes_stream();
+            let idle = self.inner.options.idle_timeout;
             let failure = loop {
-                match stream.next().await {
+                let next = match tokio::time::timeout(idle, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        break Some(format!(
+                            "no bytes for {}s (the idle timeout)",
+                            idle.as_secs_f64()
+                        ));
+                    }
+                };
+                match next {
                     None => break None,
                     Some(Err(e)) => break Some(e.to_string()),
                     Some(Ok(mut chunk)) => {
@@ -416,6 +534,11 @@ impl Client {
                 None => format!("body ended at {} of {} bytes", hasher.len(), blob.size),
                 Some(message) => message,
             };
+            if hasher.len() > done {
+                // Bytes came since the last break: a long download may
+                // resume however long it has run (the count still bounds).
+                backoff.restart_clock();
+            }
             let Some(delay) = backoff.next_delay(None) else {
                 return Err(RegistryError::Interrupted {
                     what,
@@ -442,6 +565,7 @@ async fn read_limited(
     registry: &Registry,
     what: &str,
     resp: reqwest::Response,
+    idle: std::time::Duration,
 ) -> Result<Vec<u8>, ReadError> {
     let too_large = || {
         ReadError::Fatal(RegistryError::ManifestTooLarge {
@@ -459,7 +583,15 @@ async fn read_limited(
     let mut resp = resp;
     let mut body = Vec::new();
     loop {
-        match resp.chunk().await {
+        let Ok(next) = tokio::time::timeout(idle, resp.chunk()).await else {
+            return Err(ReadError::Transient(RegistryError::Stalled {
+                registry: registry.domain.clone(),
+                what: what.to_string(),
+                url: resp.url().to_string(),
+                idle,
+            }));
+        };
+        match next {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                     return Err(too_large());
@@ -469,12 +601,7 @@ async fn read_limited(
             Ok(None) => return Ok(body),
             Err(e) => {
                 let transient_error = transient(&e);
-                let err = RegistryError::Http {
-                    registry: registry.domain.clone(),
-                    what: what.to_string(),
-                    url: e.url().map(ToString::to_string).unwrap_or_default(),
-                    source: e,
-                };
+                let err = http_error(&registry.domain, what, e);
                 return Err(if transient_error {
                     ReadError::Transient(err)
                 } else {

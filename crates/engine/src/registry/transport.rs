@@ -137,6 +137,12 @@ impl Backoff {
         }
     }
 
+    /// Measure `max_elapsed` from now (the attempt count stays): a
+    /// transfer that made progress since its last break.
+    pub fn restart_clock(&mut self) {
+        self.start = Instant::now();
+    }
+
     /// Attempts made so far (failures counted).
     pub fn attempts(&self) -> u32 {
         self.failures
@@ -179,9 +185,12 @@ fn retry_after(resp: &Response) -> Option<Duration> {
 
 /// Send, retrying retryable statuses and transient errors when `retry`.
 /// The last retryable answer is returned as is when the budget runs out.
+/// A request without a body whose answer does not start within `idle`
+/// counts as a transient failure (a stalled registry).
 pub(crate) async fn send_retrying(
     http: &reqwest::Client,
     policy: &RetryPolicy,
+    idle: Duration,
     registry: &str,
     what: &str,
     retry: bool,
@@ -189,41 +198,166 @@ pub(crate) async fn send_retrying(
 ) -> Result<Response> {
     let mut backoff = Backoff::new(policy);
     loop {
-        let request = build(http)?;
-        match request.send().await {
-            Ok(resp) if retry && retryable_status(resp.status()) => {
-                let Some(delay) = backoff.next_delay(retry_after(&resp)) else {
-                    return Ok(resp);
-                };
-                tracing::warn!(
-                    registry,
-                    what,
-                    status = resp.status().as_u16(),
-                    ?delay,
-                    "retrying"
-                );
-                tokio::time::sleep(delay).await;
-            }
-            Ok(resp) => return Ok(resp),
-            Err(e) => {
-                let delay = if retry && transient(&e) {
-                    backoff.next_delay(None)
+        let failure = match build(http)?.build() {
+            Err(e) => Failure::Http(e),
+            Ok(request) => {
+                let url = request.url().to_string();
+                let bodiless = request.body().is_none();
+                let sent = http.execute(request);
+                let result = if bodiless {
+                    match tokio::time::timeout(idle, sent).await {
+                        Ok(result) => result.map_err(Failure::Http),
+                        Err(_) => Err(Failure::Stalled(url)),
+                    }
                 } else {
-                    None
+                    sent.await.map_err(Failure::Http)
                 };
-                let Some(delay) = delay else {
-                    return Err(RegistryError::Http {
-                        registry: registry.to_string(),
-                        what: what.to_string(),
-                        url: e.url().map(Url::to_string).unwrap_or_default(),
-                        source: e,
-                    });
-                };
-                tracing::warn!(registry, what, error = %e, ?delay, "retrying");
-                tokio::time::sleep(delay).await;
+                match result {
+                    Ok(resp) if retry && retryable_status(resp.status()) => {
+                        let Some(delay) = backoff.next_delay(retry_after(&resp)) else {
+                            return Ok(resp);
+                        };
+                        tracing::warn!(
+                            registry,
+                            what,
+                            status = resp.status().as_u16(),
+                            ?delay,
+                            "retrying"
+                        );
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    Ok(resp) => return Ok(resp),
+                    Err(failure) => failure,
+                }
             }
+        };
+        let delay = if retry && failure.transient() {
+            backoff.next_delay(None)
+        } else {
+            None
+        };
+        let Some(delay) = delay else {
+            return Err(failure.into_error(registry, what, idle));
+        };
+        tracing::warn!(registry, what, error = %failure, ?delay, "retrying");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Why one request got no answer.
+enum Failure {
+    Http(reqwest::Error),
+    /// No answer within the idle timeout (the URL asked).
+    Stalled(String),
+}
+
+impl Failure {
+    fn transient(&self) -> bool {
+        match self {
+            Failure::Http(e) => transient(e),
+            Failure::Stalled(_) => true,
         }
     }
+
+    fn into_error(self, registry: &str, what: &str, idle: Duration) -> RegistryError {
+        match self {
+            Failure::Http(e) => http_error(registry, what, e),
+            Failure::Stalled(url) => RegistryError::Stalled {
+                registry: registry.to_string(),
+                what: what.to_string(),
+                url,
+                idle,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Http(e) => e.fmt(f),
+            Failure::Stalled(url) => write!(f, "no answer from {url} within the idle timeout"),
+        }
+    }
+}
+
+/// A request that failed: [`RegistryError::Closed`] when the registry
+/// accepted the connection and closed it without an answer (so a plain
+/// HTTP registry dropping connections is not mistaken for anything
+/// else), else [`RegistryError::Http`].
+pub(crate) fn http_error(registry: &str, what: &str, e: reqwest::Error) -> RegistryError {
+    let url = e.url().map(Url::to_string).unwrap_or_default();
+    if closed_by_peer(&e) {
+        return RegistryError::Closed {
+            registry: registry.to_string(),
+            what: what.to_string(),
+            plain_http: url.starts_with("http:"),
+            url,
+            https: None,
+            source: e,
+        };
+    }
+    RegistryError::Http {
+        registry: registry.to_string(),
+        what: what.to_string(),
+        url,
+        source: e,
+    }
+}
+
+/// `e` and its causes, looking inside `io::Error`s too (their `source`
+/// skips the error they wrap).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(e);
+    while let Some(cur) = next
+        && out.len() < 32
+    {
+        out.push(cur);
+        next = match cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cur.source(),
+        };
+    }
+    out
+}
+
+/// The connection was made, then closed or reset by the other side before
+/// a whole answer came.
+pub(crate) fn closed_by_peer(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    causes(e).into_iter().any(|c| {
+        c.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::UnexpectedEof
+                        | ErrorKind::BrokenPipe
+                )
+            })
+    })
+}
+
+/// The server answered in TLS (a certificate or protocol complaint from
+/// rustls other than "this is not TLS at all").
+fn server_spoke_tls(e: &RegistryError) -> bool {
+    let source = match e {
+        RegistryError::Http { source, .. } | RegistryError::Closed { source, .. } => source,
+        _ => return false,
+    };
+    causes(source).into_iter().any(|c| {
+        c.downcast_ref::<rustls::Error>()
+            .is_some_and(|t| !matches!(t, rustls::Error::InvalidMessage(_)))
+    })
 }
 
 /// Read at most 64 KiB of an error body and make it one line.
@@ -304,7 +438,16 @@ impl Client {
                     message: e.to_string(),
                 })?;
                 let mut build = |http: &reqwest::Client| Ok(http.get(url.clone()));
-                send_retrying(http, &opts.retry, domain, what, retry, &mut build).await
+                send_retrying(
+                    http,
+                    &opts.retry,
+                    opts.idle_timeout,
+                    domain,
+                    what,
+                    retry,
+                    &mut build,
+                )
+                .await
             }
         };
         let (base, resp) = if plain_http_allowed(domain, &opts.insecure_registries) {
@@ -328,6 +471,26 @@ impl Client {
                                 || resp.status() == StatusCode::UNAUTHORIZED =>
                         {
                             (http_base, resp)
+                        }
+                        // The port takes connections and closes them, in
+                        // plain HTTP as over TLS: that is what to report,
+                        // not the TLS handshake that could not happen.
+                        Err(RegistryError::Closed {
+                            registry,
+                            what,
+                            url,
+                            plain_http,
+                            source,
+                            ..
+                        }) if !server_spoke_tls(&https_error) => {
+                            return Err(RegistryError::Closed {
+                                registry,
+                                what,
+                                url,
+                                plain_http,
+                                https: Some(https_summary(&https_error)),
+                                source,
+                            });
                         }
                         _ => return Err(https_error),
                     }
@@ -386,6 +549,7 @@ impl Client {
             let resp = send_retrying(
                 &registry.http,
                 &self.inner.options.retry,
+                self.inner.options.idle_timeout,
                 &registry.domain,
                 what,
                 retry,
@@ -489,6 +653,19 @@ impl Client {
             );
         }
         Ok(())
+    }
+}
+
+/// The innermost cause of an https failure, for the note on a plain
+/// HTTP one.
+fn https_summary(e: &RegistryError) -> String {
+    let last = causes(e).into_iter().last().map(ToString::to_string);
+    match (e, last) {
+        (RegistryError::Http { url, .. } | RegistryError::Closed { url, .. }, Some(cause)) => {
+            format!("{url}: {cause}")
+        }
+        (_, Some(cause)) => cause,
+        (_, None) => e.to_string(),
     }
 }
 

@@ -177,12 +177,27 @@ pub(crate) async fn fetch_blob(
 /// it overlaps the client's download and hash instead of adding to them.
 struct StoreSink {
     tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-    worker: Option<std::thread::JoinHandle<std::io::Result<BlobWriter>>>,
+    worker: Option<Worker>,
     blob: BlobRef,
+    store: Store,
 }
+
+/// The thread writing a [`StoreSink`]'s temp blob.
+type Worker = std::thread::JoinHandle<std::io::Result<BlobWriter>>;
 
 impl StoreSink {
     fn new(store: &Store, blob: &BlobRef) -> Result<StoreSink> {
+        let (tx, worker) = Self::start(store)?;
+        Ok(StoreSink {
+            tx: Some(tx),
+            worker: Some(worker),
+            blob: blob.clone(),
+            store: store.clone(),
+        })
+    }
+
+    /// A fresh temp blob and the thread that writes it.
+    fn start(store: &Store) -> Result<(tokio::sync::mpsc::Sender<bytes::Bytes>, Worker)> {
         let mut writer = store.blob_writer()?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
         let worker = std::thread::Builder::new()
@@ -197,11 +212,7 @@ impl StoreSink {
                 what: "starting the blob writer thread".into(),
                 source,
             })?;
-        Ok(StoreSink {
-            tx: Some(tx),
-            worker: Some(worker),
-            blob: blob.clone(),
-        })
+        Ok((tx, worker))
     }
 
     /// Close the channel and wait for the writer thread.
@@ -235,6 +246,15 @@ impl BlobSink for StoreSink {
                 .unwrap_or_else(|| std::io::Error::other("blob writer stopped")));
         }
         Ok(())
+    }
+
+    async fn restart(&mut self) -> std::io::Result<bool> {
+        // The old writer's temp file goes when it is dropped.
+        let _ = self.join().await;
+        let (tx, worker) = Self::start(&self.store).map_err(std::io::Error::other)?;
+        self.tx = Some(tx);
+        self.worker = Some(worker);
+        Ok(true)
     }
 
     async fn finish(mut self) -> std::io::Result<()> {

@@ -165,6 +165,29 @@ pub async fn respond_cut(
     let _ = stream.set_zero_linger();
 }
 
+/// Announce `declared` bytes, send only `body`, then send nothing more
+/// for `hold` (a stalled server), then drop the connection.
+pub async fn respond_stall(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    declared: usize,
+    body: &[u8],
+    hold: std::time::Duration,
+) {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "Content-Length: {declared}\r\nConnection: close\r\n\r\n"
+    ));
+    let _ = stream.write_all(out.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    let _ = stream.flush().await;
+    tokio::time::sleep(hold).await;
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",

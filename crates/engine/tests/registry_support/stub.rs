@@ -1,13 +1,14 @@
 //! A fault-injecting registry stand-in: serves fixed manifests and blobs
 //! for any repository, and can answer 500 a few times, cut a blob
-//! response short (reset), ignore `Range`, or lie about a digest.
+//! response short (reset), stall (no answer, or no more bytes), ignore
+//! `Range`, flip a byte of a blob, or lie about a digest.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 
-use super::http::{read_request, respond, respond_cut};
+use super::http::{read_request, respond, respond_cut, respond_stall};
 
 #[derive(Clone, Default)]
 pub struct Faults {
@@ -25,6 +26,17 @@ pub struct Faults {
     pub refuse_monolithic: bool,
     /// The first N upload `PUT`s answer 500.
     pub put_fail_first: usize,
+    /// The first N blob GETs announce the full length, send `stall_at`
+    /// bytes of what they should, then nothing for `stall_for`.
+    pub stall_first: usize,
+    pub stall_at: usize,
+    pub stall_for: std::time::Duration,
+    /// The first N blob GETs get no answer at all for `stall_for`.
+    pub hold_first: usize,
+    /// The first N blob GETs are answered by closing the connection.
+    pub close_first: usize,
+    /// The first N blob GETs send the blob with one byte flipped.
+    pub corrupt_first: usize,
 }
 
 #[derive(Clone, Default)]
@@ -39,6 +51,10 @@ pub struct Content {
 struct State {
     failed: usize,
     cut: usize,
+    stalled: usize,
+    held: usize,
+    closed: usize,
+    corrupted: usize,
     /// "METHOD path range" for every request served.
     log: Vec<String>,
     put_failed: usize,
@@ -178,6 +194,24 @@ impl Stub {
                     let Some((_, digest)) = req.path.split_once("/blobs/") else {
                         return respond(&mut stream, 404, &[], b"", head).await;
                     };
+                    let hold = req.method == "GET" && {
+                        let mut s = state.lock().unwrap();
+                        let hold = s.held < faults.hold_first;
+                        s.held += usize::from(hold);
+                        hold
+                    };
+                    if hold {
+                        return tokio::time::sleep(faults.stall_for).await;
+                    }
+                    let close = req.method == "GET" && {
+                        let mut s = state.lock().unwrap();
+                        let close = s.closed < faults.close_first;
+                        s.closed += usize::from(close);
+                        close
+                    };
+                    if close {
+                        return drop(stream);
+                    }
                     let uploaded = state.lock().unwrap().uploaded.get(digest).cloned();
                     let Some(blob) = uploaded.as_ref().or_else(|| content.blobs.get(digest)) else {
                         return respond(
@@ -208,18 +242,39 @@ impl Stub {
                     } else {
                         200
                     };
-                    let body = &blob[start..];
-                    let cut = !head && {
+                    let mut body = blob[start..].to_vec();
+                    let (cut, stall, corrupt) = if head {
+                        (false, false, false)
+                    } else {
                         let mut s = state.lock().unwrap();
                         let cut = s.cut < faults.cut_first;
                         s.cut += usize::from(cut);
-                        cut
+                        let stall = s.stalled < faults.stall_first;
+                        s.stalled += usize::from(stall);
+                        let corrupt = s.corrupted < faults.corrupt_first;
+                        s.corrupted += usize::from(corrupt);
+                        (cut, stall, corrupt)
                     };
-                    if cut {
+                    if corrupt && !body.is_empty() {
+                        let middle = body.len() / 2;
+                        body[middle] ^= 0xff;
+                    }
+                    if stall {
+                        let n = faults.stall_at.min(body.len());
+                        respond_stall(
+                            &mut stream,
+                            status,
+                            &headers,
+                            body.len(),
+                            &body[..n],
+                            faults.stall_for,
+                        )
+                        .await;
+                    } else if cut {
                         let n = faults.cut_at.min(body.len());
                         respond_cut(&mut stream, status, &headers, body.len(), &body[..n]).await;
                     } else {
-                        respond(&mut stream, status, &headers, body, head).await;
+                        respond(&mut stream, status, &headers, &body, head).await;
                     }
                 });
             }
