@@ -1,7 +1,8 @@
 //! BuildKit's parser conformance cases: every `testfiles/*/Dockerfile` must
 //! parse to the AST dump in its `result`, every `testfiles-negative/*` must
-//! be rejected. The data is read in place from the shared conformance
-//! folder; a missing folder or a changed case count fails the test.
+//! be rejected. The data is the repository's copy in
+//! `testdata/conformance/` (its README says where it came from); a missing
+//! folder or a changed case count fails the test.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 const ROOT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/conformance/buildkit-dockerfile/parser"
+    "/../../testdata/conformance/buildkit-dockerfile/parser"
 );
 const POSITIVE_CASES: usize = 33;
 const NEGATIVE_CASES: usize = 4;

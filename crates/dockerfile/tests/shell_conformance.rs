@@ -1,6 +1,6 @@
 //! BuildKit's own word-expansion cases (`frontend/dockerfile/shell/envVarTest`
-//! and `wordsTest`), read in place from the shared conformance folder (see its
-//! README for the formats). Every `A` and `U` case of `envVarTest` and every
+//! and `wordsTest`), from the repository's copy in `testdata/conformance/`
+//! (see its README for the formats). Every `A` and `U` case of `envVarTest` and every
 //! case of `wordsTest` must pass; `W` (Windows-only) cases are counted as
 //! skipped. All failures are collected and reported together.
 
@@ -10,7 +10,7 @@ use hoist_dockerfile::expand::ShellLex;
 
 const SHELL_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/conformance/buildkit-dockerfile/shell"
+    "/../../testdata/conformance/buildkit-dockerfile/shell"
 );
 
 /// Cases in the files at the pinned upstream commit; a change in the data

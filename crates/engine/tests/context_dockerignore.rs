@@ -1,4 +1,4 @@
-//! moby/patternmatcher's own test tables (`../shared/conformance/dockerignore`),
+//! moby/patternmatcher's own test tables (`testdata/conformance/dockerignore`),
 //! read in place: every case must give the answer the Go code gives with
 //! `New` + `MatchesOrParentMatches`, which is what `docker build` uses.
 
@@ -11,7 +11,7 @@ const EXPECTED_CASES: usize = 137;
 
 fn cases_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/dockerignore/dockerignore-match-cases.jsonl")
+        .join("../../testdata/conformance/dockerignore/dockerignore-match-cases.jsonl")
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Every manifest, index, config and `oci-layout` file that hoist's image
 //! types write validates against the OCI image-spec JSON schemas
-//! (`shared/conformance/oci-image-spec/`, draft-04, read in place; no
+//! (`testdata/conformance/oci-image-spec/`, draft-04, a copy of shared/; no
 //! network: `$ref`s are served from that folder by file name). Negative
 //! cases prove the validator rejects broken documents, so these tests can
 //! fail.
@@ -19,10 +19,10 @@ use serde_json::{Value, json};
 
 fn schema_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/oci-image-spec");
+        .join("../../testdata/conformance/oci-image-spec");
     assert!(
         dir.join("image-manifest-schema.json").is_file(),
-        "OCI schemas missing at {} (shared/conformance must sit beside the repo)",
+        "OCI schemas missing at {} (testdata/conformance/README.md says how to refresh them)",
         dir.display()
     );
     dir
