@@ -91,9 +91,38 @@ fn pull_of_an_unknown_tag_fails_clearly() {
     assert!(err.contains("no/such"), "{err}");
 }
 
+fn ok(root: &Path, args: &[&str]) -> String {
+    let out = hoist(root, args);
+    assert!(
+        out.status.success(),
+        "hoist {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Issue 12 item 2: the digest `-q` prints, `--iidfile` and
+/// `--metadata-file` hold, `hoist images` shows and the registry serves
+/// are one manifest (before: the store named an uncompressed manifest and
+/// the push another, gzip one, so the printed digest was a 404). Layers are
+/// compressed once (gzip, as BuildKit), the same on a second machine with
+/// `SOURCE_DATE_EPOCH`.
 #[test]
-fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
-    // Like BuildKit: snapshots stay uncompressed locally; the registry gets gzip.
+fn the_digest_a_build_prints_is_the_manifest_the_registry_serves() {
     let registry = registry();
     let dir = tempfile::tempdir().unwrap();
     let (root, ctx) = (dir.path().join("s"), dir.path().join("ctx"));
@@ -101,34 +130,50 @@ fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY a.txt /\n").unwrap();
     std::fs::write(ctx.join("a.txt"), "a".repeat(10_000)).unwrap();
     let dest = format!("127.0.0.1:{}/team/built:1", registry.port);
-    let out = hoist(&root, &["build", "-t", &dest, ctx.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let local: serde_json::Value =
-        serde_json::from_slice(&hoist(&root, &["inspect", &dest]).stdout).unwrap();
+    let (iid, md) = (dir.path().join("iid"), dir.path().join("md.json"));
+    let build = |root: &Path| {
+        ok(
+            root,
+            &[
+                "build",
+                "-q",
+                "--push",
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
+                "--iidfile",
+                iid.to_str().unwrap(),
+                "--metadata-file",
+                md.to_str().unwrap(),
+                "-t",
+                &dest,
+                ctx.to_str().unwrap(),
+            ],
+        )
+        .trim()
+        .to_string()
+    };
+    let printed = build(&root);
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), printed, "--iidfile");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&md).unwrap()).unwrap();
+    assert_eq!(meta["containerimage.digest"], printed.as_str());
     assert_eq!(
-        local["Manifest"]["layers"][0]["mediaType"],
-        "application/vnd.oci.image.layer.v1.tar"
+        meta["containerimage.descriptor"]["digest"],
+        printed.as_str()
     );
-    let out = hoist(&root, &["push", &dest]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // What the registry holds under the tag, and by the printed digest.
+    let remote = skopeo_raw(&dest);
+    assert_eq!(
+        hoist_engine::digest::Digest::of(&remote).to_string(),
+        printed,
+        "the registry's manifest is the printed one"
     );
-    let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{dest}"),
-        ])
-        .output()
-        .unwrap();
-    let remote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let repo = dest.rsplit_once(':').unwrap().0;
+    assert_eq!(skopeo_raw(&format!("{repo}@{printed}")), remote);
+    assert_eq!(
+        meta["containerimage.descriptor"]["size"].as_u64(),
+        Some(remote.len() as u64)
+    );
+    let remote: serde_json::Value = serde_json::from_slice(&remote).unwrap();
     assert_eq!(
         remote["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -137,16 +182,26 @@ fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
         remote["layers"][0]["size"].as_u64().unwrap() < 1000,
         "gzip made 10 kB of 'a' small"
     );
+    // The store names the same manifest.
+    let local: serde_json::Value =
+        serde_json::from_slice(&hoist(&root, &["inspect", &dest]).stdout).unwrap();
+    assert_eq!(local["Manifest"], remote);
+    let images = ok(&root, &["images", "--format", "json"]);
+    assert!(
+        images.contains(&printed) && images.contains("team/built"),
+        "hoist images shows the name on the printed digest: {images}"
+    );
+    // Another machine (an empty store) makes the same image.
+    assert_eq!(
+        build(&dir.path().join("second")),
+        printed,
+        "same digest from an empty store"
+    );
     // The pulled image unpacks to the same file.
     let other = dir.path().join("o");
-    let out = hoist(&other, &["pull", "-q", &dest]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&other, &["pull", "-q", &dest]);
     let fs = dir.path().join("fs");
-    let out = hoist(
+    ok(
         &other,
         &[
             "export",
@@ -155,10 +210,27 @@ fn built_layers_are_stored_uncompressed_and_pushed_gzip() {
             &format!("type=local,dest={}", fs.display()),
         ],
     );
-    assert!(out.status.success());
     assert_eq!(
         std::fs::read_to_string(fs.join("a.txt")).unwrap().len(),
         10_000
+    );
+}
+
+#[test]
+fn push_without_a_name_is_refused_as_buildx_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let out = hoist(
+        &dir.path().join("s"),
+        &["build", "--push", ctx.to_str().unwrap()],
+    );
+    assert!(!out.status.success(), "--push without -t fails");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tag is needed when pushing to registry"),
+        "{err}"
     );
 }
 

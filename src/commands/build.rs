@@ -176,6 +176,25 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
     spec
 }
 
+/// The compression of the image a build makes: the first image-type
+/// output's `compression=` (and `compression-level=`), else the
+/// configured default (gzip).
+fn image_compression<'a>(
+    outputs: impl Iterator<Item = &'a OutputSpec>,
+) -> (hoist_engine::export::Compression, Option<i32>) {
+    use hoist_engine::export::OutputKind;
+    for spec in outputs {
+        let image = matches!(
+            spec.kind,
+            OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { .. }
+        );
+        if image && let Some(c) = spec.compression {
+            return (c, spec.compression_level);
+        }
+    }
+    (crate::config::output_compression(), None)
+}
+
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     cancel_on_signals()?;
     // Flags not given take the config file's [build] defaults.
@@ -373,17 +392,38 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         }
         e => anyhow::Error::new(e),
     })?;
-    let digest = result.manifest.digest().clone();
+    if args.push && args.tags.is_empty() {
+        // buildx's words.
+        anyhow::bail!("tag is needed when pushing to registry");
+    }
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|raw| Ok((raw, with_default_compression(OutputSpec::parse(raw)?))))
+        .collect::<Result<Vec<_>>>()?;
     // `--push` alone of an image with layers only in an imported cache:
     // pushed without fetching them, not named locally.
-    let pushed_lazily = args.push
-        && args.outputs.is_empty()
-        && !args.tags.is_empty()
-        && super::build_cache::unfetched(store, &result)? > 0;
-    if pushed_lazily {
-        super::build_cache::push_lazily(store, &client, &result, &args.tags, args.quiet)?;
-    } else if !args.tags.is_empty() || !args.outputs.is_empty() {
+    let pushed_lazily =
+        args.push && args.outputs.is_empty() && super::build_cache::unfetched(store, &result)? > 0;
+    if !pushed_lazily && (!args.tags.is_empty() || !args.outputs.is_empty()) {
         super::build_cache::fetch_layers(store, &result)?;
+    }
+    // The image this build makes: its layers compressed once, as
+    // BuildKit's exporter does (gzip, or the first image output's
+    // `compression=`). Every name, output, push, printed digest, iidfile
+    // and metadata file is this one manifest; the uncompressed layers stay
+    // the store's snapshot form (and a second compression is a memo hit).
+    let (to, level) = image_compression(outputs.iter().map(|(_, s)| s));
+    let manifest = hoist_engine::export::recompress::recompress_layers(
+        store,
+        &result.manifest,
+        super::export::layer_compression(to),
+        level,
+        false,
+    )?;
+    let digest = manifest.digest().clone();
+    if pushed_lazily {
+        super::build_cache::push_lazily(store, &client, &manifest, &args.tags, args.quiet)?;
     }
     let mut names = Vec::new();
     for t in args.tags.iter().filter(|_| !pushed_lazily) {
@@ -392,17 +432,18 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         names.push(full);
     }
     let image_ref = names.first().cloned().unwrap_or_else(|| digest.to_string());
-    for raw in &args.outputs {
-        let spec = with_default_compression(OutputSpec::parse(raw)?);
-        super::export::run(store, &image_ref, &spec, &args.registry)
+    for (raw, spec) in &outputs {
+        super::export::run(store, &image_ref, spec, &args.registry)
             .with_context(|| format!("exporting to {raw}"))?;
     }
-    if args.push {
+    if args.push && !pushed_lazily {
         for name in &names {
-            let spec = with_default_compression(OutputSpec::parse(&format!(
-                "type=image,name={name},push=true"
-            ))?);
+            let mut spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
+            (spec.compression, spec.compression_level) = (Some(to), level);
             super::export::run(store, &image_ref, &spec, &args.registry)?;
+            if !args.quiet {
+                eprintln!("pushing manifest for {name}@{digest} done");
+            }
         }
     }
     super::build_cache::export_all(store, &client, &cache_exports, &result, args.quiet)?;
@@ -414,7 +455,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         let mut meta = serde_json::json!({
             "containerimage.digest": digest.to_string(),
             "containerimage.config.digest": result.config.digest().to_string(),
-            "containerimage.descriptor": serde_json::to_value(result.manifest.descriptor(media_types::OCI_MANIFEST))?,
+            "containerimage.descriptor": serde_json::to_value(manifest.descriptor(media_types::OCI_MANIFEST))?,
         });
         if !names.is_empty() {
             meta["image.name"] = serde_json::Value::String(names.join(","));

@@ -135,17 +135,10 @@ pub fn unfetched(store: &Store, result: &BuildResult) -> Result<usize> {
 pub fn push_lazily(
     store: &Store,
     client: &Client,
-    result: &BuildResult,
+    manifest: &hoist_engine::image::Raw<hoist_engine::image::Manifest>,
     tags: &[String],
     quiet: bool,
 ) -> Result<()> {
-    let manifest = hoist_engine::export::recompress::recompress_layers(
-        store,
-        &result.manifest,
-        hoist_engine::layer::Compression::Gzip,
-        None,
-        false,
-    )?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -39,14 +39,19 @@ pub fn export(store: &Store, args: ExportArgs) -> Result<()> {
 }
 
 /// Export one stored image to one output (also used by `hoist build`).
+/// An output's `compression=` as the layer code names it.
+pub fn layer_compression(c: Compression) -> hoist_engine::layer::Compression {
+    match c {
+        Compression::Gzip => hoist_engine::layer::Compression::Gzip,
+        Compression::Zstd => hoist_engine::layer::Compression::Zstd,
+        Compression::Uncompressed => hoist_engine::layer::Compression::None,
+    }
+}
+
 pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArgs) -> Result<()> {
     let mut manifest = manifest_of(store, image)?;
     if spec.compression.is_some() || spec.force_compression {
-        let to = match spec.compression.unwrap_or(Compression::Gzip) {
-            Compression::Gzip => hoist_engine::layer::Compression::Gzip,
-            Compression::Zstd => hoist_engine::layer::Compression::Zstd,
-            Compression::Uncompressed => hoist_engine::layer::Compression::None,
-        };
+        let to = layer_compression(spec.compression.unwrap_or(Compression::Gzip));
         manifest = recompress_layers(
             store,
             &manifest,

@@ -18,8 +18,8 @@ use jsonschema::{Draft, Retrieve, Uri, Validator};
 use serde_json::{Value, json};
 
 fn schema_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/conformance/oci-image-spec");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/conformance/oci-image-spec");
     assert!(
         dir.join("image-manifest-schema.json").is_file(),
         "OCI schemas missing at {} (testdata/conformance/README.md says how to refresh them)",
