@@ -3,6 +3,7 @@
 //! `type=docker`, `type=local`, `type=tar`, `type=image[,push=true]`.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -156,6 +157,19 @@ fn to_dest(dest: &Dest, f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<
     Ok(())
 }
 
+/// The process's umask, read from `/proc/self/status` (setting it to read
+/// it would race with other threads); `022` where that is not there.
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
 fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
@@ -170,6 +184,10 @@ fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
         f(&mut w)?;
         w.flush()?;
     }
+    // A file of the user's, as `docker save -o` makes it: 0666 less the
+    // umask (the temp file was made 0600).
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;

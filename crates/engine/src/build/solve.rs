@@ -559,12 +559,19 @@ impl Solver<'_> {
             .iter()
             .filter_map(|h| h.created.clone())
             .max();
-        state.config.created = Some(
-            self.created
-                .clone()
-                .or(newest)
-                .unwrap_or_else(|| rfc3339(now_seconds())),
-        );
+        let created = self
+            .created
+            .clone()
+            .or(newest)
+            .unwrap_or_else(|| rfc3339(now_seconds()));
+        // Every history entry has a time (umoci and others need one): an
+        // entry without one takes the image's, as BuildKit's exporter does.
+        for h in state.config.history.iter_mut() {
+            if h.created.is_none() {
+                h.created = Some(created.clone());
+            }
+        }
+        state.config.created = Some(created);
         let config = Raw::from_value(state.config)?;
         self.store.put_blob_bytes(config.bytes())?;
         let manifest = Manifest::new(

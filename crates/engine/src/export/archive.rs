@@ -28,6 +28,21 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// containerd's annotation with the full image name.
 pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 
+/// What BuildKit's OCI exporter puts in `org.opencontainers.image.ref.name`:
+/// the tag alone (`docker.io/library/app:1` → `1`), so `skopeo inspect
+/// oci:DIR:1` and `umoci unpack --image DIR:1` find the image; a name
+/// without a tag (a digest reference) keeps the whole name.
+pub fn ref_name(full: &str) -> String {
+    let last = full.rsplit('/').next().unwrap_or(full);
+    match last.split_once('@') {
+        Some(_) => full.to_string(),
+        None => match last.rsplit_once(':') {
+            Some((_, tag)) => tag.to_string(),
+            None => full.to_string(),
+        },
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error(transparent)]
@@ -107,7 +122,7 @@ fn plan(store: &Store, images: &[ExportImage], opts: ArchiveOptions) -> Result<P
             index_entries.push(
                 base.clone()
                     .with_annotation(ANNOTATION_IMAGE_NAME, name.clone())
-                    .with_annotation(ANNOTATION_REF_NAME, name.clone()),
+                    .with_annotation(ANNOTATION_REF_NAME, ref_name(name)),
             );
         }
         docker_entries.push(ArchiveEntry {
