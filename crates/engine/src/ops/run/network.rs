@@ -4,20 +4,22 @@
 //! step's own with outbound access through a user-mode stack: `pasta`
 //! where installed, else `slirp4netns` ([`STACK_ENV`] picks one). Found
 //! once per process; the first private step prints one line saying what
-//! steps get. Where neither is installed, steps get no network at all
-//! (`none`: loopback only), never the host's, and the line says how to
-//! get one.
+//! steps get. Where no stack can serve (neither is installed, or
+//! `/dev/net/tun` cannot be opened, as for a rootless hoist on a host that
+//! made it 0600), steps get no network at all (`none`: loopback only),
+//! never the host's, and the line says why and what would do.
 
 use std::sync::Mutex;
 
 use hoist_sandbox::{Network, Stack};
 
 /// `pasta` or `slirp4netns`: the stack private steps must use (an error
-/// when it is not installed); unset, the first installed of both.
+/// when it cannot serve); unset, the first installed of both.
 pub const STACK_ENV: &str = "HOIST_NETWORK_STACK";
 
 struct Found {
-    stack: Result<Option<Stack>, String>,
+    /// `Ok(Err(why))`: no stack can serve here (the line says why).
+    stack: Result<Result<Stack, String>, String>,
     printed: bool,
 }
 
@@ -40,43 +42,61 @@ pub(super) fn resolve(
     let stack = f.stack.clone()?;
     if !f.printed {
         f.printed = true;
-        on_line(&line(stack));
+        on_line(&line(&stack));
     }
     Ok(match stack {
-        Some(stack) => (Network::Private, Some(stack)),
-        None => (Network::None, None),
+        Ok(stack) => (Network::Private, Some(stack)),
+        Err(_) => (Network::None, None),
     })
 }
 
-/// The stack `wanted` names (it must be installed), or the first installed.
-fn find(wanted: Option<&str>) -> Result<Option<Stack>, String> {
-    match wanted.filter(|w| !w.is_empty()) {
-        Some(name) => {
-            let stack = Stack::from_name(name)
-                .ok_or_else(|| format!("{STACK_ENV}={name:?}: expected pasta or slirp4netns"))?;
-            match stack.find() {
-                Some(_) => Ok(Some(stack)),
-                None => Err(format!(
-                    "{STACK_ENV}={name}: {name} is not installed (docs/network.md)"
-                )),
-            }
-        }
-        None => Ok(Stack::installed(&Stack::ALL).map(|(s, _)| s)),
+/// The stack `wanted` names (it must serve), or the first installed; the
+/// inner `Err` says why there is none.
+fn find(wanted: Option<&str>) -> Result<Result<Stack, String>, String> {
+    let Some(name) = wanted.filter(|w| !w.is_empty()) else {
+        return Ok(match Stack::installed(&Stack::ALL) {
+            None => Err(
+                "neither pasta nor slirp4netns is installed (apt-get install passt \
+                         gives steps outbound access)"
+                    .to_string(),
+            ),
+            Some((stack, _)) => tun().map(|()| stack),
+        });
+    };
+    let stack = Stack::from_name(name)
+        .ok_or_else(|| format!("{STACK_ENV}={name:?}: expected pasta or slirp4netns"))?;
+    if stack.find().is_none() {
+        return Err(format!(
+            "{STACK_ENV}={name}: {name} is not installed (docs/network.md)"
+        ));
     }
+    tun().map_err(|why| format!("{STACK_ENV}={name}: {why}"))?;
+    Ok(Ok(stack))
+}
+
+/// The stacks attach a tap device: `/dev/net/tun` must open (it is 0666
+/// on distributions; a rootless hoist is "other" to it).
+fn tun() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map(drop)
+        .map_err(|e| format!("/dev/net/tun cannot be opened ({e})"))
 }
 
 /// The one line about the default network.
-fn line(stack: Option<Stack>) -> String {
+fn line(stack: &Result<Stack, String>) -> String {
     match stack {
-        Some(stack) => format!(
+        Ok(stack) => format!(
             "network: private ({}): a network namespace per step with outbound access; the \
              host's loopback, abstract sockets and interfaces are out of reach",
             stack.name()
         ),
-        None => "network: none: neither pasta nor slirp4netns is installed, so steps have \
-                 loopback only (apt-get install passt gives them outbound access; \
-                 --network host needs --allow network.host)"
-            .to_string(),
+        Err(why) => format!(
+            "network: none, loopback only: {why}; --network host needs --allow network.host \
+             (docs/network.md)"
+        ),
     }
 }
 
@@ -86,9 +106,12 @@ mod tests {
 
     #[test]
     fn names_the_stack_or_says_there_is_none() {
-        assert!(line(Some(Stack::Pasta)).starts_with("network: private (pasta)"));
-        let none = line(None);
-        assert!(none.contains("loopback only") && none.contains("apt-get install passt"));
+        assert!(line(&Ok(Stack::Pasta)).starts_with("network: private (pasta)"));
+        let none = line(&Err("neither pasta nor slirp4netns is installed".into()));
+        assert!(
+            none.starts_with("network: none, loopback only: neither"),
+            "{none}"
+        );
         assert!(
             find(Some("bridge"))
                 .unwrap_err()

@@ -1,0 +1,170 @@
+/* What a RUN step can reach (tests/cli_run_network.rs, benches/network.sh).
+ * Built static at test time (gcc -static) and copied into the step's image.
+ *
+ *   nettool tcp ADDR PORT          connect: "tcp connected" or "tcp error ERRNO"
+ *   nettool abstract NAME          connect to the abstract unix socket @NAME
+ *   nettool packet OWN HOST        AF_PACKET on every interface: sends a UDP
+ *                                  datagram holding OWN to 127.0.0.1 itself,
+ *                                  then reads frames; prints whether frames
+ *                                  holding OWN (its own) and HOST (the host's)
+ *                                  were seen: "packet own=1 host=0 frames=N"
+ *   nettool get ADDR PORT BYTES    asks benches/net_server.py for BYTES, reads
+ *                                  them: "get bytes=N ns=T"
+ *   nettool gets ADDR PORT BYTES N as get, N times one after the other (a
+ *                                  connection each): "gets n=N ns=T"
+ *   nettool http ADDR PORT PATH    HTTP/1.0 GET; prints the body
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
+#include <netpacket/packet.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int tcp_connect(const char *addr, const char *port) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(port))};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        fprintf(stderr, "bad address %s\n", addr);
+        exit(2);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -errno;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static int has(const char *buf, size_t n, const char *mark) {
+    return memmem(buf, n, mark, strlen(mark)) != NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 4 && !strcmp(argv[1], "tcp")) {
+        int fd = tcp_connect(argv[2], argv[3]);
+        if (fd < 0) printf("tcp error %s\n", strerror(-fd));
+        else printf("tcp connected\n");
+        return 0;
+    }
+    if (argc >= 3 && !strcmp(argv[1], "abstract")) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        size_t n = strlen(argv[2]);
+        if (n + 1 > sizeof sa.sun_path) return 2;
+        memcpy(sa.sun_path + 1, argv[2], n);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + 1 + n) < 0)
+            printf("abstract error %s\n", strerror(errno));
+        else
+            printf("abstract connected\n");
+        return 0;
+    }
+    if (argc >= 4 && !strcmp(argv[1], "packet")) {
+        int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+        if (fd < 0) {
+            printf("packet error %s\n", strerror(errno));
+            return 0;
+        }
+        struct timeval tv = {.tv_usec = 100000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        int u = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in lo = {.sin_family = AF_INET, .sin_port = htons(9)};
+        lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        static char buf[65536];
+        int own = 0, host = 0;
+        long frames = 0;
+        /* Read until its own datagram came back and 30 quiet reads more
+         * (the host's traffic flows all along: the test sends it before
+         * starting the step and until it ends). */
+        for (int quiet = 0, sent = 0; quiet < 30 || !own;) {
+            if (sent < 50) {
+                sendto(u, argv[2], strlen(argv[2]), 0, (struct sockaddr *)&lo, sizeof lo);
+                sent++;
+            } else if (!own) {
+                break;
+            }
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n < 0) {
+                quiet++;
+                continue;
+            }
+            frames++;
+            if (has(buf, n, argv[2])) own = 1;
+            if (has(buf, n, argv[3])) host = 1;
+            if (own) quiet++;
+        }
+        printf("packet own=%d host=%d frames=%ld\n", own, host, frames);
+        return 0;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "get")) {
+        int fd = tcp_connect(argv[2], argv[3]);
+        if (fd < 0) {
+            printf("get error %s\n", strerror(-fd));
+            return 1;
+        }
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        dprintf(fd, "%s\n", argv[4]);
+        static char buf[1 << 20];
+        long long total = 0;
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) total += n;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+        printf("get bytes=%lld ns=%lld\n", total, ns);
+        return total == atoll(argv[4]) ? 0 : 1;
+    }
+    if (argc >= 6 && !strcmp(argv[1], "gets")) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int count = atoi(argv[5]);
+        static char buf[1 << 16];
+        for (int i = 0; i < count; i++) {
+            int fd = tcp_connect(argv[2], argv[3]);
+            if (fd < 0) {
+                printf("gets error %s\n", strerror(-fd));
+                return 1;
+            }
+            dprintf(fd, "%s\n", argv[4]);
+            long long total = 0;
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0) total += n;
+            close(fd);
+            if (total != atoll(argv[4])) return 1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+        printf("gets n=%d ns=%lld\n", count, ns);
+        return 0;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "http")) {
+        int fd = tcp_connect(argv[2], argv[3]);
+        if (fd < 0) {
+            printf("http error %s\n", strerror(-fd));
+            return 1;
+        }
+        dprintf(fd, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", argv[4], argv[2]);
+        static char buf[65536];
+        size_t len = 0;
+        ssize_t n;
+        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += n;
+        buf[len] = 0;
+        char *body = strstr(buf, "\r\n\r\n");
+        printf("%s", body ? body + 4 : buf);
+        return 0;
+    }
+    fprintf(stderr, "usage: see the comment at the top of nettool.c\n");
+    return 2;
+}
