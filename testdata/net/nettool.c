@@ -85,25 +85,24 @@ int main(int argc, char **argv) {
         static char buf[65536];
         int own = 0, host = 0;
         long frames = 0;
-        /* Read until its own datagram came back and 30 quiet reads more
-         * (the host's traffic flows all along: the test sends it before
-         * starting the step and until it ends). */
-        for (int quiet = 0, sent = 0; quiet < 30 || !own;) {
+        /* Read until both marks were seen, 10 reads in a row found
+         * nothing, or 5000 frames went by (the host's traffic flows all
+         * along: the test sends it from before the step starts until it
+         * ends, so on the host's network the mark comes within these). */
+        for (int quiet = 0, sent = 0; quiet < 10 && frames < 5000 && !(own && host);) {
             if (sent < 50) {
                 sendto(u, argv[2], strlen(argv[2]), 0, (struct sockaddr *)&lo, sizeof lo);
                 sent++;
-            } else if (!own) {
-                break;
             }
             ssize_t n = recv(fd, buf, sizeof buf, 0);
             if (n < 0) {
                 quiet++;
                 continue;
             }
+            quiet = 0;
             frames++;
             if (has(buf, n, argv[2])) own = 1;
             if (has(buf, n, argv[3])) host = 1;
-            if (own) quiet++;
         }
         printf("packet own=%d host=%d frames=%ld\n", own, host, frames);
         return 0;
