@@ -133,7 +133,8 @@ pub fn run_with(
         Some(mode) => isolation::plan(req, mode, on_line)?,
         None => hoist_sandbox::isolation::Plan::default(),
     };
-    let (network, stack) = network::resolve(req.network, on_line).map_err(RunError::Sandbox)?;
+    let (network, stack) =
+        network::resolve(req.network, plan.namespaces, on_line).map_err(RunError::Sandbox)?;
     let scratch = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&req.scratch_parent)

@@ -27,14 +27,32 @@ static FOUND: Mutex<Option<Found>> = Mutex::new(None);
 
 /// What a step asking for `network` gets: the network and, for a
 /// private one, its stack; the first private step tells `on_line`.
+/// `namespaces`: the isolation plan has them (`--isolation=chroot` where
+/// none can be made has none, and its line says steps share hoist's
+/// network: a private one cannot be had, so the step shares it).
 pub(super) fn resolve(
     network: Network,
+    namespaces: bool,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(Network, Option<Stack>), String> {
     if network != Network::Private {
         return Ok((network, None));
     }
     let mut found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
+    if !namespaces {
+        let f = found.get_or_insert_with(|| Found {
+            stack: Ok(Err(String::new())),
+            printed: false,
+        });
+        if !f.printed {
+            f.printed = true;
+            on_line(
+                "network: hoist's own: --isolation=chroot without namespaces has no network \
+                 namespace to give steps",
+            );
+        }
+        return Ok((Network::Host, None));
+    }
     let f = found.get_or_insert_with(|| Found {
         stack: find(std::env::var(STACK_ENV).ok().as_deref()),
         printed: false,
