@@ -72,13 +72,28 @@ pub(super) fn resolve(
 /// inner `Err` says why there is none.
 fn find(wanted: Option<&str>) -> Result<Result<Stack, String>, String> {
     let Some(name) = wanted.filter(|w| !w.is_empty()) else {
-        return Ok(match Stack::installed(&Stack::ALL) {
-            None => Err(
-                "neither pasta nor slirp4netns is installed (apt-get install passt \
-                         gives steps outbound access)"
+        // pasta copies the host's default route and refuses to start
+        // without one; slirp4netns has its own.
+        let routed = default_route(
+            &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+            &std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default(),
+        );
+        let order: &[Stack] = if routed {
+            &Stack::ALL
+        } else {
+            &[Stack::Slirp4netns]
+        };
+        return Ok(match Stack::installed(order) {
+            Some((stack, _)) => tun().map(|()| stack),
+            None if !routed && Stack::Pasta.find().is_some() => Err(
+                "the host has no default route, which pasta needs (slirp4netns does not)"
                     .to_string(),
             ),
-            Some((stack, _)) => tun().map(|()| stack),
+            None => Err(
+                "neither pasta nor slirp4netns is installed (apt-get install passt \
+                 gives steps outbound access)"
+                    .to_string(),
+            ),
         });
     };
     let stack = Stack::from_name(name)
@@ -90,6 +105,20 @@ fn find(wanted: Option<&str>) -> Result<Result<Stack, String>, String> {
     }
     tun().map_err(|why| format!("{STACK_ENV}={name}: {why}"))?;
     Ok(Ok(stack))
+}
+
+/// Whether the host has a default route (`/proc/net/route`: destination
+/// and mask 0; `/proc/net/ipv6_route`: `::/0` not on `lo`).
+fn default_route(v4: &str, v6: &str) -> bool {
+    let v4 = v4.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 7 && f[1] == "00000000" && f[7] == "00000000"
+    });
+    let v6 = v6.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 9 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
+    });
+    v4 || v6
 }
 
 /// The stacks attach a tap device: `/dev/net/tun` must open (it is 0666
@@ -130,6 +159,15 @@ mod tests {
             none.starts_with("network: none, loopback only: neither"),
             "{none}"
         );
+        let header = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\n";
+        let default = "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\n";
+        let lan = "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\n";
+        assert!(default_route(&format!("{header}{default}{lan}"), ""));
+        assert!(!default_route(&format!("{header}{lan}"), ""));
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+                  fd000000000000000000000000000001 00000400 00000002 00000000 00000003 eth0\n";
+        assert!(default_route(header, v6));
+        assert!(!default_route(header, &v6.replace("eth0", "lo")));
         assert!(
             find(Some("bridge"))
                 .unwrap_err()
