@@ -656,3 +656,64 @@ fn alive(pid: u32) -> bool {
         })
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
+
+/// Never the host's network in its place: where no stack is installed
+/// (here: a `PATH` without them), a default step gets loopback only and
+/// the build says so; a stack asked for by name that is not there fails.
+#[test]
+fn without_a_stack_a_default_step_gets_loopback_only_and_says_so() {
+    if skip() {
+        return;
+    }
+    let lab = NetLab::new();
+    base(&lab, As::Root);
+    let empty = lab.path("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let ctx = lab.context("no-stack", "RUN ls /sys/class/net");
+    let out = hoist_cmd(
+        &lab,
+        As::Root,
+        None,
+        &[
+            "build",
+            "--no-cache",
+            "--progress",
+            "plain",
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .env("PATH", &empty)
+    .output()
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains(
+            "network: none, loopback only: neither pasta nor slirp4netns is installed \
+             (apt-get install passt gives steps outbound access)"
+        ),
+        "{t}"
+    );
+    let ifs: Vec<&str> = t
+        .lines()
+        .filter_map(|l| l.strip_prefix("#2 "))
+        .filter(|l| !l.contains(' ') && !l.contains(':'))
+        .collect();
+    assert_eq!(ifs, ["lo"], "only loopback:\n{t}");
+
+    let out = hoist_cmd(
+        &lab,
+        As::Root,
+        Some("pasta"),
+        &["build", "--no-cache", ctx.to_str().unwrap()],
+    )
+    .env("PATH", &empty)
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("HOIST_NETWORK_STACK=pasta: pasta is not installed"),
+        "{}",
+        text(&out)
+    );
+}
