@@ -717,3 +717,85 @@ fn without_a_stack_a_default_step_gets_loopback_only_and_says_so() {
         text(&out)
     );
 }
+
+/// A host whose resolver is a stub on its loopback (systemd-resolved's
+/// 127.0.0.53; here a test server on 127.0.0.77:53, put in place for
+/// hoist alone by a bind mount over `/etc/resolv.conf` in a mount
+/// namespace of its own): a default step's resolv.conf names the stack's
+/// DNS forwarder, which asks the stub from the host's side.
+#[test]
+fn a_loopback_stub_resolver_is_reached_through_the_stacks_forwarder() {
+    if skip() {
+        return;
+    }
+    let lab = NetLab::new();
+    base(&lab, As::Root);
+    let mut dnsd = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/net/dnsd.py"))
+        .args(["127.0.0.77", "198.18.99.99"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let resolv = lab.path("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.77\noptions edns0\n").unwrap();
+    let ctx = lab.context(
+        "dns",
+        "RUN cat /etc/resolv.conf && nettool dns example.test",
+    );
+    for (stack, forwarder) in [("pasta", "169.254.1.1"), ("slirp4netns", "10.0.2.3")] {
+        // The server is up once it answers (a wait; the deadline only ends
+        // a broken run).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !dig_local() {
+            assert!(
+                Instant::now() < deadline,
+                "the test DNS server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let script = format!(
+            "mount --bind {} /etc/resolv.conf && exec {} --root {} build --no-cache \
+             --progress plain {}",
+            resolv.display(),
+            lab.path("hoist").display(),
+            lab.path("store-root").display(),
+            ctx.display()
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("HOIST_NETWORK_STACK", stack)
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert!(out.status.success(), "{stack}:\n{t}");
+        assert!(
+            t.contains(&format!("nameserver {forwarder}\n")) && t.contains("options edns0"),
+            "{stack}: the forwarder in place of the stub:\n{t}"
+        );
+        assert!(
+            t.contains(&format!("dns via {forwarder}: 198.18.99.99")),
+            "{stack}: the stub answered through the forwarder:\n{t}"
+        );
+        assert!(
+            !t.contains("nameserver address"),
+            "{stack}: the stack's own warnings stay out of the step's output:\n{t}"
+        );
+    }
+    let _ = dnsd.kill();
+    let _ = dnsd.wait();
+}
+
+/// One A query to 127.0.0.77:53 answered.
+fn dig_local() -> bool {
+    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let query =
+        b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01x\x04test\x00\x00\x01\x00\x01";
+    if sock.send_to(query, "127.0.0.77:53").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    sock.recv(&mut buf).is_ok_and(|n| n > query.len())
+}

@@ -13,6 +13,8 @@
  *   nettool gets ADDR PORT BYTES N as get, N times one after the other (a
  *                                  connection each): "gets n=N ns=T"
  *   nettool http ADDR PORT PATH    HTTP/1.0 GET; prints the body
+ *   nettool dns NAME               asks /etc/resolv.conf's first nameserver
+ *                                  for NAME's A record: "dns NAME A.B.C.D"
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -162,6 +164,38 @@ int main(int argc, char **argv) {
         buf[len] = 0;
         char *body = strstr(buf, "\r\n\r\n");
         printf("%s", body ? body + 4 : buf);
+        return 0;
+    }
+    if (argc >= 3 && !strcmp(argv[1], "dns")) {
+        FILE *f = fopen("/etc/resolv.conf", "r");
+        char line[256], server[64] = "";
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "nameserver %63s", server) == 1) break;
+        if (!server[0]) {
+            printf("dns error no nameserver\n");
+            return 1;
+        }
+        unsigned char q[512] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}, r[512];
+        size_t n = 12;
+        for (char *label = strtok(argv[2], "."); label; label = strtok(NULL, ".")) {
+            q[n++] = strlen(label);
+            memcpy(q + n, label, strlen(label));
+            n += strlen(label);
+        }
+        q[n++] = 0;
+        q[n++] = 0, q[n++] = 1, q[n++] = 0, q[n++] = 1;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+        inet_pton(AF_INET, server, &sa.sin_addr);
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sendto(fd, q, n, 0, (struct sockaddr *)&sa, sizeof sa);
+        ssize_t got = recv(fd, r, sizeof r, 0);
+        if (got < (ssize_t)n + 16 || r[0] != 0x12 || r[1] != 0x34) {
+            printf("dns error via %s: %s\n", server, got < 0 ? strerror(errno) : "bad answer");
+            return 1;
+        }
+        printf("dns via %s: %u.%u.%u.%u\n", server, r[got - 4], r[got - 3], r[got - 2], r[got - 1]);
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of nettool.c\n");

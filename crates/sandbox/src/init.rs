@@ -89,7 +89,10 @@ fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
     }
     // Before the pid namespace: the stack is not a process of the step.
     let stack = match (spec.network, spec.stack) {
-        (Network::Private, Some(stack)) => Some(crate::stack::attach(stack)?),
+        (Network::Private, Some(stack)) => Some(crate::stack::attach(
+            stack,
+            &spec.report.with_file_name("network-stack.log"),
+        )?),
         (Network::Private, None) => {
             return Err(SandboxError::Spec(
                 "a private network needs a network stack (pasta or slirp4netns)".into(),

@@ -33,7 +33,7 @@
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use rustix::pipe::PipeFlags;
@@ -130,7 +130,10 @@ impl Attached {
 
 /// Move this (single-threaded) process into a new network namespace
 /// connected by `stack`; returns when the namespace's interface is up.
-pub(crate) fn attach(stack: Stack) -> Result<Attached, SandboxError> {
+/// `log` receives the stack's messages (pasta warns on every start where
+/// the host's resolver is a loopback stub, which the step's output need
+/// not repeat); they are shown when it fails to start.
+pub(crate) fn attach(stack: Stack, log: &Path) -> Result<Attached, SandboxError> {
     let exe = stack.find().ok_or_else(|| {
         SandboxError::Spec(format!(
             "{} is not installed (apt-get install {})",
@@ -142,7 +145,7 @@ pub(crate) fn attach(stack: Stack) -> Result<Attached, SandboxError> {
         ))
     })?;
     let ns = new_netns()?;
-    let started = spawn(stack, &exe, &ns)?;
+    let started = spawn(stack, &exe, &ns, log)?;
     rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))
         .what(|| "enter the step's network namespace".into())?;
     Ok(started)
@@ -207,7 +210,7 @@ fn errno_of(e: &SandboxError) -> i32 {
 
 /// Start `exe` for the namespace `ns` (given to it as fd 3) and wait until
 /// it says it is ready on fd 4.
-fn spawn(stack: Stack, exe: &std::path::Path, ns: &OwnedFd) -> Result<Attached, SandboxError> {
+fn spawn(stack: Stack, exe: &Path, ns: &OwnedFd, log: &Path) -> Result<Attached, SandboxError> {
     let (ready_r, ready_w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).what(|| "pipe".into())?;
     let mut exit = None;
     let mut cmd = Command::new(exe);
@@ -265,7 +268,10 @@ fn spawn(stack: Stack, exe: &std::path::Path, ns: &OwnedFd) -> Result<Attached, 
         ready_w.as_raw_fd(),
         exit.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
     ];
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let messages = std::fs::File::create(log).what(|| format!("create {}", log.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(messages.try_clone().what(|| "dup".into())?)
+        .stderr(messages);
     // SAFETY: the closure runs in the forked child before exec and only
     // makes async-signal-safe system calls (dup2 and prctl) on descriptors
     // this process owns; it allocates nothing.
@@ -311,10 +317,17 @@ fn spawn(stack: Stack, exe: &std::path::Path, ns: &OwnedFd) -> Result<Attached, 
     if !ok {
         let _ = child.kill();
         let status = child.wait();
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        let said: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("Failed to send"))
+            .collect();
         return Err(SandboxError::Spec(format!(
-            "{} could not connect the step's network namespace ({})",
+            "{} could not connect the step's network namespace ({}): {}",
             stack.name(),
-            status.map_or_else(|e| e.to_string(), |s| s.to_string())
+            status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+            said.join("; ")
         )));
     }
     let pidfd = rustix::process::Pid::from_child(&child);
