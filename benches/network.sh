@@ -56,26 +56,40 @@ case_dir empty "true"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-for net in host pasta slirp4netns; do
-  case $net in
-    host) flags=(--network host --allow network.host); env=() ;;
-    *) flags=(); env=(HOIST_NETWORK_STACK=$net) ;;
+flags_of() {
+  case $1 in
+    host) echo "--network host --allow network.host" ;;
+    *) echo "" ;;
   esac
-  for c in big small empty; do
-    vals=()
-    for _ in $(seq "$RUNS"); do
+}
+
+# Runs interleave the networks, so that load from elsewhere on the
+# machine falls on all three alike.
+declare -A vals
+for _ in $(seq "$RUNS"); do
+  for net in host pasta slirp4netns; do
+    for c in big small empty; do
+      stack=$([ "$net" = host ] || echo "$net")
       start=$(date +%s%N)
-      out=$(env "${env[@]}" "$HOIST" --root "$WORK/store" build --no-cache --progress plain "${flags[@]}" "$WORK/$c" 2>&1)
+      # shellcheck disable=SC2046
+      out=$(HOIST_NETWORK_STACK=$stack "$HOIST" --root "$WORK/store" build --no-cache --progress plain $(flags_of "$net") "$WORK/$c" 2>&1)
       end=$(date +%s%N)
       case $c in
         big) ns=$(grep -o 'get bytes=1073741824 ns=[0-9]*' <<<"$out" | sed 's/.*ns=//')
-             vals+=("$(awk -v ns="$ns" 'BEGIN {printf "%.0f", 1073741824 / ns * 1000}')") ;;
+             v=$(awk -v ns="$ns" 'BEGIN {printf "%.0f", 1073741824 / ns * 1000}') ;;
         small) ns=$(grep -o 'gets n=200 ns=[0-9]*' <<<"$out" | sed 's/.*ns=//')
-               vals+=("$(awk -v ns="$ns" 'BEGIN {printf "%.1f", ns / 1e6}')") ;;
-        empty) vals+=("$(awk -v ns="$((end - start))" 'BEGIN {printf "%.3f", ns / 1e9}')") ;;
+               v=$(awk -v ns="$ns" 'BEGIN {printf "%.1f", ns / 1e6}') ;;
+        empty) v=$(awk -v ns="$((end - start))" 'BEGIN {printf "%.3f", ns / 1e9}') ;;
       esac
+      vals[$c.$net]="${vals[$c.$net]:-} $v"
     done
-    unit=$(case $c in big) echo "MB/s (1 GiB)";; small) echo "ms (200 x 64 KiB)";; empty) echo "s (hoist build, one RUN true)";; esac)
-    printf '%-6s %-12s %10s %s   runs: %s\n' "$c" "$net" "$(printf '%s\n' "${vals[@]}" | median)" "$unit" "${vals[*]}"
+  done
+done
+
+for c in big small empty; do
+  unit=$(case $c in big) echo "MB/s (1 GiB)";; small) echo "ms (200 x 64 KiB)";; empty) echo "s (hoist build, one RUN true)";; esac)
+  for net in host pasta slirp4netns; do
+    # shellcheck disable=SC2086
+    printf '%-6s %-12s %10s %s   runs:%s\n' "$c" "$net" "$(printf '%s\n' ${vals[$c.$net]} | median)" "$unit" "${vals[$c.$net]}"
   done
 done

@@ -254,6 +254,12 @@ fn spawn(stack: Stack, exe: &Path, ns: &OwnedFd, log: &Path) -> Result<Attached,
                 "--configure",
                 "--mtu=65520",
                 "--disable-host-loopback",
+                // Its own mount namespace without the host's files, every
+                // capability dropped but CAP_NET_BIND_SERVICE, and a
+                // seccomp filter (as rootless podman runs it); pasta does
+                // the like of its own accord.
+                "--enable-sandbox",
+                "--enable-seccomp",
                 "--netns-type=path",
                 "--ready-fd=4",
                 "--exit-fd=5",
