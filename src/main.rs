@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod network;
 mod report;
 
 use std::path::PathBuf;

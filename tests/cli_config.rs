@@ -400,11 +400,15 @@ fn build_defaults_apply_and_flags_override_them() {
 
 /// `[build] network = "none"` puts `RUN` steps in a network namespace with
 /// only `lo` (BuildKit's `--network none`); `--network host` on the command
-/// line still gives the host's interfaces.
+/// line still gives the host's interfaces, given the `network.host`
+/// entitlement, which `[build] allow` grants for the machine.
 #[test]
 fn build_network_default_applies_to_run_and_the_flag_overrides_it() {
     let lab = lab::Lab::new();
-    let config = write_config(lab.dir.path(), "[build]\nnetwork = \"none\"\n");
+    let config = write_config(
+        lab.dir.path(),
+        "[build]\nnetwork = \"none\"\nallow = [\"network.host\"]\n",
+    );
     let c = config.to_str().unwrap();
     lab.build_case("network", "cfg-none:1", &["--config", c]);
     assert_eq!(lab::read(&lab.rootfs("cfg-none:1").join("net")), "lo\n");

@@ -356,9 +356,10 @@ fn a_failing_step_reports_and_leaves_nothing_mounted() {
 #[test]
 fn network_none_sees_only_loopback() {
     // BuildKit's `--network none` (and `RUN --network=none`): a fresh
-    // network namespace with only `lo`; the default (host, as hoist has no
-    // bridge) sees the host's interfaces. Both see BuildKit's generated
-    // /etc/hosts and the hostname `buildkitsandbox`.
+    // network namespace with only `lo`; `--network host` (with the
+    // network.host entitlement) sees the host's interfaces. Both see
+    // BuildKit's generated /etc/hosts and the hostname `buildkitsandbox`.
+    // The default network is tests/cli_run_network.rs's.
     let lab = Lab::new();
     lab.build_case("network", "none:1", &["--network", "none"]);
     let fs = lab.rootfs("none:1");
@@ -373,7 +374,11 @@ fn network_none_sees_only_loopback() {
         "no server is reachable without a network"
     );
 
-    lab.build_case("network", "host:1", &[]);
+    lab.build_case(
+        "network",
+        "host:1",
+        &["--network", "host", "--allow", "network.host"],
+    );
     let fs = lab.rootfs("host:1");
     let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
@@ -381,7 +386,7 @@ fn network_none_sees_only_loopback() {
         .collect();
     host.sort();
     let seen: Vec<String> = read(&fs.join("net")).lines().map(str::to_string).collect();
-    assert_eq!(seen, host, "the default network is the host's");
+    assert_eq!(seen, host, "--network host is the host's network");
     assert!(host.len() > 1, "this host has an interface besides lo");
     assert_eq!(read(&fs.join("hostname")), "buildkitsandbox\n");
 }

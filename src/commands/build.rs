@@ -95,9 +95,15 @@ pub struct BuildArgs {
     /// `NAME=SOFT[:HARD]` resource limits for RUN steps (`nofile=1024:2048`).
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     ulimits: Vec<String>,
-    /// The network for RUN steps: default (= host; the default), none or host.
+    /// The network for RUN steps: default (a network namespace per step with
+    /// outbound access through pasta or slirp4netns), none (loopback only) or
+    /// host (needs --allow network.host). See docs/network.md.
     #[arg(long)]
     network: Option<String>,
+    /// Grant an entitlement (buildx's flag): network.host lets `--network
+    /// host` and `RUN --network=host` share the host's network.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    allow: Vec<String>,
     /// How RUN steps are isolated: auto (the strongest this host allows),
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
@@ -272,6 +278,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
     let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let (network, entitlements) = crate::network::options(args.network.as_deref(), &args.allow)?;
     let mut opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: dockerfile_path.clone(),
@@ -296,11 +303,8 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?,
         sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
-        network: match args.network.as_deref().unwrap_or("default") {
-            "default" | "host" => hoist_engine::build::RunNetwork::Host,
-            "none" => hoist_engine::build::RunNetwork::None,
-            other => anyhow::bail!("invalid --network {other:?}: expected default, host or none"),
-        },
+        network,
+        entitlements,
         secrets: args
             .secrets
             .iter()

@@ -73,16 +73,33 @@ fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
             flags |= UnshareFlags::NEWPID;
         }
     }
+    if spec.network != Network::Host && !plan.namespaces {
+        return Err(SandboxError::Spec(format!(
+            "--network={} needs a network namespace, and chroot isolation without namespaces \
+             has none (--network=host with --allow network.host shares the host's)",
+            if spec.network == Network::None {
+                "none"
+            } else {
+                "default"
+            }
+        )));
+    }
     if spec.network == Network::None {
-        if !plan.namespaces {
-            return Err(SandboxError::Spec(
-                "--network=none needs a network namespace, and chroot isolation without \
-                 namespaces has none"
-                    .into(),
-            ));
-        }
         flags |= UnshareFlags::NEWNET;
     }
+    // Before the pid namespace: the stack is not a process of the step.
+    let stack = match (spec.network, spec.stack) {
+        (Network::Private, Some(stack)) => Some(crate::stack::attach(
+            stack,
+            &spec.report.with_file_name("network-stack.log"),
+        )?),
+        (Network::Private, None) => {
+            return Err(SandboxError::Spec(
+                "a private network needs a network stack (pasta or slirp4netns)".into(),
+            ));
+        }
+        _ => None,
+    };
     if !flags.is_empty() {
         // SAFETY: this process is single-threaded (`dispatch` runs before any
         // thread starts), so no other thread shares the fs state or file table
@@ -113,6 +130,9 @@ fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
             drop(alive_r);
             let code = supervise(child, &mask);
             drop(alive_w);
+            if let Some(stack) = stack {
+                stack.stop();
+            }
             Ok(code)
         }
     }

@@ -22,7 +22,8 @@
 //! `init` (the two supervising processes), `rootfs` (mounts, pivot_root),
 //! `procfs` (`/proc`: fresh or bound, protected), `chroot` (a root without
 //! namespaces), `reap` (leftovers without a pid namespace), `exec` (the
-//! step's process: ids, capabilities), `netns` (loopback), [`userns`]
+//! step's process: ids, capabilities), `netns` (loopback), [`stack`] (the
+//! user-mode network stack of a private network: pasta or slirp4netns), [`userns`]
 //! (where hoist runs: root, or root of a user namespace), [`rootless`] and
 //! [`idmap`] (hoist's own user namespace), [`isolation`] (`--isolation`:
 //! modes, facts, the plan and its line) and [`probe`] (finding the facts).
@@ -32,6 +33,7 @@ pub mod isolation;
 pub mod probe;
 pub mod rootless;
 pub mod spec;
+pub mod stack;
 pub mod user;
 pub mod userns;
 pub mod view;
@@ -50,6 +52,7 @@ mod sys;
 use std::path::Path;
 
 pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Ulimit};
+pub use stack::Stack;
 
 /// The first argument that makes the `hoist` binary a sandbox process.
 pub const SANDBOX_ARG: &str = "__hoist-sandbox";

@@ -190,7 +190,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
     // namespace's owner), else the host's, bound read-only.
     done.dir("/sys")?;
     let ro = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    let fresh = spec.network == Network::None || !crate::userns::in_user_namespace();
+    let fresh = spec.network != Network::Host || !crate::userns::in_user_namespace();
     if fresh && rustix::mount::mount("sysfs", "/sys", "sysfs", ro, None).is_ok() {
         done.mounts.push("/sys".into());
     } else if let Some(fd) = sys {

@@ -22,6 +22,10 @@ pub struct RunSpec {
     pub user: String,
     pub hostname: String,
     pub network: Network,
+    /// The user-mode network stack that connects a [`Network::Private`]
+    /// namespace (the engine found it installed).
+    #[serde(default)]
+    pub stack: Option<crate::stack::Stack>,
     /// Mounted in order, after the standard ones (`/proc`, `/dev`, `/sys`).
     pub mounts: Vec<MountSpec>,
     /// Where the sandbox writes its [`Report`].
@@ -81,6 +85,11 @@ pub enum Network {
     Host,
     /// A fresh network namespace with only loopback, up.
     None,
+    /// A fresh network namespace with outbound access through a user-mode
+    /// network stack ([`RunSpec::stack`], `crate::stack`) started outside
+    /// it; the host's loopback, abstract sockets and interfaces are out of
+    /// reach (BuildKit's default).
+    Private,
 }
 
 /// One mount inside the root.

@@ -10,6 +10,7 @@
 pub mod base;
 pub mod config;
 mod copy;
+pub mod entitlement;
 pub mod key;
 mod records;
 mod run;
@@ -23,6 +24,7 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use entitlement::{Entitlement, Entitlements};
 pub use hoist_sandbox::isolation::Mode as Isolation;
 pub use hoist_sandbox::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
 pub use solve::{BuildResult, build};
@@ -51,8 +53,12 @@ pub struct BuildOptions {
     /// The binary that runs `RUN` steps (`hoist` itself: its `main` calls
     /// `hoist_sandbox::dispatch` first); `None` refuses `RUN`.
     pub sandbox: Option<PathBuf>,
-    /// `--network`: what `RUN` gets by default (`host` unless told).
+    /// `--network`: what `RUN` gets by default (`Private`, its own
+    /// network namespace, unless told; docs/network.md).
     pub network: hoist_sandbox::Network,
+    /// `--allow` and the configuration file's `[build] allow`: `RUN
+    /// --network=host` needs `network.host`.
+    pub entitlements: Entitlements,
     /// `--secret id=...`: what `RUN --mount=type=secret` may read.
     pub secrets: BTreeMap<String, Secret>,
     /// `--ssh id[=socket]`: agent sockets `RUN --mount=type=ssh` may use.

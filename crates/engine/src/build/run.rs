@@ -47,6 +47,18 @@ impl Solver<'_> {
                 "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
             ));
         }
+        // Before the cache, as BuildKit refuses the op when loading it.
+        let host = match cmd.network {
+            Network::Host => true,
+            Network::Default => self.opts.network == hoist_sandbox::Network::Host,
+            Network::None => false,
+        };
+        if host {
+            self.opts
+                .entitlements
+                .require(super::Entitlement::NetworkHost)
+                .map_err(BuildError::Unsupported)?;
+        }
         let (id, started) = self.begin_step(stage, ins.original.trim());
         let (args, script) = argv(&state, &cmd.command);
         let env = environment(&state, scope);
@@ -371,6 +383,7 @@ fn network_name(n: hoist_sandbox::Network) -> &'static str {
     match n {
         hoist_sandbox::Network::Host => "host",
         hoist_sandbox::Network::None => "none",
+        hoist_sandbox::Network::Private => "private",
     }
 }
 

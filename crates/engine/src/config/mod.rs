@@ -11,6 +11,7 @@
 //! platform = "linux/arm64"
 //! network = "none"
 //! compression = "zstd"
+//! allow = ["network.host"]             # entitlements (--allow adds)
 //! ```
 //!
 //! The shape follows BuildKit's `buildkitd.toml` (`[registry."host"]`
@@ -53,6 +54,8 @@ pub struct BuildDefaults {
     /// The layer compression of image outputs whose `-o` does not say
     /// `compression=` (built-in: gzip, as BuildKit).
     pub compression: Option<Compression>,
+    /// Entitlements every build on this machine has (`--allow` adds).
+    pub allow: Vec<crate::build::Entitlement>,
 }
 
 /// A loaded configuration file (or the empty one when there is none).
@@ -130,6 +133,8 @@ struct RawBuild {
     platform: Option<Spanned<String>>,
     network: Option<Spanned<String>>,
     compression: Option<Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
 }
 
 impl Config {
@@ -281,10 +286,21 @@ fn check_build(raw: RawBuild) -> Result<BuildDefaults, SpanError> {
         "uncompressed" => Compression::Uncompressed,
         _ => Compression::Gzip,
     });
+    let mut allow = Vec::new();
+    for name in &raw.allow {
+        let e = name
+            .get_ref()
+            .parse()
+            .map_err(|why| (name.span(), format!("build.allow: {why}")))?;
+        if !allow.contains(&e) {
+            allow.push(e);
+        }
+    }
     Ok(BuildDefaults {
         platform,
         network: one_of(&raw.network, "network", &["default", "host", "none"])?,
         compression,
+        allow,
     })
 }
 

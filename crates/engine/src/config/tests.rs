@@ -38,6 +38,7 @@ mirrors = ["mirror.gcr.io"]
 platform = "linux/arm64/v8"
 network = "none"
 compression = "zstd"
+allow = ["network.host", "network.host"]
 "#,
     )
     .unwrap();
@@ -62,6 +63,7 @@ compression = "zstd"
             platform: Some("linux/arm64/v8".into()),
             network: Some("none".into()),
             compression: Some(Compression::Zstd),
+            allow: vec![crate::build::Entitlement::NetworkHost],
         }
     );
 }
@@ -305,5 +307,15 @@ fn store_root_precedence() {
     assert_eq!(
         root(None, &with_root, &handed, Runner::Root),
         Path::new("/home/u/.local/share/hoist")
+    );
+}
+
+#[test]
+fn an_unknown_entitlement_is_located() {
+    let (line, column, message) = error_at("[build]\nallow = [\"network.hots\"]\n");
+    assert_eq!((line, column), (2, 10));
+    assert!(
+        message.starts_with("build.allow: unknown entitlement network.hots"),
+        "{message}"
     );
 }

@@ -100,6 +100,7 @@ impl Fixture {
             user: String::new(),
             hostname: String::new(),
             network: Network::None,
+            stack: None,
             mounts: Vec::new(),
             report: self.report.clone(),
             limits: Default::default(),

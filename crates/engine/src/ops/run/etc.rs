@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use hoist_sandbox::{MountSpec, Network};
+use hoist_sandbox::{MountSpec, Network, Stack};
 
 use super::{RunError, bind, io};
 
@@ -14,44 +14,135 @@ const HOSTS: &str =
     "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 /// Write the files into `dir`; the mounts that put them in place.
-pub(super) fn files(dir: &Path, network: Network) -> Result<Vec<MountSpec>, RunError> {
+pub(super) fn files(
+    dir: &Path,
+    network: Network,
+    stack: Option<Stack>,
+) -> Result<Vec<MountSpec>, RunError> {
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, HOSTS).map_err(io("write", &hosts))?;
     let resolv = dir.join("resolv.conf");
-    std::fs::write(&resolv, resolv_conf(network)).map_err(io("write", &resolv))?;
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let text = resolv_conf(
+        &read("/etc/resolv.conf").unwrap_or_default(),
+        read("/run/systemd/resolve/resolv.conf").as_deref(),
+        network,
+        stack,
+    );
+    std::fs::write(&resolv, text).map_err(io("write", &resolv))?;
     Ok(vec![
         bind(hosts, "/etc/hosts", true),
         bind(resolv, "/etc/resolv.conf", true),
     ])
 }
 
-/// The host's resolver configuration; a local stub resolver (systemd's
-/// 127.0.0.53) is replaced by the upstream list behind it, and with no
-/// server at all, Google's, as BuildKit does. With no network, no servers.
-fn resolv_conf(network: Network) -> String {
-    let read = |p: &str| std::fs::read_to_string(p).ok();
-    let host = read("/etc/resolv.conf").unwrap_or_default();
-    let stub = host
-        .lines()
-        .any(|l| l.trim_start().starts_with("nameserver 127.0.0.53"));
-    let text = if stub {
-        read("/run/systemd/resolve/resolv.conf").unwrap_or(host)
-    } else {
-        host
+/// The step's `resolv.conf` from the host's (`host`, and systemd-resolved's
+/// upstream list `systemd`). With no network, no servers. A private
+/// network cannot reach a resolver on the host's loopback (a stub such as
+/// systemd-resolved's 127.0.0.53, dnsmasq's 127.0.1.1): the stack's DNS
+/// forwarder takes its place, and answers for the host's first resolver
+/// (pasta `--dns-forward`, slirp4netns's 10.0.2.3). The host's network
+/// keeps its stub's upstream list, as Docker does. With no server at all,
+/// Google's, as BuildKit.
+fn resolv_conf(
+    host: &str,
+    systemd: Option<&str>,
+    network: Network,
+    stack: Option<Stack>,
+) -> String {
+    let nameserver = |l: &str| {
+        l.trim_start()
+            .strip_prefix("nameserver")
+            .filter(|rest| rest.starts_with([' ', '\t']))
+            .map(|rest| rest.trim().to_string())
+    };
+    let loopback = |addr: &str| {
+        addr.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
     };
     if network == Network::None {
         // Nothing is reachable; keep the search options only.
-        return text
+        return host
             .lines()
-            .filter(|l| !l.trim_start().starts_with("nameserver"))
+            .filter(|l| nameserver(l).is_none())
             .map(|l| format!("{l}\n"))
             .collect();
     }
-    if text
-        .lines()
-        .any(|l| l.trim_start().starts_with("nameserver"))
-    {
+    let text = match (network, stack) {
+        (Network::Private, Some(stack)) => {
+            let mut forwarded = false;
+            let mut out = String::new();
+            for l in host.lines() {
+                match nameserver(l) {
+                    Some(addr) if loopback(&addr) => {
+                        if !forwarded {
+                            forwarded = true;
+                            out.push_str(&format!("nameserver {}\n", stack.dns_forwarder()));
+                        }
+                    }
+                    _ => out.push_str(&format!("{l}\n")),
+                }
+            }
+            out
+        }
+        _ => {
+            let stub = host
+                .lines()
+                .any(|l| nameserver(l).as_deref() == Some("127.0.0.53"));
+            match systemd {
+                Some(upstream) if stub => upstream.to_string(),
+                _ => host.to_string(),
+            }
+        }
+    };
+    if text.lines().any(|l| nameserver(l).is_some()) {
         return text;
     }
     format!("{text}nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STUB: &str = "# systemd\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n";
+    const UPSTREAM: &str = "nameserver 192.0.2.53\nsearch lan\n";
+
+    #[test]
+    fn private_network_gets_the_stacks_forwarder_for_a_stub() {
+        let pasta = resolv_conf(STUB, Some(UPSTREAM), Network::Private, Some(Stack::Pasta));
+        assert_eq!(
+            pasta,
+            "# systemd\nnameserver 169.254.1.1\noptions edns0 trust-ad\nsearch lan\n"
+        );
+        let slirp = resolv_conf(
+            "nameserver 127.0.1.1\nnameserver ::1\nnameserver 198.51.100.53\n",
+            None,
+            Network::Private,
+            Some(Stack::Slirp4netns),
+        );
+        assert_eq!(slirp, "nameserver 10.0.2.3\nnameserver 198.51.100.53\n");
+        // A resolver on the network is reached through the stack as it is.
+        let plain = "nameserver 198.51.100.53\n";
+        assert_eq!(
+            resolv_conf(plain, None, Network::Private, Some(Stack::Pasta)),
+            plain
+        );
+    }
+
+    #[test]
+    fn host_network_gets_the_stubs_upstream_and_none_gets_no_server() {
+        assert_eq!(
+            resolv_conf(STUB, Some(UPSTREAM), Network::Host, None),
+            UPSTREAM
+        );
+        assert_eq!(
+            resolv_conf(STUB, None, Network::None, None),
+            "# systemd\noptions edns0 trust-ad\nsearch lan\n"
+        );
+        assert_eq!(
+            resolv_conf("search lan\n", None, Network::Host, None),
+            "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+    }
 }

@@ -16,10 +16,12 @@
 mod copy;
 mod etc;
 mod isolation;
+mod network;
 mod prune;
 
 pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
 pub use isolation::check as check_isolation;
+pub use network::STACK_ENV;
 pub use prune::prune_copy_ups;
 
 use std::collections::VecDeque;
@@ -131,6 +133,8 @@ pub fn run_with(
         Some(mode) => isolation::plan(req, mode, on_line)?,
         None => hoist_sandbox::isolation::Plan::default(),
     };
+    let (network, stack) =
+        network::resolve(req.network, plan.namespaces, on_line).map_err(RunError::Sandbox)?;
     let scratch = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&req.scratch_parent)
@@ -167,7 +171,7 @@ pub fn run_with(
         None
     };
 
-    let mut mounts = etc::files(dir, req.network)?;
+    let mut mounts = etc::files(dir, network, stack)?;
     mounts.extend(req.mounts.iter().cloned());
     let report = dir.join("report.json");
     // Unique per step: the scratch dir's own random name.
@@ -188,7 +192,8 @@ pub fn run_with(
         cwd: req.cwd.clone(),
         user: req.user.clone(),
         hostname: HOSTNAME.to_string(),
-        network: req.network,
+        network,
+        stack,
         mounts,
         report: report.clone(),
         limits: hoist_sandbox::Limits {

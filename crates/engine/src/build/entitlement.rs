@@ -1,0 +1,105 @@
+//! Entitlements (`hoist build --allow`, buildx's flag): what a build may
+//! ask for beyond the default sandbox. A step (or `--network`) that needs
+//! one not granted is refused with BuildKit's message, `network.host is not
+//! allowed`, before it runs. The configuration file's `[build] allow`
+//! grants them for a machine (docs/network.md).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// One entitlement, as buildx spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entitlement {
+    /// `network.host`: `--network host` and `RUN --network=host` share the
+    /// host's network namespace.
+    NetworkHost,
+}
+
+impl Entitlement {
+    pub const ALL: [Entitlement; 1] = [Entitlement::NetworkHost];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Entitlement::NetworkHost => "network.host",
+        }
+    }
+}
+
+impl fmt::Display for Entitlement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Entitlement {
+    type Err = String;
+
+    /// buildx's names; an unknown one is buildx's `unknown entitlement`.
+    fn from_str(s: &str) -> Result<Entitlement, String> {
+        Entitlement::ALL
+            .into_iter()
+            .find(|e| e.name() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown entitlement {s} (hoist knows {})",
+                    Entitlement::ALL.map(|e| e.name()).join(", ")
+                )
+            })
+    }
+}
+
+/// The granted set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entitlements(BTreeSet<Entitlement>);
+
+impl Entitlements {
+    /// Parse `--allow` values; each may be a comma-separated list, as
+    /// buildx accepts (`--allow network.host,security.insecure`).
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<Entitlements, String> {
+        let mut set = BTreeSet::new();
+        for v in values {
+            for name in v.as_ref().split(',').filter(|n| !n.trim().is_empty()) {
+                set.insert(name.parse()?);
+            }
+        }
+        Ok(Entitlements(set))
+    }
+
+    pub fn grant(&mut self, e: Entitlement) {
+        self.0.insert(e);
+    }
+
+    pub fn allows(&self, e: Entitlement) -> bool {
+        self.0.contains(&e)
+    }
+
+    /// `Ok` when `e` is granted; else BuildKit's refusal with how to grant it.
+    pub fn require(&self, e: Entitlement) -> Result<(), String> {
+        if self.allows(e) {
+            return Ok(());
+        }
+        Err(format!(
+            "{e} is not allowed: grant it with `hoist build --allow {e}` (buildx's flag), or for \
+             this machine with `allow = [\"{e}\"]` in the configuration file's [build] table"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_refuse_as_buildkit() {
+        let none = Entitlements::default();
+        let msg = none.require(Entitlement::NetworkHost).unwrap_err();
+        // BuildKit's solver: errors.Errorf("%s is not allowed", EntitlementNetworkHost).
+        assert!(msg.starts_with("network.host is not allowed"), "{msg}");
+        let some = Entitlements::parse(&["network.host"]).unwrap();
+        assert!(some.require(Entitlement::NetworkHost).is_ok());
+        assert_eq!(Entitlements::parse(&["network.host,"]).unwrap(), some);
+        let err = Entitlements::parse(&["network.hots"]).unwrap_err();
+        assert!(err.starts_with("unknown entitlement network.hots"), "{err}");
+    }
+}
