@@ -374,9 +374,9 @@ mod tests {
 
     #[test]
     fn matching_cost_is_bounded() {
-        // 64 Ki characters against a 16 Ki-element pattern: 2^30 steps.
-        let value = "a".repeat(1 << 16);
-        let pattern = "*a".repeat(1 << 13);
+        // 8 Ki characters against a 4 Ki-element pattern: 2^25 steps.
+        let value = "a".repeat(1 << 13);
+        let pattern = "*a".repeat(1 << 11);
         let err = trim_prefix(&value, &pattern, true).unwrap_err();
         assert!(err.contains("pattern matching needs more than"), "{err}");
         // The same pattern on a short value is fine.
