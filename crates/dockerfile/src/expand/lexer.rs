@@ -58,6 +58,15 @@ pub(crate) fn run<L: Lookup + ?Sized>(lex: &ShellLex, word: &str, env: &L) -> Ou
     }
 }
 
+/// A word that expands to itself, without running the processor: one
+/// with no `$`, quote or escape character, not starting with a byte order
+/// mark, and within [`MAX_WORD_BYTES`]. Most words are like that.
+pub(crate) fn literal(lex: &ShellLex, word: &str) -> Option<String> {
+    let special = |c: char| matches!(c, '$' | '\'' | '"') || c == lex.escape;
+    (word.len() <= MAX_WORD_BYTES && !word.starts_with('\u{feff}') && !word.contains(special))
+        .then(|| word.to_owned())
+}
+
 /// The expanded text of a word being read, plus its whitespace-split words.
 #[derive(Default)]
 struct Words {
