@@ -1,6 +1,7 @@
 //! The build half of the engine: turning a typed Dockerfile into an image.
 //!
-//! - [`solve`]: the solver (stages in order, steps cached by key).
+//! - [`solve`]: the solver (stages in order, steps cached by key);
+//!   `schedule`: which stages can run and which results can go.
 //! - [`base`]: `FROM` (scratch, store, pull, earlier stage).
 //! - [`config`]: what metadata instructions do to the image config and history.
 //! - [`key`]: cache keys (versioned canonical encoding).
@@ -14,6 +15,7 @@ pub mod key;
 mod records;
 mod run;
 mod run_mounts;
+mod schedule;
 pub mod snapshot;
 pub mod solve;
 pub mod state;

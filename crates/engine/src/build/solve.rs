@@ -19,6 +19,7 @@ use hoist_dockerfile::{Dockerfile, GlobalScope, StageGraph, StageScope};
 use super::base::{BaseResolver, scratch};
 use super::config::{self as cfg, StageFlags, commit_history};
 use super::key::KeyBuilder;
+use super::schedule::Schedule;
 use super::snapshot::{dest_view, resolve_user};
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
@@ -118,27 +119,28 @@ pub fn build(
         created: opts.source_date_epoch.map(rfc3339),
     };
     // Stages run as soon as every stage they use is built; the ready ones
-    // run concurrently (one thread each).
+    // run concurrently (one thread each). Results nothing needs any more
+    // are dropped (`schedule`).
     let mut results: BTreeMap<usize, ImageState> = BTreeMap::new();
-    let mut pending: Vec<usize> = graph.needed_order();
-    while !pending.is_empty() {
-        let (ready, wait): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| {
-            graph.stages[i].deps.iter().all(|d| match d.source {
-                Source::Stage(j) => results.contains_key(&j),
-                _ => true,
+    let (mut schedule, mut ready) = Schedule::new(&graph);
+    while !ready.is_empty() {
+        let bases: Vec<Option<ImageState>> = ready
+            .iter()
+            .map(|&i| {
+                schedule
+                    .takes_base(&graph, i)
+                    .and_then(|j| results.remove(&j))
             })
-        });
-        if ready.is_empty() {
-            return Err(BuildError::Internal("no stage is ready to run".into()));
-        }
+            .collect();
         let done: Vec<(usize, Result<ImageState, BuildError>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ready
                 .iter()
-                .map(|&i| {
+                .zip(bases)
+                .map(|(&i, base)| {
                     let (solver, graph, globals, results) = (&solver, &graph, &globals, &results);
                     (
                         i,
-                        scope.spawn(move || solver.stage(graph, globals, i, results)),
+                        scope.spawn(move || solver.stage(graph, globals, i, base, results)),
                     )
                 })
                 .collect();
@@ -154,10 +156,17 @@ pub fn build(
                 })
                 .collect()
         });
+        ready = Vec::new();
+        let mut released = Vec::new();
         for (i, state) in done {
             results.insert(i, state?);
+            let (next, unused) = schedule.finished(&graph, i);
+            ready.extend(next);
+            released.extend(unused);
         }
-        pending = wait;
+        for j in released {
+            results.remove(&j);
+        }
     }
     solver.hashes.save()?;
     let target = results
@@ -181,6 +190,7 @@ impl Solver<'_> {
         graph: &StageGraph,
         globals: &GlobalScope,
         index: usize,
+        base: Option<ImageState>,
         results: &BTreeMap<usize, ImageState>,
     ) -> Result<ImageState, BuildError> {
         let node = &graph.stages[index];
@@ -202,9 +212,12 @@ impl Solver<'_> {
                 self.named_state(name, &platform)?
             }
             Source::Scratch => scratch(&platform),
-            Source::Stage(j) => results.get(j).cloned().ok_or_else(|| {
-                BuildError::Internal(format!("stage {j} not built before {index}"))
-            })?,
+            Source::Stage(j) => match base {
+                Some(taken) => taken,
+                None => results.get(j).cloned().ok_or_else(|| {
+                    BuildError::Internal(format!("stage {j} not built before {index}"))
+                })?,
+            },
             Source::Image(name) => self.resolver.image(name, &platform)?,
         };
         self.progress.event(BuildEvent::Done {
