@@ -28,6 +28,12 @@ pub const MAX_CONFIG_BYTES: usize = 64 << 20;
 /// of elements: a 1 MiB value against a 15-element pattern fits.
 pub const MAX_PATTERN_STEPS: u64 = 1 << 24;
 
+/// The longest working directory a `WORKDIR` may resolve to, in bytes:
+/// Linux's `PATH_MAX` (4096), beyond which neither `mkdir` nor `chdir` can
+/// take the path (BuildKit fails there with `ENAMETOOLONG`). Relative
+/// `WORKDIR`s add up, so this bounds what a chain of them costs.
+pub const MAX_WORKDIR_BYTES: usize = 4096;
+
 /// How deeply `${...}` may nest inside the operands of other `${...}`.
 /// BuildKit has no limit; real Dockerfiles use two or three levels.
 pub const MAX_NESTING: usize = 100;

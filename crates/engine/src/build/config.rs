@@ -77,13 +77,14 @@ pub fn with_shell(config: &ImageConfig, args: &[String]) -> Vec<String> {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// What a stage keeps between its metadata instructions: whether it set
-/// `CMD` (an `ENTRYPOINT` clears an inherited `CMD`, not one set in the
-/// stage), and where each env key sits.
+/// What a stage keeps between its instructions: whether it set `CMD` (an
+/// `ENTRYPOINT` clears an inherited `CMD`, not one set in the stage), where
+/// each env key sits, and what its `WORKDIR`s know of its directories.
 #[derive(Debug, Clone, Default)]
 pub struct StageFlags {
     pub cmd_set: bool,
     env: EnvIndex,
+    pub(super) workdirs: super::workdir::WorkdirMemo,
 }
 
 /// The position of each key in a config's `Env`, so an `ENV` costs the

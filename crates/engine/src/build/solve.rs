@@ -27,6 +27,7 @@ use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
 use crate::context::{Context, HashCache};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::store::Store;
+use hoist_dockerfile::limits::MAX_WORKDIR_BYTES;
 
 /// What a build made.
 #[derive(Debug, Clone)]
@@ -358,21 +359,41 @@ impl Solver<'_> {
             }
             Command::Workdir { path } => {
                 let wd = normalize_workdir(state.config.config.working_dir.as_deref(), path);
+                if wd.len() > MAX_WORKDIR_BYTES {
+                    return Err(BuildError::Dockerfile(hoist_dockerfile::Error::new(
+                        format!(
+                            "WORKDIR resolves to a path longer than {MAX_WORKDIR_BYTES} bytes (PATH_MAX)"
+                        ),
+                        ins.span.start,
+                    )));
+                }
+                // What earlier WORKDIRs know spares a look at the files.
+                let before = state.key.to_string();
+                let known_missing = flags.workdirs.missing(&before, &wd);
                 state.config.config.working_dir = Some(wd.clone());
                 state.key = KeyBuilder::new("workdir")
                     .digest("parent", &state.key)
                     .str("dir", &wd)
                     .finish();
                 let (id, started) = self.begin_step(stage, format!("WORKDIR {wd}"));
+                let mut made_dirs = Vec::new();
                 let made = if wd == "/" {
                     None
                 } else {
-                    let made = self.mkdir_layer(&mut state, &wd).map_err(at)?;
+                    let made = match known_missing {
+                        Some(m) if m.is_empty() => None,
+                        known => self
+                            .mkdir_layer(&mut state, &wd, known, &mut made_dirs)
+                            .map_err(at)?,
+                    };
                     let layer = made.as_ref().and_then(|_| state.layers.last().cloned());
                     let created = made.clone().flatten();
                     self.visit(stage, &state.key.to_string(), layer.as_ref(), created);
                     made
                 };
+                flags
+                    .workdirs
+                    .record(&before, state.key.to_string(), &wd, &made_dirs);
                 let created = made.clone().flatten().or_else(|| self.created.clone());
                 commit_history(
                     &mut state.config,
@@ -414,10 +435,17 @@ impl Solver<'_> {
     /// A layer with the directories of `wd` that the parent lacks, and
     /// when it was made; `None` when the parent has them all (no layer, as
     /// BuildKit's empty diff).
+    ///
+    /// `known_missing`, when given, are the directories missing (from the
+    /// stage's `WorkdirMemo`), so the parent's files need no look unless
+    /// a `USER` must be resolved; `made` gets the directories the new
+    /// layer creates.
     fn mkdir_layer(
         &self,
         state: &mut ImageState,
         wd: &str,
+        known_missing: Option<Vec<String>>,
+        made: &mut Vec<String>,
     ) -> Result<Option<Option<String>>, BuildError> {
         let cache_key = state.key.to_string();
         let slot = self.slot(&cache_key);
@@ -431,18 +459,30 @@ impl Solver<'_> {
             state.layers.push(layer);
             return Ok(Some(created));
         }
-        let view = dest_view(self.store, &self.views, &state.layers)?;
-        let mut missing = Vec::new();
-        let mut path = PathBuf::from("/");
-        for part in wd.split('/').filter(|p| !p.is_empty()) {
-            path.push(part);
-            let exists = view
-                .as_ref()
-                .is_some_and(|v| v.is_dir(&path.to_string_lossy()));
-            if !exists {
-                missing.push(path.clone());
+        let user = state
+            .config
+            .config
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty());
+        let (view, missing) = match known_missing {
+            Some(known) if user.is_none() => (None, known.iter().map(PathBuf::from).collect()),
+            _ => {
+                let view = dest_view(self.store, &self.views, &state.layers)?;
+                let mut missing = Vec::new();
+                let mut path = PathBuf::from("/");
+                for part in wd.split('/').filter(|p| !p.is_empty()) {
+                    path.push(part);
+                    let exists = view
+                        .as_ref()
+                        .is_some_and(|v| v.is_dir(&path.to_string_lossy()));
+                    if !exists {
+                        missing.push(path.clone());
+                    }
+                }
+                (view, missing)
             }
-        }
+        };
         if missing.is_empty() {
             // Remembered too, so a rebuild (or an importing machine) need
             // not look at the parent's files.
@@ -450,13 +490,7 @@ impl Solver<'_> {
             return Ok(None);
         }
         // BuildKit makes WORKDIR's directories as the USER in force.
-        let owner = match state
-            .config
-            .config
-            .user
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
+        let owner = match user {
             None => (0, 0),
             Some(user) => resolve_user(self.store, user, view.as_ref())?,
         };
@@ -471,6 +505,7 @@ impl Solver<'_> {
             Ok(())
         })?;
         state.layers.push(layer);
+        made.extend(missing.iter().map(|d| d.to_string_lossy().into_owned()));
         Ok(Some(created))
     }
 
