@@ -829,3 +829,62 @@ fn dockerfile_and_dockerignore_symlinks_out_of_the_context_are_refused() {
     );
     assert!(stderr.contains("Dockerfile is a symlink to "), "{stderr}");
 }
+
+/// BuildKit: each WORKDIR makes its directory and parents (an empty diff
+/// when they exist). hoist answers consecutive WORKDIRs from what the
+/// earlier ones made (no look at the files): the layers must be the ones
+/// looking gives: `/a` exists (no layer), `b/c` makes `/a/b` and `/a/b/c`,
+/// `/a/b` exists (none), `d` makes `/a/b/d`; after a COPY, `/a/b/c`
+/// exists (none) and `e` makes `/a/b/c/e`.
+#[test]
+fn consecutive_workdirs_make_exactly_the_missing_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ctx) = (dir.path().join("store"), dir.path().join("ctx"));
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY a.txt /a/x.txt\nWORKDIR /a\nWORKDIR b/c\nWORKDIR /a/b\n\
+                 WORKDIR d\nCOPY a.txt .\nWORKDIR /a/b/c\nWORKDIR e\n",
+            ),
+            ("a.txt", "A\n"),
+        ],
+    );
+    ok(&root, &["build", "-t", "wd:1", ctx.to_str().unwrap()]);
+    let (inspect, _) = ok(&root, &["inspect", "wd:1"]);
+    let doc: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let history: Vec<(String, bool)> = doc["Config"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["created_by"].as_str().unwrap().to_string(),
+                h["empty_layer"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    let expect = [
+        ("COPY a.txt /a/x.txt # buildkit", false),
+        ("WORKDIR /a", true),
+        ("WORKDIR /a/b/c", false),
+        ("WORKDIR /a/b", true),
+        ("WORKDIR /a/b/d", false),
+        ("COPY a.txt . # buildkit", false),
+        ("WORKDIR /a/b/c", true),
+        ("WORKDIR /a/b/c/e", false),
+    ];
+    let expect: Vec<(String, bool)> = expect.iter().map(|(s, e)| (s.to_string(), *e)).collect();
+    assert_eq!(history, expect);
+    let out = dir.path().join("rootfs");
+    let dest = format!("type=local,dest={}", out.display());
+    ok(&root, &["export", "wd:1", "-o", &dest]);
+    for d in ["a/b/c/e", "a/b/d"] {
+        assert!(out.join(d).is_dir(), "{d}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("a/b/d/a.txt")).unwrap(),
+        "A\n"
+    );
+}

@@ -80,6 +80,18 @@ impl StageGraph {
     pub fn build(df: &Dockerfile, opts: &BuildOptions) -> Result<StageGraph> {
         let globals = GlobalScope::new(df, opts)?;
         let lex = df.lexer();
+        // Each stage's ONBUILD instructions, found once: a base used by
+        // many stages is not read again for each.
+        let onbuilds: Vec<Vec<&Instruction>> = df
+            .stages
+            .iter()
+            .map(|s| {
+                s.instructions
+                    .iter()
+                    .filter(|i| matches!(i.command, Command::Onbuild(_)))
+                    .collect()
+            })
+            .collect();
         let mut stages: Vec<StageNode> = Vec::new();
         for stage in &df.stages {
             let from = resolve_from(df, stage, &globals)?;
@@ -101,7 +113,7 @@ impl StageGraph {
             }
             // ONBUILD triggers of a base stage run in this stage.
             if let Source::Stage(b) = base {
-                for ins in &df.stages[b].instructions {
+                for ins in &onbuilds[b] {
                     if let Command::Onbuild(o) = &ins.command {
                         let mut trig = Vec::new();
                         instruction_deps(df, &lex, &o.trigger, &mut trig)?;
@@ -158,24 +170,34 @@ impl StageGraph {
         Ok(graph)
     }
 
-    /// The stages the target needs, dependencies first (a topological order).
+    /// The stages the target needs, dependencies first (a topological order:
+    /// a depth-first post-order from the target, deps in order). Iterative,
+    /// so a chain of any length fits the stack.
     pub fn needed_order(&self) -> Vec<usize> {
         let mut order = Vec::new();
-        let mut seen = BTreeSet::new();
-        self.visit(self.target, &mut seen, &mut order);
-        order
-    }
-
-    fn visit(&self, i: usize, seen: &mut BTreeSet<usize>, order: &mut Vec<usize>) {
-        if !seen.insert(i) {
-            return;
-        }
-        for d in &self.stages[i].deps {
-            if let Source::Stage(j) = d.source {
-                self.visit(j, seen, order);
+        let mut seen = vec![false; self.stages.len()];
+        // (stage, index of its next dependency to visit)
+        let mut stack = vec![(self.target, 0)];
+        seen[self.target] = true;
+        while let Some((i, next)) = stack.last_mut() {
+            let i = *i;
+            match self.stages[i].deps.get(*next) {
+                Some(d) => {
+                    *next += 1;
+                    if let Source::Stage(j) = d.source
+                        && !seen[j]
+                    {
+                        seen[j] = true;
+                        stack.push((j, 0));
+                    }
+                }
+                None => {
+                    order.push(i);
+                    stack.pop();
+                }
             }
         }
-        order.push(i);
+        order
     }
 
     /// The stages the target does not need.
@@ -358,22 +380,34 @@ fn check_cycles(stages: &[StageNode]) -> Result<()> {
         OnPath,
         Done,
     }
-    /// The position of the first edge, from `i`, of a path that closes a cycle.
-    fn visit(stages: &[StageNode], i: usize, marks: &mut [Mark]) -> Option<Pos> {
-        marks[i] = Mark::OnPath;
-        for d in &stages[i].deps {
-            if let Source::Stage(j) = d.source {
-                let closes = match marks[j] {
-                    Mark::OnPath => true,
-                    Mark::New => visit(stages, j, marks).is_some(),
-                    Mark::Done => false,
-                };
-                if closes {
-                    return Some(d.pos);
+    /// The position of the first edge, from `root`, of a path that closes
+    /// a cycle (a depth-first search with an explicit stack, so a chain of
+    /// any length fits).
+    fn visit(stages: &[StageNode], root: usize, marks: &mut [Mark]) -> Option<Pos> {
+        // (stage, index of its next dependency to look at)
+        let mut stack = vec![(root, 0)];
+        marks[root] = Mark::OnPath;
+        while let Some((i, next)) = stack.last_mut() {
+            let i = *i;
+            let Some(d) = stages[i].deps.get(*next) else {
+                marks[i] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            let Source::Stage(j) = d.source else { continue };
+            match marks[j] {
+                Mark::OnPath => {
+                    let (_, root_next) = stack[0];
+                    return Some(stages[root].deps[root_next - 1].pos);
                 }
+                Mark::New => {
+                    marks[j] = Mark::OnPath;
+                    stack.push((j, 0));
+                }
+                Mark::Done => {}
             }
         }
-        marks[i] = Mark::Done;
         None
     }
     let mut marks = vec![Mark::New; stages.len()];

@@ -8,7 +8,8 @@
 //! - [`expand`]: BuildKit's shell-word expansion (`${V:-x}` and friends);
 //! - [`instruction`] with [`flags`]: typed instructions with spans;
 //! - [`stage`]: stages, `ARG` scoping and the predefined platform args;
-//! - [`graph`]: the stage DAG, `--target` selection, cycles.
+//! - [`graph`]: the stage DAG, `--target` selection, cycles;
+//! - [`limits`]: the bounds on what a hostile Dockerfile can make it do.
 
 pub mod ast;
 pub mod directive;
@@ -19,11 +20,13 @@ pub mod flags;
 pub mod graph;
 pub mod heredoc;
 pub mod instruction;
+pub mod limits;
 pub mod line_parsers;
 pub mod mount;
 pub mod parser;
 pub mod platform;
 pub mod stage;
+pub mod vars;
 
 pub use ast::{Ast, Heredoc, Node, Pos, Span, Warning};
 pub use error::{Error, Result};

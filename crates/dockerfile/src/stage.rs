@@ -8,7 +8,12 @@
 //!   the base image's env, then each `ENV` and `ARG` in order (the latest
 //!   definition wins, so an `ENV` after an `ARG` shadows it), and expands
 //!   exactly the instructions BuildKit expands.
+//!
+//! Both cost linear time in the number of instructions (variables are a
+//! [`VarList`]), and a stage's expanded words may add up to at most
+//! [`MAX_CONFIG_BYTES`].
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -17,7 +22,9 @@ use crate::ast::{Ast, Span, Warning};
 use crate::error::{Error, Result};
 use crate::expand::ShellLex;
 use crate::instruction::{self, ArgDecl, Command, From, Instruction, KeyValue};
+use crate::limits::{MAX_CONFIG_BYTES, human};
 use crate::platform::Platform;
+use crate::vars::VarList;
 
 /// A Dockerfile, typed and split into stages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +35,9 @@ pub struct Dockerfile {
     pub global_args: Vec<Instruction>,
     pub stages: Vec<Stage>,
     pub warnings: Vec<Warning>,
+    /// Stage index by `AS` name (lower-cased).
+    #[serde(skip)]
+    names: BTreeMap<String, usize>,
 }
 
 /// One `FROM` and the instructions after it.
@@ -86,15 +96,15 @@ impl Dockerfile {
         if stages.is_empty() {
             return Err(Error::whole_file("dockerfile contains no stages to build"));
         }
-        let mut seen: BTreeMap<&str, &Stage> = BTreeMap::new();
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
         for s in &stages {
             if let Some(name) = s.name()
-                && let Some(first) = seen.insert(name, s)
+                && let Some(first) = names.insert(name.to_string(), s.index)
             {
                 return Err(Error::new(
                     format!(
                         "duplicate stage name {name:?}: first defined on line {}",
-                        first.span.start.line
+                        stages[first].span.start.line
                     ),
                     s.span.start,
                 ));
@@ -106,15 +116,17 @@ impl Dockerfile {
             global_args,
             stages,
             warnings: ast.warnings.clone(),
+            names,
         })
     }
 
     /// The stage a `FROM` name or `COPY --from` name refers to (names are case-insensitive).
     pub fn stage_by_name(&self, name: &str) -> Option<&Stage> {
-        let lower = name.to_lowercase();
-        self.stages
-            .iter()
-            .find(|s| s.name() == Some(lower.as_str()))
+        let index = match self.names.get(name) {
+            Some(&i) => i,
+            None => *self.names.get(&name.to_lowercase())?,
+        };
+        self.stages.get(index)
     }
 
     /// A shell-word lexer with this file's escape character.
@@ -163,7 +175,7 @@ impl Default for BuildOptions {
 /// the global `ARG`s in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct GlobalScope {
-    pub vars: Vec<(String, String)>,
+    pub vars: VarList,
 }
 
 impl GlobalScope {
@@ -216,15 +228,11 @@ impl GlobalScope {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.vars.get(key).map(String::as_str)
     }
 
     fn set(&mut self, key: &str, value: String) {
-        set_var(&mut self.vars, key, value);
+        self.vars.set(key, value);
     }
 }
 
@@ -273,14 +281,17 @@ pub struct StageScope<'a> {
     globals: &'a GlobalScope,
     build_args: &'a BTreeMap<String, String>,
     /// Everything `$VAR` sees: the image env, `ENV`s and `ARG`s, latest wins.
-    vars: Vec<(String, String)>,
+    vars: VarList,
     /// The image config's env: the base image's plus each `ENV`.
-    config_env: Vec<(String, String)>,
+    config_env: VarList,
     /// `ARG`s declared in this stage with their values (the build args a `RUN` sees).
-    args: Vec<(String, String)>,
+    args: VarList,
     /// Every `ARG` declared in this stage, in order, valued or not (what
     /// BuildKit lists in a `RUN`'s history line).
-    declared: Vec<(String, Option<String>)>,
+    declared: VarList<Option<String>>,
+    /// Bytes of the base env and of every word expanded so far (at most
+    /// [`MAX_CONFIG_BYTES`]).
+    expanded_bytes: usize,
 }
 
 impl<'a> StageScope<'a> {
@@ -295,10 +306,11 @@ impl<'a> StageScope<'a> {
             lex: df.lexer(),
             globals,
             build_args: &opts.build_args,
-            vars: base_env.to_vec(),
-            config_env: base_env.to_vec(),
-            args: Vec::new(),
-            declared: Vec::new(),
+            vars: base_env.iter().cloned().collect(),
+            config_env: base_env.iter().cloned().collect(),
+            args: VarList::default(),
+            declared: VarList::default(),
+            expanded_bytes: base_env.iter().map(|(k, v)| k.len() + v.len() + 1).sum(),
         }
     }
 
@@ -311,33 +323,46 @@ impl<'a> StageScope<'a> {
 
     /// The variables a `$VAR` sees now.
     pub fn vars(&self) -> &[(String, String)] {
-        &self.vars
+        self.vars.as_slice()
     }
 
     /// The image config env so far.
     pub fn config_env(&self) -> &[(String, String)] {
-        &self.config_env
+        self.config_env.as_slice()
     }
 
     /// The `ARG`s in scope with values: what a `RUN` gets as build args.
     pub fn args(&self) -> &[(String, String)] {
-        &self.args
+        self.args.as_slice()
     }
 
     /// Every `ARG` declared in the stage so far, with its value if it has
     /// one (a redeclared key keeps its first place).
     pub fn declared_args(&self) -> &[(String, Option<String>)] {
-        &self.declared
+        self.declared.as_slice()
     }
 
     /// Expand `ins` as BuildKit does before dispatching it, and take its
     /// `ENV`/`ARG` definitions into scope. Returns the expanded instruction.
+    ///
+    /// Fails, at the instruction, when a word expands to more than
+    /// [`MAX_WORD_BYTES`](crate::limits::MAX_WORD_BYTES) or the stage's
+    /// expanded words add up to more than [`MAX_CONFIG_BYTES`].
     pub fn apply(&mut self, ins: &Instruction) -> Result<Instruction> {
         let at = |m: String| Error::new(m, ins.span.start);
         let mut out = ins.clone();
-        let lex = self.lex.clone();
-        let vars = self.vars.clone();
-        let word = |w: &str| lex.process_word(w, &vars).map_err(|e| at(e.message));
+        let lex = &self.lex;
+        let vars = &self.vars;
+        let produced = Cell::new(0usize);
+        let count = |w: String| {
+            produced.set(produced.get().saturating_add(w.len()));
+            w
+        };
+        let word = |w: &str| {
+            lex.process_word(w, vars)
+                .map(count)
+                .map_err(|e| at(e.message))
+        };
         let opt =
             |w: &Option<String>| -> Result<Option<String>> { w.as_deref().map(&word).transpose() };
         let kvs = |kvs: &[KeyValue]| -> Result<Vec<KeyValue>> {
@@ -355,7 +380,8 @@ impl<'a> StageScope<'a> {
         let inline = |files: &mut [instruction::InlineFile]| -> Result<()> {
             for f in files.iter_mut().filter(|f| f.expand) {
                 f.data = raw
-                    .process_word(&f.data, &vars)
+                    .process_word(&f.data, vars)
+                    .map(count)
                     .map_err(|e| at(e.message))?;
             }
             Ok(())
@@ -363,10 +389,12 @@ impl<'a> StageScope<'a> {
         match &mut out.command {
             Command::Env { env } => {
                 *env = kvs(env)?;
+                self.spend(produced.get(), ins)?;
                 for kv in env.iter() {
-                    set_var(&mut self.vars, &kv.key, kv.value.clone());
-                    set_var(&mut self.config_env, &kv.key, kv.value.clone());
+                    self.vars.set(&kv.key, kv.value.clone());
+                    self.config_env.set(&kv.key, kv.value.clone());
                 }
+                return Ok(out);
             }
             Command::Label { labels } => *labels = kvs(labels)?,
             Command::Copy(c) => {
@@ -403,27 +431,49 @@ impl<'a> StageScope<'a> {
             Command::Expose { ports } => {
                 let mut all = Vec::new();
                 for p in ports.iter() {
-                    all.extend(lex.process_words(p, &vars).map_err(|e| at(e.message))?);
+                    let words = lex.process_words(p, vars).map_err(|e| at(e.message))?;
+                    words
+                        .iter()
+                        .for_each(|w| produced.set(produced.get() + w.len()));
+                    all.extend(words);
                 }
                 *ports = all;
             }
             Command::Arg { args } => {
                 for decl in args.iter_mut() {
                     let value = self.arg_value(decl).map_err(at)?;
+                    let size = decl.key.len() + value.as_ref().map_or(0, String::len);
+                    self.spend(size, ins)?;
                     decl.default = value.clone();
-                    match self.declared.iter_mut().find(|(k, _)| *k == decl.key) {
-                        Some(slot) => slot.1 = value.clone(),
-                        None => self.declared.push((decl.key.clone(), value.clone())),
-                    }
+                    self.declared.set(&decl.key, value.clone());
                     if let Some(v) = value {
-                        set_var(&mut self.vars, &decl.key, v.clone());
-                        set_var(&mut self.args, &decl.key, v);
+                        self.vars.set(&decl.key, v.clone());
+                        self.args.set(&decl.key, v);
                     }
                 }
+                return Ok(out);
             }
             _ => {}
         }
+        self.spend(produced.get(), ins)?;
         Ok(out)
+    }
+
+    /// Counts `bytes` more expanded text in the stage, failing at `ins`
+    /// past [`MAX_CONFIG_BYTES`].
+    fn spend(&mut self, bytes: usize, ins: &Instruction) -> Result<()> {
+        self.expanded_bytes = self.expanded_bytes.saturating_add(bytes);
+        if self.expanded_bytes > MAX_CONFIG_BYTES {
+            return Err(Error::new(
+                format!(
+                    "{}: the stage's expanded instructions add up to more than {} (the limit on a stage's config)",
+                    ins.command.keyword(),
+                    human(MAX_CONFIG_BYTES)
+                ),
+                ins.span.start,
+            ));
+        }
+        Ok(())
     }
 
     /// BuildKit's `dispatchArg`: a build arg wins; then the default
@@ -436,13 +486,5 @@ impl<'a> StageScope<'a> {
             Some(d) => self.expand_word(d).map(Some),
             None => Ok(self.globals.get(&decl.key).map(str::to_string)),
         }
-    }
-}
-
-/// Set `key` in an ordered variable list, replacing an earlier value.
-fn set_var(vars: &mut Vec<(String, String)>, key: &str, value: String) {
-    match vars.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value,
-        None => vars.push((key.to_string(), value)),
     }
 }

@@ -8,15 +8,15 @@
 //! `stop_on`, which is how defaults nest. Nothing here panics on any input:
 //! the characters are held as a `Vec<char>`, so there is no byte slicing, and
 //! nesting deeper than [`MAX_NESTING`] is an error rather than a stack
-//! overflow.
+//! overflow. Work is bounded too: a result (or operand) longer than
+//! [`MAX_WORD_BYTES`] is an error as soon as it grows past it, and patterns
+//! share one [`pattern::Budget`] of matching steps per word.
 
 use std::collections::BTreeSet;
 
 use super::{Lookup, ShellLex, pattern, unicode};
-
-/// How deeply `${...}` may nest inside the operands of other `${...}`.
-/// BuildKit has no limit; real Dockerfiles use two or three levels.
-pub const MAX_NESTING: usize = 100;
+pub use crate::limits::MAX_NESTING;
+use crate::limits::MAX_WORD_BYTES;
 
 type Res<T> = Result<T, String>;
 
@@ -44,6 +44,7 @@ pub(crate) fn run<L: Lookup + ?Sized>(lex: &ShellLex, word: &str, env: &L) -> Ou
         chars,
         pos: 0,
         depth: 0,
+        budget: pattern::Budget::default(),
         used: BTreeSet::new(),
         unmatched: BTreeSet::new(),
     };
@@ -55,6 +56,15 @@ pub(crate) fn run<L: Lookup + ?Sized>(lex: &ShellLex, word: &str, env: &L) -> Ou
         used: processor.used,
         unmatched: processor.unmatched,
     }
+}
+
+/// A word that expands to itself, without running the processor: one
+/// with no `$`, quote or escape character, not starting with a byte order
+/// mark, and within [`MAX_WORD_BYTES`]. Most words are like that.
+pub(crate) fn literal(lex: &ShellLex, word: &str) -> Option<String> {
+    let special = |c: char| matches!(c, '$' | '\'' | '"') || c == lex.escape;
+    (word.len() <= MAX_WORD_BYTES && !word.starts_with('\u{feff}') && !word.contains(special))
+        .then(|| word.to_owned())
 }
 
 /// The expanded text of a word being read, plus its whitespace-split words.
@@ -110,6 +120,8 @@ struct Processor<'a, L: ?Sized> {
     pos: usize,
     /// Current `${` nesting.
     depth: usize,
+    /// What patterns may still cost.
+    budget: pattern::Budget,
     used: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -134,6 +146,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(c) = self.peek() {
+            check_len(&result)?;
             if stop == Some(c) {
                 self.next();
                 return Ok((result, words.finish()));
@@ -177,6 +190,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
                 }
             }
         }
+        check_len(&result)?;
         match stop {
             Some(stop) => Err(format!(
                 "unexpected end of statement while looking for matching {stop}"
@@ -193,6 +207,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             result.extend(open);
         }
         loop {
+            check_len(&result)?;
             match self.next() {
                 None => {
                     return Err(
@@ -220,6 +235,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             result.extend(open);
         }
         loop {
+            check_len(&result)?;
             match self.peek() {
                 None => {
                     return Err(
@@ -428,9 +444,9 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
                     None => (word.as_str(), false),
                 };
                 if op == '#' {
-                    pattern::trim_prefix(&value, pattern, longest)
+                    pattern::trim_prefix(&value, pattern, longest, &mut self.budget)
                 } else {
-                    pattern::trim_suffix(&value, pattern, longest)
+                    pattern::trim_suffix(&value, pattern, longest, &mut self.budget)
                 }
             }
             _ => Err(unsupported(spelled)),
@@ -467,8 +483,19 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             &pattern,
             &replacement,
             all,
+            &mut self.budget,
         )
     }
+}
+
+/// Fails once a word being expanded is longer than [`MAX_WORD_BYTES`].
+/// Checked before each piece is added, so it never grows by more than one
+/// variable's value past the limit.
+fn check_len(result: &str) -> Res<()> {
+    if result.len() > MAX_WORD_BYTES {
+        return Err(pattern::too_long(MAX_WORD_BYTES));
+    }
+    Ok(())
 }
 
 /// POSIX special parameters, which BuildKit reads as one-character names.

@@ -190,6 +190,12 @@ impl ShellLex {
         word: &str,
         env: &(impl Lookup + ?Sized),
     ) -> Result<Expansion, ExpandError> {
+        if let Some(result) = lexer::literal(self, word) {
+            return Ok(Expansion {
+                result,
+                ..Expansion::default()
+            });
+        }
         let outcome = lexer::run(self, word, env);
         match outcome.result {
             Ok((result, _)) => Ok(Expansion {

@@ -15,6 +15,55 @@
 //! leftmost-first engine returns for these patterns (all stars greedy, or all
 //! lazy, and no alternation), in time linear in the text for a fixed pattern.
 
+use crate::limits::{MAX_PATTERN_STEPS, MAX_WORD_BYTES, human};
+
+/// What the patterns of one word may still cost: matching steps left
+/// ([`MAX_PATTERN_STEPS`] to start with) and the longest result
+/// ([`MAX_WORD_BYTES`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    steps: u64,
+    max_len: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            steps: MAX_PATTERN_STEPS,
+            max_len: MAX_WORD_BYTES,
+        }
+    }
+}
+
+impl Budget {
+    /// Spends `n` steps, or fails when there are not that many left.
+    fn spend(&mut self, n: usize) -> Result<(), String> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        match self.steps.checked_sub(n) {
+            Some(left) => {
+                self.steps = left;
+                Ok(())
+            }
+            None => Err(format!(
+                "pattern matching needs more than {MAX_PATTERN_STEPS} steps (value length × pattern length)"
+            )),
+        }
+    }
+
+    /// Fails when `out` has grown past the longest word.
+    fn check_len(&self, out: &str) -> Result<(), String> {
+        if out.len() > self.max_len {
+            return Err(too_long(self.max_len));
+        }
+        Ok(())
+    }
+}
+
+/// The error for an expanded word longer than `max` bytes.
+pub(crate) fn too_long(max: usize) -> String {
+    format!("expanded word is longer than {} (the limit)", human(max))
+}
+
 /// One element of a parsed pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {
@@ -68,7 +117,8 @@ impl Pattern {
         from: usize,
         anchored: bool,
         longest: bool,
-    ) -> Option<(usize, usize)> {
+        budget: &mut Budget,
+    ) -> Result<Option<(usize, usize)>, String> {
         let m = self.tokens.len();
         // threads[i]: leftmost start of a thread that has matched tokens[..i].
         let mut threads: Vec<Option<usize>> = vec![None; m + 1];
@@ -105,6 +155,7 @@ impl Pattern {
             let Some(c) = text.get(pos..).and_then(|rest| rest.chars().next()) else {
                 break;
             };
+            budget.spend(m + 1)?;
             stepped.fill(None);
             for (i, token) in self.tokens.iter().enumerate() {
                 let Some(start) = threads[i] else { continue };
@@ -118,7 +169,7 @@ impl Pattern {
             std::mem::swap(&mut threads, &mut stepped);
             pos += c.len_utf8();
         }
-        best
+        Ok(best)
     }
 
     /// Lets every thread sitting before a `*` also skip it (empty run).
@@ -142,9 +193,14 @@ fn keep_leftmost(slot: &mut Option<usize>, start: usize) {
 
 /// `${V#p}` (`longest` false) and `${V##p}` (`longest` true): `value` without
 /// its shortest or longest prefix matching `pattern`.
-pub(crate) fn trim_prefix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+pub(crate) fn trim_prefix(
+    value: &str,
+    pattern: &str,
+    longest: bool,
+    budget: &mut Budget,
+) -> Result<String, String> {
     let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, &e))?;
-    Ok(match parsed.find(value, 0, true, longest) {
+    Ok(match parsed.find(value, 0, true, longest, budget)? {
         Some((_, end)) => value[end..].to_owned(),
         None => value.to_owned(),
     })
@@ -157,16 +213,23 @@ pub(crate) fn trim_prefix(value: &str, pattern: &str, longest: bool) -> Result<S
 /// and the value, and trims a prefix of the reversed value. That is the plain
 /// suffix match, except for a pattern ending in a lone `\`, which BuildKit's
 /// reversal moves to the front.
-pub(crate) fn trim_suffix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+pub(crate) fn trim_suffix(
+    value: &str,
+    pattern: &str,
+    longest: bool,
+    budget: &mut Budget,
+) -> Result<String, String> {
     let reversed_pattern = reverse_pattern(pattern);
     let parsed = Pattern::parse(&reversed_pattern).map_err(|e| invalid(pattern, &e))?;
     let reversed_value: String = value.chars().rev().collect();
-    Ok(match parsed.find(&reversed_value, 0, true, longest) {
-        // The reversed value has the same characters, so `end` bytes of it
-        // are the last `end` bytes of `value`.
-        Some((_, end)) => value[..value.len() - end].to_owned(),
-        None => value.to_owned(),
-    })
+    Ok(
+        match parsed.find(&reversed_value, 0, true, longest, budget)? {
+            // The reversed value has the same characters, so `end` bytes of it
+            // are the last `end` bytes of `value`.
+            Some((_, end)) => value[..value.len() - end].to_owned(),
+            None => value.to_owned(),
+        },
+    )
 }
 
 /// Reverses a pattern's characters, keeping each `\x` pair as `\x`.
@@ -198,25 +261,29 @@ pub(crate) fn replace(
     pattern: &str,
     replacement: &str,
     all: bool,
+    budget: &mut Budget,
 ) -> Result<String, String> {
     let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, &e))?;
     if !all {
-        return Ok(match parsed.find(value, 0, false, true) {
+        let out = match parsed.find(value, 0, false, true, budget)? {
             Some((start, end)) => format!("{}{replacement}{}", &value[..start], &value[end..]),
             None => value.to_owned(),
-        });
+        };
+        budget.check_len(&out)?;
+        return Ok(out);
     }
     let mut out = String::with_capacity(value.len());
     let mut last_end = 0;
     let mut search = 0;
     while search <= value.len() {
-        let Some((start, end)) = parsed.find(value, search, false, true) else {
+        let Some((start, end)) = parsed.find(value, search, false, true, budget)? else {
             break;
         };
         out.push_str(&value[last_end..start]);
         if end > last_end || start == 0 {
             expand_template(&mut out, replacement, &value[start..end]);
         }
+        budget.check_len(&out)?;
         last_end = end;
         // Move on by at least one character.
         let width = value[search..].chars().next().map_or(0, char::len_utf8);
@@ -229,6 +296,7 @@ pub(crate) fn replace(
         }
     }
     out.push_str(&value[last_end..]);
+    budget.check_len(&out)?;
     Ok(out)
 }
 
@@ -292,8 +360,43 @@ fn invalid(pattern: &str, reason: &str) -> String {
 mod tests {
     use super::*;
 
+    fn trim_prefix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+        super::trim_prefix(value, pattern, longest, &mut Budget::default())
+    }
+
+    fn trim_suffix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+        super::trim_suffix(value, pattern, longest, &mut Budget::default())
+    }
+
+    fn replace(value: &str, pattern: &str, replacement: &str, all: bool) -> Result<String, String> {
+        super::replace(value, pattern, replacement, all, &mut Budget::default())
+    }
+
+    #[test]
+    fn matching_cost_is_bounded() {
+        // 8 Ki characters against a 4 Ki-element pattern: 2^25 steps.
+        let value = "a".repeat(1 << 13);
+        let pattern = "*a".repeat(1 << 11);
+        let err = trim_prefix(&value, &pattern, true).unwrap_err();
+        assert!(err.contains("pattern matching needs more than"), "{err}");
+        // The same pattern on a short value is fine.
+        assert_eq!(trim_prefix("aaa", &pattern, true).unwrap(), "aaa");
+    }
+
+    #[test]
+    fn replacement_output_is_bounded() {
+        let value = "a".repeat(1 << 10);
+        let replacement = "b".repeat(2 << 10);
+        let err = replace(&value, "a", &replacement, true).unwrap_err();
+        assert_eq!(err, "expanded word is longer than 1 MiB (the limit)");
+        assert_eq!(replace(&value[..4], "a", "bb", true).unwrap(), "bbbbbbbb");
+    }
+
     fn find(p: &str, text: &str, anchored: bool, longest: bool) -> Option<(usize, usize)> {
-        Pattern::parse(p).ok()?.find(text, 0, anchored, longest)
+        Pattern::parse(p)
+            .ok()?
+            .find(text, 0, anchored, longest, &mut Budget::default())
+            .unwrap()
     }
 
     #[test]

@@ -382,6 +382,15 @@ proptest! {
     }
 
     #[test]
+    fn the_literal_shortcut_agrees_with_the_processor(input in shellish(), lex in lexers()) {
+        if let Some(shortcut) = super::lexer::literal(&lex, &input) {
+            let e = env();
+            let outcome = super::lexer::run(&lex, &input, &e);
+            prop_assert_eq!(outcome.result.map(|(word, _)| word), Ok(shortcut));
+        }
+    }
+
+    #[test]
     fn plain_text_is_unchanged(input in "[^$'\"\\\\<\u{feff}]*") {
         let e = env();
         let lex = ShellLex::new('\\');

@@ -3,6 +3,7 @@
 //! (`dispatchEnv`, `dispatchLabel`, ... and `commitToHistory`), so images
 //! built by hoist and by BuildKit have the same config.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use hoist_dockerfile::instruction::{Command, Healthcheck};
@@ -46,18 +47,6 @@ pub fn commit_history(
     });
 }
 
-/// Set `KEY=VALUE` in an env list, replacing an earlier `KEY`.
-pub fn add_env(env: &mut Vec<String>, key: &str, value: &str) {
-    let entry = format!("{key}={value}");
-    match env
-        .iter_mut()
-        .find(|e| e.split_once('=').map(|(k, _)| k) == Some(key))
-    {
-        Some(slot) => *slot = entry,
-        None => env.push(entry),
-    }
-}
-
 /// Go's `%q` of a `[]string`: `["a" "b c"]`.
 fn go_quoted_list(v: &[String]) -> String {
     let items: Vec<String> = v
@@ -88,11 +77,60 @@ pub fn with_shell(config: &ImageConfig, args: &[String]) -> Vec<String> {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Tracks whether this stage set `CMD` (an `ENTRYPOINT` clears an
-/// inherited `CMD`, not one set in the stage).
-#[derive(Debug, Clone, Copy, Default)]
+/// What a stage keeps between its instructions: whether it set `CMD` (an
+/// `ENTRYPOINT` clears an inherited `CMD`, not one set in the stage), where
+/// each env key sits, and what its `WORKDIR`s know of its directories.
+#[derive(Debug, Clone, Default)]
 pub struct StageFlags {
     pub cmd_set: bool,
+    env: EnvIndex,
+    pub(super) workdirs: super::workdir::WorkdirMemo,
+}
+
+/// The position of each key in a config's `Env`, so an `ENV` costs the
+/// same however many came before it (a search of the list per key made
+/// 100,000 `ENV` lines quadratic).
+#[derive(Debug, Clone, Default)]
+struct EnvIndex {
+    positions: HashMap<String, usize>,
+    /// The length of the env the positions describe.
+    len: usize,
+}
+
+/// The key of a `KEY=VALUE` env entry (`None` without a `=`).
+fn env_key(entry: &str) -> Option<&str> {
+    entry.split_once('=').map(|(k, _)| k)
+}
+
+impl EnvIndex {
+    /// Sets `KEY=VALUE` in `env`, replacing the first earlier `KEY` in
+    /// place. The index is rebuilt first when `env` is not the list it
+    /// describes (another stage's, or changed behind its back).
+    fn set(&mut self, env: &mut Vec<String>, key: &str, value: &str) {
+        let stale = self.len != env.len()
+            || self
+                .positions
+                .get(key)
+                .is_some_and(|&i| env_key(&env[i]) != Some(key));
+        if stale {
+            self.positions = env
+                .iter()
+                .enumerate()
+                .rev()
+                .filter_map(|(i, e)| env_key(e).map(|k| (k.to_string(), i)))
+                .collect();
+            self.len = env.len();
+        }
+        let entry = format!("{key}={value}");
+        match self.positions.get(key) {
+            Some(&i) => env[i] = entry,
+            None => {
+                self.positions.insert(key.to_string(), env.len());
+                env.push(entry);
+                self.len = env.len();
+            }
+        }
+    }
 }
 
 /// Apply an expanded metadata instruction. Returns false for instructions
@@ -110,7 +148,7 @@ pub fn apply(
         Command::Env { env } => {
             let mut msg = String::from("ENV");
             for kv in env {
-                add_env(&mut config.config.env, &kv.key, &kv.value);
+                flags.env.set(&mut config.config.env, &kv.key, &kv.value);
                 msg.push_str(&format!(" {}={}", kv.key, kv.value));
             }
             history(config, msg);
@@ -333,6 +371,47 @@ mod tests {
             apply(&mut c, &mut flags, &ins.command, None).unwrap();
         }
         c
+    }
+
+    #[test]
+    fn env_replaces_the_first_entry_of_a_key_in_place() {
+        // BuildKit's addEnv: an existing key keeps its place, a new one is
+        // appended; the index also follows an env that changed length.
+        let mut c = scratch_config("linux", "amd64", None);
+        c.config
+            .env
+            .extend(["A=0".into(), "NOEQ".into(), "A=dup".into()]);
+        let mut flags = StageFlags::default();
+        let env = |text: &str| {
+            load(text).unwrap().stages[0].instructions[0]
+                .command
+                .clone()
+        };
+        apply(&mut c, &mut flags, &env("FROM s\nENV A=1 B=2\n"), None).unwrap();
+        c.config.env.push("C=pushed".into());
+        apply(
+            &mut c,
+            &mut flags,
+            &env("FROM s\nENV C=3 PATH=/p B=4\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.config.env,
+            ["PATH=/p", "A=1", "NOEQ", "A=dup", "B=4", "C=3"]
+        );
+    }
+
+    #[test]
+    fn many_envs_keep_every_key_once() {
+        let text: String = std::iter::once("FROM scratch\n".to_string())
+            .chain((0..20_000).map(|i| format!("ENV k{}=v{i}\n", i % 10_000)))
+            .collect();
+        let c = config_of(&text);
+        assert_eq!(c.config.env.len(), 10_001);
+        assert_eq!(c.config.env[1], "k0=v10000");
+        assert_eq!(c.config.env[10_000], "k9999=v19999");
+        assert_eq!(c.history.len(), 20_000);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The build half of the engine: turning a typed Dockerfile into an image.
 //!
-//! - [`solve`]: the solver (stages in order, steps cached by key).
+//! - [`solve`]: the solver (stages in order, steps cached by key);
+//!   `schedule`: which stages can run and which results can go;
+//!   `workdir`: what earlier `WORKDIR`s of a stage know of its directories.
 //! - [`base`]: `FROM` (scratch, store, pull, earlier stage).
 //! - [`config`]: what metadata instructions do to the image config and history.
 //! - [`key`]: cache keys (versioned canonical encoding).
@@ -15,11 +17,13 @@ pub mod key;
 mod records;
 mod run;
 mod run_mounts;
+mod schedule;
 pub mod snapshot;
 pub mod solve;
 pub mod state;
 pub mod time;
 pub mod user;
+mod workdir;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -19,6 +19,7 @@ use hoist_dockerfile::{Dockerfile, GlobalScope, StageGraph, StageScope};
 use super::base::{BaseResolver, scratch};
 use super::config::{self as cfg, StageFlags, commit_history};
 use super::key::KeyBuilder;
+use super::schedule::Schedule;
 use super::snapshot::{dest_view, resolve_user};
 use super::state::{ImageState, Layer};
 use super::time::{now_seconds, rfc3339};
@@ -26,6 +27,7 @@ use super::{BuildError, BuildEvent, BuildOptions, BuildProgress, NamedContext};
 use crate::context::{Context, HashCache};
 use crate::image::{Descriptor, ImageConfig, Manifest, Platform, Raw, media_types};
 use crate::store::Store;
+use hoist_dockerfile::limits::MAX_WORKDIR_BYTES;
 
 /// What a build made.
 #[derive(Debug, Clone)]
@@ -118,27 +120,28 @@ pub fn build(
         created: opts.source_date_epoch.map(rfc3339),
     };
     // Stages run as soon as every stage they use is built; the ready ones
-    // run concurrently (one thread each).
+    // run concurrently (one thread each). Results nothing needs any more
+    // are dropped (`schedule`).
     let mut results: BTreeMap<usize, ImageState> = BTreeMap::new();
-    let mut pending: Vec<usize> = graph.needed_order();
-    while !pending.is_empty() {
-        let (ready, wait): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| {
-            graph.stages[i].deps.iter().all(|d| match d.source {
-                Source::Stage(j) => results.contains_key(&j),
-                _ => true,
+    let (mut schedule, mut ready) = Schedule::new(&graph);
+    while !ready.is_empty() {
+        let bases: Vec<Option<ImageState>> = ready
+            .iter()
+            .map(|&i| {
+                schedule
+                    .takes_base(&graph, i)
+                    .and_then(|j| results.remove(&j))
             })
-        });
-        if ready.is_empty() {
-            return Err(BuildError::Internal("no stage is ready to run".into()));
-        }
+            .collect();
         let done: Vec<(usize, Result<ImageState, BuildError>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ready
                 .iter()
-                .map(|&i| {
+                .zip(bases)
+                .map(|(&i, base)| {
                     let (solver, graph, globals, results) = (&solver, &graph, &globals, &results);
                     (
                         i,
-                        scope.spawn(move || solver.stage(graph, globals, i, results)),
+                        scope.spawn(move || solver.stage(graph, globals, i, base, results)),
                     )
                 })
                 .collect();
@@ -154,10 +157,17 @@ pub fn build(
                 })
                 .collect()
         });
+        ready = Vec::new();
+        let mut released = Vec::new();
         for (i, state) in done {
             results.insert(i, state?);
+            let (next, unused) = schedule.finished(&graph, i);
+            ready.extend(next);
+            released.extend(unused);
         }
-        pending = wait;
+        for j in released {
+            results.remove(&j);
+        }
     }
     solver.hashes.save()?;
     let target = results
@@ -181,6 +191,7 @@ impl Solver<'_> {
         graph: &StageGraph,
         globals: &GlobalScope,
         index: usize,
+        base: Option<ImageState>,
         results: &BTreeMap<usize, ImageState>,
     ) -> Result<ImageState, BuildError> {
         let node = &graph.stages[index];
@@ -202,9 +213,12 @@ impl Solver<'_> {
                 self.named_state(name, &platform)?
             }
             Source::Scratch => scratch(&platform),
-            Source::Stage(j) => results.get(j).cloned().ok_or_else(|| {
-                BuildError::Internal(format!("stage {j} not built before {index}"))
-            })?,
+            Source::Stage(j) => match base {
+                Some(taken) => taken,
+                None => results.get(j).cloned().ok_or_else(|| {
+                    BuildError::Internal(format!("stage {j} not built before {index}"))
+                })?,
+            },
             Source::Image(name) => self.resolver.image(name, &platform)?,
         };
         self.progress.event(BuildEvent::Done {
@@ -345,21 +359,41 @@ impl Solver<'_> {
             }
             Command::Workdir { path } => {
                 let wd = normalize_workdir(state.config.config.working_dir.as_deref(), path);
+                if wd.len() > MAX_WORKDIR_BYTES {
+                    return Err(BuildError::Dockerfile(hoist_dockerfile::Error::new(
+                        format!(
+                            "WORKDIR resolves to a path longer than {MAX_WORKDIR_BYTES} bytes (PATH_MAX)"
+                        ),
+                        ins.span.start,
+                    )));
+                }
+                // What earlier WORKDIRs know spares a look at the files.
+                let before = state.key.to_string();
+                let known_missing = flags.workdirs.missing(&before, &wd);
                 state.config.config.working_dir = Some(wd.clone());
                 state.key = KeyBuilder::new("workdir")
                     .digest("parent", &state.key)
                     .str("dir", &wd)
                     .finish();
                 let (id, started) = self.begin_step(stage, format!("WORKDIR {wd}"));
+                let mut made_dirs = Vec::new();
                 let made = if wd == "/" {
                     None
                 } else {
-                    let made = self.mkdir_layer(&mut state, &wd).map_err(at)?;
+                    let made = match known_missing {
+                        Some(m) if m.is_empty() => None,
+                        known => self
+                            .mkdir_layer(&mut state, &wd, known, &mut made_dirs)
+                            .map_err(at)?,
+                    };
                     let layer = made.as_ref().and_then(|_| state.layers.last().cloned());
                     let created = made.clone().flatten();
                     self.visit(stage, &state.key.to_string(), layer.as_ref(), created);
                     made
                 };
+                flags
+                    .workdirs
+                    .record(&before, state.key.to_string(), &wd, &made_dirs);
                 let created = made.clone().flatten().or_else(|| self.created.clone());
                 commit_history(
                     &mut state.config,
@@ -401,10 +435,17 @@ impl Solver<'_> {
     /// A layer with the directories of `wd` that the parent lacks, and
     /// when it was made; `None` when the parent has them all (no layer, as
     /// BuildKit's empty diff).
+    ///
+    /// `known_missing`, when given, are the directories missing (from the
+    /// stage's `WorkdirMemo`), so the parent's files need no look unless
+    /// a `USER` must be resolved; `made` gets the directories the new
+    /// layer creates.
     fn mkdir_layer(
         &self,
         state: &mut ImageState,
         wd: &str,
+        known_missing: Option<Vec<String>>,
+        made: &mut Vec<String>,
     ) -> Result<Option<Option<String>>, BuildError> {
         let cache_key = state.key.to_string();
         let slot = self.slot(&cache_key);
@@ -418,18 +459,30 @@ impl Solver<'_> {
             state.layers.push(layer);
             return Ok(Some(created));
         }
-        let view = dest_view(self.store, &self.views, &state.layers)?;
-        let mut missing = Vec::new();
-        let mut path = PathBuf::from("/");
-        for part in wd.split('/').filter(|p| !p.is_empty()) {
-            path.push(part);
-            let exists = view
-                .as_ref()
-                .is_some_and(|v| v.is_dir(&path.to_string_lossy()));
-            if !exists {
-                missing.push(path.clone());
+        let user = state
+            .config
+            .config
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty());
+        let (view, missing) = match known_missing {
+            Some(known) if user.is_none() => (None, known.iter().map(PathBuf::from).collect()),
+            _ => {
+                let view = dest_view(self.store, &self.views, &state.layers)?;
+                let mut missing = Vec::new();
+                let mut path = PathBuf::from("/");
+                for part in wd.split('/').filter(|p| !p.is_empty()) {
+                    path.push(part);
+                    let exists = view
+                        .as_ref()
+                        .is_some_and(|v| v.is_dir(&path.to_string_lossy()));
+                    if !exists {
+                        missing.push(path.clone());
+                    }
+                }
+                (view, missing)
             }
-        }
+        };
         if missing.is_empty() {
             // Remembered too, so a rebuild (or an importing machine) need
             // not look at the parent's files.
@@ -437,13 +490,7 @@ impl Solver<'_> {
             return Ok(None);
         }
         // BuildKit makes WORKDIR's directories as the USER in force.
-        let owner = match state
-            .config
-            .config
-            .user
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
+        let owner = match user {
             None => (0, 0),
             Some(user) => resolve_user(self.store, user, view.as_ref())?,
         };
@@ -458,6 +505,7 @@ impl Solver<'_> {
             Ok(())
         })?;
         state.layers.push(layer);
+        made.extend(missing.iter().map(|d| d.to_string_lossy().into_owned()));
         Ok(Some(created))
     }
 

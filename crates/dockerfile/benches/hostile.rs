@@ -1,0 +1,44 @@
+//! The front end (load, scopes, graph: `tests/hostile/mod.rs`'s
+//! `front_end`) on long Dockerfiles: 100,000 lines of each of `ENV`, `ARG`,
+//! `LABEL` and `WORKDIR`, and a 10,000-stage `FROM` chain. Goal: each in
+//! at most 1 s (security issue item 6). Figures in `benches/README.md`.
+//!
+//! `cargo bench -p hoist-dockerfile --bench hostile`. Under `cargo test
+//! --benches` (no `--bench` argument) the inputs are 100 times smaller, so
+//! the unoptimised run stays quick.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+#[path = "../tests/hostile/mod.rs"]
+mod hostile;
+
+/// 1 when benchmarking, 100 under `cargo test`.
+fn scale_down() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        1
+    } else {
+        100
+    }
+}
+
+fn bench_hostile(c: &mut Criterion) {
+    let lines = 100_000 / scale_down();
+    let stages = 10_000 / scale_down();
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(10);
+    for kind in hostile::KINDS {
+        let text = hostile::many_lines(kind, lines);
+        group.bench_function(format!("{}_{lines}_lines", kind.to_lowercase()), |b| {
+            b.iter(|| hostile::front_end(black_box(&text)).unwrap())
+        });
+    }
+    let text = hostile::chain(stages);
+    group.bench_function(format!("chain_{stages}_stages"), |b| {
+        b.iter(|| hostile::front_end(black_box(&text)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_hostile);
+criterion_main!(benches);
