@@ -102,6 +102,11 @@ pub struct BuildArgs {
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
     isolation: hoist_engine::build::Isolation,
+    /// Grant an entitlement (buildx's `--allow`): `security.insecure` lets
+    /// `RUN --security=insecure` run without the seccomp filter and with
+    /// every capability. Repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    allow: Vec<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -314,6 +319,10 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         isolation: args.isolation,
         cache_from: Vec::new(),
         inline_cache: cache_exports.inline,
+        entitlements: hoist_engine::build::entitlements::Entitlements::parse(
+            args.allow.iter().map(String::as_str),
+        )
+        .map_err(anyhow::Error::msg)?,
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.

@@ -22,7 +22,8 @@
 //! `init` (the two supervising processes), `rootfs` (mounts, pivot_root),
 //! `procfs` (`/proc`: fresh or bound, protected), `chroot` (a root without
 //! namespaces), `reap` (leftovers without a pid namespace), `exec` (the
-//! step's process: ids, capabilities), `netns` (loopback), [`userns`]
+//! step's process: ids, capabilities, then `landlock` and [`seccomp`]),
+//! `netns` (loopback), [`userns`]
 //! (where hoist runs: root, or root of a user namespace), [`rootless`] and
 //! [`idmap`] (hoist's own user namespace), [`isolation`] (`--isolation`:
 //! modes, facts, the plan and its line) and [`probe`] (finding the facts).
@@ -31,6 +32,7 @@ pub mod idmap;
 pub mod isolation;
 pub mod probe;
 pub mod rootless;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 pub mod userns;
@@ -41,6 +43,7 @@ pub mod cgroup;
 mod chroot;
 mod exec;
 mod init;
+mod landlock;
 mod netns;
 mod procfs;
 mod reap;
@@ -49,7 +52,7 @@ mod sys;
 
 use std::path::Path;
 
-pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Ulimit};
+pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Security, Ulimit};
 
 /// The first argument that makes the `hoist` binary a sandbox process.
 pub const SANDBOX_ARG: &str = "__hoist-sandbox";

@@ -10,6 +10,7 @@
 pub mod base;
 pub mod config;
 mod copy;
+pub mod entitlements;
 pub mod key;
 mod records;
 mod run;
@@ -66,6 +67,8 @@ pub struct BuildOptions {
     /// Write the target stage's cache records into the image config
     /// (`--cache-to type=inline`).
     pub inline_cache: bool,
+    /// `--allow`: entitlements granted (`security.insecure`).
+    pub entitlements: entitlements::Entitlements,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

@@ -42,11 +42,18 @@ impl Solver<'_> {
                 "run() on a non-RUN instruction".into(),
             ));
         };
-        if cmd.security == Security::Insecure {
-            return Err(BuildError::Unsupported(
-                "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
-            ));
-        }
+        let security = match cmd.security {
+            Security::Sandbox => hoist_sandbox::Security::Sandbox,
+            Security::Insecure => {
+                self.opts
+                    .entitlements
+                    .check(super::entitlements::Entitlement::SecurityInsecure)
+                    .map_err(|e| {
+                        BuildError::Unsupported(format!("RUN --security=insecure: {e}"))
+                    })?;
+                hoist_sandbox::Security::Insecure
+            }
+        };
         let (id, started) = self.begin_step(stage, ins.original.trim());
         let (args, script) = argv(&state, &cmd.command);
         let env = environment(&state, scope);
@@ -84,8 +91,14 @@ impl Solver<'_> {
             .str("cwd", &cwd)
             .str("user", &user)
             .str("network", network_name(network))
-            .strs("mounts", &mount_keys)
-            .finish();
+            .strs("mounts", &mount_keys);
+        // BuildKit's ExecOp keys its security mode; a sandboxed step's key
+        // stays what it was.
+        let key = match security {
+            hoist_sandbox::Security::Sandbox => key,
+            hoist_sandbox::Security::Insecure => key.str("security", "insecure"),
+        }
+        .finish();
         state.key = key.clone();
         let cache_key = key.to_string();
         let now = LastRun {
@@ -120,6 +133,7 @@ impl Solver<'_> {
                         network,
                         mounts: &mounts,
                         script: script.as_ref(),
+                        security,
                     },
                 )?;
                 self.executed.fetch_add(1, Ordering::SeqCst);
@@ -195,6 +209,7 @@ impl Solver<'_> {
             mounts: prepared.mounts.clone(),
             limits: self.opts.limits.clone(),
             isolation: Some(self.opts.isolation),
+            security: parts.security,
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {
@@ -254,6 +269,7 @@ struct RunParts<'a> {
     network: hoist_sandbox::Network,
     mounts: &'a [Planned],
     script: Option<&'a Script>,
+    security: hoist_sandbox::Security,
 }
 
 /// A lone heredoc with a shebang: BuildKit mounts it read-only at
