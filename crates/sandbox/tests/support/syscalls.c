@@ -3,7 +3,8 @@
  * `NAME ERRNO`. Built by the tests with `gcc -static` (the RUN bases are
  * busybox) and run on the host too, so a refusal is told from the
  * kernel's own answer. `syscalls ordinary` tries only the ordinary ones,
- * which must all work under the filter. */
+ * which must all work under the filter; `syscalls attach PID` tries to
+ * ptrace PID. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -96,6 +98,11 @@ static int ordinary(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "ordinary") == 0) return ordinary();
+    if (argc > 2 && strcmp(argv[1], "attach") == 0) {
+        /* Seized, never stopped: this process's exit detaches it. */
+        report("ptrace", ptrace(PTRACE_SEIZE, atoi(argv[2]), 0, 0));
+        return 0;
+    }
 
     /* In a child: a new user namespace cannot be left again. */
     pid_t pid = fork();
