@@ -75,6 +75,34 @@ impl Entitlements {
     }
 }
 
+/// Before anything runs (as BuildKit validates entitlements when it loads
+/// the LLB): the first instruction of the `needed` stages that asks for an
+/// entitlement not granted, as an error at its line. `ONBUILD` triggers
+/// from a base image are checked when their step runs.
+pub fn check_stages(
+    df: &hoist_dockerfile::Dockerfile,
+    needed: &[usize],
+    granted: &Entitlements,
+) -> Result<(), super::BuildError> {
+    use hoist_dockerfile::instruction::{Command, Security};
+    for &i in needed {
+        let Some(stage) = df.stages.get(i) else {
+            continue;
+        };
+        for ins in &stage.instructions {
+            if let Command::Run(run) = &ins.command
+                && run.security == Security::Insecure
+            {
+                granted.check(Entitlement::SecurityInsecure).map_err(|e| {
+                    super::BuildError::Unsupported(format!("RUN --security=insecure: {e}"))
+                        .at(ins.span.start.line)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
