@@ -363,7 +363,7 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
         let why = f.namespaces.as_ref().err().map_or("", |w| short(w));
         parts.push(format!(
             "no namespaces (refused: {why}): steps share hoist's mounts, network, IPC and \
-             hostname; {}",
+             hostname, and {}",
             reach(f, plan)
         ));
     } else if plan.pid_ns {
@@ -375,7 +375,7 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
             (Ok(()), _) => "not used".to_string(),
         };
         parts.push(format!(
-            "mount/ipc/uts namespaces, no pid namespace ({why}): {}",
+            "mount/ipc/uts namespaces, no pid namespace ({why}): steps {}",
             reach(f, plan)
         ));
     }
@@ -415,14 +415,14 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
 }
 
 /// Which other processes a step without a pid namespace can signal and
-/// ptrace.
+/// ptrace (after "steps").
 fn reach(f: &Facts, plan: &Plan) -> String {
     if plan.signal_scope {
-        return "steps signal and ptrace only their own processes (Landlock scope)".into();
+        return "signal and ptrace only their own processes (Landlock scope)".into();
     }
     let why = f.signal_scope.as_ref().err().map_or("", |w| short(w));
     format!(
-        "steps may signal and ptrace the processes running as their own uid, a root step \
+        "may signal and ptrace the processes running as their own uid, a root step \
          hoist's and every other process of hoist's uid (no Landlock signal scope: {why}; \
          CAP_KILL dropped)"
     )

@@ -147,7 +147,7 @@ fn without_any_namespace_only_chroot_runs_and_only_with_cap_sys_chroot() {
     assert_eq!(
         describe(Mode::Chroot, &f, &plan),
         "isolation: chroot (uid 0, user namespace refused: EPERM), no namespaces (refused: \
-         EPERM): steps share hoist's mounts, network, IPC and hostname; steps signal and ptrace \
+         EPERM): steps share hoist's mounts, network, IPC and hostname, and signal and ptrace \
          only their own processes (Landlock scope), no /proc, /dev nodes made with mknod"
     );
     let user = Facts {
