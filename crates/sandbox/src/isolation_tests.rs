@@ -283,9 +283,9 @@ fn without_a_pid_namespace_the_line_says_which_processes_a_step_reaches() {
     let line = describe(Mode::Chroot, &f, &plan);
     assert!(
         line.contains(
-            "steps may signal and ptrace the processes running as their own uid, a root step \
-             hoist's and every other process of hoist's uid (no Landlock signal scope: EINVAL; \
-             CAP_KILL dropped)"
+            "steps share hoist's mounts, network, IPC and hostname, and may signal and ptrace \
+             the processes running as their own uid, a root step hoist's and every other \
+             process of hoist's uid (no Landlock signal scope: EINVAL; CAP_KILL dropped)"
         ),
         "{line}"
     );
