@@ -104,7 +104,7 @@ pub struct BuildArgs {
     isolation: hoist_engine::build::Isolation,
     /// Grant an entitlement (buildx's `--allow`): `security.insecure` lets
     /// `RUN --security=insecure` run without the seccomp filter and with
-    /// every capability. Repeatable.
+    /// every capability.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
     #[command(flatten)]

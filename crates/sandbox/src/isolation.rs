@@ -28,6 +28,14 @@
 //! the step keeps its uts namespace and hoist's hostname instead of
 //! BuildKit's `buildkitsandbox`.
 //!
+//! In every mode each step runs under Docker's default seccomp profile
+//! ([`crate::seccomp`], compiled by the probe); where the kernel or a
+//! container engine's profile refuses loading one, the steps run without
+//! it and the line says so. A step without a pid namespace gets a Landlock
+//! domain that keeps its signals and ptrace to its own processes; where
+//! Landlock cannot scope signals it loses `CAP_KILL` instead, and the line
+//! says which processes it can still reach.
+//!
 //! It never drops the mount namespace: a plain chroot only comes with
 //! `--isolation=chroot`. Where overlayfs cannot be mounted the copying
 //! snapshotter takes over in every mode (the engine's, `ops/run/copy.rs`).
