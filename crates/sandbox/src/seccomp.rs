@@ -100,12 +100,7 @@ fn go_arch() -> &'static str {
 
 /// This kernel's `major.minor`.
 fn kernel_version() -> (u32, u32) {
-    parse_version(
-        &rustix::system::uname()
-            .release()
-            .to_string_lossy()
-            .into_owned(),
-    )
+    parse_version(&rustix::system::uname().release().to_string_lossy())
 }
 
 fn parse_version(release: &str) -> (u32, u32) {
