@@ -9,7 +9,11 @@
 //!                                                                 / private, fresh proc?
 //!                                                                 bind /proc? overlay?
 //!                                                                 → facts file, exit
-//!                                                      decide(mode, facts) → report file
+//!                                                      decide(mode, facts)
+//!                                                      Landlock signal scope? (on itself)
+//!                                                      compile Docker's seccomp profile for
+//!                                                      the plan, load it? (on itself)
+//!                                                      → plan, line, filter: report file
 //! ```
 //!
 //! It mounts only in its own namespaces, in a scratch directory the engine
