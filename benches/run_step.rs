@@ -44,6 +44,7 @@ fn empty_run(c: &mut Criterion) {
                 mounts: Vec::new(),
                 limits: Default::default(),
                 isolation: None,
+                security: Default::default(),
             };
             let out = run(&req, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

@@ -473,9 +473,9 @@ fn chroot_isolation_shares_the_pid_namespace() {
     assert_eq!(
         isolation_line(&log),
         "chroot (user namespace, single id: 0→1000), mount/ipc/uts namespaces, no pid \
-         namespace (chroot isolation): steps may signal hoist's processes, /proc bound from \
-         hoist's (other processes present at a step's start hidden), hostname not set \
-         (sethostname refused: EPERM), overlay"
+         namespace (chroot isolation): steps signal and ptrace only their own processes \
+         (Landlock scope), /proc bound from hoist's (other processes present at a step's start \
+         hidden), hostname not set (sethostname refused: EPERM), overlay"
     );
     let pid: u32 = c.read("app-out/self").trim().parse().unwrap();
     assert!(
@@ -483,6 +483,70 @@ fn chroot_isolation_shares_the_pid_namespace() {
         "the step sees the container's pids, not its own namespace's: {pid}"
     );
     assert_eq!(c.read("app-out/done"), "done\n");
+}
+
+/// A container engine's profile that refuses `seccomp` and Landlock
+/// (`EPERM`): the steps run without hoist's filter and, without a pid
+/// namespace, without CAP_KILL, and the isolation line says both; the
+/// steps still run.
+#[test]
+fn a_refused_seccomp_filter_and_landlock_scope_are_said_in_the_line() {
+    let Some(uid) = user() else { return };
+    let c = Container::new(uid);
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("/usr/share/containers/seccomp.json").expect(
+            "podman's default seccomp profile (Debian package golang-github-containers-common)",
+        ))
+        .unwrap();
+    let refused = [
+        "seccomp",
+        "landlock_create_ruleset",
+        "landlock_add_rule",
+        "landlock_restrict_self",
+    ];
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| !refused.iter().any(|r| n == r));
+        }
+    }
+    profile["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "names": refused, "action": "SCMP_ACT_ERRNO", "errnoRet": 1
+        }));
+    let path = c.base.join("no-seccomp.json");
+    std::fs::write(&path, serde_json::to_vec(&profile).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let seccomp = format!("seccomp={}", path.display());
+    c.context("app", "FROM base:1\nRUN echo ok > /ok\n");
+    let log = c.ok(
+        &["--user", "1000:1000", "--security-opt", &seccomp],
+        &build_script("app", ""),
+    );
+    assert_eq!(
+        isolation_line(&log),
+        "rootless (user namespace, single id: 0→1000), mount/pid/ipc/uts namespaces, /proc \
+         bound from hoist's (fresh /proc refused: EPERM; other processes present at a step's \
+         start hidden), hostname not set (sethostname refused: EPERM), no seccomp filter \
+         (loading Docker's default profile refused: EPERM), overlay"
+    );
+    assert_eq!(c.read("app-out/ok"), "ok\n");
+    c.context("chroot", "FROM base:1\nRUN echo ok > /ok\n");
+    let log = c.ok(
+        &["--user", "1000:1000", "--security-opt", &seccomp],
+        &build_script("chroot", "--no-cache --isolation=chroot"),
+    );
+    assert_eq!(
+        isolation_line(&log),
+        "chroot (user namespace, single id: 0→1000), mount/ipc/uts namespaces, no pid \
+         namespace (chroot isolation): steps may signal and ptrace the processes running as \
+         their own uid, a root step hoist's and every other process of hoist's uid (no Landlock \
+         signal scope: EPERM; CAP_KILL dropped), /proc bound from hoist's (other processes \
+         present at a step's start hidden), hostname not set (sethostname refused: EPERM), no \
+         seccomp filter (loading Docker's default profile refused: EPERM), overlay"
+    );
+    assert_eq!(c.read("chroot-out/ok"), "ok\n");
 }
 
 /// A seccomp profile that refuses `unshare` (Docker's default does, to a
@@ -535,8 +599,9 @@ fn without_namespaces_only_chroot_isolation_builds() {
     assert_eq!(
         isolation_line(&log),
         "chroot (uid 0, user namespace refused: EPERM), no namespaces (refused: EPERM): steps \
-         share hoist's processes, mounts, network and hostname, no /proc, no /dev nodes, copy \
-         snapshotter (overlay refused: no mount namespace)"
+         share hoist's mounts, network, IPC and hostname, and signal and ptrace only their own \
+         processes (Landlock scope), no /proc, no /dev nodes, copy snapshotter (overlay \
+         refused: no mount namespace)"
     );
     assert_eq!(c.read("app-out/u"), "0\n");
     assert_eq!(c.read("app-out/ok"), "ok\n");
@@ -616,8 +681,8 @@ fn on_the_host_each_mode_is_what_it_says() {
     assert_eq!(
         isolation_line(&log),
         "chroot (root, no user namespace), mount/ipc/uts namespaces, no pid namespace (chroot \
-         isolation): steps may signal hoist's processes, /proc bound from hoist's (other \
-         processes present at a step's start hidden), overlay"
+         isolation): steps signal and ptrace only their own processes (Landlock scope), /proc \
+         bound from hoist's (other processes present at a step's start hidden), overlay"
     );
     let out = hoist(
         false,

@@ -675,6 +675,59 @@ fn rootless_steps_cannot_reach_the_host() {
     );
 }
 
+/// Docker's seccomp profile holds rootless too: what the kernel gives root
+/// of hoist's user namespace (a nested user namespace, a keyring, an
+/// io_uring, a user-mode userfaultfd) a step gets only with
+/// `--security=insecure`.
+#[test]
+fn rootless_steps_get_dockers_seccomp_profile() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    busybox_base(&area);
+    let ctx = area.context(
+        "seccomp",
+        &[(
+            "Dockerfile",
+            "FROM base:1\nCOPY syscalls /bin/syscalls\nRUN syscalls > /filtered\n\
+             RUN --security=insecure syscalls > /insecure\n",
+        )],
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sandbox/tests/support/syscalls.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(ctx.join("syscalls"))
+        .arg(&src)
+        .arg("-lpthread")
+        .status()
+        .expect("gcc (with libc6-dev's static libc) is needed");
+    assert!(st.success());
+    std::fs::set_permissions(ctx.join("syscalls"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    area.ok(&[
+        "build",
+        "--allow",
+        "security.insecure",
+        "-t",
+        "seccomp:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let fs = rootfs(&area, "seccomp:1");
+    let read = |f: &str| std::fs::read_to_string(fs.join(f)).unwrap();
+    let (filtered, insecure) = (read("filtered"), read("insecure"));
+    for name in ["unshare-user", "keyctl", "io_uring_setup", "userfaultfd"] {
+        assert!(
+            insecure.contains(&format!("{name} ok\n")),
+            "the kernel refuses {name} to a rootless step itself: {insecure}"
+        );
+        assert!(
+            filtered.contains(&format!("{name} EPERM\n")),
+            "{name} under the filter: {filtered}"
+        );
+    }
+    assert!(filtered.ends_with("ordinary ok\n"), "{filtered}");
+}
+
 /// With a single-id map a step whose USER is not mapped fails, and the
 /// message says why (not "Invalid argument").
 #[test]

@@ -234,6 +234,7 @@ impl Fixture {
             mounts: Vec::new(),
             limits: Default::default(),
             isolation: None,
+            security: Default::default(),
         }
     }
 

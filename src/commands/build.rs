@@ -101,7 +101,9 @@ pub struct BuildArgs {
     #[arg(long)]
     network: Option<String>,
     /// Grant an entitlement (buildx's flag): network.host lets `--network
-    /// host` and `RUN --network=host` share the host's network.
+    /// host` and `RUN --network=host` share the host's network;
+    /// security.insecure lets `RUN --security=insecure` run without the
+    /// seccomp filter and with every capability.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
     /// How RUN steps are isolated: auto (the strongest this host allows),

@@ -1,7 +1,11 @@
 //! The step's own process, started by pid 1 inside the new root: the
 //! image's user and groups, Docker's default capabilities (less
-//! `SYS_CHROOT` and `MKNOD` in a plain chroot), the step's environment and
-//! working directory; without a pid namespace, its own session.
+//! `SYS_CHROOT` and `MKNOD` in a plain chroot, less `KILL` without a pid
+//! namespace or a Landlock signal scope), the step's environment and
+//! working directory; without a pid namespace, its own session and the
+//! Landlock scope (`landlock`); last before `setresuid` and `execve`,
+//! Docker's seccomp profile (`seccomp`). `RUN --security=insecure` keeps
+//! every capability and has no filter.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
@@ -11,7 +15,7 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 
-use crate::spec::RunSpec;
+use crate::spec::{RunSpec, Security};
 use crate::{Context, SandboxError};
 
 /// Start the command; its pid.
@@ -75,6 +79,26 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
         .map(|s| s.trim() == "deny")
         .unwrap_or(false);
     let plan = spec.isolation;
+    let insecure = spec.security == Security::Insecure;
+    // Made before fork: the child only enters them (`load`, `restrict_self`).
+    let filter = match (&spec.seccomp, plan.seccomp && !insecure) {
+        (_, false) => None,
+        (Some(hex), true) => {
+            Some(crate::seccomp::Program::from_hex(hex).map_err(SandboxError::Spec)?)
+        }
+        (None, true) => {
+            return Err(SandboxError::Spec(
+                "the build's isolation has a seccomp filter, and this step's spec none".into(),
+            ));
+        }
+    };
+    let scope = if plan.signal_scope && !plan.pid_ns {
+        Some(crate::landlock::Scope::new().what(|| "a Landlock signal scope".into())?)
+    } else {
+        None
+    };
+    let nnp = !crate::seccomp::can_load_without_nnp();
+    let keep_kill = plan.pid_ns || plan.signal_scope;
     let setup = move || -> std::io::Result<()> {
         if !plan.pid_ns {
             // Its own session, for `reap` to kill as a group; and death with
@@ -93,7 +117,17 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
             setgroups(&groups)?;
         }
         setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
-        crate::caps::limit_bounding_set(last_cap, !plan.namespaces)?;
+        if !insecure {
+            crate::caps::limit_bounding_set(last_cap, !plan.namespaces, keep_kill)?;
+        }
+        // Last, with the capabilities still held (as runc without
+        // noNewPrivileges); with no_new_privs where they do not suffice.
+        if let Some(scope) = &scope {
+            scope.restrict_self(nnp)?;
+        }
+        if let Some(filter) = &filter {
+            filter.load(nnp)?;
+        }
         setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;
         Ok(())
     };

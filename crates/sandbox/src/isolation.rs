@@ -28,6 +28,14 @@
 //! the step keeps its uts namespace and hoist's hostname instead of
 //! BuildKit's `buildkitsandbox`.
 //!
+//! In every mode each step runs under Docker's default seccomp profile
+//! ([`crate::seccomp`], compiled by the probe); where the kernel or a
+//! container engine's profile refuses loading one, the steps run without
+//! it and the line says so. A step without a pid namespace gets a Landlock
+//! domain that keeps its signals and ptrace to its own processes; where
+//! Landlock cannot scope signals it loses `CAP_KILL` instead, and the line
+//! says which processes it can still reach.
+//!
 //! It never drops the mount namespace: a plain chroot only comes with
 //! `--isolation=chroot`. Where overlayfs cannot be mounted the copying
 //! snapshotter takes over in every mode (the engine's, `ops/run/copy.rs`).
@@ -115,6 +123,15 @@ pub struct Plan {
     /// The step's hostname is set in its uts namespace (a seccomp profile
     /// may refuse `sethostname` even there: the step then sees hoist's).
     pub hostname: bool,
+    /// Docker's default seccomp profile on every step (not with
+    /// `RUN --security=insecure`); false only where loading one was refused.
+    #[serde(default)]
+    pub seccomp: bool,
+    /// Without a pid namespace: a Landlock domain that keeps the step's
+    /// signals and ptrace to its own processes. Where Landlock cannot scope
+    /// signals, steps lose `CAP_KILL` instead (and reach their own uid's).
+    #[serde(default)]
+    pub signal_scope: bool,
 }
 
 impl Default for Plan {
@@ -125,6 +142,8 @@ impl Default for Plan {
             pid_ns: true,
             proc: ProcSource::Fresh,
             hostname: true,
+            seccomp: true,
+            signal_scope: false,
         }
     }
 }
@@ -177,6 +196,17 @@ pub struct Facts {
     pub chroot: bool,
     /// `mknod` of a character device works (for `/dev` without mounts).
     pub mknod: bool,
+    /// Loading Docker's default seccomp filter (a container engine's own
+    /// profile may refuse `seccomp`/`prctl`, or the kernel lack filters).
+    #[serde(default = "ok")]
+    pub seccomp: Result<(), String>,
+    /// A Landlock domain scoping signals (Linux 6.12, Landlock enabled).
+    #[serde(default = "ok")]
+    pub signal_scope: Result<(), String>,
+}
+
+fn ok() -> Result<(), String> {
+    Ok(())
 }
 
 impl Default for Facts {
@@ -192,6 +222,8 @@ impl Default for Facts {
             hostname: Ok(()),
             chroot: true,
             mknod: true,
+            seccomp: Ok(()),
+            signal_scope: Ok(()),
         }
     }
 }
@@ -309,6 +341,10 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         // Not isolation (the uts namespace is the step's either way), so no
         // mode insists: BuildKit's hostname where it can be set.
         hostname: namespaces && f.hostname.is_ok(),
+        // A filter hoist could not load is said in the line (in every mode:
+        // a container engine's profile is not the namespaces a mode names).
+        seccomp: f.seccomp.is_ok(),
+        signal_scope: !pid_ns && f.signal_scope.is_ok(),
     })
 }
 
@@ -334,8 +370,9 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
     if !plan.namespaces {
         let why = f.namespaces.as_ref().err().map_or("", |w| short(w));
         parts.push(format!(
-            "no namespaces (refused: {why}): steps share hoist's processes, mounts, network and \
-             hostname"
+            "no namespaces (refused: {why}): steps share hoist's mounts, network, IPC and \
+             hostname, and {}",
+            reach(f, plan)
         ));
     } else if plan.pid_ns {
         parts.push("mount/pid/ipc/uts namespaces".into());
@@ -346,7 +383,8 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
             (Ok(()), _) => "not used".to_string(),
         };
         parts.push(format!(
-            "mount/ipc/uts namespaces, no pid namespace ({why}): steps may signal hoist's processes"
+            "mount/ipc/uts namespaces, no pid namespace ({why}): steps {}",
+            reach(f, plan)
         ));
     }
     let hidden = if plan.proc_shows_outside() {
@@ -375,7 +413,27 @@ pub fn describe(mode: Mode, f: &Facts, plan: &Plan) -> String {
             short(why)
         ));
     }
+    if let (false, Err(why)) = (plan.seccomp, &f.seccomp) {
+        parts.push(format!(
+            "no seccomp filter (loading Docker's default profile refused: {})",
+            short(why)
+        ));
+    }
     parts.join(", ")
+}
+
+/// Which other processes a step without a pid namespace can signal and
+/// ptrace (after "steps").
+fn reach(f: &Facts, plan: &Plan) -> String {
+    if plan.signal_scope {
+        return "signal and ptrace only their own processes (Landlock scope)".into();
+    }
+    let why = f.signal_scope.as_ref().err().map_or("", |w| short(w));
+    format!(
+        "may signal and ptrace the processes running as their own uid, a root step \
+         hoist's and every other process of hoist's uid (no Landlock signal scope: {why}; \
+         CAP_KILL dropped)"
+    )
 }
 
 /// `Operation not permitted (os error 1)` → `EPERM`, for the one line.
@@ -387,6 +445,7 @@ fn short(why: &str) -> &str {
         ("Invalid argument", "EINVAL"),
         ("Too many users", "EUSERS"),
         ("Function not implemented", "ENOSYS"),
+        ("Operation not supported", "EOPNOTSUPP"),
     ] {
         if why.starts_with(text) {
             return name;

@@ -44,6 +44,8 @@ fn docker_root() -> Facts {
         overlay: no,
         chroot: true,
         mknod: true,
+        seccomp: Ok(()),
+        signal_scope: Ok(()),
     }
 }
 
@@ -72,6 +74,8 @@ fn a_rootless_container_binds_the_proc_it_has_in_auto_and_says_why() {
             pid_ns: true,
             proc: ProcSource::Bound,
             hostname: true,
+            seccomp: true,
+            signal_scope: false,
         }
     );
     assert!(plan.proc_shows_outside());
@@ -108,6 +112,8 @@ fn explicit_modes_never_fall_back_and_say_what_would_work() {
             pid_ns: false,
             proc: ProcSource::Bound,
             hostname: true,
+            seccomp: true,
+            signal_scope: true,
         })
     );
 }
@@ -133,14 +139,16 @@ fn without_any_namespace_only_chroot_runs_and_only_with_cap_sys_chroot() {
             pid_ns: false,
             proc: ProcSource::Absent,
             hostname: false,
+            seccomp: true,
+            signal_scope: true,
         }
     );
     assert!(!plan.proc_shows_outside(), "there is no /proc to hide in");
     assert_eq!(
         describe(Mode::Chroot, &f, &plan),
         "isolation: chroot (uid 0, user namespace refused: EPERM), no namespaces (refused: \
-         EPERM): steps share hoist's processes, mounts, network and hostname, no /proc, /dev \
-         nodes made with mknod"
+         EPERM): steps share hoist's mounts, network, IPC and hostname, and signal and ptrace \
+         only their own processes (Landlock scope), no /proc, /dev nodes made with mknod"
     );
     let user = Facts {
         user: UserNs::Refused {
@@ -174,6 +182,8 @@ fn a_refused_pid_namespace_is_dropped_only_by_auto() {
             pid_ns: false,
             proc: ProcSource::Fresh,
             hostname: true,
+            seccomp: true,
+            signal_scope: true,
         }
     );
     assert!(
@@ -253,4 +263,56 @@ fn modes_parse_by_buildahs_names() {
     }
     let err = "namespaces".parse::<Mode>().unwrap_err();
     assert!(err.contains("auto, oci, rootless or chroot"), "{err}");
+}
+
+#[test]
+fn without_a_pid_namespace_the_line_says_which_processes_a_step_reaches() {
+    let scoped = decide(Mode::Chroot, &podman_user()).unwrap();
+    assert!(scoped.signal_scope);
+    let line = describe(Mode::Chroot, &podman_user(), &scoped);
+    assert!(
+        line.contains("no pid namespace (chroot isolation): steps signal and ptrace only their own processes (Landlock scope)"),
+        "{line}"
+    );
+    let f = Facts {
+        signal_scope: Err("Invalid argument (os error 22)".into()),
+        ..docker_root()
+    };
+    let plan = decide(Mode::Chroot, &f).unwrap();
+    assert!(!plan.signal_scope);
+    let line = describe(Mode::Chroot, &f, &plan);
+    assert!(
+        line.contains(
+            "steps share hoist's mounts, network, IPC and hostname, and may signal and ptrace \
+             the processes running as their own uid, a root step hoist's and every other \
+             process of hoist's uid (no Landlock signal scope: EINVAL; CAP_KILL dropped)"
+        ),
+        "{line}"
+    );
+    // With a pid namespace the scope is not needed, and not used.
+    assert!(!decide(Mode::Auto, &Facts::default()).unwrap().signal_scope);
+}
+
+#[test]
+fn a_seccomp_filter_hoist_cannot_load_is_said_in_every_mode() {
+    for (mode, f) in [
+        (Mode::Auto, Facts::default()),
+        (Mode::Oci, Facts::default()),
+        (Mode::Chroot, docker_root()),
+    ] {
+        let f = Facts {
+            seccomp: Err("Operation not permitted (os error 1)".into()),
+            ..f
+        };
+        let plan = decide(mode, &f).unwrap();
+        assert!(!plan.seccomp, "{mode}");
+        let line = describe(mode, &f, &plan);
+        assert!(
+            line.ends_with("no seccomp filter (loading Docker's default profile refused: EPERM)"),
+            "{mode}: {line}"
+        );
+    }
+    let plan = decide(Mode::Auto, &Facts::default()).unwrap();
+    assert!(plan.seccomp);
+    assert!(!describe(Mode::Auto, &Facts::default(), &plan).contains("seccomp"));
 }

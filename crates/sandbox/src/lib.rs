@@ -22,8 +22,9 @@
 //! `init` (the two supervising processes), `rootfs` (mounts, pivot_root),
 //! `procfs` (`/proc`: fresh or bound, protected), `chroot` (a root without
 //! namespaces), `reap` (leftovers without a pid namespace), `exec` (the
-//! step's process: ids, capabilities), `netns` (loopback), [`stack`] (the
-//! user-mode network stack of a private network: pasta or slirp4netns), [`userns`]
+//! step's process: ids, capabilities, then `landlock` and [`seccomp`]),
+//! `netns` (loopback), [`stack`] (the user-mode network stack of a private
+//! network: pasta or slirp4netns), [`userns`]
 //! (where hoist runs: root, or root of a user namespace), [`rootless`] and
 //! [`idmap`] (hoist's own user namespace), [`isolation`] (`--isolation`:
 //! modes, facts, the plan and its line) and [`probe`] (finding the facts).
@@ -32,6 +33,7 @@ pub mod idmap;
 pub mod isolation;
 pub mod probe;
 pub mod rootless;
+pub mod seccomp;
 pub mod spec;
 pub mod stack;
 pub mod user;
@@ -43,6 +45,7 @@ pub mod cgroup;
 mod chroot;
 mod exec;
 mod init;
+mod landlock;
 mod netns;
 mod procfs;
 mod reap;
@@ -51,7 +54,7 @@ mod sys;
 
 use std::path::Path;
 
-pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Ulimit};
+pub use spec::{Limits, MountKind, MountSpec, Network, Report, Rootfs, RunSpec, Security, Ulimit};
 pub use stack::Stack;
 
 /// The first argument that makes the `hoist` binary a sandbox process.

@@ -9,7 +9,11 @@
 //!                                                                 / private, fresh proc?
 //!                                                                 bind /proc? overlay?
 //!                                                                 → facts file, exit
-//!                                                      decide(mode, facts) → report file
+//!                                                      decide(mode, facts)
+//!                                                      Landlock signal scope? (on itself)
+//!                                                      compile Docker's seccomp profile for
+//!                                                      the plan, load it? (on itself)
+//!                                                      → plan, line, filter: report file
 //! ```
 //!
 //! It mounts only in its own namespaces, in a scratch directory the engine
@@ -51,6 +55,11 @@ pub struct ProbeReport {
     pub plan: Result<Plan, String>,
     /// The line for the build's output (`isolation: …`), when there is a plan.
     pub line: String,
+    /// Docker's default seccomp profile compiled for the plan's
+    /// capabilities on this host (hex BPF, for [`crate::RunSpec::seccomp`]),
+    /// when the plan has one.
+    #[serde(default)]
+    pub seccomp: Option<String>,
 }
 
 /// The command that runs the probe described by the spec file at `spec`.
@@ -75,13 +84,38 @@ pub(crate) fn probe_main(spec_path: &Path) -> i32 {
     };
     let _ = crate::sys::cloexec_from_3();
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let facts = probe(&spec);
-    let plan = decide(spec.mode, &facts);
+    let mut facts = probe(&spec);
+    let mut plan = decide(spec.mode, &facts);
+    let mut filter = None;
+    if plan.is_ok() {
+        // Tried on this process itself, last (neither can be undone, and a
+        // new pid namespace whose pid 1 has exited allows no more forks):
+        // only the report is written after.
+        facts.signal_scope = crate::landlock::Scope::new()
+            .and_then(|s| s.restrict_self(nnp()))
+            .map_err(err);
+        // The filter depends on the capabilities the plan leaves a step.
+        if let Ok(p) = decide(spec.mode, &facts) {
+            facts.seccomp = crate::seccomp::compile_for(&p).and_then(|hex| {
+                let program = crate::seccomp::Program::from_hex(&hex)?;
+                program.load(nnp()).map_err(err)?;
+                filter = Some(hex);
+                Ok(())
+            });
+        }
+        plan = decide(spec.mode, &facts);
+    }
     let line = plan
         .as_ref()
         .map(|p| describe(spec.mode, &facts, p))
         .unwrap_or_default();
-    let report = ProbeReport { facts, plan, line };
+    let seccomp = filter.filter(|_| plan.as_ref().is_ok_and(|p| p.seccomp));
+    let report = ProbeReport {
+        facts,
+        plan,
+        line,
+        seccomp,
+    };
     let written = serde_json::to_vec(&report)
         .map_err(std::io::Error::other)
         .and_then(|b| fs::write(&spec.report, b));
@@ -92,6 +126,11 @@ pub(crate) fn probe_main(spec_path: &Path) -> i32 {
             SETUP_FAILED
         }
     }
+}
+
+/// Whether a step's process would set `no_new_privs` to confine itself.
+fn nnp() -> bool {
+    !crate::seccomp::can_load_without_nnp()
 }
 
 /// Who hoist is: from what the rootless re-exec recorded, and the caps.

@@ -37,6 +37,24 @@ pub struct RunSpec {
     /// decided them for the build; the default is every one, fresh).
     #[serde(default)]
     pub isolation: crate::isolation::Plan,
+    /// `RUN --security`.
+    #[serde(default)]
+    pub security: Security,
+    /// The seccomp filter the plan's steps get (`crate::seccomp::compile_for`,
+    /// hex BPF); required when `isolation.seccomp` and `security` is
+    /// `Sandbox`, ignored otherwise.
+    #[serde(default)]
+    pub seccomp: Option<String>,
+}
+
+/// `RUN --security` (BuildKit's): `Sandbox` has Docker's default
+/// capabilities and seccomp profile; `Insecure` (granted only with
+/// `--allow security.insecure`) has neither filter nor capability limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Security {
+    #[default]
+    Sandbox,
+    Insecure,
 }
 
 /// What a step may use. Memory and CPU need a writable cgroup (root on a

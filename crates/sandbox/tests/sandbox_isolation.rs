@@ -125,6 +125,8 @@ fn no_namespaces() -> Plan {
         pid_ns: false,
         proc: ProcSource::Absent,
         hostname: false,
+        seccomp: true,
+        signal_scope: false,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Entitlements (`hoist build --allow`, buildx's flag): what a build may
 //! ask for beyond the default sandbox. A step (or `--network`) that needs
-//! one not granted is refused with BuildKit's message, `network.host is not
-//! allowed`, before it runs. The configuration file's `[build] allow`
-//! grants them for a machine (docs/network.md).
+//! one not granted is refused with BuildKit's message (`network.host is not
+//! allowed`, `security.insecure is not allowed`) before anything runs. The
+//! configuration file's `[build] allow` grants them for a machine
+//! (docs/network.md, docs/security.md).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -14,14 +15,18 @@ pub enum Entitlement {
     /// `network.host`: `--network host` and `RUN --network=host` share the
     /// host's network namespace.
     NetworkHost,
+    /// `security.insecure`: `RUN --security=insecure` (no seccomp filter,
+    /// every capability).
+    SecurityInsecure,
 }
 
 impl Entitlement {
-    pub const ALL: [Entitlement; 1] = [Entitlement::NetworkHost];
+    pub const ALL: [Entitlement; 2] = [Entitlement::NetworkHost, Entitlement::SecurityInsecure];
 
     pub fn name(self) -> &'static str {
         match self {
             Entitlement::NetworkHost => "network.host",
+            Entitlement::SecurityInsecure => "security.insecure",
         }
     }
 }
@@ -86,6 +91,36 @@ impl Entitlements {
     }
 }
 
+/// Before anything runs (as BuildKit validates entitlements when it loads
+/// the LLB): the first instruction of the `needed` stages that asks for an
+/// entitlement not granted, as an error at its line. `ONBUILD` triggers
+/// from a base image are checked when their step runs.
+pub fn check_stages(
+    df: &hoist_dockerfile::Dockerfile,
+    needed: &[usize],
+    granted: &Entitlements,
+) -> Result<(), super::BuildError> {
+    use hoist_dockerfile::instruction::{Command, Security};
+    for &i in needed {
+        let Some(stage) = df.stages.get(i) else {
+            continue;
+        };
+        for ins in &stage.instructions {
+            if let Command::Run(run) = &ins.command
+                && run.security == Security::Insecure
+            {
+                granted
+                    .require(Entitlement::SecurityInsecure)
+                    .map_err(|e| {
+                        super::BuildError::Unsupported(format!("RUN --security=insecure: {e}"))
+                            .at(ins.span.start.line)
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +136,12 @@ mod tests {
         assert_eq!(Entitlements::parse(&["network.host,"]).unwrap(), some);
         let err = Entitlements::parse(&["network.hots"]).unwrap_err();
         assert!(err.starts_with("unknown entitlement network.hots"), "{err}");
+        let both = Entitlements::parse(&[" security.insecure,network.host"]).unwrap();
+        assert!(
+            both.allows(Entitlement::SecurityInsecure) && both.allows(Entitlement::NetworkHost)
+        );
+        let msg = none.require(Entitlement::SecurityInsecure).unwrap_err();
+        assert!(msg.starts_with("security.insecure is not allowed"), "{msg}");
+        assert!(msg.contains("--allow security.insecure"), "{msg}");
     }
 }

@@ -42,11 +42,18 @@ impl Solver<'_> {
                 "run() on a non-RUN instruction".into(),
             ));
         };
-        if cmd.security == Security::Insecure {
-            return Err(BuildError::Unsupported(
-                "RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which hoist does not grant)".into(),
-            ));
-        }
+        let security = match cmd.security {
+            Security::Sandbox => hoist_sandbox::Security::Sandbox,
+            Security::Insecure => {
+                self.opts
+                    .entitlements
+                    .require(super::Entitlement::SecurityInsecure)
+                    .map_err(|e| {
+                        BuildError::Unsupported(format!("RUN --security=insecure: {e}"))
+                    })?;
+                hoist_sandbox::Security::Insecure
+            }
+        };
         // Before the cache, as BuildKit refuses the op when loading it.
         let host = match cmd.network {
             Network::Host => true,
@@ -96,8 +103,14 @@ impl Solver<'_> {
             .str("cwd", &cwd)
             .str("user", &user)
             .str("network", network_name(network))
-            .strs("mounts", &mount_keys)
-            .finish();
+            .strs("mounts", &mount_keys);
+        // BuildKit's ExecOp keys its security mode; a sandboxed step's key
+        // stays what it was.
+        let key = match security {
+            hoist_sandbox::Security::Sandbox => key,
+            hoist_sandbox::Security::Insecure => key.str("security", "insecure"),
+        }
+        .finish();
         state.key = key.clone();
         let cache_key = key.to_string();
         let now = LastRun {
@@ -132,6 +145,7 @@ impl Solver<'_> {
                         network,
                         mounts: &mounts,
                         script: script.as_ref(),
+                        security,
                     },
                 )?;
                 self.executed.fetch_add(1, Ordering::SeqCst);
@@ -207,6 +221,7 @@ impl Solver<'_> {
             mounts: prepared.mounts.clone(),
             limits: self.opts.limits.clone(),
             isolation: Some(self.opts.isolation),
+            security: parts.security,
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {
@@ -266,6 +281,7 @@ struct RunParts<'a> {
     network: hoist_sandbox::Network,
     mounts: &'a [Planned],
     script: Option<&'a Script>,
+    security: hoist_sandbox::Security,
 }
 
 /// A lone heredoc with a shebang: BuildKit mounts it read-only at

@@ -95,6 +95,7 @@ pub fn build(
 ) -> Result<BuildResult, BuildError> {
     let _lease = store.lease()?;
     let graph = StageGraph::build(df, &opts.front).map_err(BuildError::Dockerfile)?;
+    super::entitlement::check_stages(df, &graph.needed_order(), &opts.entitlements)?;
     let globals = GlobalScope::new(df, &opts.front).map_err(BuildError::Dockerfile)?;
     let context = Context::open(&opts.context, opts.dockerfile.as_deref())?;
     let hashes = HashCache::for_context(store, &opts.context)?;

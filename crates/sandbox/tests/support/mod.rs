@@ -28,6 +28,23 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 pub const DOCKER_DEFAULT_CAPS: u64 = 0xa80425fb;
 
+/// `syscalls.c` (next to this file) built with `gcc -static` into `dir`:
+/// the binary's path. It tries what Docker's seccomp profile refuses and
+/// what ordinary programs do, one line each.
+pub fn syscalls_binary(dir: &Path) -> PathBuf {
+    let out = dir.join("syscalls");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/syscalls.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lpthread")
+        .status()
+        .expect("gcc (with the static libc of libc6-dev) is needed");
+    assert!(st.success(), "gcc -static {} failed", src.display());
+    out
+}
+
 /// Fail (never skip) when not root.
 pub fn require_root() {
     assert!(
@@ -105,6 +122,8 @@ impl Fixture {
             report: self.report.clone(),
             limits: Default::default(),
             isolation: Default::default(),
+            security: Default::default(),
+            seccomp: None,
         }
     }
 
@@ -113,10 +132,16 @@ impl Fixture {
         self.spec(&["sh", "-c", script])
     }
 
-    /// Write `spec` where the sandbox will read it; its path.
+    /// Write `spec` where the sandbox will read it; its path. A plan with
+    /// a seccomp filter gets Docker's profile compiled for it, as the
+    /// engine gives every step the probe's (unless the spec has one).
     pub fn write_spec(&self, spec: &RunSpec) -> PathBuf {
+        let mut spec = spec.clone();
+        if spec.isolation.seccomp && spec.seccomp.is_none() {
+            spec.seccomp = Some(hoist_sandbox::seccomp::compile_for(&spec.isolation).unwrap());
+        }
         let path = self.dir.path().join("spec.json");
-        fs::write(&path, serde_json::to_vec(spec).unwrap()).unwrap();
+        fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
         path
     }
 

@@ -29,24 +29,40 @@ struct Decided {
     plan: Result<Plan, String>,
     line: String,
     printed: bool,
+    /// Docker's seccomp profile compiled by the probe for the plan (hex BPF).
+    seccomp: Option<String>,
 }
 
 static DECIDED: Mutex<Option<Decided>> = Mutex::new(None);
 
-/// The plan every step of this process gets in `mode`; the first call
-/// probes, the first step tells `on_line` the isolation line.
+/// The plan every step of this process gets in `mode`, with its seccomp
+/// filter; the first call probes, the first step tells `on_line` the
+/// isolation line.
 pub(super) fn plan(
     req: &RunRequest,
     mode: Mode,
     on_line: &mut dyn FnMut(&str),
-) -> Result<Plan, RunError> {
+) -> Result<(Plan, Option<String>), RunError> {
     let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
     let d = decide(&mut decided, &req.sandbox_exe, &req.scratch_parent, mode)?;
     if d.plan.is_ok() && !d.printed {
         on_line(&d.line);
         d.printed = true;
     }
-    d.plan.clone().map_err(RunError::Isolation)
+    let plan = d.plan.clone().map_err(RunError::Isolation)?;
+    Ok((plan, d.seccomp.clone()))
+}
+
+/// Without a probe (`RunRequest::isolation` `None`): every namespace and
+/// Docker's seccomp profile, compiled once per process.
+pub(super) fn default_plan() -> Result<(Plan, Option<String>), RunError> {
+    static FILTER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let plan = Plan::default();
+    let filter = FILTER
+        .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan))
+        .clone()
+        .map_err(RunError::Sandbox)?;
+    Ok((plan, Some(filter)))
 }
 
 /// Whether `mode` can be had here (probing now if no step has): for an
@@ -82,6 +98,7 @@ fn decide<'a>(
             line: format!("{}, {snapshotter}", report.line),
             plan: report.plan,
             printed: false,
+            seccomp: report.seccomp,
         });
     }
     decided

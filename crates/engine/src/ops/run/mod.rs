@@ -77,6 +77,9 @@ pub struct RunRequest {
     /// what it gave (`isolation`); `None` gives every namespace and a
     /// fresh `/proc`, or fails, without a probe or a line.
     pub isolation: Option<hoist_sandbox::isolation::Mode>,
+    /// `RUN --security`: `Insecure` (granted by the caller's entitlement
+    /// check) runs without the seccomp filter and with every capability.
+    pub security: hoist_sandbox::Security,
 }
 
 /// How the process ended.
@@ -129,12 +132,15 @@ pub fn run_with(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, RunError> {
     let copy = snapshotter == Snapshotter::Copy;
-    let plan = match req.isolation {
+    let (plan, seccomp) = match req.isolation {
         Some(mode) => isolation::plan(req, mode, on_line)?,
-        None => hoist_sandbox::isolation::Plan::default(),
+        None => isolation::default_plan()?,
     };
     let (network, stack) =
         network::resolve(req.network, plan.namespaces, on_line).map_err(RunError::Sandbox)?;
+    if req.security == hoist_sandbox::Security::Insecure {
+        on_line("RUN --security=insecure: no seccomp filter, every capability");
+    }
     let scratch = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&req.scratch_parent)
@@ -201,6 +207,8 @@ pub fn run_with(
             ..req.limits.clone()
         },
         isolation: plan,
+        security: req.security,
+        seccomp,
     };
     let spec_path = dir.join("spec.json");
     let bytes = serde_json::to_vec(&spec).map_err(|e| RunError::Sandbox(e.to_string()))?;
