@@ -125,7 +125,7 @@ fn layout_directory_unpacks_with_umoci() {
     )
     .unwrap();
     let m = skopeo_inspect(&format!(
-        "oci:{}:docker.io/library/hello:1",
+        "oci:{}:1",
         layout.display()
     ));
     assert_eq!(m["layers"].as_array().unwrap().len(), 1);
@@ -134,7 +134,7 @@ fn layout_directory_unpacks_with_umoci() {
         "unpack",
         "--rootless",
         "--image",
-        &format!("{}:docker.io/library/hello:1", layout.display()),
+        &format!("{}:1", layout.display()),
         bundle.to_str().unwrap(),
     ]));
     assert_eq!(
@@ -225,7 +225,7 @@ fn load_reads_a_docker_archive_written_by_skopeo() {
         "unpack",
         "--rootless",
         "--image",
-        &format!("{}:docker.io/library/hello:2", layout.display()),
+        &format!("{}:2", layout.display()),
         bundle.to_str().unwrap(),
     ]));
     assert_eq!(
