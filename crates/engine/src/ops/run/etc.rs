@@ -38,12 +38,15 @@ pub(super) fn files(
 
 /// The step's `resolv.conf` from the host's (`host`, and systemd-resolved's
 /// upstream list `systemd`). With no network, no servers. A private
-/// network cannot reach a resolver on the host's loopback (a stub such as
-/// systemd-resolved's 127.0.0.53, dnsmasq's 127.0.1.1): the stack's DNS
-/// forwarder takes its place, and answers for the host's first resolver
-/// (pasta `--dns-forward`, slirp4netns's 10.0.2.3). The host's network
-/// keeps its stub's upstream list, as Docker does. With no server at all,
-/// Google's, as BuildKit.
+/// network asks the stack's DNS forwarder alone (pasta `--dns-forward`,
+/// slirp4netns's 10.0.2.3), which answers for the host's first resolver
+/// from the host's side, as podman does with pasta: a resolver on the
+/// host's loopback (systemd-resolved's 127.0.0.53, dnsmasq's 127.0.1.1)
+/// cannot be reached from the step at all, and queries sent through pasta
+/// straight to the host's own resolver timed out on this project's CI
+/// machines while the forwarder answered (docs/network.md). The host's
+/// network keeps its stub's upstream list, as Docker does. With no server
+/// at all, Google's, as BuildKit.
 fn resolv_conf(
     host: &str,
     systemd: Option<&str>,
@@ -55,10 +58,6 @@ fn resolv_conf(
             .strip_prefix("nameserver")
             .filter(|rest| rest.starts_with([' ', '\t']))
             .map(|rest| rest.trim().to_string())
-    };
-    let loopback = |addr: &str| {
-        addr.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
     };
     if network == Network::None {
         // Nothing is reachable; keep the search options only.
@@ -73,15 +72,15 @@ fn resolv_conf(
             let mut forwarded = false;
             let mut out = String::new();
             for l in host.lines() {
-                match nameserver(l) {
-                    Some(addr) if loopback(&addr) => {
-                        if !forwarded {
-                            forwarded = true;
-                            out.push_str(&format!("nameserver {}\n", stack.dns_forwarder()));
-                        }
-                    }
-                    _ => out.push_str(&format!("{l}\n")),
+                if nameserver(l).is_none() {
+                    out.push_str(&format!("{l}\n"));
+                } else if !forwarded {
+                    forwarded = true;
+                    out.push_str(&format!("nameserver {}\n", stack.dns_forwarder()));
                 }
+            }
+            if !forwarded {
+                out.push_str(&format!("nameserver {}\n", stack.dns_forwarder()));
             }
             out
         }
@@ -121,12 +120,17 @@ mod tests {
             Network::Private,
             Some(Stack::Slirp4netns),
         );
-        assert_eq!(slirp, "nameserver 10.0.2.3\nnameserver 198.51.100.53\n");
-        // A resolver on the network is reached through the stack as it is.
-        let plain = "nameserver 198.51.100.53\n";
+        assert_eq!(slirp, "nameserver 10.0.2.3\n");
+        // A resolver on the network is asked through the forwarder too, and
+        // a host without any gets the forwarder (which falls back itself).
+        let plain = "nameserver 198.51.100.53\nsearch corp\n";
         assert_eq!(
             resolv_conf(plain, None, Network::Private, Some(Stack::Pasta)),
-            plain
+            "nameserver 169.254.1.1\nsearch corp\n"
+        );
+        assert_eq!(
+            resolv_conf("", None, Network::Private, Some(Stack::Slirp4netns)),
+            "nameserver 10.0.2.3\n"
         );
     }
 
