@@ -200,8 +200,16 @@ impl Store {
     }
 
     /// Removes every broken tree and index `check` reports (waiting for
-    /// running builds first); returns what was removed and why.
+    /// running builds first); returns what was removed and why. Fails, as
+    /// [`Store::gc`] does, if this handle itself holds a lease.
     pub fn repair_caches(&self) -> Result<Vec<Damage>> {
+        let count = self.leases_held();
+        if count > 0 {
+            return Err(super::StoreError::LeaseHeld {
+                root: self.root().to_path_buf(),
+                count,
+            });
+        }
         let _lock = self.lock_store(LockMode::Exclusive)?;
         let mut removed = Vec::new();
         for (damage, fix) in self.broken_caches()? {
