@@ -77,11 +77,14 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum StoreCmd {
-    /// Verify every blob's digest, every reference and who may reach the
-    /// store; exit 1 on damage.
+    /// Verify every blob's digest, every reference, the unpacked trees and
+    /// path indexes builds reuse, and who may reach the store; exit 1 on
+    /// damage.
     Check {
         /// Fix what can be fixed: directories other local users could
-        /// reach get their group and other bits taken away.
+        /// reach get their group and other bits taken away; broken
+        /// unpacked trees and path indexes are removed (the next build
+        /// makes them again from the blobs).
         #[arg(long)]
         repair: bool,
     },

@@ -520,7 +520,9 @@ fn busybox_base(area: &Area) {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy("/bin/busybox", bin.join("busybox"))
         .expect("/bin/busybox (Debian busybox-static) is installed");
-    for applet in ["sh", "id", "touch", "chown", "cat", "mknod", "echo", "true"] {
+    for applet in [
+        "sh", "id", "touch", "chown", "cat", "mknod", "echo", "true", "rm", "mkdir",
+    ] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
     let etc = ctx.join("rootfs/etc");
@@ -754,4 +756,40 @@ fn rootless_single_id_map_names_the_unmapped_user() {
         err.contains("not mapped") && err.contains("/etc/subuid") && err.contains("Dockerfile:3"),
         "{err}"
     );
+}
+
+/// Issue 12's reproduction, rootless: after `prune` the cached build
+/// unpacks the `RUN` diffs again from their blobs in overlayfs's format,
+/// marking the opaque directory with `user.overlay.opaque`. Failed with
+/// `marking an overlay opaque directory "etc/foo/.wh..wh..opq": Bad file
+/// descriptor` (the xattr was set through an `O_PATH` descriptor).
+#[test]
+fn rootless_cached_rebuild_after_prune_unpacks_opaque_dirs() {
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    busybox_base(&area);
+    let ctx = area.context(
+        "opq",
+        &[(
+            "Dockerfile",
+            "FROM base:1 AS build\n\
+             RUN mkdir -p /etc/foo && touch /etc/foo/a\n\
+             RUN rm -rf /etc/foo && mkdir /etc/foo && touch /etc/foo/b\n\
+             ARG N=1\n\
+             RUN echo $N > /n\n\
+             FROM base:1\n\
+             COPY --from=build /n /etc/foo /out/\n",
+        )],
+    );
+    let ctx = ctx.to_str().unwrap();
+    area.ok(&["build", "-q", "-t", "opq:1", ctx]);
+    area.ok(&["prune", "--force"]);
+    area.ok(&["build", "-q", "-t", "opq:2", "--build-arg", "N=2", ctx]);
+    let fs = rootfs(&area, "opq:2");
+    assert_eq!(std::fs::read_to_string(fs.join("out/n")).unwrap(), "2\n");
+    assert!(fs.join("out/b").exists());
+    assert!(!fs.join("out/a").exists(), "the opaque dir hid /etc/foo/a");
+    area.ok(&["store", "check"]);
 }

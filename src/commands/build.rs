@@ -205,6 +205,13 @@ fn image_compression<'a>(
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     cancel_on_signals()?;
+    // One lease from the first look at the store (a stdin context in tmp/,
+    // imported caches, base images and cache hits resolved) until the
+    // names are set and the outputs written: a `prune` meanwhile waits,
+    // so nothing the build reuses or made goes before it is named (an
+    // `rmi` of its base is then harmless), and `prune --all` keeps the
+    // names it set (`Store::gc`).
+    let _lease = store.lease()?;
     // Flags not given take the config file's [build] defaults.
     crate::config::apply_build_defaults(&mut args.platform, &mut args.network)?;
     // `hoist build -`: the context is a tar on stdin (its Dockerfile

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
-use hoist_engine::store::{GcOptions, Store};
+use hoist_engine::store::{Damage, GcOptions, Store};
 
 use super::images::human_size;
 
@@ -101,6 +101,14 @@ pub fn check(store: &Store, repair: bool) -> Result<()> {
                 "repaired: {} is no longer reachable by others",
                 path.display()
             );
+        }
+        for damage in store.repair_caches()? {
+            if let Damage::BadTree { path, reason } | Damage::BadIndex { path, reason } = &damage {
+                crate::report::outln!(
+                    "repaired: removed {} ({reason}); the next build that needs it remakes it",
+                    path.display()
+                );
+            }
         }
     }
     let report = store.check()?;

@@ -304,3 +304,45 @@ fn layer_real_overlayfs_upper_reproduces_the_merged_view() {
         "hardlink kept"
     );
 }
+
+/// A layer with an opaque directory, unpacked again in overlayfs's format
+/// (what a build does for a `RUN` diff whose `diffs/` tree was pruned): the
+/// marker becomes the `overlay.opaque` xattr on the directory. It used to
+/// be set through the resolver's `O_PATH` descriptor, which `fsetxattr`
+/// refuses with `EBADF`, so the unpack, and every build on it, failed.
+#[test]
+fn layer_overlay_format_unpack_marks_opaque_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upper = tmp.path().join("upper");
+    fs::create_dir_all(upper.join("etc/foo")).unwrap();
+    fs::write(upper.join("etc/foo/b"), "b").unwrap();
+    let ns = if is_root() { "trusted" } else { "user" };
+    let key = format!("{ns}.overlay.opaque");
+    rustix::fs::setxattr(upper.join("etc/foo"), &key, b"y", XattrFlags::empty()).unwrap();
+    let (blob, _) = gz_tree(&upper, TreeMode::OverlayUpper);
+    let names: Vec<String> = entries(&blob).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.iter().any(|n| n == "etc/foo/.wh..wh..opq"),
+        "{names:?}"
+    );
+
+    // Overlay format, into an empty diff directory.
+    let (blob, layer) = gz_tree(&upper, TreeMode::OverlayUpper);
+    let target = tmp.path().join("diff");
+    fs::create_dir(&target).unwrap();
+    let mut opts = UnpackOptions::new(layer.digest.clone());
+    opts.diff_id = Some(layer.diff_id.clone());
+    opts.overlay_format = true;
+    unpack(&blob[..], &target, &opts).expect("overlay-format unpack of an opaque dir");
+    let marked = |dir: &Path| {
+        ["trusted.overlay.opaque", "user.overlay.opaque"]
+            .iter()
+            .any(|k| {
+                let mut v = [0u8; 4];
+                rustix::fs::lgetxattr(dir, *k, &mut v[..]).is_ok_and(|n| &v[..n] == b"y")
+            })
+    };
+    assert!(marked(&target.join("etc/foo")), "etc/foo is opaque");
+    assert!(!marked(&target.join("etc")), "etc is not");
+    assert_eq!(fs::read(target.join("etc/foo/b")).unwrap(), b"b");
+}

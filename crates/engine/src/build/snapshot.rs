@@ -188,13 +188,14 @@ pub fn unpack_image(
     Ok(())
 }
 
-/// Record that the tree of `chain` of `kind` was made in this boot.
+/// Record that the tree of `chain` of `kind` was made in this boot, with
+/// the entries it has now (`hoist store check` compares them).
 pub fn mark_current(
     store: &Store,
     kind: SnapshotKind,
     chain: &Digest,
 ) -> Result<(), super::BuildError> {
-    store.put_cache_record(&marker(kind, chain), boot_id().as_bytes())?;
+    store.mark_tree(kind, chain, &boot_id())?;
     Ok(())
 }
 
@@ -208,18 +209,14 @@ fn current(
     let Some(path) = store.snapshot_of(kind, chain)? else {
         return Ok(None);
     };
-    if store.get_cache_record(&marker(kind, chain))?.as_deref() == Some(boot_id().as_bytes()) {
+    if store
+        .tree_marker(kind, chain)?
+        .is_some_and(|m| m.boot_id == boot_id())
+    {
         return Ok(Some(path));
     }
     store.remove_of(kind, chain)?;
     Ok(None)
-}
-
-fn marker(kind: SnapshotKind, chain: &Digest) -> String {
-    match kind {
-        SnapshotKind::Full => format!("snapshot-boot:{chain}"),
-        SnapshotKind::Diff => format!("diff-boot:{chain}"),
-    }
 }
 
 /// The directory holding the filesystem of `layers`, unpacked on first

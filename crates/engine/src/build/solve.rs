@@ -85,7 +85,10 @@ pub(super) struct Solver<'a> {
 }
 
 /// Build the target of `df` into `store` (blobs and cache records; naming
-/// the result is the caller's).
+/// the result is the caller's, who holds a [`Store::lease`] from before
+/// this call until the names are set: the lease taken here ends with it,
+/// and a waiting GC would otherwise collect the unnamed result and the
+/// layers it reuses).
 pub fn build(
     store: &Store,
     resolver: BaseResolver<'_>,

@@ -521,6 +521,11 @@ impl<'a> Applier<'a> {
                 .root
                 .dir(dir, true)
                 .map_err(|e| self.fail("resolving the opaque directory of", e))?;
+            // The resolved descriptor is `O_PATH`, on which `fsetxattr`
+            // is `EBADF`: the xattr goes through the directory itself,
+            // opened for reading from it (`.` is that very inode).
+            let fd = open_dir(fd.as_fd(), b".")
+                .map_err(|e| self.fail("opening the opaque directory of", e))?;
             let in_userns = *self
                 .in_userns
                 .get_or_insert_with(hoist_sandbox::userns::in_user_namespace);

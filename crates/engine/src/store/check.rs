@@ -1,6 +1,11 @@
 //! `check`: re-hash every blob against its name, and check that every ref
 //! names a stored, readable manifest or index whose required blobs (config
 //! and layers; an index's platforms are optional) are all present.
+//! The caches builds read without re-hashing are checked too: every
+//! unpacked tree (`snapshots/`, `diffs/`) must be a directory with as many
+//! entries as when it was made, every path index (`indexes/`) must decode
+//! (it is checksummed). `check_repair` removes broken ones: they are
+//! derived from blobs, and the next build that needs one makes it again.
 //! A non-empty damage list means the store is damaged.
 
 use std::fmt;
@@ -11,9 +16,12 @@ use serde::Serialize;
 
 use super::Store;
 use super::error::Result;
+use super::fsutil;
 use super::lock::LockMode;
+use super::snapshots::SnapshotKind;
 use super::walk::{Role, Walk};
 use crate::digest::{Digest, Hasher};
+use crate::layer::LayerIndex;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -39,6 +47,12 @@ pub enum Damage {
         mode: String,
         allowed: String,
     },
+    /// An unpacked tree a build would stack or read that is not whole
+    /// (`--repair` removes it; the next build makes it again).
+    BadTree { path: PathBuf, reason: String },
+    /// A layer path index that cannot be read back (`--repair` removes
+    /// it; it is made again from the blob).
+    BadIndex { path: PathBuf, reason: String },
 }
 
 impl fmt::Display for Damage {
@@ -72,8 +86,24 @@ impl fmt::Display for Damage {
                  (at most {allowed}; `hoist store check --repair` fixes it)",
                 path.display()
             ),
+            Damage::BadTree { path, reason } => write!(
+                f,
+                "{}: {reason} (`hoist store check --repair` removes it; the next build remakes it)",
+                path.display()
+            ),
+            Damage::BadIndex { path, reason } => write!(
+                f,
+                "{}: {reason} (`hoist store check --repair` removes it)",
+                path.display()
+            ),
         }
     }
+}
+
+/// A broken cache entry and how to take it away.
+enum Fix {
+    Tree(SnapshotKind, Digest),
+    Path(PathBuf),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -97,6 +127,9 @@ impl Store {
         let _lock = self.lock_store(LockMode::Shared)?;
         let mut report = CheckReport::default();
         self.check_modes(&mut report.damage)?;
+        report
+            .damage
+            .extend(self.broken_caches()?.into_iter().map(|(d, _)| d));
         let mut bad_blobs = Vec::new();
         for (digest, _) in self.list_blob_files()? {
             let digest = match digest {
@@ -164,6 +197,116 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Removes every broken tree and index `check` reports (waiting for
+    /// running builds first); returns what was removed and why. Fails, as
+    /// [`Store::gc`] does, if this handle itself holds a lease.
+    pub fn repair_caches(&self) -> Result<Vec<Damage>> {
+        let count = self.leases_held();
+        if count > 0 {
+            return Err(super::StoreError::LeaseHeld {
+                root: self.root().to_path_buf(),
+                count,
+            });
+        }
+        let _lock = self.lock_store(LockMode::Exclusive)?;
+        let mut removed = Vec::new();
+        for (damage, fix) in self.broken_caches()? {
+            match fix {
+                Fix::Tree(kind, id) => {
+                    self.remove_snapshot_locked(kind, &id)?;
+                    self.remove_tree_marker(kind, &id)?;
+                }
+                Fix::Path(path) => fsutil::remove_any(&path)?,
+            }
+            removed.push(damage);
+        }
+        Ok(removed)
+    }
+
+    /// Trees and indexes a build would trip on.
+    fn broken_caches(&self) -> Result<Vec<(Damage, Fix)>> {
+        let mut out = Vec::new();
+        for kind in [SnapshotKind::Full, SnapshotKind::Diff] {
+            let dir = self.kind_dir(kind);
+            for name in fsutil::dir_names(&dir)? {
+                let path = dir.join(&name);
+                let bad = |reason: String, fix| {
+                    (
+                        Damage::BadTree {
+                            path: path.clone(),
+                            reason,
+                        },
+                        fix,
+                    )
+                };
+                let Some(id) = name
+                    .to_str()
+                    .and_then(|n| format!("sha256:{n}").parse::<Digest>().ok())
+                else {
+                    out.push(bad("not a chain id".into(), Fix::Path(path.clone())));
+                    continue;
+                };
+                match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        out.push(bad("not a directory".into(), Fix::Tree(kind, id)));
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        out.push(bad(e.to_string(), Fix::Tree(kind, id)));
+                        continue;
+                    }
+                }
+                // An unmarked tree (a build killed between committing and
+                // marking it) or one of an earlier boot is not used: the
+                // next build removes and remakes it.
+                let Some(want) = self.tree_marker(kind, &id)?.and_then(|m| m.entries) else {
+                    continue;
+                };
+                match fsutil::tree_entries(&path) {
+                    Ok(n) if n == want => {}
+                    Ok(n) => out.push(bad(
+                        format!("has {n} entries, {want} when it was made"),
+                        Fix::Tree(kind, id),
+                    )),
+                    Err(super::StoreError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => out.push(bad(format!("cannot be read: {e}"), Fix::Tree(kind, id))),
+                }
+            }
+        }
+        let dir = self.indexes_dir();
+        if dir.is_dir() {
+            for name in fsutil::dir_names(&dir)? {
+                let path = dir.join(&name);
+                let reason = if name
+                    .to_str()
+                    .and_then(|n| format!("sha256:{n}").parse::<Digest>().ok())
+                    .is_none()
+                {
+                    Some("not named by a blob digest".to_string())
+                } else {
+                    match std::fs::read(&path) {
+                        Ok(bytes) => LayerIndex::decode(&bytes).err().map(|e| e.to_string()),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                        Err(e) => Some(e.to_string()),
+                    }
+                };
+                if let Some(reason) = reason {
+                    out.push((
+                        Damage::BadIndex {
+                            path: path.clone(),
+                            reason,
+                        },
+                        Fix::Path(path),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn rehash(&self, digest: &Digest) -> io::Result<(Digest, u64)> {

@@ -154,3 +154,19 @@ pub(crate) fn tree_size(root: &Path) -> Result<u64> {
     }
     Ok(total)
 }
+
+/// How many entries (of any kind, symlinks not followed) are below `root`.
+pub(crate) fn tree_entries(root: &Path) -> Result<u64> {
+    let mut count = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            count += 1;
+            if entry.file_type().at(&dir)?.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(count)
+}

@@ -6,8 +6,10 @@
 //! ids to keep) and from every cache record (each digest string in it),
 //! then deletes every unmarked blob and snapshot and everything in `tmp/`.
 //! With `all`, every ref and cache record is removed first, as
-//! `docker system prune --all` does. A GC killed half-way only ever
-//! deleted unreachable things; the next GC finishes the job.
+//! `docker system prune --all` does (but not a name set or moved while GC
+//! waited for the leases of running builds: their results stay). A GC
+//! killed half-way only ever deleted unreachable things; the next GC
+//! finishes the job.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -149,12 +151,27 @@ impl Store {
                 count,
             });
         }
+        // With `all`: the names there are now, before waiting for running
+        // builds. A name a build sets (or moves) while this waits for its
+        // lease is that build's result, not one this prune was asked to
+        // remove: it stays, with everything it reaches.
+        let named_before = if options.all {
+            Some(self.read_refs()?)
+        } else {
+            None
+        };
         let _lock = self.lock_store(LockMode::Exclusive)?;
         let mut report = GcReport::default();
-        if options.all {
+        if let Some(before) = named_before {
             report.removed_refs = self.update_refs(|refs| {
-                let names = refs.keys().cloned().collect();
-                refs.clear();
+                let names: Vec<String> = refs
+                    .iter()
+                    .filter(|(name, entry)| before.get(*name) == Some(*entry))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                for name in &names {
+                    refs.remove(name);
+                }
                 Ok(names)
             })?;
             for (path, size) in self.cache_files()? {

@@ -62,8 +62,9 @@ impl FileLock {
 
 /// A shared hold on the store: while it lives no GC runs, so blobs,
 /// snapshots and temp files written under it survive until they are
-/// referenced (tagged) or the lease is dropped. Builds hold one for their
-/// whole run.
+/// referenced (tagged) or the lease is dropped. `hoist build` holds one
+/// from its first look at the store (base images and cache hits resolved)
+/// until its names are set and its outputs written.
 #[derive(Debug)]
 pub struct Lease {
     _lock: FileLock,

@@ -62,7 +62,7 @@ pub use lazy::BlobFetcher;
 pub use lock::Lease;
 pub(crate) use modes::create_private_dir;
 pub use refs::ImageRecord;
-pub use snapshots::{SnapshotKind, SnapshotReservation, chain_ids};
+pub use snapshots::{SnapshotKind, SnapshotReservation, TreeMarker, chain_ids};
 
 use error::IoContext;
 use lock::{FileLock, LockMode};

@@ -107,15 +107,62 @@ pub enum SnapshotKind {
     Diff,
 }
 
+/// What a build records once a tree is committed (a cache record, see
+/// [`Store::mark_tree`]): the boot it was made in (trees are not flushed to
+/// disk, so one from an earlier boot may be torn) and how many entries it
+/// has (so `check` can tell a tree that lost files since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeMarker {
+    pub boot_id: String,
+    /// `None` in markers written before entries were counted.
+    pub entries: Option<u64>,
+}
+
+fn marker_key(kind: SnapshotKind, chain_id: &Digest) -> String {
+    match kind {
+        SnapshotKind::Full => format!("snapshot-boot:{chain_id}"),
+        SnapshotKind::Diff => format!("diff-boot:{chain_id}"),
+    }
+}
+
 impl Store {
-    fn kind_dir(&self, kind: SnapshotKind) -> PathBuf {
+    /// Record that the committed tree of `chain_id` is complete as it is
+    /// now, made in the boot `boot_id` (its entries are counted).
+    pub fn mark_tree(&self, kind: SnapshotKind, chain_id: &Digest, boot_id: &str) -> Result<()> {
+        let path = self.kind_path(kind, chain_id);
+        let entries = fsutil::tree_entries(&path)?;
+        self.put_cache_record(
+            &marker_key(kind, chain_id),
+            format!("{boot_id}\n{entries}\n").as_bytes(),
+        )
+    }
+
+    /// The marker of the tree of `chain_id`, if one was recorded.
+    pub fn tree_marker(&self, kind: SnapshotKind, chain_id: &Digest) -> Result<Option<TreeMarker>> {
+        let Some(bytes) = self.get_cache_record(&marker_key(kind, chain_id))? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.lines();
+        let boot_id = lines.next().unwrap_or("").trim().to_string();
+        let entries = lines.next().and_then(|l| l.trim().parse().ok());
+        Ok(Some(TreeMarker { boot_id, entries }))
+    }
+
+    /// Forget the marker of the tree of `chain_id`.
+    pub(crate) fn remove_tree_marker(&self, kind: SnapshotKind, chain_id: &Digest) -> Result<()> {
+        self.remove_cache_record(&marker_key(kind, chain_id))
+            .map(|_| ())
+    }
+
+    pub(crate) fn kind_dir(&self, kind: SnapshotKind) -> PathBuf {
         match kind {
             SnapshotKind::Full => self.snapshots_dir(),
             SnapshotKind::Diff => self.diffs_dir(),
         }
     }
 
-    fn kind_path(&self, kind: SnapshotKind, chain_id: &Digest) -> PathBuf {
+    pub(crate) fn kind_path(&self, kind: SnapshotKind, chain_id: &Digest) -> PathBuf {
         self.kind_dir(kind).join(chain_id.hex())
     }
 
