@@ -252,11 +252,7 @@ fn export_recompresses_layers_on_request() {
         ],
     );
     let out = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            &format!("oci:{}:1", layout.display()),
-        ])
+        .args(["inspect", "--raw", &format!("oci:{}:1", layout.display())])
         .output()
         .unwrap();
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -124,10 +124,7 @@ fn layout_directory_unpacks_with_umoci() {
         &layout,
     )
     .unwrap();
-    let m = skopeo_inspect(&format!(
-        "oci:{}:1",
-        layout.display()
-    ));
+    let m = skopeo_inspect(&format!("oci:{}:1", layout.display()));
     assert_eq!(m["layers"].as_array().unwrap().len(), 1);
     let bundle = dir.path().join("bundle");
     run(Command::new("umoci").args([
