@@ -56,34 +56,9 @@ impl Root {
                 Mode::empty(),
             )?);
         }
-        if self.openat2_works.get() {
-            let mut joined = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
-            for (i, c) in comps.iter().enumerate() {
-                if i > 0 {
-                    joined.push(b'/');
-                }
-                joined.extend_from_slice(c);
-            }
-            let mut tries = 0;
-            loop {
-                let flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags)
-                {
-                    Ok(fd) => return Ok(fd),
-                    Err(Errno::NOENT) if create => break,
-                    // A concurrent rename somewhere on the system.
-                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
-                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
-                    // No openat2 (old kernel, or a seccomp filter).
-                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
-                        if self.resolver == Resolver::Auto =>
-                    {
-                        self.openat2_works.set(false);
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        if let Some(found) = self.openat2(&comps.join(&b'/'), path_flags(), how, create) {
+            return found;
         }
         self.walk(comps, create)
     }
@@ -103,27 +78,9 @@ impl Root {
                 Mode::empty(),
             )?);
         }
-        if self.openat2_works.get() {
-            let joined = comps.join(&b'/');
-            let flags =
-                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-            let mut tries = 0;
-            loop {
-                match rustix::fs::openat2(&self.fd, &joined[..], path_flags(), Mode::empty(), flags)
-                {
-                    Ok(fd) => return Ok(fd),
-                    Err(Errno::NOENT) if create => break,
-                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
-                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
-                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
-                        if self.resolver == Resolver::Auto =>
-                    {
-                        self.openat2_works.set(false);
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        if let Some(found) = self.openat2(&comps.join(&b'/'), path_flags(), how, create) {
+            return found;
         }
         let flags = path_flags() | OFlags::NOFOLLOW;
         let mut cur = rustix::fs::openat(&self.fd, c".", path_flags(), Mode::empty())?;
@@ -151,23 +108,9 @@ impl Root {
     /// blocking on a FIFO; the caller checks what it opened.
     pub(crate) fn open_file(&self, path: &[u8]) -> io::Result<OwnedFd> {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        if self.openat2_works.get() {
-            let mut tries = 0;
-            loop {
-                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-                match rustix::fs::openat2(&self.fd, path, flags, Mode::empty(), how) {
-                    Ok(fd) => return Ok(fd),
-                    Err(Errno::AGAIN) if tries < 8 => tries += 1,
-                    Err(Errno::AGAIN) if self.resolver == Resolver::Auto => break,
-                    Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
-                        if self.resolver == Resolver::Auto =>
-                    {
-                        self.openat2_works.set(false);
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        if let Some(found) = self.openat2(path, flags, how, false) {
+            return found;
         }
         // The walk: the parent as a directory, then the last component,
         // whose symlink target continues from the parent (or the root).
@@ -205,6 +148,39 @@ impl Root {
                 next.extend_from_slice(&target);
                 next
             };
+        }
+    }
+
+    /// `openat2(path, oflags, how)` from the root while the kernel has it:
+    /// `Some` with its answer, or `None` to fall back to a walk (no
+    /// `openat2` here: an old kernel or a seccomp filter; `EAGAIN` after
+    /// retries; `ENOENT` when the walk may `create`).
+    fn openat2(
+        &self,
+        path: &[u8],
+        oflags: OFlags,
+        how: ResolveFlags,
+        create: bool,
+    ) -> Option<io::Result<OwnedFd>> {
+        if !self.openat2_works.get() {
+            return None;
+        }
+        let mut tries = 0;
+        loop {
+            match rustix::fs::openat2(&self.fd, path, oflags, Mode::empty(), how) {
+                Ok(fd) => return Some(Ok(fd)),
+                Err(Errno::NOENT) if create => return None,
+                // A concurrent rename somewhere on the system.
+                Err(Errno::AGAIN) if tries < 8 => tries += 1,
+                Err(Errno::AGAIN) if self.resolver == Resolver::Auto => return None,
+                Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG)
+                    if self.resolver == Resolver::Auto =>
+                {
+                    self.openat2_works.set(false);
+                    return None;
+                }
+                Err(e) => return Some(Err(e.into())),
+            }
         }
     }
 
