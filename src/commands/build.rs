@@ -18,28 +18,44 @@ use super::registry::RegistryArgs;
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
-    /// The build context directory.
+    /// The build context directory; `-` reads stdin: a tar of the context
+    /// (plain, gzip or zstd), or a Dockerfile alone (no context).
     #[arg(default_value = ".")]
     context: PathBuf,
-    /// The Dockerfile (default: CONTEXT/Dockerfile; `-` for stdin).
+    /// The Dockerfile (default: CONTEXT/Dockerfile, else CONTEXT/dockerfile;
+    /// `-` for stdin).
     #[arg(short = 'f', long = "file")]
     file: Option<String>,
     /// Name and tag the image; repeatable.
     #[arg(short = 't', long = "tag")]
     tags: Vec<String>,
+    /// The stage to build (default: the last one).
     #[arg(long)]
     target: Option<String>,
+    /// Set a build-time variable (`ARG`); `K` alone takes the value of
+    /// the environment variable K. Repeatable.
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
+    /// Set a label on the image; repeatable.
     #[arg(long = "label", value_name = "K=V")]
     labels: Vec<String>,
+    /// Do not use the build cache: every step runs.
     #[arg(long)]
     no_cache: bool,
     /// Always pull base images, even when the store has them.
     #[arg(long)]
     pull: bool,
+    /// The target platform (`os/arch[/variant]`, one per build).
     #[arg(long)]
     platform: Option<String>,
+    /// Provenance attestation (buildx's flag): `false` (or `0`) is
+    /// accepted, as CI scripts pass it; hoist attaches none yet.
+    #[arg(long, value_name = "false")]
+    provenance: Option<String>,
+    /// SBOM attestation (buildx's flag): `false` (or `0`) is accepted, as
+    /// CI scripts pass it; hoist attaches none yet.
+    #[arg(long, value_name = "false")]
+    sbom: Option<String>,
     /// Outputs in `docker buildx` syntax; repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
@@ -184,6 +200,46 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
     spec
 }
 
+/// Whether a buffered stream starts as an archive does (docker's
+/// `IsArchive`): a gzip, bzip2, xz or zstd magic, or a tar header (`ustar`
+/// at offset 257, or a valid header checksum). Anything else is taken for
+/// a Dockerfile.
+fn is_archive(head: &[u8]) -> bool {
+    let magic: [&[u8]; 4] = [
+        &[0x1f, 0x8b],
+        b"BZh",
+        &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+    ];
+    if magic.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    if head.len() < 512 {
+        return false;
+    }
+    if &head[257..262] == b"ustar" {
+        return true;
+    }
+    // A v7 tar header: the checksum field matches the header's bytes.
+    let field = String::from_utf8_lossy(&head[148..156]);
+    let Ok(sum) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+    else {
+        return false;
+    };
+    let computed: u32 = head[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    sum == computed
+}
+
 /// The compression of the image a build makes: the first image-type
 /// output's `compression=` (and `compression-level=`), else the
 /// configured default (gzip).
@@ -214,9 +270,20 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let _lease = store.lease()?;
     // Flags not given take the config file's [build] defaults.
     crate::config::apply_build_defaults(&mut args.platform, &mut args.network)?;
-    // `hoist build -`: the context is a tar on stdin (its Dockerfile
-    // inside it unless -f names another), unpacked safely into the store's
-    // tmp/ for this build.
+    for (flag, value) in [("--provenance", &args.provenance), ("--sbom", &args.sbom)] {
+        if let Some(v) = value
+            && !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0")
+        {
+            anyhow::bail!(
+                "{flag}={v}: hoist attaches no attestations yet; pass {flag}=false or leave it out"
+            );
+        }
+    }
+    // `hoist build -`: stdin is a tar of the context (its Dockerfile inside
+    // it unless -f names another), unpacked safely into the store's tmp/
+    // for this build; or, as `docker build - < Dockerfile`, a Dockerfile
+    // alone with an empty context.
+    let mut stdin_dockerfile: Option<Vec<u8>> = None;
     let _stdin_context = if args.context.as_os_str() == "-" {
         if args.file.as_deref() == Some("-") {
             anyhow::bail!("the context and the Dockerfile cannot both come from stdin");
@@ -226,27 +293,64 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .tempdir_in(store.root().join("tmp"))
             .context("creating a directory for the stdin context")?;
         let dir = scratch.path().join("ctx");
-        hoist_engine::context::Context::from_tar(std::io::stdin().lock(), &dir, None)
-            .context("reading the build context from stdin")?;
-        if args.file.is_none() {
-            args.file = Some(dir.join("Dockerfile").display().to_string());
+        // The first KiB decides (a pipe may hand it over in pieces).
+        let mut head = Vec::with_capacity(1024);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin().lock(), 1024),
+            &mut head,
+        )
+        .context("reading stdin")?;
+        let archive = is_archive(&head);
+        let mut stdin = std::io::Read::chain(std::io::Cursor::new(head), std::io::stdin().lock());
+        if archive {
+            hoist_engine::context::Context::from_tar(stdin, &dir, None)
+                .context("reading the build context from stdin")?;
+            if args.file.is_none() {
+                args.file = Some(dir.join("Dockerfile").display().to_string());
+            }
+        } else {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut stdin, &mut text)
+                .context("reading the Dockerfile from stdin")?;
+            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            if args.file.is_some() {
+                anyhow::bail!(
+                    "stdin holds a Dockerfile, not a context tar: -f has nothing to name"
+                );
+            }
+            stdin_dockerfile = Some(text);
         }
         args.context = dir;
         Some(scratch)
     } else {
         None
     };
+    // BuildKit (and the docker CLI) take a lowercase `dockerfile` when
+    // there is no `Dockerfile`.
+    if args.file.is_none() && stdin_dockerfile.is_none() {
+        let lower = args.context.join("dockerfile");
+        if !args.context.join("Dockerfile").exists() && lower.is_file() {
+            args.file = Some(lower.display().to_string());
+        }
+    }
     let dockerfile_path = match args.file.as_deref() {
         Some("-") => None,
         Some(f) => Some(PathBuf::from(f)),
+        None if stdin_dockerfile.is_some() => None,
         None => Some(args.context.join("Dockerfile")),
     };
-    let src = input::read(Some(
-        dockerfile_path
-            .as_ref()
-            .map_or("-".to_string(), |p| p.display().to_string())
-            .as_str(),
-    ))?;
+    let src = match stdin_dockerfile {
+        Some(bytes) => input::Source {
+            name: "<stdin>".into(),
+            text: String::from_utf8(bytes).context("<stdin>: the Dockerfile is not valid UTF-8")?,
+        },
+        None => input::read(Some(
+            dockerfile_path
+                .as_ref()
+                .map_or("-".to_string(), |p| p.display().to_string())
+                .as_str(),
+        ))?,
+    };
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     src.warn(&ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
