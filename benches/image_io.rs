@@ -108,7 +108,7 @@ fn registry_phase(tree: &Path, work: &Path, runs: usize) {
             "copy",
             "-q",
             "--dest-tls-verify=false",
-            &format!("oci:{}:{NAME}", layout.display()),
+            &format!("oci:{}:1", layout.display()),
             &format!("docker://{}/s/big:1", reg.addr()),
         ])));
     }
