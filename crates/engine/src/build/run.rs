@@ -480,3 +480,51 @@ fn is_empty_dir(p: &Path) -> bool {
         .map(|mut d| d.next().is_none())
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// BuildKit's `proxyEnvFromBuildArgs` (keys in sorted order, any
+    /// case; the last wins) and `proxyEnvList` (both spellings).
+    #[test]
+    fn proxy_env_is_buildkits_both_spellings_last_sorted_wins() {
+        let env = proxy_env(&args(&[
+            ("HTTP_PROXY", "upper"),
+            ("http_proxy", "lower"),
+            ("No_Proxy", "mixed"),
+            ("FOO", "x"),
+            ("ftp_proxy", ""),
+        ]));
+        let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            env,
+            [
+                "HTTP_PROXY=lower",
+                "http_proxy=lower",
+                "NO_PROXY=mixed",
+                "no_proxy=mixed"
+            ]
+        );
+        let mut step = vec!["http_proxy=image".to_string(), "A=1".to_string()];
+        set_env(&mut step, "http_proxy", "arg".into());
+        assert_eq!(step, ["A=1", "http_proxy=arg"]);
+    }
+
+    #[test]
+    fn sandbox_hostname_is_checked() {
+        let h = |v: &str| sandbox_hostname(&args(&[(HOSTNAME_ARG, v)]));
+        assert_eq!(h("foo").unwrap().as_deref(), Some("foo"));
+        assert_eq!(h("").unwrap(), None);
+        assert_eq!(sandbox_hostname(&args(&[])).unwrap(), None);
+        for bad in ["a b", "a\nb", "a#b", &"x".repeat(65)] {
+            assert!(h(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -517,3 +517,64 @@ fn set_owner_and_mode(path: &Path, m: &Mount, default_mode: u32) -> Result<(), B
 fn io_err(p: &Path, e: std::io::Error) -> BuildError {
     BuildError::Run(format!("{}: {e}", p.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use super::*;
+
+    fn mount(spec: &str) -> Mount {
+        let mut same = |w: &str| Ok(w.to_string());
+        hoist_dockerfile::mount::parse_mount(spec, Some(&mut same)).unwrap()
+    }
+
+    /// BuildKit's `testCacheMountSourceEscape`, the lexical half: `source=`
+    /// is cleaned inside the cache; leading out is refused.
+    #[test]
+    fn cache_source_is_cleaned_inside_the_cache_and_refused_out_of_it() {
+        let src = |s: &str| cache_source(&mount(&format!("type=cache,target=/c,source={s}")));
+        assert_eq!(src("sel").unwrap().as_deref(), Some("sel"));
+        assert_eq!(src("/a/./b/../c/").unwrap().as_deref(), Some("a/c"));
+        assert_eq!(src(".").unwrap(), None);
+        assert_eq!(src("a/..").unwrap(), None);
+        for bad in ["..", "../..", "a/../../b", "/.."] {
+            let e = src(bad).unwrap_err().to_string();
+            assert!(e.contains("leads out of the cache"), "{bad}: {e}");
+        }
+        assert_eq!(cache_source(&mount("type=cache,target=/c")).unwrap(), None);
+    }
+
+    /// The ssh relay: the step's socket has the mount's owner and mode,
+    /// and what a client writes reaches the agent and back.
+    #[test]
+    fn ssh_forward_relays_to_the_agent_with_the_mounts_owner_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent.sock");
+        let agent = UnixListener::bind(&agent_path).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = agent.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(b"pong").unwrap();
+        });
+        let (uid, gid) = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        let m = mount(&format!("type=ssh,mode=0741,uid={uid},gid={gid}"));
+        let proxy = dir.path().join("ssh-0.sock");
+        let forward = SshForward::start(proxy.clone(), agent_path, &m).unwrap();
+        let meta = fs::metadata(&proxy).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o741, uid));
+        let mut c = UnixStream::connect(&proxy).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "pong");
+        drop(forward);
+    }
+}
