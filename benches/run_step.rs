@@ -45,6 +45,7 @@ fn empty_run(c: &mut Criterion) {
                 limits: Default::default(),
                 isolation: None,
                 security: Default::default(),
+                hostname: None,
             };
             let out = run(&req, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

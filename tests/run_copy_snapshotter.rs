@@ -235,6 +235,7 @@ impl Fixture {
             limits: Default::default(),
             isolation: None,
             security: Default::default(),
+            hostname: None,
         }
     }
 

@@ -354,25 +354,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     src.warn(&ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
-    let mut build_args = input::build_args(&args.build_args)?;
-    let epoch_env = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let epoch = build_args
-        .get("SOURCE_DATE_EPOCH")
-        .cloned()
-        .or(epoch_env)
-        .filter(|v| !v.is_empty());
-    let source_date_epoch = match epoch {
-        Some(v) => Some(
-            v.parse::<i64>()
-                .with_context(|| format!("invalid SOURCE_DATE_EPOCH {v:?}"))?,
-        ),
-        None => None,
-    };
-    if let Some(e) = source_date_epoch {
-        build_args
-            .entry("SOURCE_DATE_EPOCH".into())
-            .or_insert(e.to_string());
-    }
+    let build_args = input::build_args(&args.build_args)?;
     let mut front = hoist_dockerfile::BuildOptions {
         build_args,
         target: args.target.clone(),
@@ -381,6 +363,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     if let Some(p) = &args.platform {
         front.target_platform = hoist_dockerfile::Platform::parse(p).map_err(anyhow::Error::msg)?;
     }
+    let source_date_epoch = source_date_epoch(&df, &mut front, &|e| src.error(e))?;
     let labels = args
         .labels
         .iter()
@@ -714,4 +697,49 @@ fn parse_ulimit(spec: &str) -> Result<hoist_engine::build::RunUlimit> {
         soft,
         hard,
     })
+}
+
+/// `SOURCE_DATE_EPOCH` as BuildKit resolves it (`getBuildArgValue`): a
+/// `--build-arg` (an empty one disables it), else the environment (as
+/// buildx passes it), else a global `ARG SOURCE_DATE_EPOCH=…` default. Not
+/// a whole number of seconds: `invalid SOURCE_DATE_EPOCH: VALUE`. The
+/// value is set back as the build arg (`setBuildArgValue`), so a stage's
+/// `ARG SOURCE_DATE_EPOCH` sees it.
+fn source_date_epoch(
+    df: &hoist_dockerfile::Dockerfile,
+    front: &mut hoist_dockerfile::BuildOptions,
+    at: &dyn Fn(hoist_dockerfile::Error) -> anyhow::Error,
+) -> Result<Option<i64>> {
+    const KEY: &str = "SOURCE_DATE_EPOCH";
+    let given = match front.build_args.get(KEY) {
+        Some(v) => Some(v.clone()),
+        None => std::env::var(KEY).ok().filter(|v| !v.is_empty()),
+    };
+    let (value, declared) = match given {
+        Some(v) => (v, None),
+        None => {
+            let globals = hoist_dockerfile::GlobalScope::new(df, front).map_err(at)?;
+            let Some(v) = globals.get(KEY) else {
+                return Ok(None);
+            };
+            // The global `ARG` that gave it, for the error's line.
+            let line = df.global_args.iter().rev().find(|ins| {
+                matches!(&ins.command, hoist_dockerfile::Command::Arg { args }
+                    if args.iter().any(|a| a.key == KEY))
+            });
+            (v.to_string(), line.map(|ins| ins.span.start))
+        }
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let Ok(epoch) = value.parse::<i64>() else {
+        let message = format!("invalid {KEY}: {value}");
+        return Err(match declared {
+            Some(pos) => at(hoist_dockerfile::Error::new(message, pos)),
+            None => anyhow::anyhow!(message),
+        });
+    };
+    front.build_args.insert(KEY.into(), epoch.to_string());
+    Ok(Some(epoch))
 }

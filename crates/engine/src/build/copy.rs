@@ -271,7 +271,7 @@ impl Solver<'_> {
             &mut state.config,
             created_by,
             true,
-            created.or_else(|| self.created.clone()),
+            self.created.clone().or(created),
         );
         self.progress.event(BuildEvent::Done {
             id,

@@ -94,6 +94,7 @@ impl Solver<'_> {
             Network::Host => hoist_sandbox::Network::Host,
             Network::Default => self.opts.network,
         };
+        let hostname = sandbox_hostname(&self.opts.front.build_args)?;
         let history = history_line(&args, &state, scope);
         let parent_key = state.key.clone();
         let key = KeyBuilder::new("run")
@@ -104,6 +105,13 @@ impl Solver<'_> {
             .str("user", &user)
             .str("network", network_name(network))
             .strs("mounts", &mount_keys);
+        // BuildKit keys the hostname (ExecOp's meta); the default leaves
+        // the key as it was. Proxy variables are never keyed (BuildKit
+        // clears `ProxyEnv` from the op's cache map).
+        let key = match &hostname {
+            Some(h) => key.str("hostname", h),
+            None => key,
+        };
         // BuildKit's ExecOp keys its security mode; a sandboxed step's key
         // stays what it was.
         let key = match security {
@@ -146,6 +154,7 @@ impl Solver<'_> {
                         mounts: &mounts,
                         script: script.as_ref(),
                         security,
+                        hostname: hostname.as_deref(),
                     },
                 )?;
                 self.executed.fetch_add(1, Ordering::SeqCst);
@@ -162,7 +171,7 @@ impl Solver<'_> {
             &mut state.config,
             history,
             with_layer,
-            created.or_else(|| self.created.clone()),
+            self.created.clone().or(created),
         );
         self.progress.event(BuildEvent::Done {
             id,
@@ -208,6 +217,9 @@ impl Solver<'_> {
         }
         let mut env = parts.env.to_vec();
         env.extend(prepared.env.iter().cloned());
+        for (k, v) in proxy_env(&self.opts.front.build_args) {
+            set_env(&mut env, &k, v);
+        }
         let request = RunRequest {
             sandbox_exe: exe,
             lower: lower.clone(),
@@ -222,6 +234,7 @@ impl Solver<'_> {
             limits: self.opts.limits.clone(),
             isolation: Some(self.opts.isolation),
             security: parts.security,
+            hostname: parts.hostname.map(str::to_string),
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {
@@ -282,6 +295,65 @@ struct RunParts<'a> {
     mounts: &'a [Planned],
     script: Option<&'a Script>,
     security: hoist_sandbox::Security,
+    hostname: Option<&'a str>,
+}
+
+/// The build arg that names the steps' hostname (BuildKit's).
+const HOSTNAME_ARG: &str = "BUILDKIT_SANDBOX_HOSTNAME";
+
+/// `--build-arg BUILDKIT_SANDBOX_HOSTNAME=NAME`: the steps' hostname (set
+/// in their uts namespace, in `/etc/hosts` and as `$HOSTNAME`), as
+/// BuildKit's; empty is the default. A name `sethostname` would refuse, or
+/// one that would add lines to `/etc/hosts`, is refused here.
+fn sandbox_hostname(build_args: &BTreeMap<String, String>) -> Result<Option<String>, BuildError> {
+    let Some(h) = build_args.get(HOSTNAME_ARG).filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    if h.len() > 64
+        || h.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        return Err(BuildError::Unsupported(format!(
+            "invalid {HOSTNAME_ARG} {h:?}: a hostname is at most 64 bytes, without spaces, \
+             control characters or '#'"
+        )));
+    }
+    Ok(Some(h.clone()))
+}
+
+/// BuildKit's `proxyEnvFromBuildArgs` and `proxyEnvList`: a proxy build
+/// arg in either spelling (any case) reaches every step in both, declared
+/// or not; never the key, the config or the history. Of two spellings
+/// given, the one sorting last wins.
+fn proxy_env(build_args: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    const NAMES: [&str; 5] = [
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "no_proxy",
+        "all_proxy",
+    ];
+    let mut out = Vec::new();
+    for name in NAMES {
+        let Some(v) = build_args
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .next_back()
+            .filter(|v| !v.is_empty())
+        else {
+            continue;
+        };
+        out.push((name.to_ascii_uppercase(), v.clone()));
+        out.push((name.to_string(), v.clone()));
+    }
+    out
+}
+
+/// Set `key` in `env` (`K=V` entries), replacing an entry of that name.
+fn set_env(env: &mut Vec<String>, key: &str, value: String) {
+    env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+    env.push(format!("{key}={value}"));
 }
 
 /// A lone heredoc with a shebang: BuildKit mounts it read-only at
@@ -407,4 +479,52 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p)
         .map(|mut d| d.next().is_none())
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// BuildKit's `proxyEnvFromBuildArgs` (keys in sorted order, any
+    /// case; the last wins) and `proxyEnvList` (both spellings).
+    #[test]
+    fn proxy_env_is_buildkits_both_spellings_last_sorted_wins() {
+        let env = proxy_env(&args(&[
+            ("HTTP_PROXY", "upper"),
+            ("http_proxy", "lower"),
+            ("No_Proxy", "mixed"),
+            ("FOO", "x"),
+            ("ftp_proxy", ""),
+        ]));
+        let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            env,
+            [
+                "HTTP_PROXY=lower",
+                "http_proxy=lower",
+                "NO_PROXY=mixed",
+                "no_proxy=mixed"
+            ]
+        );
+        let mut step = vec!["http_proxy=image".to_string(), "A=1".to_string()];
+        set_env(&mut step, "http_proxy", "arg".into());
+        assert_eq!(step, ["A=1", "http_proxy=arg"]);
+    }
+
+    #[test]
+    fn sandbox_hostname_is_checked() {
+        let h = |v: &str| sandbox_hostname(&args(&[(HOSTNAME_ARG, v)]));
+        assert_eq!(h("foo").unwrap().as_deref(), Some("foo"));
+        assert_eq!(h("").unwrap(), None);
+        assert_eq!(sandbox_hostname(&args(&[])).unwrap(), None);
+        for bad in ["a b", "a\nb", "a#b", &"x".repeat(65)] {
+            assert!(h(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -47,6 +47,59 @@ pub(super) struct Prepared {
     pub env: Vec<String>,
     /// Locks held on cache mounts while the step runs.
     _locks: Vec<OwnedFd>,
+    /// `ssh` agent forwarders, stopped when the step ends.
+    _forwards: Vec<SshForward>,
+}
+
+/// A socket in the step's scratch dir, with the mount's `uid=`, `gid=` and
+/// `mode=` (BuildKit's default `0600`, root's), whose connections are
+/// relayed to the agent: the agent's own socket is never mounted, so its
+/// owner and mode on the host are never changed.
+#[derive(Debug)]
+struct SshForward {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SshForward {
+    fn start(path: PathBuf, agent: PathBuf, m: &Mount) -> Result<SshForward, BuildError> {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::Ordering;
+        let listener = UnixListener::bind(&path).map_err(|e| io_err(&path, e))?;
+        set_owner_and_mode(&path, m, 0o600)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let (Ok(client), Ok(upstream)) = (client, UnixStream::connect(&agent)) else {
+                    continue;
+                };
+                let relay = |mut from: UnixStream, to: UnixStream| {
+                    std::thread::spawn(move || {
+                        let mut to_w = &to;
+                        let _ = std::io::copy(&mut from, &mut to_w);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+                if let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) {
+                    relay(client, upstream);
+                    relay(u2, c2);
+                }
+            }
+        });
+        Ok(SshForward { path, stop })
+    }
+}
+
+impl Drop for SshForward {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and ends.
+        let _ = std::os::unix::net::UnixStream::connect(&self.path);
+    }
 }
 
 impl Solver<'_> {
@@ -93,14 +146,16 @@ impl Solver<'_> {
                             "RUN --mount=type=cache,from=... is not supported yet".into(),
                         ));
                     }
+                    let source = cache_source(m)?;
                     format!(
-                        "cache {target} id={} sharing={:?} mode={:?} uid={:?} gid={:?} ro={}",
+                        "cache {target} id={} sharing={:?} mode={:?} uid={:?} gid={:?} ro={}{}",
                         cache_id(m, &target),
                         m.sharing.unwrap_or(Sharing::Shared),
                         m.mode,
                         m.uid,
                         m.gid,
-                        m.read_only
+                        m.read_only,
+                        source.map(|s| format!(" source={s}")).unwrap_or_default()
                     )
                 }
                 MountType::Tmpfs => format!("tmpfs {target} size={:?}", m.size_limit),
@@ -111,9 +166,15 @@ impl Solver<'_> {
                     m.required
                 ),
                 MountType::Ssh => format!(
-                    "ssh {target} id={} required={}",
+                    "ssh {target} id={} required={}{}",
                     m.id.as_deref().unwrap_or("default"),
-                    m.required
+                    m.required,
+                    // BuildKit keys the socket's owner and mode; unset,
+                    // the key stays as it was.
+                    match (m.uid, m.gid, m.mode) {
+                        (None, None, None) => String::new(),
+                        (u, g, mode) => format!(" uid={u:?} gid={g:?} mode={mode:?}"),
+                    }
                 ),
             };
             out.push(planned);
@@ -186,6 +247,14 @@ impl Solver<'_> {
                 MountType::Cache => {
                     let (dir, lock) = self.cache_dir(m, &target, scratch, i)?;
                     out._locks.extend(lock);
+                    // `source=`: a directory inside the cache, never
+                    // through a link leading out of it.
+                    let dir = match cache_source(m)? {
+                        Some(sub) => contained(&dir, &sub).map_err(|e| {
+                            BuildError::Run(format!("RUN --mount=type=cache,source={sub}: {e}"))
+                        })?,
+                        None => dir,
+                    };
                     MountKind::Bind {
                         source: dir,
                         read_only: m.read_only,
@@ -231,8 +300,11 @@ impl Solver<'_> {
                         continue;
                     };
                     out.env.push(format!("SSH_AUTH_SOCK={target}"));
+                    let proxy = scratch.join(format!("ssh-{i}.sock"));
+                    out._forwards
+                        .push(SshForward::start(proxy.clone(), sock.clone(), m)?);
                     MountKind::Bind {
-                        source: sock.clone(),
+                        source: proxy,
                         read_only: false,
                     }
                 }
@@ -365,6 +437,31 @@ fn target_of(m: &Mount, cwd: &str, index: usize) -> Result<String, BuildError> {
     Ok(super::solve::normalize_path(&abs))
 }
 
+/// A cache mount's `source=`, cleaned (`None`: the whole cache). One that
+/// leads out of the cache (`../..`) is refused here, when the step is
+/// planned, rather than left to the mount.
+fn cache_source(m: &Mount) -> Result<Option<String>, BuildError> {
+    let Some(src) = m.source.as_deref() else {
+        return Ok(None);
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in src.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(BuildError::Run(format!(
+                        "RUN --mount=type=cache,source={src}: the source leads out of the cache \
+                         mount (it must name a directory inside it)"
+                    )));
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
 fn cache_id(m: &Mount, target: &str) -> String {
     m.id.clone().unwrap_or_else(|| target.to_string())
 }
@@ -419,4 +516,65 @@ fn set_owner_and_mode(path: &Path, m: &Mount, default_mode: u32) -> Result<(), B
 
 fn io_err(p: &Path, e: std::io::Error) -> BuildError {
     BuildError::Run(format!("{}: {e}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use super::*;
+
+    fn mount(spec: &str) -> Mount {
+        let mut same = |w: &str| Ok(w.to_string());
+        hoist_dockerfile::mount::parse_mount(spec, Some(&mut same)).unwrap()
+    }
+
+    /// BuildKit's `testCacheMountSourceEscape`, the lexical half: `source=`
+    /// is cleaned inside the cache; leading out is refused.
+    #[test]
+    fn cache_source_is_cleaned_inside_the_cache_and_refused_out_of_it() {
+        let src = |s: &str| cache_source(&mount(&format!("type=cache,target=/c,source={s}")));
+        assert_eq!(src("sel").unwrap().as_deref(), Some("sel"));
+        assert_eq!(src("/a/./b/../c/").unwrap().as_deref(), Some("a/c"));
+        assert_eq!(src(".").unwrap(), None);
+        assert_eq!(src("a/..").unwrap(), None);
+        for bad in ["..", "../..", "a/../../b", "/.."] {
+            let e = src(bad).unwrap_err().to_string();
+            assert!(e.contains("leads out of the cache"), "{bad}: {e}");
+        }
+        assert_eq!(cache_source(&mount("type=cache,target=/c")).unwrap(), None);
+    }
+
+    /// The ssh relay: the step's socket has the mount's owner and mode,
+    /// and what a client writes reaches the agent and back.
+    #[test]
+    fn ssh_forward_relays_to_the_agent_with_the_mounts_owner_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent.sock");
+        let agent = UnixListener::bind(&agent_path).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = agent.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(b"pong").unwrap();
+        });
+        let (uid, gid) = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
+        let m = mount(&format!("type=ssh,mode=0741,uid={uid},gid={gid}"));
+        let proxy = dir.path().join("ssh-0.sock");
+        let forward = SshForward::start(proxy.clone(), agent_path, &m).unwrap();
+        let meta = fs::metadata(&proxy).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o741, uid));
+        let mut c = UnixStream::connect(&proxy).unwrap();
+        c.write_all(b"ping").unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "pong");
+        drop(forward);
+    }
 }

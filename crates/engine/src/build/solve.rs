@@ -398,7 +398,7 @@ impl Solver<'_> {
                 flags
                     .workdirs
                     .record(&before, state.key.to_string(), &wd, &made_dirs);
-                let created = made.clone().flatten().or_else(|| self.created.clone());
+                let created = self.created.clone().or(made.clone().flatten());
                 commit_history(
                     &mut state.config,
                     format!("WORKDIR {wd}"),

@@ -9,18 +9,20 @@ use hoist_sandbox::{MountSpec, Network, Stack};
 
 use super::{RunError, bind, io};
 
-/// BuildKit's default `/etc/hosts`.
-const HOSTS: &str =
-    "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+/// BuildKit's `/etc/hosts` (`initHostsFile`) for a step's hostname.
+fn hosts(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+}
 
 /// Write the files into `dir`; the mounts that put them in place.
 pub(super) fn files(
     dir: &Path,
     network: Network,
     stack: Option<Stack>,
+    hostname: &str,
 ) -> Result<Vec<MountSpec>, RunError> {
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, HOSTS).map_err(io("write", &hosts))?;
+    let hosts_file = dir.join("hosts");
+    std::fs::write(&hosts_file, hosts(hostname)).map_err(io("write", &hosts_file))?;
     let resolv = dir.join("resolv.conf");
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let text = resolv_conf(
@@ -31,7 +33,7 @@ pub(super) fn files(
     );
     std::fs::write(&resolv, text).map_err(io("write", &resolv))?;
     Ok(vec![
-        bind(hosts, "/etc/hosts", true),
+        bind(hosts_file, "/etc/hosts", true),
         bind(resolv, "/etc/resolv.conf", true),
     ])
 }

@@ -80,6 +80,8 @@ pub struct RunRequest {
     /// `RUN --security`: `Insecure` (granted by the caller's entitlement
     /// check) runs without the seccomp filter and with every capability.
     pub security: hoist_sandbox::Security,
+    /// The step's hostname (`BUILDKIT_SANDBOX_HOSTNAME`); `None`: [`HOSTNAME`].
+    pub hostname: Option<String>,
 }
 
 /// How the process ended.
@@ -177,7 +179,8 @@ pub fn run_with(
         None
     };
 
-    let mut mounts = etc::files(dir, network, stack)?;
+    let hostname = req.hostname.as_deref().unwrap_or(HOSTNAME);
+    let mut mounts = etc::files(dir, network, stack, hostname)?;
     mounts.extend(req.mounts.iter().cloned());
     let report = dir.join("report.json");
     // Unique per step: the scratch dir's own random name.
@@ -194,10 +197,10 @@ pub fn run_with(
             copy,
         },
         args: req.args.clone(),
-        env: req.env.clone(),
+        env: with_hostname(&req.env, hostname),
         cwd: req.cwd.clone(),
         user: req.user.clone(),
-        hostname: HOSTNAME.to_string(),
+        hostname: hostname.to_string(),
         network,
         stack,
         mounts,
@@ -285,6 +288,19 @@ pub fn run_with(
         code,
         tail: tail.into(),
     })
+}
+
+/// `env` with `HOSTNAME` set to the step's hostname unless it sets one,
+/// as runc does for BuildKit's steps.
+fn with_hostname(env: &[String], hostname: &str) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env
+        .iter()
+        .any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "HOSTNAME")
+    {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    env
 }
 
 /// A bind mount of a host path.
