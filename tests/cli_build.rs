@@ -888,3 +888,99 @@ fn consecutive_workdirs_make_exactly_the_missing_directories() {
         "A\n"
     );
 }
+
+/// A base image that cannot be had is an error at its FROM line naming
+/// the cause: the DNS lookup of an unknown host, a refused connection;
+/// not reqwest's `error sending request for url`.
+#[test]
+fn an_unreachable_base_names_the_from_line_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    // Port 1 on loopback: nothing listens there.
+    for (base, cause) in [
+        (
+            "no-such-registry.invalid/team/base:1",
+            "DNS lookup of no-such-registry.invalid failed",
+        ),
+        ("127.0.0.1:1/team/base:1", "connection refused"),
+    ] {
+        write(
+            &ctx,
+            &[("Dockerfile", &format!("# base\nFROM {base}\nRUN true\n"))],
+        );
+        let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("Dockerfile:2: base image"), "{err}");
+        assert!(err.contains(cause), "{err}");
+        assert!(!err.contains("error sending request"), "{err}");
+    }
+}
+
+/// A value an instruction cannot take is a Dockerfile error at its line,
+/// not an internal error.
+#[test]
+fn an_expose_typo_is_a_dockerfile_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(&ctx, &[("Dockerfile", "FROM scratch\n\nEXPOSE 80/tpc\n")]);
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Dockerfile:3:1: invalid port: \"80/tpc\": invalid proto: tpc"),
+        "{err}"
+    );
+    assert!(err.contains("EXPOSE 80/tpc\n"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+}
+
+/// `COPY --from=stage` of a missing path names the stage it looked in,
+/// not the build context.
+#[test]
+fn copy_from_a_stage_of_a_missing_path_names_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS build\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=build /missing /x\n",
+            ),
+            ("a.txt", "A\n"),
+        ],
+    );
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(":4: "), "{err}");
+    assert!(
+        err.contains("/missing\": not found in stage build"),
+        "{err}"
+    );
+    assert!(!err.contains("build context"), "{err}");
+}
+
+/// Typos in `RUN --mount` get BuildKit's `did you mean`, at the line.
+#[test]
+fn mount_typos_suggest_the_key_and_the_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    for (mount, want) in [
+        ("tpye=cache,target=/c", "(did you mean type?)"),
+        ("type=tmfps,target=/c", "(did you mean tmpfs?)"),
+    ] {
+        write(
+            &ctx,
+            &[(
+                "Dockerfile",
+                &format!("FROM scratch\nRUN --mount={mount} true\n"),
+            )],
+        );
+        let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want) && err.contains(":2:"), "{err}");
+    }
+}

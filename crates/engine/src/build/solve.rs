@@ -205,16 +205,20 @@ impl Solver<'_> {
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
         {
-            let state = self.named_state(name, &platform)?;
+            let state = self
+                .named_state(name, &platform)
+                .map_err(|e| e.at(stage.span.start.line))?;
             self.progress.event(BuildEvent::Done {
                 id,
                 seconds: started.elapsed().as_secs_f64(),
             });
             return Ok(state);
         }
+        // A base that cannot be had is an error at its FROM line.
+        let from_line = |e: BuildError| e.at(stage.span.start.line);
         let mut state = match node.base() {
             Source::Image(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
-                self.named_state(name, &platform)?
+                self.named_state(name, &platform).map_err(from_line)?
             }
             Source::Scratch => scratch(&platform),
             Source::Stage(j) => match base {
@@ -223,7 +227,7 @@ impl Solver<'_> {
                     BuildError::Internal(format!("stage {j} not built before {index}"))
                 })?,
             },
-            Source::Image(name) => self.resolver.image(name, &platform)?,
+            Source::Image(name) => self.resolver.image(name, &platform).map_err(from_line)?,
         };
         self.progress.event(BuildEvent::Done {
             id,
@@ -415,7 +419,11 @@ impl Solver<'_> {
             }
             other => {
                 if !cfg::apply(&mut state.config, flags, other, self.created.clone())
-                    .map_err(|e| at(BuildError::Internal(e.0)))?
+                    // A value the instruction cannot take (`EXPOSE 80/tpc`,
+                    // `STOPSIGNAL SIGNOPE`) is the Dockerfile's error, at it.
+                    .map_err(|e| {
+                        BuildError::Dockerfile(hoist_dockerfile::Error::new(e.0, ins.span.start))
+                    })?
                 {
                     return Err(at(BuildError::Internal(format!(
                         "no handler for {}",
