@@ -295,3 +295,38 @@ fn export_recompresses_layers_on_request() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A read-only store (here a read-only bind mount, in a mount namespace
+/// of its own) still lists, inspects and saves: readers take the shared
+/// lock through a read-only open, and only writers need to write.
+#[test]
+fn a_read_only_store_lists_inspects_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    hoist_engine::testing::small_image(&store, "docker.io/library/hello:1").unwrap();
+    drop(store);
+    let tar = dir.path().join("hello.tar");
+    let hoist_bin = env!("CARGO_BIN_EXE_hoist");
+    let script = format!(
+        "set -e; mount --bind {r} {r}; mount -o remount,ro,bind {r}; \
+         touch {r}/probe 2>/dev/null && {{ echo 'store is writable'; exit 2; }}; \
+         {h} --root {r} images; {h} --root {r} inspect hello:1 >/dev/null; \
+         {h} --root {r} save -o {t} hello:1",
+        r = root.display(),
+        h = hoist_bin,
+        t = tar.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("HOIST_ROOT")
+        .output()
+        .expect("unshare runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("hello"), "{stdout}");
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+}
