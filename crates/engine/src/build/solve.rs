@@ -137,34 +137,57 @@ pub fn build(
                     .and_then(|j| results.remove(&j))
             })
             .collect();
-        let done: Vec<(usize, Result<ImageState, BuildError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready
-                .iter()
-                .zip(bases)
-                .map(|(&i, base)| {
-                    let (solver, graph, globals, results) = (&solver, &graph, &globals, &results);
-                    (
-                        i,
-                        scope.spawn(move || solver.stage(graph, globals, i, base, results)),
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    (
-                        i,
-                        h.join().unwrap_or_else(|_| {
-                            Err(BuildError::Internal(format!("stage {i} panicked")))
-                        }),
-                    )
-                })
-                .collect()
-        });
+        let done: Vec<(usize, Result<ImageState, BuildError>, Instant)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ready
+                    .iter()
+                    .zip(bases)
+                    .map(|(&i, base)| {
+                        let (solver, graph, globals, results) =
+                            (&solver, &graph, &globals, &results);
+                        (
+                            i,
+                            scope.spawn(move || {
+                                let r = solver.stage(graph, globals, i, base, results);
+                                (r, Instant::now())
+                            }),
+                        )
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(i, h)| {
+                        let (r, at) = h.join().unwrap_or_else(|_| {
+                            (
+                                Err(BuildError::Internal(format!("stage {i} panicked"))),
+                                Instant::now(),
+                            )
+                        });
+                        (i, r, at)
+                    })
+                    .collect()
+            });
+        // Of stages failing together, the one that failed first is the
+        // build's error, as BuildKit reports it (not the lowest index).
+        let mut states = Vec::new();
+        let mut first_error: Option<(BuildError, Instant)> = None;
+        for (i, r, at) in done {
+            match r {
+                Ok(state) => states.push((i, state)),
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(_, when)| at < *when) {
+                        first_error = Some((e, at));
+                    }
+                }
+            }
+        }
+        if let Some((e, _)) = first_error {
+            return Err(e);
+        }
         ready = Vec::new();
         let mut released = Vec::new();
-        for (i, state) in done {
-            results.insert(i, state?);
+        for (i, state) in states {
+            results.insert(i, state);
             let (next, unused) = schedule.finished(&graph, i);
             ready.extend(next);
             released.extend(unused);
