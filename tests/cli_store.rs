@@ -330,3 +330,46 @@ fn a_read_only_store_lists_inspects_and_saves() {
     assert!(stdout.contains("hello"), "{stdout}");
     assert!(std::fs::metadata(&tar).unwrap().len() > 0);
 }
+
+/// A full disk names the store path that filled (here a 512 KiB tmpfs,
+/// in a mount namespace of its own), not the archive being read.
+#[test]
+fn a_full_disk_names_the_store_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ctx) = (dir.path().join("a"), dir.path().join("ctx"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY big /big\n").unwrap();
+    // Incompressible enough: 2 MiB of a simple generator's bytes.
+    let mut x: u32 = 12345;
+    let big: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    std::fs::write(ctx.join("big"), big).unwrap();
+    ok(&a, &["build", "-q", "-t", "big:1", ctx.to_str().unwrap()]);
+    let tar = dir.path().join("big.tar");
+    ok(&a, &["save", "-o", tar.to_str().unwrap(), "big:1"]);
+    let full = dir.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=512k tmpfs {f} || exit 2; {h} --root {f}/store load -i {t}",
+        f = full.display(),
+        h = env!("CARGO_BIN_EXE_hoist"),
+        t = tar.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("HOIST_ROOT")
+        .output()
+        .expect("unshare runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("writing {}/store/tmp/", full.display())),
+        "{err}"
+    );
+    assert!(err.contains("(os error 28)"), "{err}");
+    assert!(!err.contains("reading archive"), "{err}");
+}
