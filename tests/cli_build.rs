@@ -984,3 +984,55 @@ fn mount_typos_suggest_the_key_and_the_type() {
         assert!(err.contains(want) && err.contains(":2:"), "{err}");
     }
 }
+
+/// A registry answering 401: the FROM line, and how to log in.
+#[test]
+fn an_unauthorized_base_suggests_hoist_login() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Every request, on every connection: 401 with a Basic challenge.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0
+                        || conn
+                            .write_all(
+                                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n",
+                            )
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM 127.0.0.1:{port}/team/base:1\n"),
+        )],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(dir.path().join("store"))
+        .args(["build", ctx.to_str().unwrap()])
+        .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Dockerfile:1: base image"), "{err}");
+    assert!(
+        err.contains(&format!("`hoist login 127.0.0.1:{port}`")),
+        "{err}"
+    );
+}
