@@ -46,7 +46,28 @@ pub fn error(err: &anyhow::Error) {
         }
         return;
     }
-    eprintln!("error: {err:#}");
+    eprintln!("error: {}", chain_text(err));
+}
+
+/// The error and its causes joined with `: `, as `{:#}` does, but a cause
+/// whose text the cause before it already holds is left out: an error whose `Display`
+/// includes its source (`io::Error` wrapped with the path, reqwest's
+/// errors) would otherwise print the source twice.
+pub fn chain_text(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut previous = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || previous.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+        previous = text;
+    }
+    line
 }
 
 /// Print a warning; warnings never change the exit code.

@@ -63,7 +63,7 @@ fn errors_show_file_line_column_and_a_caret() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     let want_head = format!(
-        "error: {}:2:3: unknown flag: --frm for COPY (did you mean --from?)\n",
+        "error: {}:2:3: unknown flag: --frm for COPY (did you mean from?)\n",
         file.display()
     );
     assert!(err.starts_with(&want_head), "{err}");
@@ -199,4 +199,54 @@ fn a_closed_stdout_ends_quietly() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(141), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// An OS error is printed once: a cause whose text the line before it
+/// already holds (`PATH: File exists (os error 17)` then the bare
+/// `io::Error`) is left out.
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = std::env::temp_dir().join(format!("hoist-os-error-once-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let root = file.join("store");
+    let out = hoist(&["--root", root.to_str().unwrap(), "images"], None);
+    let err = text(&out.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("(os error ").count(), 1, "{err}");
+}
+
+/// A mistyped `--target` gets BuildKit's `(did you mean build?)`.
+#[test]
+fn a_mistyped_target_suggests_the_stage() {
+    let out = hoist(
+        &[
+            "graph",
+            "-f",
+            "examples/multistage/Dockerfile",
+            "--target",
+            "biuld",
+        ],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("target stage \"biuld\" could not be found (did you mean build?)"),
+        "{err}"
+    );
+}
+
+/// A mistyped `RUN` flag gets BuildKit's `(did you mean mount?)`.
+#[test]
+fn a_mistyped_run_flag_suggests_mount() {
+    let out = hoist(
+        &["parse", "-f", "-", "--format", "json"],
+        Some("FROM scratch\nRUN --mout=type=cache,target=/c true\n"),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("(did you mean mount?)"), "{err}");
 }

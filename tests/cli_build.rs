@@ -888,3 +888,151 @@ fn consecutive_workdirs_make_exactly_the_missing_directories() {
         "A\n"
     );
 }
+
+/// A base image that cannot be had is an error at its FROM line naming
+/// the cause: the DNS lookup of an unknown host, a refused connection;
+/// not reqwest's `error sending request for url`.
+#[test]
+fn an_unreachable_base_names_the_from_line_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    // Port 1 on loopback: nothing listens there.
+    for (base, cause) in [
+        (
+            "no-such-registry.invalid/team/base:1",
+            "DNS lookup of no-such-registry.invalid failed",
+        ),
+        ("127.0.0.1:1/team/base:1", "connection refused"),
+    ] {
+        write(
+            &ctx,
+            &[("Dockerfile", &format!("# base\nFROM {base}\nRUN true\n"))],
+        );
+        let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("Dockerfile:2: base image"), "{err}");
+        assert!(err.contains(cause), "{err}");
+        assert!(!err.contains("error sending request"), "{err}");
+    }
+}
+
+/// A value an instruction cannot take is a Dockerfile error at its line,
+/// not an internal error.
+#[test]
+fn an_expose_typo_is_a_dockerfile_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(&ctx, &[("Dockerfile", "FROM scratch\n\nEXPOSE 80/tpc\n")]);
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Dockerfile:3:1: invalid port: \"80/tpc\": invalid proto: tpc"),
+        "{err}"
+    );
+    assert!(err.contains("EXPOSE 80/tpc\n"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+}
+
+/// `COPY --from=stage` of a missing path names the stage it looked in,
+/// not the build context.
+#[test]
+fn copy_from_a_stage_of_a_missing_path_names_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch AS build\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=build /missing /x\n",
+            ),
+            ("a.txt", "A\n"),
+        ],
+    );
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(":4: "), "{err}");
+    assert!(
+        err.contains("/missing\": not found in stage build"),
+        "{err}"
+    );
+    assert!(!err.contains("build context"), "{err}");
+}
+
+/// Typos in `RUN --mount` get BuildKit's `did you mean`, at the line.
+#[test]
+fn mount_typos_suggest_the_key_and_the_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    for (mount, want) in [
+        ("tpye=cache,target=/c", "(did you mean type?)"),
+        ("type=tmfps,target=/c", "(did you mean tmpfs?)"),
+    ] {
+        write(
+            &ctx,
+            &[(
+                "Dockerfile",
+                &format!("FROM scratch\nRUN --mount={mount} true\n"),
+            )],
+        );
+        let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want) && err.contains(":2:"), "{err}");
+    }
+}
+
+/// A registry answering 401: the FROM line, and how to log in.
+#[test]
+fn an_unauthorized_base_suggests_hoist_login() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Every request, on every connection: 401 with a Basic challenge.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0
+                        || conn
+                            .write_all(
+                                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n",
+                            )
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM 127.0.0.1:{port}/team/base:1\n"),
+        )],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(dir.path().join("store"))
+        .args(["build", ctx.to_str().unwrap()])
+        .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Dockerfile:1: base image"), "{err}");
+    assert!(
+        err.contains(&format!("`hoist login 127.0.0.1:{port}`")),
+        "{err}"
+    );
+}

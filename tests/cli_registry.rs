@@ -450,3 +450,23 @@ fn a_bad_idle_timeout_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// `FROM` an image the registry does not have: an error at the FROM line
+/// naming the reference tried and the 404.
+#[test]
+fn from_a_missing_image_names_the_line_and_the_reference() {
+    let registry = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let base = format!("127.0.0.1:{}/team/missing:1", registry.port);
+    std::fs::write(ctx.join("Dockerfile"), format!("\nFROM {base}\n")).unwrap();
+    let out = hoist(&dir.path().join("store"), &["build", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Dockerfile:2: base image"), "{err}");
+    assert!(
+        err.contains(&format!("manifest {base}: not found (http 404)")),
+        "{err}"
+    );
+}

@@ -210,7 +210,8 @@ fn secrets_never_reach_the_image_or_the_store() {
     let out = hoist(&root, &["build", "-q", c]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("secret absent"), "{err}");
+    // BuildKit's words, which scripts match on.
+    assert!(err.contains("secret absent: not found"), "{err}");
     assert!(err.contains(":2"), "names the Dockerfile line: {err}");
 }
 
@@ -338,4 +339,36 @@ fn processes_with(needle: &str) -> bool {
 mod libc_sig {
     pub const SIGINT: i32 = 2;
     pub const SIGTERM: i32 = 15;
+}
+
+/// Of two stages failing together, the one that failed first is the
+/// build's error, as BuildKit reports it, not the one earlier in the file.
+/// The stages meet through a shared cache mount: `fast` fails and leaves a
+/// mark, `slow` fails after seeing it (or after 10 s without it).
+#[test]
+fn the_first_failing_instruction_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = base(dir.path());
+    let ctx = dir.path().join("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM base:1 AS slow\n\
+             RUN --mount=type=cache,id=order,target=/s,sharing=shared sh -c 'i=0; while [ ! -e /s/failed ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; sleep 1; exit 3'\n\
+             FROM base:1 AS fast\n\
+             RUN --mount=type=cache,id=order,target=/s,sharing=shared sh -c 'touch /s/failed; exit 4'\n\
+             FROM base:1\n\
+             COPY --from=slow /etc/passwd /a\n\
+             COPY --from=fast /etc/passwd /b\n",
+        )],
+    );
+    let out = hoist(&root, &["build", "-q", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(":4: ") && err.contains("exit code: 4"),
+        "{err}"
+    );
+    assert!(!err.contains("exit code: 3"), "{err}");
 }

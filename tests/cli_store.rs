@@ -295,3 +295,81 @@ fn export_recompresses_layers_on_request() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A read-only store (here a read-only bind mount, in a mount namespace
+/// of its own) still lists, inspects and saves: readers take the shared
+/// lock through a read-only open, and only writers need to write.
+#[test]
+fn a_read_only_store_lists_inspects_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = Store::open(&root).unwrap();
+    hoist_engine::testing::small_image(&store, "docker.io/library/hello:1").unwrap();
+    drop(store);
+    let tar = dir.path().join("hello.tar");
+    let hoist_bin = env!("CARGO_BIN_EXE_hoist");
+    let script = format!(
+        "set -e; mount --bind {r} {r}; mount -o remount,ro,bind {r}; \
+         touch {r}/probe 2>/dev/null && {{ echo 'store is writable'; exit 2; }}; \
+         {h} --root {r} images; {h} --root {r} inspect hello:1 >/dev/null; \
+         {h} --root {r} save -o {t} hello:1",
+        r = root.display(),
+        h = hoist_bin,
+        t = tar.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("HOIST_ROOT")
+        .output()
+        .expect("unshare runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("hello"), "{stdout}");
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+}
+
+/// A full disk names the store path that filled (here a 512 KiB tmpfs,
+/// in a mount namespace of its own), not the archive being read.
+#[test]
+fn a_full_disk_names_the_store_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ctx) = (dir.path().join("a"), dir.path().join("ctx"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY big /big\n").unwrap();
+    // Incompressible enough: 2 MiB of a simple generator's bytes.
+    let mut x: u32 = 12345;
+    let big: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    std::fs::write(ctx.join("big"), big).unwrap();
+    ok(&a, &["build", "-q", "-t", "big:1", ctx.to_str().unwrap()]);
+    let tar = dir.path().join("big.tar");
+    ok(&a, &["save", "-o", tar.to_str().unwrap(), "big:1"]);
+    let full = dir.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=512k tmpfs {f} || exit 2; {h} --root {f}/store load -i {t}",
+        f = full.display(),
+        h = env!("CARGO_BIN_EXE_hoist"),
+        t = tar.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("HOIST_ROOT")
+        .output()
+        .expect("unshare runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("writing {}/store/tmp/", full.display())),
+        "{err}"
+    );
+    assert!(err.contains("(os error 28)"), "{err}");
+    assert!(!err.contains("reading archive"), "{err}");
+}

@@ -43,7 +43,9 @@ impl Flags {
             let Some((_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
                 let mut msg = format!("unknown flag: --{name} for {instruction}");
                 if let Some(best) = suggest(name, allowed.iter().map(|(n, _)| *n)) {
-                    msg.push_str(&format!(" (did you mean --{best}?)"));
+                    // BuildKit's wording, which scripts match on: the
+                    // name without its dashes.
+                    msg.push_str(&format!(" (did you mean {best}?)"));
                 }
                 return Err(msg);
             };
@@ -152,7 +154,7 @@ mod tests {
         let err = |w: &[&str]| Flags::parse("COPY", &words(w), COPY).unwrap_err();
         assert_eq!(
             err(&["--frm=a"]),
-            "unknown flag: --frm for COPY (did you mean --from?)"
+            "unknown flag: --frm for COPY (did you mean from?)"
         );
         assert_eq!(
             err(&["--from=a", "--from=b"]),

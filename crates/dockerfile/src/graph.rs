@@ -137,6 +137,15 @@ impl StageGraph {
             None => stages.len() - 1,
             Some(t) => df.stage_by_name(t).map(|s| s.index).ok_or_else(|| {
                 let names: Vec<String> = stages.iter().filter_map(|s| s.name.clone()).collect();
+                // BuildKit's `suggest.WrapError` wording, which scripts
+                // match on.
+                let lower = t.to_lowercase();
+                if let Some(best) = crate::flags::suggest(&lower, names.iter().map(String::as_str))
+                {
+                    return Error::whole_file(format!(
+                        "target stage {t:?} could not be found (did you mean {best}?)"
+                    ));
+                }
                 Error::whole_file(format!(
                     "target stage {t:?} could not be found (stages: {})",
                     if names.is_empty() {

@@ -115,7 +115,13 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     "tmpfs" => MountType::Tmpfs,
                     "secret" => MountType::Secret,
                     "ssh" => MountType::Ssh,
-                    _ => return Err(format!("unsupported mount type {value:?}")),
+                    _ => {
+                        return Err(with_suggestion(
+                            format!("unsupported mount type {value:?}"),
+                            &value.to_lowercase(),
+                            &["bind", "cache", "tmpfs", "secret", "ssh"],
+                        ));
+                    }
                 }
             }
             "from" => m.from = Some(value),
@@ -171,7 +177,13 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                 )
             }
             "env" => m.env = Some(value),
-            _ => return Err(format!("unexpected key '{key}' in '{field}'")),
+            _ => {
+                return Err(with_suggestion(
+                    format!("unexpected key '{key}' in '{field}'"),
+                    &key,
+                    MOUNT_KEYS,
+                ));
+            }
         }
     }
     if expand.is_none() {
@@ -314,6 +326,38 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The keys `--mount` takes, for "did you mean".
+const MOUNT_KEYS: &[&str] = &[
+    "type",
+    "from",
+    "source",
+    "src",
+    "target",
+    "dst",
+    "destination",
+    "readonly",
+    "ro",
+    "readwrite",
+    "rw",
+    "id",
+    "sharing",
+    "required",
+    "mode",
+    "uid",
+    "gid",
+    "size",
+    "env",
+];
+
+/// `message (did you mean X?)`, BuildKit's `suggest.WrapError` wording,
+/// when an option is close to `given`.
+fn with_suggestion(message: String, given: &str, options: &[&str]) -> String {
+    match crate::flags::suggest(given, options.iter().copied().filter(|o| *o != given)) {
+        Some(best) => format!("{message} (did you mean {best}?)"),
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +409,19 @@ mod tests {
             "invalid field 'target' must be a key=value pair"
         );
         assert!(parse_mount("from=$X", None).is_err());
+    }
+
+    /// BuildKit's `did you mean` for a mistyped key or mount type.
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert_eq!(
+            full("tpye=cache,target=/a").unwrap_err(),
+            "unexpected key 'tpye' in 'tpye=cache' (did you mean type?)"
+        );
+        assert_eq!(
+            full("type=tmfps,target=/a").unwrap_err(),
+            "unsupported mount type \"tmfps\" (did you mean tmpfs?)"
+        );
     }
 
     #[test]

@@ -292,7 +292,7 @@ fn instruction_errors_name_the_problem_and_the_line() {
     let cases: &[(&str, &str, usize)] = &[
         (
             "FROM scratch\nCOPY --form=x a b\n",
-            "unknown flag: --form for COPY (did you mean --from?)",
+            "unknown flag: --form for COPY (did you mean from?)",
             2,
         ),
         (

@@ -49,6 +49,29 @@ impl Solver<'_> {
         Ok(hash_selection(&sel, hashes)?)
     }
 
+    /// A source missing from a stage, an image or a named context is
+    /// named as such, not as missing from the build context.
+    fn name_the_source(&self, e: BuildError, from: Option<&str>) -> BuildError {
+        let (
+            Some(name),
+            BuildError::Context(crate::context::ContextError::NotFound { source_path }),
+        ) = (from, &e)
+        else {
+            return e;
+        };
+        let place = if self.opts.named_contexts.contains_key(name) {
+            format!("build context {name}")
+        } else if name.parse::<usize>().is_ok() || self.df.stage_by_name(name).is_some() {
+            format!("stage {name}")
+        } else {
+            format!("image {name}")
+        };
+        BuildError::SourceNotFound {
+            path: source_path.clone(),
+            place,
+        }
+    }
+
     /// The `.dockerignore` of a context: the build's, or a named context's own.
     pub(super) fn ignore_of(&self, root: &Path, named: bool) -> Result<Matcher, BuildError> {
         Ok(if named {
@@ -146,13 +169,15 @@ impl Solver<'_> {
         } else if local_sources.is_empty() {
             (crate::digest::Digest::of(b""), Vec::new())
         } else {
-            let h = self.hash_sources(
-                &root()?,
-                stage_source,
-                from.is_some(),
-                &local_sources,
-                &exclude,
-            )?;
+            let h = self
+                .hash_sources(
+                    &root()?,
+                    stage_source,
+                    from.is_some(),
+                    &local_sources,
+                    &exclude,
+                )
+                .map_err(|e| self.name_the_source(e, from.as_deref()))?;
             let inputs: Vec<_> = h.entries.into_iter().map(|e| (e.path, e.digest)).collect();
             if let Some(k) = &memo {
                 let record = SourceHash {

@@ -195,6 +195,10 @@ pub enum BuildError {
         code: i32,
         tail: Vec<String>,
     },
+    /// A `COPY --from` source missing from where it was taken: `place` is
+    /// `stage NAME`, `image NAME` or `build context NAME`.
+    #[error("{path:?}: not found in {place}")]
+    SourceNotFound { path: String, place: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -269,7 +269,7 @@ impl Solver<'_> {
                     let Some(value) = self.secret_value(&id)? else {
                         if m.required {
                             return Err(BuildError::Run(format!(
-                                "secret {id}: not provided (pass --secret id={id},src=FILE)"
+                                "secret {id}: not found (pass --secret id={id},src=FILE)"
                             )));
                         }
                         continue;

@@ -137,34 +137,57 @@ pub fn build(
                     .and_then(|j| results.remove(&j))
             })
             .collect();
-        let done: Vec<(usize, Result<ImageState, BuildError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ready
-                .iter()
-                .zip(bases)
-                .map(|(&i, base)| {
-                    let (solver, graph, globals, results) = (&solver, &graph, &globals, &results);
-                    (
-                        i,
-                        scope.spawn(move || solver.stage(graph, globals, i, base, results)),
-                    )
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    (
-                        i,
-                        h.join().unwrap_or_else(|_| {
-                            Err(BuildError::Internal(format!("stage {i} panicked")))
-                        }),
-                    )
-                })
-                .collect()
-        });
+        let done: Vec<(usize, Result<ImageState, BuildError>, Instant)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ready
+                    .iter()
+                    .zip(bases)
+                    .map(|(&i, base)| {
+                        let (solver, graph, globals, results) =
+                            (&solver, &graph, &globals, &results);
+                        (
+                            i,
+                            scope.spawn(move || {
+                                let r = solver.stage(graph, globals, i, base, results);
+                                (r, Instant::now())
+                            }),
+                        )
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(i, h)| {
+                        let (r, at) = h.join().unwrap_or_else(|_| {
+                            (
+                                Err(BuildError::Internal(format!("stage {i} panicked"))),
+                                Instant::now(),
+                            )
+                        });
+                        (i, r, at)
+                    })
+                    .collect()
+            });
+        // Of stages failing together, the one that failed first is the
+        // build's error, as BuildKit reports it (not the lowest index).
+        let mut states = Vec::new();
+        let mut first_error: Option<(BuildError, Instant)> = None;
+        for (i, r, at) in done {
+            match r {
+                Ok(state) => states.push((i, state)),
+                Err(e) => {
+                    if first_error.as_ref().is_none_or(|(_, when)| at < *when) {
+                        first_error = Some((e, at));
+                    }
+                }
+            }
+        }
+        if let Some((e, _)) = first_error {
+            return Err(e);
+        }
         ready = Vec::new();
         let mut released = Vec::new();
-        for (i, state) in done {
-            results.insert(i, state?);
+        for (i, state) in states {
+            results.insert(i, state);
             let (next, unused) = schedule.finished(&graph, i);
             ready.extend(next);
             released.extend(unused);
@@ -205,16 +228,20 @@ impl Solver<'_> {
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
         {
-            let state = self.named_state(name, &platform)?;
+            let state = self
+                .named_state(name, &platform)
+                .map_err(|e| e.at(stage.span.start.line))?;
             self.progress.event(BuildEvent::Done {
                 id,
                 seconds: started.elapsed().as_secs_f64(),
             });
             return Ok(state);
         }
+        // A base that cannot be had is an error at its FROM line.
+        let from_line = |e: BuildError| e.at(stage.span.start.line);
         let mut state = match node.base() {
             Source::Image(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
-                self.named_state(name, &platform)?
+                self.named_state(name, &platform).map_err(from_line)?
             }
             Source::Scratch => scratch(&platform),
             Source::Stage(j) => match base {
@@ -223,7 +250,7 @@ impl Solver<'_> {
                     BuildError::Internal(format!("stage {j} not built before {index}"))
                 })?,
             },
-            Source::Image(name) => self.resolver.image(name, &platform)?,
+            Source::Image(name) => self.resolver.image(name, &platform).map_err(from_line)?,
         };
         self.progress.event(BuildEvent::Done {
             id,
@@ -415,7 +442,11 @@ impl Solver<'_> {
             }
             other => {
                 if !cfg::apply(&mut state.config, flags, other, self.created.clone())
-                    .map_err(|e| at(BuildError::Internal(e.0)))?
+                    // A value the instruction cannot take (`EXPOSE 80/tpc`,
+                    // `STOPSIGNAL SIGNOPE`) is the Dockerfile's error, at it.
+                    .map_err(|e| {
+                        BuildError::Dockerfile(hoist_dockerfile::Error::new(e.0, ins.span.start))
+                    })?
                 {
                     return Err(at(BuildError::Internal(format!(
                         "no handler for {}",

@@ -28,6 +28,10 @@ pub enum LoadError {
     Image(#[from] crate::image::ImageError),
     #[error("reading archive: {0}")]
     Read(#[source] io::Error),
+    /// Writing into the store (its scratch dir): a full disk names the
+    /// store path that filled, not the archive.
+    #[error("writing {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
     #[error("archive entry {name:?}: {reason}")]
     BadEntry { name: String, reason: String },
     #[error("archive is neither an OCI layout (index.json) nor a docker archive (manifest.json)")]
@@ -54,7 +58,10 @@ pub fn load_archive(store: &Store, reader: impl Read) -> Result<LoadReport> {
     let scratch = tempfile::Builder::new()
         .prefix("load-")
         .tempdir_in(store.root().join("tmp"))
-        .map_err(LoadError::Read)?;
+        .map_err(|source| LoadError::Write {
+            path: store.root().join("tmp"),
+            source,
+        })?;
     unpack(reader, scratch.path())?;
     let dir = scratch.path();
     if dir.join("index.json").is_file() {
@@ -108,7 +115,22 @@ fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
                     | OFlags::CLOEXEC;
                 let fd = rustix::fs::openat(&parent, *leaf, flags, Mode::from_raw_mode(0o600))
                     .map_err(|e| bad(e.into()))?;
-                io::copy(&mut entry, &mut std::fs::File::from(fd)).map_err(LoadError::Read)?;
+                let mut file = std::fs::File::from(fd);
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = match entry.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(LoadError::Read(e)),
+                    };
+                    io::Write::write_all(&mut file, &buf[..n]).map_err(|source| {
+                        LoadError::Write {
+                            path: dir.join(&rel),
+                            source,
+                        }
+                    })?;
+                }
             }
             // Links and special files have no place in an image archive.
             _ => {}

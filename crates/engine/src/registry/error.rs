@@ -11,13 +11,18 @@ use super::credentials::CredentialError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry {registry}: {what}: request to {url} failed: {source}")]
+    /// No answer: `cause` names why (DNS, connection refused, TLS, a
+    /// timeout), not reqwest's `error sending request for url`. The
+    /// reqwest error is kept but is not a `source`: its text would repeat.
+    #[error(
+        "registry {registry}: {what}: request to {url} failed: {}",
+        super::transport::cause_text(error)
+    )]
     Http {
         registry: String,
         what: String,
         url: String,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     /// The registry took the connection, then closed or reset it before
     /// a whole answer (`plain_http`: over plain HTTP). `https` is what
@@ -65,7 +70,7 @@ pub enum RegistryError {
         message: String,
     },
     #[error(
-        "registry {registry}: {what}: unauthorized (http {status}): {}{}",
+        "registry {registry}: {what}: unauthorized (http {status}): {}{} (log in with `hoist login {registry}`)",
         if *with_credentials { "the credentials were rejected" } else { "no credentials for this registry" },
         detail(message)
     )]
@@ -240,7 +245,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "registry r:5000: manifest r:5000/a:1: unauthorized (http 401): the credentials were rejected: UNAUTHORIZED: authentication required"
+            "registry r:5000: manifest r:5000/a:1: unauthorized (http 401): the credentials were rejected: UNAUTHORIZED: authentication required (log in with `hoist login r:5000`)"
         );
         assert_eq!(e.status(), Some(401));
     }

@@ -74,7 +74,7 @@ impl Client {
                 registry: registry.domain.clone(),
                 what: what.to_string(),
                 url: url.to_string(),
-                source: e,
+                error: e,
             })?;
             let value: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {

@@ -302,8 +302,41 @@ pub(crate) fn http_error(registry: &str, what: &str, e: reqwest::Error) -> Regis
         registry: registry.to_string(),
         what: what.to_string(),
         url,
-        source: e,
+        error: e,
     }
+}
+
+/// Why a request got no answer, in a user's words: the DNS lookup, a
+/// refused connection, TLS, a timeout; else the innermost cause.
+pub(crate) fn cause_text(e: &reqwest::Error) -> String {
+    let all = causes(e);
+    let innermost = all
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| e.to_string());
+    let host = e
+        .url()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    if let Some(tls) = all.iter().find_map(|c| c.downcast_ref::<rustls::Error>()) {
+        return format!("TLS: {tls}");
+    }
+    if all.iter().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    }) {
+        return "connection refused".to_string();
+    }
+    if all.iter().any(|c| {
+        let t = c.to_string();
+        t.contains("dns error") || t.contains("failed to lookup address")
+    }) {
+        return format!("DNS lookup of {host} failed: {innermost}");
+    }
+    if e.is_timeout() {
+        return format!("timed out: {innermost}");
+    }
+    innermost
 }
 
 /// `e` and its causes, looking inside `io::Error`s too (their `source`
@@ -351,7 +384,7 @@ pub(crate) fn closed_by_peer(e: &reqwest::Error) -> bool {
 /// rustls other than "this is not TLS at all").
 fn server_spoke_tls(e: &RegistryError) -> bool {
     let source = match e {
-        RegistryError::Http { source, .. } | RegistryError::Closed { source, .. } => source,
+        RegistryError::Http { error: source, .. } | RegistryError::Closed { source, .. } => source,
         _ => return false,
     };
     causes(source).into_iter().any(|c| {
@@ -659,6 +692,9 @@ impl Client {
 /// The innermost cause of an https failure, for the note on a plain
 /// HTTP one.
 fn https_summary(e: &RegistryError) -> String {
+    if let RegistryError::Http { url, error, .. } = e {
+        return format!("{url}: {}", cause_text(error));
+    }
     let last = causes(e).into_iter().last().map(ToString::to_string);
     match (e, last) {
         (RegistryError::Http { url, .. } | RegistryError::Closed { url, .. }, Some(cause)) => {

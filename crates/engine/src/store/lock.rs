@@ -29,7 +29,9 @@ pub(crate) enum LockMode {
 /// A held `flock`; released when dropped (the file is closed).
 #[derive(Debug)]
 pub(crate) struct FileLock {
-    _file: File,
+    /// `None`: a shared lock on a read-only file system without a lock
+    /// file, where no one can write.
+    _file: Option<File>,
 }
 
 impl FileLock {
@@ -39,25 +41,43 @@ impl FileLock {
             path: path.to_path_buf(),
             source,
         };
-        let file = OpenOptions::new()
+        let file = match OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(err)?;
+        {
+            Ok(file) => file,
+            // A reader of a read-only store (a read-only mount, a store it
+            // may not write): `flock` needs no write access, so the lock
+            // file is opened to read; without one, nobody can write there.
+            Err(e) if mode == LockMode::Shared && cannot_write(&e) => match File::open(path) {
+                Ok(file) => file,
+                Err(missing) if missing.kind() == io::ErrorKind::NotFound => {
+                    return Ok(FileLock { _file: None });
+                }
+                Err(_) => return Err(err(e)),
+            },
+            Err(e) => return Err(err(e)),
+        };
         let op = match mode {
             LockMode::Shared => FlockOperation::LockShared,
             LockMode::Exclusive => FlockOperation::LockExclusive,
         };
         loop {
             match flock(&file, op) {
-                Ok(()) => return Ok(FileLock { _file: file }),
+                Ok(()) => return Ok(FileLock { _file: Some(file) }),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(err(e.into())),
             }
         }
     }
+}
+
+/// The error of opening a file to write where the caller may not write.
+fn cannot_write(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ReadOnlyFilesystem || e.kind() == io::ErrorKind::PermissionDenied
 }
 
 /// A shared hold on the store: while it lives no GC runs, so blobs,
