@@ -355,7 +355,7 @@ fn the_first_failing_instruction_is_reported() {
         &[(
             "Dockerfile",
             "FROM base:1 AS slow\n\
-             RUN --mount=type=cache,id=order,target=/s,sharing=shared sh -c 'i=0; while [ ! -e /s/failed ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; sleep 1; exit 3'\n\
+             RUN --mount=type=cache,id=order,target=/s,sharing=shared sh -c 'i=0; while [ ! -e /s/failed ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; sleep 5; exit 3'\n\
              FROM base:1 AS fast\n\
              RUN --mount=type=cache,id=order,target=/s,sharing=shared sh -c 'touch /s/failed; exit 4'\n\
              FROM base:1\n\
