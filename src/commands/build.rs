@@ -200,46 +200,6 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
     spec
 }
 
-/// Whether a buffered stream starts as an archive does (docker's
-/// `IsArchive`): a gzip, bzip2, xz or zstd magic, or a tar header (`ustar`
-/// at offset 257, or a valid header checksum). Anything else is taken for
-/// a Dockerfile.
-fn is_archive(head: &[u8]) -> bool {
-    let magic: [&[u8]; 4] = [
-        &[0x1f, 0x8b],
-        b"BZh",
-        &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
-        &[0x28, 0xb5, 0x2f, 0xfd],
-    ];
-    if magic.iter().any(|m| head.starts_with(m)) {
-        return true;
-    }
-    if head.len() < 512 {
-        return false;
-    }
-    if &head[257..262] == b"ustar" {
-        return true;
-    }
-    // A v7 tar header: the checksum field matches the header's bytes.
-    let field = String::from_utf8_lossy(&head[148..156]);
-    let Ok(sum) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
-    else {
-        return false;
-    };
-    let computed: u32 = head[..512]
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    sum == computed
-}
-
 /// The compression of the image a build makes: the first image-type
 /// output's `compression=` (and `compression-level=`), else the
 /// configured default (gzip).
@@ -300,7 +260,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             &mut head,
         )
         .context("reading stdin")?;
-        let archive = is_archive(&head);
+        let archive = hoist_engine::ops::file::looks_like_archive(&head);
         let mut stdin = std::io::Read::chain(std::io::Cursor::new(head), std::io::stdin().lock());
         if archive {
             hoist_engine::context::Context::from_tar(stdin, &dir, None)

@@ -13,7 +13,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -22,7 +22,7 @@ use rustix::io::Errno;
 use tar::EntryType;
 
 use crate::layer::Resolver;
-use crate::layer::resolve::{DeferredDir, Root, identity, open_dir, remove_all};
+use crate::layer::resolve::{DeferredDir, Root, identity, make_way, open_dir};
 
 use super::{ContextError, IoAt, Result};
 
@@ -103,19 +103,6 @@ fn is_errno(e: &io::Error, set: &[Errno]) -> bool {
         .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
 }
 
-/// Clears `name` in `dir` for a new entry, never following it; `true`
-/// when an existing directory is kept because a directory is wanted.
-fn clear(dir: BorrowedFd<'_>, name: &[u8], keep_dir: bool) -> io::Result<bool> {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(Errno::NOENT) => Ok(false),
-        Err(e) => Err(e.into()),
-        Ok(st) if keep_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            Ok(true)
-        }
-        Ok(_) => remove_all(dir, name).map(|()| false),
-    }
-}
-
 /// Unpacks `reader` into `scratch` (created if missing; must be empty).
 ///
 /// Every operation is relative to a descriptor: parents are opened from
@@ -164,7 +151,7 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
         let sys = |r: rustix::io::Result<()>| r.map_err(io::Error::from).at(&dest);
         match entry.header().entry_type() {
             EntryType::Directory => {
-                if !clear(dir, leaf, true).at(&dest)? {
+                if !make_way(dir, leaf, true).at(&dest)? {
                     sys(rustix::fs::mkdirat(dir, *leaf, Mode::from_raw_mode(0o700)))?;
                 }
                 let fd = open_dir(dir, leaf).at(&dest)?;
@@ -176,7 +163,7 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
                 });
             }
             EntryType::Regular | EntryType::Continuous => {
-                clear(dir, leaf, false).at(&dest)?;
+                make_way(dir, leaf, false).at(&dest)?;
                 let flags = OFlags::WRONLY
                     | OFlags::CREATE
                     | OFlags::EXCL
@@ -197,7 +184,7 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
                 if target.is_empty() || target.contains(&0) {
                     return Err(tar_err(&name, "symlink target is empty or contains NUL"));
                 }
-                clear(dir, leaf, false).at(&dest)?;
+                make_way(dir, leaf, false).at(&dest)?;
                 sys(rustix::fs::symlinkat(&target[..], dir, *leaf))?;
                 sys(rustix::fs::utimensat(
                     dir,
@@ -229,7 +216,7 @@ pub(crate) fn extract<R: Read>(reader: R, scratch: &Path) -> Result<()> {
                     Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {}
                     _ => return Err(not_a_file()),
                 }
-                clear(dir, leaf, false).at(&dest)?;
+                make_way(dir, leaf, false).at(&dest)?;
                 sys(rustix::fs::linkat(
                     &tdir,
                     *tleaf,

@@ -276,6 +276,21 @@ pub(crate) fn remove_all(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Clears the way for a new entry `name` in `dir`, never following it:
+/// whatever is there is removed (a directory with everything below it),
+/// except a directory when `keep_dir`. `true` when such a directory was
+/// kept.
+pub(crate) fn make_way(dir: BorrowedFd<'_>, name: &[u8], keep_dir: bool) -> io::Result<bool> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+        Ok(st) if keep_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            Ok(true)
+        }
+        Ok(_) => remove_all(dir, name).map(|()| false),
+    }
+}
+
 /// Opens the directory `name` in `dir` for reading, refusing a symlink.
 pub(crate) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;

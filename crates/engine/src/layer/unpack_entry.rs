@@ -27,7 +27,7 @@ use rustix::io::Errno;
 
 use super::LayerError;
 use super::reader::{Entry, Kind, TarError, TarReader};
-use super::resolve::{DeferredDir, Root, clear_dir, identity, open_dir, remove_all};
+use super::resolve::{DeferredDir, Root, clear_dir, identity, make_way, open_dir, remove_all};
 use super::unpack::{Ownership, UnpackWarning, tar_error};
 use super::whiteout::{Name, classify, is_dropped_xattr, is_reserved};
 use crate::digest::Digest;
@@ -204,16 +204,7 @@ impl<'a> Applier<'a> {
         name: &[u8],
         want_dir: bool,
     ) -> Result<bool, LayerError> {
-        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(self.fail("inspecting", e)),
-            Ok(st) if want_dir && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                Ok(true)
-            }
-            Ok(_) => remove_all(dir, name)
-                .map(|()| false)
-                .map_err(|e| self.fail("replacing", e)),
-        }
+        make_way(dir, name, want_dir).map_err(|e| self.fail("replacing", e))
     }
 
     fn make_dir(

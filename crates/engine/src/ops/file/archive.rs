@@ -58,6 +58,18 @@ fn decoder<'a>(raw: impl Read + 'a, codec: Codec) -> io::Result<Box<dyn Read + '
     })
 }
 
+/// Whether a stream whose first bytes are `head` is an archive, as docker's
+/// `IsArchive` decides for `docker build -`: a compression magic, or a
+/// valid first tar header (`head` holds at least 512 bytes of a tar).
+pub fn looks_like_archive(head: &[u8]) -> bool {
+    if codec(head) != Codec::None {
+        return true;
+    }
+    head.get(..512)
+        .and_then(|b| <&[u8; 512]>::try_from(b).ok())
+        .is_some_and(valid_header)
+}
+
 /// Whether the regular file at `path` is a tar archive, and how compressed.
 pub(crate) fn detect(path: &Path) -> io::Result<Option<Codec>> {
     let mut f = File::open(path)?;

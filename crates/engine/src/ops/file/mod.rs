@@ -55,6 +55,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+pub use archive::looks_like_archive;
 pub use error::FileOpError;
 pub use view::DestView;
 
