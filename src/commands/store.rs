@@ -96,18 +96,19 @@ pub fn warn_loose_modes(store: &Store) {
 
 pub fn check(store: &Store, repair: bool) -> Result<()> {
     if repair {
-        for path in store.repair_modes()? {
-            crate::report::outln!(
-                "repaired: {} is no longer reachable by others",
-                path.display()
-            );
-        }
-        for damage in store.repair_caches()? {
-            if let Damage::BadTree { path, reason } | Damage::BadIndex { path, reason } = &damage {
-                crate::report::outln!(
-                    "repaired: removed {} ({reason}); the next build that needs it remakes it",
+        for damage in store.repair()? {
+            match &damage {
+                Damage::LooseMode { path, .. } => crate::report::outln!(
+                    "repaired: {} is no longer reachable by others",
                     path.display()
-                );
+                ),
+                Damage::BadTree { path, reason } | Damage::BadIndex { path, reason } => {
+                    crate::report::outln!(
+                        "repaired: removed {} ({reason}); the next build that needs it remakes it",
+                        path.display()
+                    )
+                }
+                other => crate::report::outln!("repaired: {other}"),
             }
         }
     }

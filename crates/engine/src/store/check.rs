@@ -126,7 +126,7 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport> {
         let _lock = self.lock_store(LockMode::Shared)?;
         let mut report = CheckReport::default();
-        self.check_modes(&mut report.damage)?;
+        report.damage.extend(self.loose_mode_damage()?);
         report
             .damage
             .extend(self.broken_caches()?.into_iter().map(|(d, _)| d));
@@ -199,10 +199,20 @@ impl Store {
         Ok(report)
     }
 
+    /// Fixes what `check` can fix: directories other users could reach
+    /// lose their group and other bits, and broken trees and indexes are
+    /// removed (the next build that needs one remakes it from its blob).
+    /// Returns the damage repaired. Fails, as [`Store::gc`] does, if this
+    /// handle itself holds a lease.
+    pub fn repair(&self) -> Result<Vec<Damage>> {
+        let mut repaired = self.repair_modes()?;
+        repaired.extend(self.repair_caches()?);
+        Ok(repaired)
+    }
+
     /// Removes every broken tree and index `check` reports (waiting for
-    /// running builds first); returns what was removed and why. Fails, as
-    /// [`Store::gc`] does, if this handle itself holds a lease.
-    pub fn repair_caches(&self) -> Result<Vec<Damage>> {
+    /// running builds first); returns what was removed and why.
+    fn repair_caches(&self) -> Result<Vec<Damage>> {
         let count = self.leases_held();
         if count > 0 {
             return Err(super::StoreError::LeaseHeld {

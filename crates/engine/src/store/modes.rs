@@ -7,7 +7,7 @@
 //!
 //! `open` makes a new store so; an older store with looser modes is
 //! reported by `check` ([`Damage::LooseMode`]) and fixed by
-//! [`Store::repair_modes`] (`hoist store check --repair`).
+//! [`Store::repair`] (`hoist store check --repair`).
 
 use std::fs;
 use std::io;
@@ -76,25 +76,26 @@ impl Store {
         Ok(loose)
     }
 
-    pub(crate) fn check_modes(&self, damage: &mut Vec<Damage>) -> Result<()> {
-        for (path, mode, allowed) in self.loose_modes()? {
-            damage.push(Damage::LooseMode {
-                path,
-                mode: format!("{mode:04o}"),
-                allowed: format!("{allowed:04o}"),
-            });
-        }
-        Ok(())
+    /// Directories looser than they may be, as `check` reports them.
+    pub(crate) fn loose_mode_damage(&self) -> Result<Vec<Damage>> {
+        Ok(self.loose_modes()?.into_iter().map(damage).collect())
     }
 
     /// Takes away every group and other bit (a group that must search the
-    /// root is given `g+x` by hand); returns what it changed.
-    pub fn repair_modes(&self) -> Result<Vec<PathBuf>> {
-        let mut fixed = Vec::new();
-        for (dir, mode, _) in self.loose_modes()? {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(mode & !0o077)).at(&dir)?;
-            fixed.push(dir);
+    /// root is given `g+x` by hand); returns the damage it repaired.
+    pub(crate) fn repair_modes(&self) -> Result<Vec<Damage>> {
+        let loose = self.loose_modes()?;
+        for (dir, mode, _) in &loose {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode & !0o077)).at(dir)?;
         }
-        Ok(fixed)
+        Ok(loose.into_iter().map(damage).collect())
+    }
+}
+
+fn damage((path, mode, allowed): (PathBuf, u32, u32)) -> Damage {
+    Damage::LooseMode {
+        path,
+        mode: format!("{mode:04o}"),
+        allowed: format!("{allowed:04o}"),
     }
 }
