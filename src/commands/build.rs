@@ -269,8 +269,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 args.file = Some(dir.join("Dockerfile").display().to_string());
             }
         } else {
-            let mut text = Vec::new();
-            std::io::Read::read_to_end(&mut stdin, &mut text)
+            let text = hoist_engine::context::read_bounded(&mut stdin)
                 .context("reading the Dockerfile from stdin")?;
             std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
             if args.file.is_some() {

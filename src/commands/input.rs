@@ -1,8 +1,6 @@
 //! Reading the Dockerfile named by `-f` (or stdin for `-`), and turning
 //! front-end errors into errors that carry the file name and the line.
 
-use std::io::Read;
-
 use anyhow::{Context, Result};
 
 use crate::report::SourceError;
@@ -17,18 +15,16 @@ pub struct Source {
 /// resolve inside the file's directory.
 pub fn read(file: Option<&str>) -> Result<Source> {
     let name = file.unwrap_or("Dockerfile").to_string();
-    let mut bytes = Vec::new();
-    if name == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading the Dockerfile from stdin")?;
+    let bytes = if name == "-" {
+        hoist_engine::context::read_bounded(std::io::stdin().lock())
+            .context("reading the Dockerfile from stdin")?
     } else {
         // Resolved inside its own directory, as BuildKit reads it: a
         // symlink that leads out is refused, never read (nor echoed).
         let (dir, file) = hoist_engine::context::split_file(std::path::Path::new(&name));
-        bytes = hoist_engine::context::read_in_dir(&dir, &file)
-            .with_context(|| format!("reading Dockerfile {name}"))?;
-    }
+        hoist_engine::context::read_in_dir(&dir, &file)
+            .with_context(|| format!("reading Dockerfile {name}"))?
+    };
     let text = String::from_utf8(bytes)
         .with_context(|| format!("{name}: the Dockerfile is not valid UTF-8"))?;
     Ok(Source {

@@ -10,5 +10,6 @@
 mod lab;
 
 mod extract;
+mod huge_inputs;
 mod store_access;
 mod support;

@@ -34,12 +34,19 @@ pub const MAX_PATTERN_STEPS: u64 = 1 << 24;
 /// `WORKDIR`s add up, so this bounds what a chain of them costs.
 pub const MAX_WORKDIR_BYTES: usize = 4096;
 
+/// The largest Dockerfile or ignore file (`.dockerignore`,
+/// `<Dockerfile>.dockerignore`) hoist reads, from a file or stdin: each is
+/// read whole, and the front end takes a few times its size in memory.
+/// BuildKit sends the Dockerfile over gRPC, whose 16 MiB messages bound it
+/// in practice; 64 MiB leaves room for generated files and stays bounded.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
 /// How deeply `${...}` may nest inside the operands of other `${...}`.
 /// BuildKit has no limit; real Dockerfiles use two or three levels.
 pub const MAX_NESTING: usize = 100;
 
 /// A size in the units the limits above are written in, for messages.
-pub(crate) fn human(bytes: usize) -> String {
+pub fn human(bytes: usize) -> String {
     match bytes {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),

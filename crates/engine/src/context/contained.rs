@@ -44,10 +44,34 @@ pub fn read_in_dir(dir: &Path, name: &Path) -> Result<Vec<u8>> {
             "not a regular file",
         )));
     }
+    // Refused by its size before a byte is read; `read_bounded` still
+    // bounds a file that grows meanwhile.
+    if st.st_size as u64 > hoist_dockerfile::limits::MAX_FILE_BYTES as u64 {
+        return Err(io_at(too_large()));
+    }
+    read_bounded(std::fs::File::from(fd)).map_err(io_at)
+}
+
+fn too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "larger than {} (the limit on a Dockerfile or ignore file)",
+            hoist_dockerfile::limits::human(hoist_dockerfile::limits::MAX_FILE_BYTES)
+        ),
+    )
+}
+
+/// All of `r`, refused past [`hoist_dockerfile::limits::MAX_FILE_BYTES`]
+/// (a Dockerfile or ignore file is read whole; a hostile one must not take
+/// the builder's memory with it). Reads at most one byte past the limit.
+pub fn read_bounded(r: impl Read) -> std::io::Result<Vec<u8>> {
+    let limit = hoist_dockerfile::limits::MAX_FILE_BYTES;
     let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .read_to_end(&mut bytes)
-        .map_err(io_at)?;
+    r.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
     Ok(bytes)
 }
 

@@ -29,7 +29,7 @@ mod walk;
 use std::io;
 use std::path::PathBuf;
 
-pub use contained::{read_in_dir, split_file};
+pub use contained::{read_bounded, read_in_dir, split_file};
 pub use hash::{
     EntryHash, HashCache, HashStats, PathChange, SelectionHash, changed_paths, hash_selection,
 };
