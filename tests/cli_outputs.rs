@@ -4,9 +4,11 @@
 //! `io.containerd.image.name` the full name) so `skopeo` and `umoci` find
 //! it by tag; every history entry has `created`; the manifest each tool
 //! sees is the digest the build printed; files get 0666 less the umask.
-//! (No docker engine runs on these machines: `docker load` is left to the
-//! peer lab; podman loads both archives here.)
+//! podman loads both archives; a private Docker engine (Debian's
+//! `dockerd`, `testdata/run/dockerd.rs`) loads and runs both.
 
+#[path = "../testdata/run/dockerd.rs"]
+mod dockerd;
 #[path = "../testdata/run/lab.rs"]
 mod lab;
 
@@ -141,4 +143,60 @@ fn skopeo_umoci_and_podman_open_what_a_build_writes() {
     let images = podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("app:1"), "{images}");
     podman(&["rmi", "--all", "--force"]);
+}
+
+#[test]
+fn docker_loads_and_runs_both_archives() {
+    let lab = Lab::new();
+    let ctx = lab.path("ctx");
+    lab::write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM base:1\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+            ),
+            ("f", "from hoist\n"),
+        ],
+    );
+    let (oci_tar, docker_tar) = (lab.path("app-oci.tar"), lab.path("app-docker.tar"));
+    let (printed, _) = lab.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "app:1",
+        "-o",
+        &format!("type=docker,dest={}", docker_tar.display()),
+        "-o",
+        &format!("type=oci,dest={}", oci_tar.display()),
+        ctx.to_str().unwrap(),
+    ]);
+    let printed = printed.trim();
+    let engine = dockerd::Dockerd::start();
+    let loaded = engine.ok(&["load", "-i", docker_tar.to_str().unwrap()]);
+    assert!(loaded.contains("app:1"), "{loaded}");
+    let out = engine.ok(&["run", "--rm", "--network", "none", "app:1"]);
+    assert_eq!(out, "from hoist\n");
+    // docker 20.10 keys images by config digest: the config hoist wrote.
+    let id = engine.ok(&["image", "inspect", "--format", "{{.Id}}", "app:1"]);
+    let skopeo = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}:1", oci_tar.display()),
+    ]));
+    assert_eq!(
+        hoist_engine::digest::Digest::of(skopeo.as_bytes()).to_string(),
+        printed
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&skopeo).unwrap();
+    assert_eq!(manifest["config"]["digest"].as_str().unwrap(), id.trim());
+    // The OCI archive loads too (docker 20.10 reads OCI layouts' tars).
+    engine.ok(&["rmi", "app:1"]);
+    let loaded = engine.docker(&["load", "-i", oci_tar.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&loaded.stdout),
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(loaded.status.success(), "docker load of the OCI archive: {text}");
 }
