@@ -56,6 +56,12 @@ pub struct BuildArgs {
     /// CI scripts pass it; hoist attaches none yet.
     #[arg(long, value_name = "false")]
     sbom: Option<String>,
+    /// Run a frontend method instead of building (buildx's flag):
+    /// `build` (default), `outline` (the target's build args, secrets and
+    /// ssh), `targets` (the stages), `subrequests.describe`; add
+    /// `,format=json` for BuildKit's JSON.
+    #[arg(long, value_name = "METHOD[,format=json]", default_value = "build")]
+    call: String,
     /// Outputs in `docker buildx` syntax; repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     outputs: Vec<String>,
@@ -321,6 +327,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     };
     if let Some(p) = &args.platform {
         front.target_platform = hoist_dockerfile::Platform::parse(p).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(call) = super::call::parse(&args.call)? {
+        let out =
+            super::call::answer(&call, &src.text, &ast, &df, &front).map_err(|e| src.error(e))?;
+        print!("{out}");
+        return Ok(());
     }
     let source_date_epoch = source_date_epoch(&df, &mut front, &|e| src.error(e))?;
     let labels = args

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod build;
 pub mod build_cache;
+pub mod call;
 pub mod completion;
 pub mod export;
 pub mod graph;

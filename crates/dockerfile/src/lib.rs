@@ -9,6 +9,7 @@
 //! - [`instruction`] with [`flags`]: typed instructions with spans;
 //! - [`stage`]: stages, `ARG` scoping and the predefined platform args;
 //! - [`graph`]: the stage DAG, `--target` selection, cycles;
+//! - [`outline`]: what `--call=outline|targets` reports (args, secrets, stages);
 //! - [`limits`]: the bounds on what a hostile Dockerfile can make it do.
 
 pub mod ast;
@@ -23,6 +24,7 @@ pub mod instruction;
 pub mod limits;
 pub mod line_parsers;
 pub mod mount;
+pub mod outline;
 pub mod parser;
 pub mod platform;
 pub mod stage;

@@ -181,29 +181,9 @@ pub struct GlobalScope {
 impl GlobalScope {
     /// Evaluate the global `ARG`s as BuildKit's `buildMetaArgs` does.
     pub fn new(df: &Dockerfile, opts: &BuildOptions) -> Result<GlobalScope> {
-        let (b, t) = (&opts.build_platform, &opts.target_platform);
-        let target_stage = opts
-            .target
-            .clone()
-            .or_else(|| df.stages.last().and_then(|s| s.name().map(str::to_string)))
-            .unwrap_or_else(|| "default".to_string());
-        let predefined = [
-            ("BUILDPLATFORM", b.to_string()),
-            ("BUILDOS", b.os.clone()),
-            ("BUILDOSVERSION", String::new()),
-            ("BUILDARCH", b.architecture.clone()),
-            ("BUILDVARIANT", b.variant.clone()),
-            ("TARGETPLATFORM", t.to_string()),
-            ("TARGETOS", t.os.clone()),
-            ("TARGETOSVERSION", String::new()),
-            ("TARGETARCH", t.architecture.clone()),
-            ("TARGETVARIANT", t.variant.clone()),
-            ("TARGETSTAGE", target_stage),
-        ];
         let mut scope = GlobalScope::default();
-        for (k, v) in predefined {
-            let v = opts.build_args.get(k).cloned().unwrap_or(v);
-            scope.set(k, v);
+        for (k, v) in predefined_args(df, opts) {
+            scope.set(&k, v);
         }
         let lex = df.lexer();
         for ins in &df.global_args {
@@ -234,6 +214,34 @@ impl GlobalScope {
     fn set(&mut self, key: &str, value: String) {
         self.vars.set(key, value);
     }
+}
+
+/// BuildKit's predefined platform args and `TARGETSTAGE`, in the order
+/// they enter the global scope, each overridden by a `--build-arg` of its name.
+pub fn predefined_args(df: &Dockerfile, opts: &BuildOptions) -> Vec<(String, String)> {
+    let (b, t) = (&opts.build_platform, &opts.target_platform);
+    let target_stage = opts
+        .target
+        .clone()
+        .or_else(|| df.stages.last().and_then(|s| s.name().map(str::to_string)))
+        .unwrap_or_else(|| "default".to_string());
+    let predefined = [
+        ("BUILDPLATFORM", b.to_string()),
+        ("BUILDOS", b.os.clone()),
+        ("BUILDOSVERSION", String::new()),
+        ("BUILDARCH", b.architecture.clone()),
+        ("BUILDVARIANT", b.variant.clone()),
+        ("TARGETPLATFORM", t.to_string()),
+        ("TARGETOS", t.os.clone()),
+        ("TARGETOSVERSION", String::new()),
+        ("TARGETARCH", t.architecture.clone()),
+        ("TARGETVARIANT", t.variant.clone()),
+        ("TARGETSTAGE", target_stage),
+    ];
+    predefined
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), opts.build_args.get(k).cloned().unwrap_or(v)))
+        .collect()
 }
 
 /// A stage's `FROM` with its variables expanded from the global scope.

@@ -1,0 +1,511 @@
+//! What `hoist build --call=outline` and `--call=targets` report, as
+//! BuildKit's Dockerfile front end fills its `outline` and `targets`
+//! subrequests (`frontend/subrequests/`, `dockerfile2llb/outline.go`):
+//!
+//! - [`outline`]: the target stage, its description, the build args it
+//!   consumes (its stages' own `ARG`s and the global `ARG`s its `FROM`
+//!   lines use, through the globals they are made of), with values after
+//!   `--build-arg`s and descriptions, and the secrets and ssh agents its
+//!   `RUN --mount`s ask for. The stages reached are the target, its base
+//!   stages and every stage it copies or mounts from.
+//! - [`targets`]: every stage, its description, base and platform as
+//!   written, and which one builds by default.
+//!
+//! A description is a comment line directly above the `FROM` or `ARG`
+//! that starts with the stage's or arg's name (`# GO_VERSION sets the Go
+//! version` describes `ARG GO_VERSION`); the name and a space are cut.
+//! The JSON shapes are BuildKit's, `location` included, so tools that read
+//! `buildx --call=outline,format=json` read hoist's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::ast::{Ast, Span};
+use crate::error::{Error, Result};
+use crate::expand::ShellLex;
+use crate::graph::{DepKind, Source, StageGraph};
+use crate::instruction::{ArgDecl, Command, Instruction};
+use crate::mount::MountType;
+use crate::stage::{BuildOptions, Dockerfile, GlobalScope, StageScope, predefined_args};
+use crate::vars::VarList;
+
+/// Where an entry is written: BuildKit's `pb.Location` (source 0, the
+/// Dockerfile), its lines 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub ranges: [Range; 1],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Range {
+    pub start: Position,
+    pub end: Position,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Position {
+    pub line: usize,
+}
+
+impl Location {
+    fn of(span: Span) -> Location {
+        Location {
+            ranges: [Range {
+                start: Position {
+                    line: span.start.line,
+                },
+                end: Position {
+                    line: span.end_line.max(span.start.line),
+                },
+            }],
+        }
+    }
+
+    /// The first line: what BuildKit sorts outline entries by.
+    pub fn line(&self) -> usize {
+        self.ranges[0].start.line
+    }
+}
+
+/// BuildKit's `outline.Outline`, without `sources` (the caller has the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outline {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<OutlineArg>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Requirement>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ssh: Vec<Requirement>,
+}
+
+/// A build arg the target consumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutlineArg {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    pub location: Location,
+}
+
+/// A secret or ssh agent a `RUN --mount` of the target asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    pub name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    pub location: Location,
+}
+
+/// BuildKit's `targets.Target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub base: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    pub location: Location,
+}
+
+/// Every stage, in order; the last one is the default target.
+pub fn targets(ast: &Ast, df: &Dockerfile) -> Vec<Target> {
+    let comments = Comments::of(ast);
+    let last = df.stages.len().saturating_sub(1);
+    df.stages
+        .iter()
+        .map(|s| {
+            let name = s.name().unwrap_or_default().to_string();
+            Target {
+                description: comments.describe(s.span, &name),
+                name,
+                default: s.index == last,
+                base: s.from.base.clone(),
+                platform: s.from.platform.clone().unwrap_or_default(),
+                location: Location::of(s.span),
+            }
+        })
+        .collect()
+}
+
+/// The outline of `opts.target` (or the last stage).
+pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outline> {
+    let graph = StageGraph::build(df, opts)?;
+    let globals = GlobalScope::new(df, opts)?;
+    let comments = Comments::of(ast);
+    let lex = df.lexer();
+    let global_args = global_args(df, opts, &comments)?;
+
+    // Each stage's capture, in order: a stage built on another starts from
+    // that stage's (BuildKit's `addState` clones it), others from the globals.
+    let mut captures: Vec<Capture> = Vec::with_capacity(df.stages.len());
+    let mut envs: Vec<Vec<(String, String)>> = Vec::with_capacity(df.stages.len());
+    for stage in &df.stages {
+        let node = &graph.stages[stage.index];
+        let base_stage = match node.base() {
+            Source::Stage(b) => Some(*b),
+            _ => None,
+        };
+        let (mut cap, base_env) = match base_stage {
+            Some(b) => (captures[b].clone(), envs[b].clone()),
+            None => (
+                Capture {
+                    all_args: global_args.clone(),
+                    ..Capture::default()
+                },
+                Vec::new(),
+            ),
+        };
+        for word in std::iter::once(&stage.from.base).chain(stage.from.platform.as_ref()) {
+            let e = lex
+                .process_word_with_matches(word, &globals.vars)
+                .map_err(|e| Error::new(e.message, stage.span.start))?;
+            cap.used.extend(e.used);
+        }
+        let triggers: Vec<&Instruction> = match base_stage {
+            Some(b) => df.stages[b]
+                .instructions
+                .iter()
+                .filter_map(|i| match &i.command {
+                    Command::Onbuild(o) => Some(&*o.trigger),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut scope = StageScope::new(df, &globals, opts, &base_env);
+        for ins in triggers.into_iter().chain(&stage.instructions) {
+            cap.take(ins, &scope, &lex, &globals, opts, &comments)?;
+            scope.apply(ins)?;
+        }
+        envs.push(scope.config_env().to_vec());
+        captures.push(cap);
+    }
+
+    let walk = Walk {
+        graph: &graph,
+        captures: &captures,
+    };
+    let mut args = Vec::new();
+    walk.args(graph.target, &mut BTreeSet::new(), &mut args);
+    args.sort_by_key(|a| a.location.line());
+    let mut secrets = Vec::new();
+    walk.requirements(
+        graph.target,
+        |c| &c.secrets,
+        &mut BTreeSet::new(),
+        &mut secrets,
+    );
+    secrets.sort_by_key(|a| a.location.line());
+    let mut ssh = Vec::new();
+    walk.requirements(graph.target, |c| &c.ssh, &mut BTreeSet::new(), &mut ssh);
+    ssh.sort_by_key(|a| a.location.line());
+
+    let target = &df.stages[graph.target];
+    let name = target.name().unwrap_or_default().to_string();
+    Ok(Outline {
+        description: comments.describe(target.span, &name),
+        name,
+        args,
+        secrets,
+        ssh,
+    })
+}
+
+/// One `ARG` as the outline knows it.
+#[derive(Debug, Clone)]
+struct ArgInfo {
+    name: String,
+    value: String,
+    description: String,
+    span: Span,
+    /// The global args its default was made of (BuildKit's `deps`).
+    deps: BTreeSet<String>,
+}
+
+/// What a stage has seen: BuildKit's `outlineCapture`.
+#[derive(Debug, Clone, Default)]
+struct Capture {
+    all_args: BTreeMap<String, ArgInfo>,
+    used: BTreeSet<String>,
+    /// Secrets and ssh ids in the order met; the first mention of an id wins.
+    secrets: Vec<Requirement>,
+    ssh: Vec<Requirement>,
+}
+
+impl Capture {
+    /// Take in one instruction of the stage, before the scope applies it.
+    fn take(
+        &mut self,
+        ins: &Instruction,
+        scope: &StageScope<'_>,
+        lex: &ShellLex,
+        globals: &GlobalScope,
+        opts: &BuildOptions,
+        comments: &Comments<'_>,
+    ) -> Result<()> {
+        let at = |m: String| Error::new(m, ins.span.start);
+        match &ins.command {
+            Command::Arg { args } => {
+                // Later keys of one `ARG` see the earlier ones: expand in a
+                // scope that has taken them.
+                let mut vars: VarList = scope.vars().iter().cloned().collect();
+                for ArgDecl { key, default } in args {
+                    let given = opts.build_args.get(key);
+                    // `ARG X` with no default re-declares a global X: the
+                    // global's entry (value, line, description) stands.
+                    let inherited =
+                        default.is_none() && given.is_none() && globals.get(key).is_some();
+                    if !inherited {
+                        let value = match (given, default) {
+                            (Some(v), _) => v.clone(),
+                            (None, Some(d)) => {
+                                lex.process_word(d, &vars).map_err(|e| at(e.message))?
+                            }
+                            (None, None) => String::new(),
+                        };
+                        vars.set(key, value.clone());
+                        self.all_args.insert(
+                            key.clone(),
+                            ArgInfo {
+                                name: key.clone(),
+                                value,
+                                description: comments.describe(ins.span, key),
+                                span: ins.span,
+                                deps: BTreeSet::new(),
+                            },
+                        );
+                    }
+                    self.used.insert(key.clone());
+                }
+            }
+            Command::Run(run) => {
+                let mounts = run.mounts(&mut |w| scope.expand_word(w)).map_err(at)?;
+                for m in mounts {
+                    let (list, id) = match m.kind {
+                        // BuildKit: the id, else the source, else the
+                        // target's file name.
+                        MountType::Secret => {
+                            let id = m
+                                .source
+                                .clone()
+                                .filter(|s| !s.is_empty())
+                                .or_else(|| m.id.clone().filter(|s| !s.is_empty()))
+                                .or_else(|| {
+                                    m.target.as_deref().map(|t| {
+                                        t.trim_end_matches('/')
+                                            .rsplit('/')
+                                            .next()
+                                            .unwrap_or_default()
+                                            .to_string()
+                                    })
+                                })
+                                .unwrap_or_default();
+                            (&mut self.secrets, id)
+                        }
+                        MountType::Ssh => (
+                            &mut self.ssh,
+                            m.id.clone()
+                                .filter(|s| !s.is_empty())
+                                .unwrap_or_else(|| "default".to_string()),
+                        ),
+                        _ => continue,
+                    };
+                    if !list.iter().any(|r| r.name == id) {
+                        list.push(Requirement {
+                            name: id,
+                            required: m.required,
+                            location: Location::of(ins.span),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The global `ARG`s as BuildKit's `buildMetaArgs` records them: value
+/// after `--build-arg`s, the last definition's line, and the globals each
+/// default was made of (a redefinition `ARG A=${A}x` keeps the old deps).
+fn global_args(
+    df: &Dockerfile,
+    opts: &BuildOptions,
+    comments: &Comments<'_>,
+) -> Result<BTreeMap<String, ArgInfo>> {
+    let lex = df.lexer();
+    let mut env: VarList = predefined_args(df, opts).into_iter().collect();
+    let mut all: BTreeMap<String, ArgInfo> = BTreeMap::new();
+    for ins in &df.global_args {
+        let Command::Arg { args } = &ins.command else {
+            continue;
+        };
+        for ArgDecl { key, default } in args {
+            let mut info = ArgInfo {
+                name: key.clone(),
+                value: String::new(),
+                description: comments.describe(ins.span, key),
+                span: ins.span,
+                deps: BTreeSet::new(),
+            };
+            let value = match (opts.build_args.get(key), default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(d)) => {
+                    let e = lex
+                        .process_word_with_matches(d, &env)
+                        .map_err(|e| Error::new(e.message, ins.span.start))?;
+                    info.deps = e.used;
+                    if info.deps.remove(key)
+                        && let Some(old) = all.get(key)
+                    {
+                        info.deps.extend(old.deps.iter().cloned());
+                    }
+                    Some(e.result)
+                }
+                (None, None) => None,
+            };
+            if let Some(v) = value {
+                env.set(key, v.clone());
+                info.value = v;
+            }
+            all.insert(key.clone(), info);
+        }
+    }
+    Ok(all)
+}
+
+/// The walk from the target over its base stages and the stages it copies
+/// or mounts from, each visited key reported once (the nearest stage's
+/// entry wins, as in BuildKit's `dispatchState.args`).
+struct Walk<'a> {
+    graph: &'a StageGraph,
+    captures: &'a [Capture],
+}
+
+impl Walk<'_> {
+    /// Stages this one reads from: its base first, then the others in order.
+    fn next(&self, stage: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        let deps = &self.graph.stages[stage].deps;
+        for d in deps.iter().filter(|d| d.kind == DepKind::From) {
+            if let Source::Stage(j) = d.source {
+                out.push(j);
+            }
+        }
+        for d in deps.iter().filter(|d| d.kind != DepKind::From) {
+            if let Source::Stage(j) = d.source
+                && !out.contains(&j)
+            {
+                out.push(j);
+            }
+        }
+        out
+    }
+
+    fn args(&self, stage: usize, visited: &mut BTreeSet<String>, out: &mut Vec<OutlineArg>) {
+        let mut stack = vec![stage];
+        let mut seen_stage = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if !seen_stage.insert(s) {
+                continue;
+            }
+            let cap = &self.captures[s];
+            for key in used_closure(cap) {
+                let Some(a) = cap.all_args.get(&key) else {
+                    continue;
+                };
+                if visited.insert(key) {
+                    out.push(OutlineArg {
+                        name: a.name.clone(),
+                        description: a.description.clone(),
+                        value: a.value.clone(),
+                        location: Location::of(a.span),
+                    });
+                }
+            }
+            // Depth-first, base before the other sources.
+            stack.extend(self.next(s).into_iter().rev());
+        }
+    }
+
+    fn requirements(
+        &self,
+        stage: usize,
+        list: impl Fn(&Capture) -> &Vec<Requirement>,
+        visited: &mut BTreeSet<String>,
+        out: &mut Vec<Requirement>,
+    ) {
+        let mut stack = vec![stage];
+        let mut seen_stage = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if !seen_stage.insert(s) {
+                continue;
+            }
+            for r in list(&self.captures[s]) {
+                if visited.insert(r.name.clone()) {
+                    out.push(r.clone());
+                }
+            }
+            stack.extend(self.next(s).into_iter().rev());
+        }
+    }
+}
+
+/// The used keys and, through the globals' `deps`, the keys they were
+/// made of (BuildKit's `markAllUsed`).
+fn used_closure(cap: &Capture) -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    let mut todo: Vec<String> = cap.used.iter().cloned().collect();
+    while let Some(k) = todo.pop() {
+        if !all.insert(k.clone()) {
+            continue;
+        }
+        if let Some(a) = cap.all_args.get(&k) {
+            todo.extend(a.deps.iter().cloned());
+        }
+    }
+    all
+}
+
+/// Comment lines above each instruction, by its first line.
+struct Comments<'a> {
+    by_line: BTreeMap<usize, &'a [String]>,
+}
+
+impl<'a> Comments<'a> {
+    fn of(ast: &'a Ast) -> Comments<'a> {
+        Comments {
+            by_line: ast
+                .children
+                .iter()
+                .map(|n| (n.span.start.line, n.prev_comment.as_slice()))
+                .collect(),
+        }
+    }
+
+    /// The description of `name` from the comments above the instruction
+    /// at `span`: the first line that starts with `name` and a space.
+    fn describe(&self, span: Span, name: &str) -> String {
+        if name.is_empty() {
+            return String::new();
+        }
+        let prefix = format!("{name} ");
+        self.by_line
+            .get(&span.start.line)
+            .and_then(|lines| lines.iter().find_map(|l| l.strip_prefix(&prefix)))
+            .unwrap_or_default()
+            .to_string()
+    }
+}
