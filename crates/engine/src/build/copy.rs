@@ -5,6 +5,7 @@
 //! whole snapshot or an overlay view: nothing unpacked to find it).
 
 use std::collections::BTreeMap;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -18,6 +19,7 @@ use super::solve::{Solver, SourceOf};
 use super::state::ImageState;
 use super::{BuildError, BuildEvent};
 use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};
+use crate::digest::Digest;
 use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
 
 impl Solver<'_> {
@@ -203,12 +205,7 @@ impl Solver<'_> {
             .clone()
             .unwrap_or_else(|| "/".into());
         let parent_key = state.key.clone();
-        let key = KeyBuilder::new(if add.is_some() { "add" } else { "copy" })
-            .digest("parent", &state.key)
-            .json("command", &ins.command)
-            .str("workdir", &wd)
-            .digest("content", &content)
-            .finish();
+        let key = copy_key(&state.key, &ins.command, &wd, &content);
         state.key = key.clone();
         let cache_key = key.to_string();
         let slot = self.slot(&cache_key);
@@ -308,6 +305,55 @@ impl Solver<'_> {
 
 /// The history line BuildKit's `dispatchCopy` writes:
 /// `COPY [--parents] [--chown=..] [--chmod=..] SRC... [<<DOC]... DEST # buildkit`.
+/// The cache key of a `COPY` or `ADD`: its parent, each field of the
+/// instruction written out by name (never the parser's serialisation, so a
+/// field added to the parser changes no key), the working directory the
+/// destination is resolved against, and the sources' content.
+pub(crate) fn copy_key(parent: &Digest, cmd: &Command, workdir: &str, content: &Digest) -> Digest {
+    let (op, files, chown, chmod, link) = match cmd {
+        Command::Copy(c) => ("copy", &c.files, &c.chown, &c.chmod, c.link),
+        Command::Add(a) => ("add", &a.files, &a.chown, &a.chmod, a.link),
+        // Not a file op: a key no file op can have.
+        other => {
+            return KeyBuilder::new(other.keyword())
+                .digest("parent", parent)
+                .finish();
+        }
+    };
+    let flag = |b: bool| if b { "true" } else { "false" };
+    let mut key = KeyBuilder::new(op)
+        .digest("parent", parent)
+        .strs("sources", &files.sources)
+        .str("inline", &files.inline.len().to_string());
+    for f in &files.inline {
+        key = key
+            .str("name", &f.name)
+            .str("data", &f.data)
+            .str("expand", flag(f.expand))
+            .str("chomp", flag(f.chomp));
+    }
+    key = key
+        .str("dest", &files.dest)
+        .opt("chown", chown.as_deref())
+        .opt("chmod", chmod.as_deref())
+        .str("link", flag(link));
+    key = match cmd {
+        Command::Copy(c) => key
+            .opt("from", c.from.as_deref())
+            .str("parents", flag(c.parents))
+            .strs("exclude", &c.exclude),
+        Command::Add(a) => key
+            .opt("keep-git-dir", a.keep_git_dir.map(flag))
+            .opt("checksum", a.checksum.as_deref())
+            .opt("unpack", a.unpack.map(flag))
+            .strs("exclude", &a.exclude),
+        _ => key,
+    };
+    key.str("workdir", workdir)
+        .digest("content", content)
+        .finish()
+}
+
 fn copy_history(cmd: &Command) -> String {
     let (word, files, chown, chmod, parents) = match cmd {
         Command::Copy(c) => ("COPY", &c.files, &c.chown, &c.chmod, c.parents),

@@ -9,7 +9,7 @@
 use crate::digest::{Digest, Hasher};
 
 /// The encoding's version; part of every key.
-pub const KEY_VERSION: &str = "hoist-cache-key-v1";
+pub const KEY_VERSION: &str = "hoist-cache-key-v2";
 
 /// Builds one key.
 pub struct KeyBuilder {
@@ -62,12 +62,6 @@ impl KeyBuilder {
         self
     }
 
-    /// A field holding any serialisable value, as canonical JSON.
-    pub fn json<T: serde::Serialize>(self, name: &str, value: &T) -> KeyBuilder {
-        let bytes = crate::image::to_canonical_json(value).unwrap_or_default();
-        self.bytes(name, &bytes)
-    }
-
     pub fn finish(self) -> Digest {
         self.hasher.finish()
     }
@@ -118,4 +112,45 @@ mod tests {
                 }
         );
     }
+
+    /// Keys of `COPY`/`ADD`/`USER` pinned to fixed values. A change here
+    /// drops every user's cache: it must come with a new [`KEY_VERSION`]
+    /// and a CHANGELOG line. The keys are made from the instruction's
+    /// fields by name, so a field the parser gains does not move them.
+    #[test]
+    fn pinned_file_op_keys() {
+        let parent = crate::digest::Digest::of(b"parent");
+        let content = crate::digest::Digest::of(b"content");
+        let key = |line: &str| {
+            let df = hoist_dockerfile::load(&format!("FROM scratch\n{line}\n")).unwrap();
+            let cmd = &df.stages[0].instructions[0].command;
+            super::super::copy::copy_key(&parent, cmd, "/app", &content).to_string()
+        };
+        let pinned = [
+            ("COPY a b /dest/", PIN_COPY),
+            (
+                "COPY --from=x --chown=1:2 --chmod=755 --link --parents --exclude=*.md a /d",
+                PIN_COPY_FLAGS,
+            ),
+            (
+                "ADD --checksum=sha256:00 --unpack=false https://e.test/f /f",
+                PIN_ADD,
+            ),
+            ("COPY <<EOF /f\nbody\nEOF", PIN_HEREDOC),
+        ];
+        for (line, want) in pinned {
+            assert_eq!(key(line), want, "{line}");
+        }
+        // Every field moves the key.
+        let all: std::collections::BTreeSet<String> = pinned.iter().map(|(l, _)| key(l)).collect();
+        assert_eq!(all.len(), pinned.len());
+    }
+
+    const PIN_COPY: &str =
+        "sha256:22092c92cec38c4f2c3d0a01df4f02f0637abad3305d55506a23f9f0a83ef761";
+    const PIN_COPY_FLAGS: &str =
+        "sha256:6f53719653fda2113c69a11f15b6c1b7f0bf5f7d3a087c7ff71955f493d064a5";
+    const PIN_ADD: &str = "sha256:f64c29d08d1c05bd1396e574762bb1c713a4b2ddaf21036ea2f7d3a58434b46b";
+    const PIN_HEREDOC: &str =
+        "sha256:b7b501467d0725be039ef107440c291c5df69efb5f95dbac036734546c9366c5";
 }

@@ -456,10 +456,10 @@ impl Solver<'_> {
                 // Metadata changes the config, not the filesystem: later layers
                 // keep their keys (BuildKit's LLB state is unchanged too), except
                 // USER, which owns the directories WORKDIR creates.
-                if matches!(other, Command::User { .. }) {
-                    state.key = KeyBuilder::new("meta")
+                if let Command::User { user } = other {
+                    state.key = KeyBuilder::new("user")
                         .digest("parent", &state.key)
-                        .json("command", other)
+                        .str("user", user)
                         .finish();
                 }
             }
