@@ -97,7 +97,14 @@ fn main() {
         std::process::exit(code)
     }
     // As a user: hoist again as root of a user namespace (rootless).
-    if let Some(code) = hoist_sandbox::rootless::enter_if_unprivileged() {
+    let notify = |n: &hoist_sandbox::rootless::Notice| {
+        if n.is_warning() {
+            eprintln!("hoist: warning: {n}");
+        } else {
+            eprintln!("hoist: {n}");
+        }
+    };
+    if let Some(code) = hoist_sandbox::rootless::enter_if_unprivileged(&notify) {
         std::process::exit(code)
     }
     // Mounts hoist makes itself (read-only views of stages) stay private to

@@ -12,6 +12,10 @@
 //! - [`outline`]: what `--call=outline|targets` reports (args, secrets, stages);
 //! - [`limits`]: the bounds on what a hostile Dockerfile can make it do.
 
+// Only the CLI prints: library code reports through values (errors,
+// progress events, notices). Checked by clippy (`-D warnings`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod ast;
 pub mod directive;
 pub mod duration;

@@ -10,6 +10,10 @@
 //! - [`transfer`]: pull and push between registry and store.
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 
+// Only the CLI prints: library code reports through values (errors,
+// progress events, notices). Checked by clippy (`-D warnings`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod build;
 pub mod cache;
 pub mod config;

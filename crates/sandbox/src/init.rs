@@ -31,6 +31,10 @@ const FORWARDED: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the entry point of a re-executed sandbox process: when its report file cannot be written, its stderr (the step's) is the only channel left"
+)]
 pub(crate) fn sandbox_main(spec_path: &Path) -> i32 {
     let spec: RunSpec = match std::fs::read(spec_path)
         .map_err(|e| format!("reading {}: {e}", spec_path.display()))
@@ -59,6 +63,10 @@ pub(crate) fn sandbox_main(spec_path: &Path) -> i32 {
     }
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "inside the sandbox process: the cgroup warning goes out with the step's own output, where the user reads it"
+)]
 fn start(spec: &RunSpec, report: &File) -> Result<i32, SandboxError> {
     crate::sys::cloexec_from_3().what(|| "close inherited descriptors".into())?;
     die_with_parent()?;

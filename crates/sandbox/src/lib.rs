@@ -29,6 +29,10 @@
 //! [`idmap`] (hoist's own user namespace), [`isolation`] (`--isolation`:
 //! modes, facts, the plan and its line) and [`probe`] (finding the facts).
 
+// Only the CLI prints: library code reports through values (errors,
+// progress events, notices). Checked by clippy (`-D warnings`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod idmap;
 pub mod isolation;
 pub mod probe;
@@ -85,6 +89,10 @@ pub fn command(exe: &Path, spec_path: &Path) -> std::process::Command {
 /// Called first thing in `main`, before any thread or runtime starts: when
 /// the arguments say this process is a sandbox, runs it and returns its
 /// exit code (the caller exits with it); otherwise `None`.
+#[allow(
+    clippy::print_stderr,
+    reason = "the entry point of a re-executed sandbox process: when its report file cannot be written, its stderr (the step's) is the only channel left"
+)]
 pub fn dispatch() -> Option<i32> {
     let mut args = std::env::args_os().skip(1);
     let first = args.next()?;

@@ -71,6 +71,10 @@ pub fn command(exe: &Path, spec: &Path) -> std::process::Command {
     cmd
 }
 
+#[allow(
+    clippy::print_stderr,
+    reason = "the entry point of a re-executed sandbox process: when its report file cannot be written, its stderr (the step's) is the only channel left"
+)]
 pub(crate) fn probe_main(spec_path: &Path) -> i32 {
     let spec: ProbeSpec = match fs::read(spec_path)
         .map_err(|e| format!("reading {}: {e}", spec_path.display()))

@@ -87,10 +87,13 @@ const FORWARDED: [Signal; 4] = [
 /// (`Some`; 128 + signal when killed). In that re-executed child, sets the
 /// namespace up and returns `None`, as it does for privileged root. The
 /// caller exits with a returned code.
-pub fn enter_if_unprivileged() -> Option<i32> {
+///
+/// What the set-up has to tell the user goes to `notify` as a [`Notice`]
+/// (the caller words and prints it): this crate prints nothing itself.
+pub fn enter_if_unprivileged(notify: &dyn Fn(&Notice)) -> Option<i32> {
     if let Some(state) = std::env::var_os(ENV) {
         let code = match state.to_str().and_then(|s| s.strip_prefix("pending:")) {
-            Some(fd) => child(fd.parse().ok()),
+            Some(fd) => child(fd.parse().ok(), notify),
             None => None,
         };
         if code.is_none() {
@@ -103,7 +106,45 @@ pub fn enter_if_unprivileged() -> Option<i32> {
         return None;
     }
     not_dumpable();
-    Some(parent())
+    Some(parent(notify))
+}
+
+/// What entering the user namespace has to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Only the user's own id could be mapped (no sub-ids, or newuidmap
+    /// refused): builds needing other ids fail or lose file ownership.
+    SingleIdMapped { why: String },
+    /// No user namespace could be made: hoist goes on as the user,
+    /// without file ownership or `RUN`.
+    NoUserNamespace { error: String },
+    /// The set-up failed at `what`; hoist exits.
+    Failed { what: String },
+}
+
+impl Notice {
+    /// A warning (hoist goes on) rather than the reason it stops.
+    pub fn is_warning(&self) -> bool {
+        !matches!(self, Notice::Failed { .. })
+    }
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::SingleIdMapped { why } => write!(
+                f,
+                "only your own id is mapped in the user namespace ({why}); builds needing \
+                 other ids will fail or lose file ownership"
+            ),
+            Notice::NoUserNamespace { error } => write!(
+                f,
+                "cannot create a user namespace ({error}); running as your own user, without \
+                 file ownership or RUN"
+            ),
+            Notice::Failed { what } => write!(f, "rootless: {what}"),
+        }
+    }
 }
 
 /// Root with `CAP_SYS_ADMIN`: hoist mounts and unshares as it is.
@@ -138,7 +179,7 @@ fn default_root() -> Option<PathBuf> {
 }
 
 /// The user's side: start the child, map its ids, wait for it.
-fn parent() -> i32 {
+fn parent(notify: &dyn Fn(&Notice)) -> i32 {
     let (uid, gid) = (
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),
@@ -153,14 +194,14 @@ fn parent() -> i32 {
 
     let (ours, theirs) = match UnixStream::pair() {
         Ok(pair) => pair,
-        Err(e) => return fail(format!("socketpair: {e}")),
+        Err(e) => return fail(notify, format!("socketpair: {e}")),
     };
     if let Err(e) = fcntl_setfd(&theirs, FdFlags::empty()) {
-        return fail(format!("socketpair: {e}"));
+        return fail(notify, format!("socketpair: {e}"));
     }
     let mask = match block_signals() {
         Ok(mask) => mask,
-        Err(e) => return fail(format!("blocking signals: {e}")),
+        Err(e) => return fail(notify, format!("blocking signals: {e}")),
     };
     let mut args = std::env::args_os();
     let mut cmd = Command::new("/proc/self/exe");
@@ -175,23 +216,24 @@ fn parent() -> i32 {
     }
     let child = match cmd.spawn() {
         Ok(child) => child,
-        Err(e) => return fail(format!("re-executing hoist: {e}")),
+        Err(e) => return fail(notify, format!("re-executing hoist: {e}")),
     };
     drop(theirs);
     let pid = child.id();
-    if handshake(ours, pid, (uid, &uid_ranges), (gid, &gid_ranges)).is_err() {
+    if handshake(ours, pid, (uid, &uid_ranges), (gid, &gid_ranges), notify).is_err() {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
-    wait(Pid::from_raw(pid as i32), &mask)
+    wait(Pid::from_raw(pid as i32), &mask, notify)
 }
 
 /// Waits for the child's "unshared", writes its maps and answers "mapped".
-/// `Err` when the maps could not be written (the reason is printed).
+/// `Err` when the maps could not be written (the reason goes to `notify`).
 fn handshake(
     mut sock: UnixStream,
     pid: u32,
     (uid, uid_ranges): (u32, &[Range]),
     (gid, gid_ranges): (u32, &[Range]),
+    notify: &dyn Fn(&Notice),
 ) -> Result<(), ()> {
     let mut said = [0u8];
     match sock.read(&mut said) {
@@ -213,10 +255,7 @@ fn handshake(
             .and_then(|u| Ok((u, write_map(Kind::Gid, pid, gid, gid_ranges)?)))
             .map(|(single_uid, single_gid)| match single_uid.or(single_gid) {
                 Some(why) => {
-                    eprintln!(
-                        "hoist: warning: only your own id is mapped in the user namespace \
-                         ({why}); builds needing other ids will fail or lose file ownership"
-                    );
+                    notify(&Notice::SingleIdMapped { why });
                     MapKind::Single
                 }
                 None => MapKind::Subids,
@@ -229,14 +268,16 @@ fn handshake(
             Ok(())
         }
         Err(e) => {
-            eprintln!("hoist: cannot map ids into the user namespace: {e}");
+            notify(&Notice::Failed {
+                what: format!("cannot map ids into the user namespace: {e}"),
+            });
             Err(())
         }
     }
 }
 
-fn fail(what: String) -> i32 {
-    eprintln!("hoist: rootless: {what}");
+fn fail(notify: &dyn Fn(&Notice), what: String) -> i32 {
+    notify(&Notice::Failed { what });
     SETUP_FAILED
 }
 
@@ -260,14 +301,14 @@ fn block_signals() -> nix::Result<SigSet> {
 }
 
 /// Wait for `child`, passing on forwarded signals; its exit code.
-fn wait(child: Pid, mask: &SigSet) -> i32 {
+fn wait(child: Pid, mask: &SigSet, notify: &dyn Fn(&Notice)) -> i32 {
     loop {
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return code,
             Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return fail(format!("waiting for the child: {e}")),
+            Err(e) => return fail(notify, format!("waiting for the child: {e}")),
         }
         match mask.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => {}
@@ -280,19 +321,20 @@ fn wait(child: Pid, mask: &SigSet) -> i32 {
 
 /// The re-executed child: unshare, have the parent map us, become root.
 /// `fd` is the socket to the parent.
-fn child(fd: Option<RawFd>) -> Option<i32> {
+fn child(fd: Option<RawFd>, notify: &dyn Fn(&Notice)) -> Option<i32> {
     // SAFETY: single-threaded (called first thing in `main`), so nothing
     // reads the environment concurrently. Set first: whatever happens
     // below, nothing this process starts re-enters a namespace.
     unsafe { std::env::set_var(ENV, "1") };
     // The parent's mask, inherited: the signals it passes on must act here.
     if let Err(e) = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&waited_signals()), None) {
-        eprintln!("hoist: rootless: unblocking signals: {e}");
-        return Some(SETUP_FAILED);
+        return Some(fail(notify, format!("unblocking signals: {e}")));
     }
     let Some(mut sock) = fd.and_then(take_socket) else {
-        eprintln!("hoist: {ENV} names no socket from a parent hoist");
-        return Some(SETUP_FAILED);
+        return Some(fail(
+            notify,
+            format!("{ENV} names no socket from a parent hoist"),
+        ));
     };
     let parent = rustix::process::getppid();
     // SAFETY: single-threaded (see above): no other thread shares the
@@ -309,10 +351,9 @@ fn child(fd: Option<RawFd>) -> Option<i32> {
             // SAFETY: single-threaded (see above).
             unsafe { std::env::remove_var(ENV) };
         } else {
-            eprintln!(
-                "hoist: warning: cannot create a user namespace ({e}); running as your own \
-                 user, without file ownership or RUN"
-            );
+            notify(&Notice::NoUserNamespace {
+                error: e.to_string(),
+            });
         }
         return None;
     }
@@ -334,10 +375,7 @@ fn child(fd: Option<RawFd>) -> Option<i32> {
     drop(sock);
     match become_root(parent) {
         Ok(()) => None,
-        Err(e) => {
-            eprintln!("hoist: rootless: {e}");
-            Some(SETUP_FAILED)
-        }
+        Err(e) => Some(fail(notify, e.to_string())),
     }
 }
 
