@@ -13,3 +13,4 @@ mod extract;
 mod huge_inputs;
 mod store_access;
 mod support;
+mod user_db;

@@ -25,9 +25,12 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
     } else {
         &spec.user
     };
-    let (uid, gid) = crate::user::resolve(user, Some(Path::new("/")))
+    let db = crate::user::load(Path::new("/"));
+    let (uid, gid) = db
+        .exec_user(user)
         .map_err(|e| SandboxError::Spec(format!("USER {user}: {e}")))?;
-    let groups: Vec<Gid> = crate::user::supplementary(user, Some(Path::new("/")))
+    let groups: Vec<Gid> = db
+        .supplementary(user)
         .into_iter()
         .map(Gid::from_raw)
         .collect();

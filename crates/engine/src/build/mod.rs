@@ -22,7 +22,6 @@ pub mod snapshot;
 pub mod solve;
 pub mod state;
 pub mod time;
-pub mod user;
 mod workdir;
 
 use std::collections::BTreeMap;

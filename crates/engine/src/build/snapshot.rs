@@ -24,9 +24,6 @@ use crate::layer::{IndexStack, LayerIndex, UnpackOptions, index_blob, unpack};
 use crate::ops::file::DestView;
 use crate::store::{SnapshotKind, Store, chain_ids};
 
-/// BuildKit's limit on `/etc/passwd` and `/etc/group`.
-const MAX_USER_FILE: u64 = 10 << 20;
-
 /// Overlay takes at most 500 lower directories; past this many diffs a
 /// whole snapshot is made instead.
 const MAX_STACK: usize = 128;
@@ -337,34 +334,18 @@ fn layer_index(store: &Store, layer: &Layer) -> Option<Arc<LayerIndex>> {
 }
 
 /// `USER` as ids for `WORKDIR`, from the view's `/etc/passwd` and
-/// `/etc/group`: an index view's files (resolved inside the image root)
-/// are copied into a throw-away directory for the shared resolver.
-pub fn resolve_user(
-    store: &Store,
-    user: &str,
-    view: Option<&DestView>,
-) -> Result<(u32, u32), super::BuildError> {
-    let internal = |e: std::io::Error| super::BuildError::Internal(format!("user database: {e}"));
-    match view {
-        None => super::user::resolve(user, None),
-        Some(DestView::Dir(root)) => super::user::resolve(user, Some(root)),
-        Some(view) => {
-            let tmp = tempfile::Builder::new()
-                .prefix("userdb-")
-                .tempdir_in(store.root().join("tmp"))
-                .map_err(internal)?;
-            let etc = tmp.path().join("etc");
-            std::fs::create_dir(&etc).map_err(internal)?;
-            for name in ["passwd", "group"] {
-                if let Some(bytes) = view
-                    .read_file(&format!("/etc/{name}"), MAX_USER_FILE)
-                    .map_err(internal)?
-                {
-                    std::fs::write(etc.join(name), bytes).map_err(internal)?;
-                }
-            }
-            super::user::resolve(user, Some(tmp.path()))
-        }
-    }
-    .map_err(super::BuildError::Internal)
+/// `/etc/group`, read through the view: symlinks are followed inside the
+/// image root only, whichever kind of view it is.
+pub fn resolve_user(user: &str, view: Option<&DestView>) -> Result<(u32, u32), super::BuildError> {
+    let read = |file: &str| -> Result<Vec<u8>, super::BuildError> {
+        let Some(view) = view else {
+            return Ok(Vec::new());
+        };
+        view.read_file(file, hoist_userdb::MAX_FILE_BYTES)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| super::BuildError::Internal(format!("user database {file}: {e}")))
+    };
+    hoist_userdb::UserDb::parse(&read("/etc/passwd")?, &read("/etc/group")?)
+        .exec_user(user)
+        .map_err(|e| super::BuildError::Internal(e.to_string()))
 }

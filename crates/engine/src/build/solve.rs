@@ -527,7 +527,7 @@ impl Solver<'_> {
         // BuildKit makes WORKDIR's directories as the USER in force.
         let owner = match user {
             None => (0, 0),
-            Some(user) => resolve_user(self.store, user, view.as_ref())?,
+            Some(user) => resolve_user(user, view.as_ref())?,
         };
         let (layer, created) = self.write_layer(&cache_key, |w| {
             for dir in &missing {
