@@ -321,6 +321,21 @@ impl<'a> StageScope<'a> {
             .map_err(|e| e.message)
     }
 
+    /// An instruction's text as a progress view names its step, as
+    /// BuildKit names a `RUN` vertex: variables in scope expanded, quotes
+    /// and unset variables left as written, the keyword upper-cased; the
+    /// text unexpanded where it cannot be expanded.
+    pub fn display_text(&self, text: &str) -> String {
+        let lex = self.lex.clone().raw_quotes(true).skip_unset_env(true);
+        let expanded = lex
+            .process_word(text, &self.vars)
+            .unwrap_or_else(|_| text.to_string());
+        match expanded.split_once(' ') {
+            Some((word, rest)) => format!("{} {rest}", word.to_uppercase()),
+            None => expanded.to_uppercase(),
+        }
+    }
+
     /// The variables a `$VAR` sees now.
     pub fn vars(&self) -> &[(String, String)] {
         self.vars.as_slice()
