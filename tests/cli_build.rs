@@ -631,8 +631,9 @@ fn independent_stages_build_and_meet() {
 
 #[test]
 fn every_progress_mode_builds() {
-    // tty draws live lines with indicatif (hidden when stderr is not a
-    // terminal, as here); auto falls back to plain off a terminal.
+    // tty off a terminal (as here) prints only its last frame (` => …`
+    // lines, tests/cli_progress.rs drives it in one); auto falls back to
+    // plain off a terminal.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello");
