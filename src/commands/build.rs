@@ -67,7 +67,9 @@ pub struct BuildArgs {
     /// Write build metadata (buildx's keys) as JSON to this file.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
-    /// auto, tty, plain, rawjson or quiet.
+    /// How steps are shown (buildx's modes): auto (tty on a terminal, else
+    /// plain), tty, plain, rawjson (BuildKit's SolveStatus JSON lines) or
+    /// quiet. See docs/progress.md.
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Only print the image digest.

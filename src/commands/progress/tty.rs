@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(align(" => [s] RUN x", "DONE 0.1s", 30).chars().count(), 30);
         assert_eq!(
             align(" => [s] RUN a very long command line", "0.1s", 20),
-            " => [s] RUN a ve 0.1s"
+            " => [s] RUN a v 0.1s"
         );
         assert_eq!(fit("a\tb\x1b[2Jc", 10), "a b[2Jc");
     }

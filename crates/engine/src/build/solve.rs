@@ -224,7 +224,7 @@ impl Solver<'_> {
         let node = &graph.stages[index];
         let stage = &self.df.stages[index];
         let platform = self.platform(node.platform.as_deref())?;
-        let (id, started) = self.begin_step(node.display_name(), self.from_text(graph, node));
+        let (id, started) = self.begin_step(node.display_name(), self.base_step_text(graph, node));
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
         {
@@ -295,7 +295,11 @@ impl Solver<'_> {
     /// A stage's first step as BuildKit names it: `FROM` and the image it
     /// resolves, expanded and fully qualified (`FROM ${BASE}` with
     /// `BASE=base:1` is `FROM docker.io/library/base:1`).
-    fn from_text(&self, graph: &StageGraph, node: &hoist_dockerfile::graph::StageNode) -> String {
+    fn base_step_text(
+        &self,
+        graph: &StageGraph,
+        node: &hoist_dockerfile::graph::StageNode,
+    ) -> String {
         let named = |name: &str| match self.opts.named_contexts.get(name) {
             Some(NamedContext::Image(r)) => Some(format!("FROM {r}")),
             Some(NamedContext::OciLayout { dir, reference }) => Some(format!(
