@@ -356,7 +356,7 @@ fn rawjson_is_buildkits_solve_status_and_nothing_else() {
         &ctx,
         &[(
             "Dockerfile",
-            "ARG BASE=base:1\nFROM ${BASE}\nRUN echo one; echo two >&2\nCOPY Dockerfile /\n",
+            "ARG BASE=base:1\nFROM ${BASE}\nLABEL a=1 \\\n\n  b=2\nRUN echo one; echo two >&2\nCOPY Dockerfile /\n",
         )],
     );
     let (stdout, stderr) = lab.ok(&[
@@ -418,6 +418,24 @@ fn rawjson_is_buildkits_solve_status_and_nothing_else() {
     assert!(
         ids.contains(&"naming to docker.io/library/json:1"),
         "{ids:?}"
+    );
+
+    // The Dockerfile's warning (an empty continuation line) is a
+    // `warnings` entry, as BuildKit reports its lint warnings.
+    let warned: Vec<String> = all(&all_statuses, "warnings")
+        .iter()
+        .map(|w| {
+            let short = base64::engine::general_purpose::STANDARD
+                .decode(w["short"].as_str().unwrap())
+                .unwrap();
+            String::from_utf8(short).unwrap()
+        })
+        .collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.starts_with("NoEmptyContinuation: ")),
+        "{warned:?}"
     );
 
     // Again: every step cached.

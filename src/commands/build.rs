@@ -257,7 +257,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         ))?,
     };
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
-    src.warn(&ast.warnings);
+    let mode = if args.quiet {
+        "quiet"
+    } else {
+        args.progress.as_str()
+    };
+    super::progress::warn(mode, &src, &ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
     let build_args = input::build_args(&args.build_args)?;
     let mut front = hoist_dockerfile::BuildOptions {

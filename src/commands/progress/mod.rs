@@ -82,6 +82,16 @@ impl BuildProgress for View {
     }
 }
 
+/// The Dockerfile's warnings: on stderr, or in rawjson as
+/// `SolveStatus.warnings` (nothing but JSON on that stream).
+pub fn warn(mode: &str, src: &super::input::Source, warnings: &[hoist_dockerfile::Warning]) {
+    if mode == "rawjson" {
+        rawjson::warnings(warnings);
+    } else {
+        src.warn(warnings);
+    }
+}
+
 /// A failed step's error as its vertex carries it: without the Dockerfile
 /// line (the build's own error says it), first line only (the output the
 /// views kept follows).

@@ -213,3 +213,33 @@ impl RawJson {
         emit(json!({ "vertexes": [v.json()] }));
     }
 }
+
+/// Dockerfile warnings as `SolveStatus.warnings` (BuildKit reports its
+/// lint warnings there): `short` is `RULE: MESSAGE (line N)`, base64 as
+/// Go's `[]byte`, with the line as its `range`.
+pub fn warnings(warnings: &[hoist_dockerfile::Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let list: Vec<Value> = warnings
+        .iter()
+        .map(|w| {
+            let mut v = Map::new();
+            v.insert("level".into(), json!(1));
+            if w.line == 0 {
+                v.insert(
+                    "short".into(),
+                    json!(b64(&format!("{}: {}", w.rule, w.message))),
+                );
+            } else {
+                let short = format!("{}: {} (line {})", w.rule, w.message, w.line);
+                v.insert("short".into(), json!(b64(&short)));
+                let at = json!({ "line": w.line });
+                v.insert("range".into(), json!([{ "start": at, "end": at }]));
+            }
+            Value::Object(v)
+        })
+        .collect();
+    emit(json!({ "warnings": list }));
+}
