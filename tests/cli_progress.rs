@@ -210,6 +210,12 @@ fn tty_shows_the_last_lines_of_a_running_step() {
     term.keys("C-c");
     let screen = term.wait_for("EXIT=");
     assert!(screen.contains("EXIT=130"), "interrupted: {screen}");
+    // buildx marks an interrupted step CANCELED and reports no output.
+    assert!(
+        line_of(&screen, "RUN for i in").starts_with(" => CANCELED [stage-0] RUN for i in"),
+        "{screen}"
+    );
+    assert!(!screen.contains(" > [stage-0] RUN for i in"), "{screen}");
 }
 
 #[test]

@@ -103,6 +103,12 @@ fn step_error(e: &BuildError) -> String {
     inner.to_string().lines().next().unwrap_or("").to_string()
 }
 
+/// Whether a step's error is an interrupt (Ctrl-C): buildx shows such a
+/// step `CANCELED`, not `ERROR`, and reports no output for it.
+fn cancelled(error: &str) -> bool {
+    error == "cancelled"
+}
+
 /// A step's name in every view: `[stage] TEXT`, the text's first line
 /// (a heredoc's body is not part of it).
 fn step_name(stage: &str, text: &str) -> String {

@@ -2,7 +2,8 @@
 //! a step starts, each line of its output as `#N 0.213 LINE` (seconds
 //! since the step started), `#N CACHED` or `#N DONE 0.3s` when it ends, a
 //! blank line between steps; a failed step ends `#N ERROR: …` and its
-//! last lines are printed again between `------` rules at the end.
+//! last lines are printed again between `------` rules at the end (an
+//! interrupted one ends `#N CANCELED`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 use hoist_engine::build::BuildEvent;
 
-use super::{log_seconds, step_name};
+use super::{cancelled, log_seconds, step_name};
 
 /// Lines of a step's output kept for its error report (BuildKit keeps
 /// the last ten too).
@@ -124,9 +125,13 @@ impl Plain {
             .filter(|(_, s)| s.open)
             .collect();
         for (id, _) in &failed {
-            let _ = writeln!(out, "#{id} ERROR: {error}");
+            let _ = if cancelled(error) {
+                writeln!(out, "#{id} CANCELED")
+            } else {
+                writeln!(out, "#{id} ERROR: {error}")
+            };
         }
-        for (_, step) in &failed {
+        for (_, step) in failed.iter().filter(|_| !cancelled(error)) {
             let _ = writeln!(out, "------");
             let _ = writeln!(out, " > {}:", step.name);
             for line in &step.last {

@@ -21,8 +21,8 @@ use hoist_engine::build::BuildEvent;
 use hoist_engine::digest::Digest;
 use serde_json::{Map, Value, json};
 
-use super::step_name;
 use super::time::rfc3339_nano;
+use super::{cancelled, step_name};
 
 pub struct RawJson {
     explain: bool,
@@ -178,7 +178,13 @@ impl RawJson {
                 && v.completed.is_none()
             {
                 v.completed = Some(now);
-                v.error = Some(error.to_string());
+                // An interrupt is BuildKit's cancellation, which readers
+                // tell by this suffix.
+                v.error = Some(if cancelled(error) {
+                    "context canceled".to_string()
+                } else {
+                    error.to_string()
+                });
                 emit(json!({ "vertexes": [v.json()] }));
             }
         }

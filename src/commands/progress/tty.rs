@@ -12,7 +12,8 @@
 //! A finished step keeps its line (`CACHED`, or `DONE` and its time); a
 //! running one shows its last lines of output under it; a failed one is
 //! `ERROR`, and its output is printed again after the last frame between
-//! `------` rules (buildx's error report). Off a terminal (`--progress
+//! `------` rules (buildx's error report); an interrupted one is
+//! `CANCELED`. Off a terminal (`--progress
 //! tty` asked for anyway) only the last frame is printed, without colour.
 
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use hoist_engine::build::BuildEvent;
 
-use super::{log_seconds, step_name};
+use super::{cancelled, log_seconds, step_name};
 
 /// Lines of a running step's output shown under it (buildx's 6).
 const TAIL: usize = 6;
@@ -62,6 +63,8 @@ struct Job {
     took: Option<f64>,
     cached: bool,
     failed: bool,
+    /// Failed by an interrupt: `CANCELED`, no error report.
+    cancelled: bool,
     /// `--explain` lines.
     notes: Vec<String>,
     /// The last lines of output, with their seconds since the start.
@@ -113,6 +116,7 @@ impl Tty {
                     took: None,
                     cached: false,
                     failed: false,
+                    cancelled: false,
                     notes: Vec::new(),
                     output: VecDeque::new(),
                 });
@@ -161,15 +165,16 @@ impl Tty {
     pub fn finish(&self, error: Option<&str>) {
         self.stop();
         let mut state = self.shared.lock();
-        if error.is_some() {
+        if let Some(error) = error {
             for job in state.jobs.iter_mut().filter(|j| j.took.is_none()) {
                 job.took = Some(job.started.elapsed().as_secs_f64());
                 job.failed = true;
+                job.cancelled = cancelled(error);
             }
         }
         state.draw(true);
         let mut report = String::new();
-        for job in state.jobs.iter().filter(|j| j.failed) {
+        for job in state.jobs.iter().filter(|j| j.failed && !j.cancelled) {
             report.push_str("------\n");
             report.push_str(&format!(" > {}:\n", job.name));
             for (at, line) in &job.output {
@@ -264,6 +269,9 @@ impl State {
             // buildx shows what took under 0.05 s as 0.0 s.
             let seconds = if seconds < 0.05 { 0.0 } else { seconds };
             let (label, right, paint) = match (job.took, job.failed, job.cached) {
+                (Some(_), true, _) if job.cancelled => {
+                    ("CANCELED ", format!("{seconds:.1}s"), Some("33"))
+                }
                 (Some(_), true, _) => ("ERROR ", format!("{seconds:.1}s"), Some("31")),
                 (Some(_), false, true) => ("CACHED ", format!("{seconds:.1}s"), Some("34")),
                 (Some(_), false, false) => ("", format!("DONE {seconds:.1}s"), Some("34")),
