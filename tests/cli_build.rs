@@ -602,10 +602,16 @@ fn independent_stages_build_and_meet() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    // Each step's stage, in the order the steps started: a vertex's first
+    // appearance in BuildKit's SolveStatus stream, named `[STAGE] …`.
+    let mut seen = std::collections::BTreeSet::new();
     let stages: Vec<&str> = events
         .iter()
-        .filter(|e| e["event"] == "step")
-        .filter_map(|e| e["stage"].as_str())
+        .filter_map(|e| e["vertexes"].as_array())
+        .flatten()
+        .filter(|v| seen.insert(v["digest"].as_str().unwrap_or("").to_string()))
+        .filter_map(|v| v["name"].as_str()?.strip_prefix('[')?.split_once(']'))
+        .map(|(stage, _)| stage)
         .collect();
     let last = stages
         .iter()
@@ -631,8 +637,9 @@ fn independent_stages_build_and_meet() {
 
 #[test]
 fn every_progress_mode_builds() {
-    // tty draws live lines with indicatif (hidden when stderr is not a
-    // terminal, as here); auto falls back to plain off a terminal.
+    // tty off a terminal (as here) prints only its last frame (` => …`
+    // lines, tests/cli_progress.rs drives it in one); auto falls back to
+    // plain off a terminal.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello");

@@ -697,6 +697,10 @@ fn without_a_stack_a_default_step_gets_loopback_only_and_says_so() {
     let ifs: Vec<&str> = t
         .lines()
         .filter_map(|l| l.strip_prefix("#2 "))
+        // Output lines carry the step's seconds: `#2 0.213 lo`.
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(seconds, _)| seconds.parse::<f64>().is_ok())
+        .map(|(_, text)| text)
         .filter(|l| !l.contains(' ') && !l.contains(':'))
         .collect();
     assert_eq!(ifs, ["lo"], "only loopback:\n{t}");

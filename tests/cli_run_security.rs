@@ -41,7 +41,8 @@ fn syscalls_binary(dir: &Path) {
     assert!(st.success());
 }
 
-/// `NAME RESULT` lines of one step in a plain progress log (`#N NAME RESULT`).
+/// `NAME RESULT` lines of one step in a plain progress log (`#N SECONDS
+/// NAME RESULT`).
 fn answers(log: &str, step: &str) -> BTreeMap<String, String> {
     let num = log
         .lines()
@@ -51,6 +52,7 @@ fn answers(log: &str, step: &str) -> BTreeMap<String, String> {
         .unwrap_or_else(|| panic!("no step {step:?} in:\n{log}"));
     log.lines()
         .filter_map(|l| l.strip_prefix(&num))
+        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
         .filter_map(|l| l.split_once(' '))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()

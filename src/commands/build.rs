@@ -3,12 +3,11 @@
 //! loads into docker.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use hoist_engine::build::base::BaseResolver;
-use hoist_engine::build::{BuildEvent, BuildOptions, BuildProgress, build};
+use hoist_engine::build::{BuildOptions, build};
 use hoist_engine::export::OutputSpec;
 use hoist_engine::image::media_types;
 use hoist_engine::store::Store;
@@ -74,7 +73,9 @@ pub struct BuildArgs {
     /// Write build metadata (buildx's keys) as JSON to this file.
     #[arg(long)]
     metadata_file: Option<PathBuf>,
-    /// auto, tty, plain, rawjson or quiet.
+    /// How steps are shown (buildx's modes): auto (tty on a terminal, else
+    /// plain), tty, plain, rawjson (BuildKit's SolveStatus JSON lines) or
+    /// quiet. See docs/progress.md.
     #[arg(long, default_value = "auto")]
     progress: String,
     /// Only print the image digest.
@@ -134,61 +135,6 @@ pub struct BuildArgs {
     isolation: hoist_engine::build::Isolation,
     #[command(flatten)]
     registry: RegistryArgs,
-}
-
-/// BuildKit's plain progress: `#N [stage] TEXT`, `#N CACHED`, `#N DONE 0.1s`.
-struct Plain {
-    explain: bool,
-    json: bool,
-    out: std::sync::Mutex<std::io::Stderr>,
-}
-
-impl BuildProgress for Plain {
-    fn event(&self, e: BuildEvent) {
-        let Ok(mut out) = self.out.lock() else { return };
-        if self.json {
-            let v = match &e {
-                BuildEvent::Step { id, stage, text } => {
-                    serde_json::json!({"event": "step", "id": id, "stage": stage, "name": text})
-                }
-                BuildEvent::Cached { id } => serde_json::json!({"event": "cached", "id": id}),
-                BuildEvent::Imported { id, from } => {
-                    serde_json::json!({"event": "imported", "id": id, "from": from})
-                }
-                BuildEvent::Explain { id, reason } => {
-                    serde_json::json!({"event": "explain", "id": id, "reason": reason})
-                }
-                BuildEvent::Done { id, seconds } => {
-                    serde_json::json!({"event": "done", "id": id, "seconds": seconds})
-                }
-                BuildEvent::Output { id, line } => {
-                    serde_json::json!({"event": "output", "id": id, "line": line})
-                }
-            };
-            let _ = writeln!(out, "{v}");
-            return;
-        }
-        let _ = match e {
-            BuildEvent::Step { id, stage, text } => writeln!(out, "#{id} [{stage}] {text}"),
-            BuildEvent::Cached { id } => writeln!(out, "#{id} CACHED"),
-            BuildEvent::Imported { id, from } if self.explain => {
-                writeln!(out, "#{id} cache hit: imported from {from}")
-            }
-            BuildEvent::Imported { .. } => Ok(()),
-            BuildEvent::Explain { id, reason } if self.explain => {
-                writeln!(out, "#{id} cache miss: {reason}")
-            }
-            BuildEvent::Explain { .. } => Ok(()),
-            BuildEvent::Done { id, seconds } => writeln!(out, "#{id} DONE {seconds:.1}s"),
-            BuildEvent::Output { id, line } => writeln!(out, "#{id} {line}"),
-        };
-    }
-}
-
-struct Quiet;
-
-impl BuildProgress for Quiet {
-    fn event(&self, _: BuildEvent) {}
 }
 
 /// BuildKit's exporters gzip layers unless told otherwise; hoist's store
@@ -317,7 +263,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         ))?,
     };
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
-    src.warn(&ast.warnings);
+    let mode = if args.quiet {
+        "quiet"
+    } else {
+        args.progress.as_str()
+    };
+    super::progress::warn(mode, &src, &ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
     let build_args = input::build_args(&args.build_args)?;
     let mut front = hoist_dockerfile::BuildOptions {
@@ -418,10 +369,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());
         hoist_engine::image::Platform::new(&p.os, &p.architecture, variant)
     };
+    // rawjson's stream carries nothing but JSON: no chatter about caches
+    // and pushes (the build's own lines are its vertexes).
+    let quiet = args.quiet || args.progress == "rawjson";
     opts.cache_from = if opts.no_cache {
         Vec::new()
     } else {
-        super::build_cache::import_all(store, &client, &args.cache_from, &platform, args.quiet)?
+        super::build_cache::import_all(store, &client, &args.cache_from, &platform, quiet)?
     };
     let resolver = BaseResolver {
         store,
@@ -436,21 +390,10 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     } else {
         args.progress.as_str()
     };
-    let plain = Plain {
-        explain: args.explain,
-        json: progress_mode == "rawjson",
-        out: std::sync::Mutex::new(std::io::stderr()),
-    };
-    let tty = super::progress_tty::Tty::new(args.explain);
-    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let progress: &dyn BuildProgress = match progress_mode {
-        "quiet" => &Quiet,
-        "tty" => &tty,
-        "auto" if on_terminal => &tty,
-        "auto" | "plain" | "rawjson" => &plain,
-        other => anyhow::bail!("unknown --progress {other:?} (auto, tty, plain, rawjson, quiet)"),
-    };
-    let result = build(store, resolver, &df, &opts, progress).map_err(|e| match e {
+    let view = super::progress::View::new(progress_mode, args.explain)?;
+    let result = build(store, resolver, &df, &opts, &view);
+    view.finish(result.as_ref().err());
+    let result = result.map_err(|e| match e {
         hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
         hoist_engine::build::BuildError::AtLine { line, source } => {
             let text = src
@@ -494,7 +437,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     )?;
     let digest = manifest.digest().clone();
     if pushed_lazily {
-        super::build_cache::push_lazily(store, &client, &manifest, &args.tags, args.quiet)?;
+        super::build_cache::push_lazily(store, &client, &manifest, &args.tags, quiet)?;
     }
     let mut names = Vec::new();
     for t in args.tags.iter().filter(|_| !pushed_lazily) {
@@ -512,12 +455,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             let mut spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
             (spec.compression, spec.compression_level) = (Some(to), level);
             super::export::run(store, &image_ref, &spec, &args.registry)?;
-            if !args.quiet {
+            if !quiet {
                 eprintln!("pushing manifest for {name}@{digest} done");
             }
         }
     }
-    super::build_cache::export_all(store, &client, &cache_exports, &result, args.quiet)?;
+    super::build_cache::export_all(store, &client, &cache_exports, &result, quiet)?;
     if let Some(path) = &args.iidfile {
         std::fs::write(path, digest.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -537,16 +480,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     if args.quiet {
         crate::report::outln!("{digest}");
     } else {
-        eprintln!(
+        let mut lines = vec![format!(
             "writing image {digest} done ({} steps run, {} cached)",
             result.executed, result.cached
-        );
-        for n in &names {
-            eprintln!("naming to {n} done");
-        }
-        if let Some(line) = super::build_cache::summary(&opts.cache_from, &result) {
-            eprintln!("{line}");
-        }
+        )];
+        lines.extend(names.iter().map(|n| format!("naming to {n} done")));
+        lines.extend(super::build_cache::summary(&opts.cache_from, &result));
+        view.summary(&lines);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ pub mod graph;
 pub mod images;
 pub mod input;
 pub mod parse;
-pub mod progress_tty;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod store;

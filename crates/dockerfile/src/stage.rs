@@ -329,6 +329,34 @@ impl<'a> StageScope<'a> {
             .map_err(|e| e.message)
     }
 
+    /// An instruction's text as a progress view names its step, as
+    /// BuildKit names a `RUN` vertex: variables in scope expanded, quotes
+    /// and unset variables left as written, the keyword upper-cased; the
+    /// text unexpanded where it cannot be expanded.
+    ///
+    /// A name that could expand past [`MAX_WORD_BYTES`] (each `$` taken as
+    /// the longest value in scope) stays unexpanded: a hostile Dockerfile's
+    /// `RUN $A$A$A…` costs no more than its text.
+    pub fn display_text(&self, text: &str) -> String {
+        let longest = self.vars.as_slice().iter().map(|(_, v)| v.len()).max();
+        let worst = text
+            .matches('$')
+            .count()
+            .saturating_mul(longest.unwrap_or(0))
+            .saturating_add(text.len());
+        let expanded = if worst > crate::limits::MAX_WORD_BYTES {
+            text.to_string()
+        } else {
+            let lex = self.lex.clone().raw_quotes(true).skip_unset_env(true);
+            lex.process_word(text, &self.vars)
+                .unwrap_or_else(|_| text.to_string())
+        };
+        match expanded.split_once(' ') {
+            Some((word, rest)) => format!("{} {rest}", word.to_uppercase()),
+            None => expanded.to_uppercase(),
+        }
+    }
+
     /// The variables a `$VAR` sees now.
     pub fn vars(&self) -> &[(String, String)] {
         self.vars.as_slice()

@@ -391,3 +391,39 @@ fn instruction_errors_name_the_problem_and_the_line() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn steps_are_displayed_as_buildkit_names_run_vertices() {
+    // dispatchRun's name: `processCmdEnv` with RawQuotes and SkipUnsetEnv,
+    // the keyword upper-cased.
+    let df =
+        load("FROM scratch\nENV WHO=world\nARG N=3\nrun echo \"hi $WHO\" $N $UNSET\n").unwrap();
+    let globals = GlobalScope::new(&df, &opts(&[])).unwrap();
+    let o = opts(&[]);
+    let mut scope = StageScope::new(&df, &globals, &o, &[]);
+    let mut shown = Vec::new();
+    for i in &df.stages[0].instructions {
+        scope.apply(i).unwrap();
+        shown.push(scope.display_text(i.original.trim()));
+    }
+    assert_eq!(shown.last().unwrap(), "RUN echo \"hi world\" 3 $UNSET");
+}
+
+#[test]
+fn a_step_name_that_could_expand_huge_is_shown_as_written() {
+    // `RUN $A$A…` with a long A would cost its expansion just to be shown.
+    let long = "x".repeat(64 * 1024);
+    let refs = "$A".repeat(32);
+    let text = format!("FROM scratch\nENV A={long}\nRUN echo {refs}\nRUN echo $A\n");
+    let df = load(&text).unwrap();
+    let globals = GlobalScope::new(&df, &opts(&[])).unwrap();
+    let o = opts(&[]);
+    let mut scope = StageScope::new(&df, &globals, &o, &[]);
+    let mut shown = Vec::new();
+    for i in &df.stages[0].instructions {
+        scope.apply(i).unwrap();
+        shown.push(scope.display_text(i.original.trim()));
+    }
+    assert_eq!(shown[1], format!("RUN echo {refs}"));
+    assert_eq!(shown[2], format!("RUN echo {long}"));
+}

@@ -224,7 +224,7 @@ impl Solver<'_> {
         let node = &graph.stages[index];
         let stage = &self.df.stages[index];
         let platform = self.platform(node.platform.as_deref())?;
-        let (id, started) = self.begin_step(node.display_name(), stage.original.trim());
+        let (id, started) = self.begin_step(node.display_name(), self.base_step_text(graph, node));
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
         {
@@ -290,6 +290,41 @@ impl Solver<'_> {
             )?;
         }
         Ok(state)
+    }
+
+    /// A stage's first step as BuildKit names it: `FROM` and the image it
+    /// resolves, expanded and fully qualified (`FROM ${BASE}` with
+    /// `BASE=base:1` is `FROM docker.io/library/base:1`).
+    fn base_step_text(
+        &self,
+        graph: &StageGraph,
+        node: &hoist_dockerfile::graph::StageNode,
+    ) -> String {
+        let named = |name: &str| match self.opts.named_contexts.get(name) {
+            Some(NamedContext::Image(r)) => Some(format!("FROM {r}")),
+            Some(NamedContext::OciLayout { dir, reference }) => Some(format!(
+                "FROM oci-layout://{}{}",
+                dir.display(),
+                reference
+                    .as_deref()
+                    .map(|r| format!("@{r}"))
+                    .unwrap_or_default()
+            )),
+            Some(NamedContext::Dir(_)) | None => None,
+        };
+        if let Some(text) = node.name.as_deref().and_then(named) {
+            return text;
+        }
+        match node.base() {
+            Source::Scratch => "FROM scratch".to_string(),
+            Source::Stage(j) => format!("FROM {}", graph.stages[*j].display_name()),
+            Source::Image(name) => {
+                named(name).unwrap_or_else(|| match crate::reference::Reference::parse(name) {
+                    Ok(r) => format!("FROM {r}"),
+                    Err(_) => format!("FROM {name}"),
+                })
+            }
+        }
     }
 
     /// The image a `--build-context` names.
@@ -364,7 +399,9 @@ impl Solver<'_> {
         results: &BTreeMap<usize, ImageState>,
     ) -> Result<ImageState, BuildError> {
         let at = |e: BuildError| e.at(ins.span.start.line);
-        let expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
+        let mut expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
+        // Progress views name the step as BuildKit does: expanded.
+        expanded.original = scope.display_text(ins.original.trim());
         match &expanded.command {
             Command::Run(_) => {
                 state = self
