@@ -42,6 +42,10 @@ pub struct BuildArgs {
     /// Do not use the build cache: every step runs.
     #[arg(long)]
     no_cache: bool,
+    /// Do not use the build cache for these stages (`AS` names,
+    /// comma-separated or repeated): their steps run again, others may hit.
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
     /// Always pull base images, even when the store has them.
     #[arg(long)]
     pull: bool,
@@ -122,6 +126,10 @@ pub struct BuildArgs {
     /// seccomp filter and with every capability.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
+    /// Add a line to RUN steps' /etc/hosts: `HOST:IP` or `HOST=IP`;
+    /// repeatable (never in the image).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_hosts: Vec<String>,
     /// How RUN steps are isolated: auto (the strongest this host allows),
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
@@ -392,6 +400,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         isolation: args.isolation,
         cache_from: Vec::new(),
         inline_cache: cache_exports.inline,
+        extra_hosts: args
+            .add_hosts
+            .iter()
+            .map(|h| hoist_engine::ops::run::ExtraHost::parse(h).map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?,
+        no_cache_filter: args.no_cache_filter.clone(),
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
