@@ -2,10 +2,57 @@
 //! `--add-host`, `--no-cache-filter`, `--load`, `--annotation`. Each test
 //! names the BuildKit (buildx) behaviour it mirrors.
 
+#[path = "../testdata/run/dockerd.rs"]
+mod dockerd;
 #[path = "../testdata/run/lab.rs"]
 mod lab;
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
 use lab::Lab;
+
+/// `hoist --root ROOT ARGS` as `lab::hoist` runs it, with `env` set.
+fn hoist_env(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(&lab.root)
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("HOIST_ROOT")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("CONTAINER_HOST")
+        .env("DOCKER_CONFIG", lab.root.join("docker-config"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("hoist runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A context whose image prints `from hoist` when run.
+fn app_context(lab: &Lab) -> PathBuf {
+    let ctx = lab.path("app");
+    lab::write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM base:1\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+            ),
+            ("f", "from hoist\n"),
+        ],
+    );
+    ctx
+}
 
 /// The lines of a build's plain log that a RUN printed with `marker`.
 fn printed(log: &str, marker: &str) -> Vec<String> {
@@ -136,4 +183,187 @@ fn no_cache_filter_runs_the_named_stages_again_and_the_rest_hits() {
     ]);
     assert!(printed(&third, "tools ").is_empty(), "{third}");
     assert_eq!(printed(&third, "app ").len(), 1, "{third}");
+}
+
+#[test]
+fn load_puts_the_image_into_docker_as_buildx_does() {
+    // buildx `--load` (= `--output type=docker`): the image is in the
+    // docker engine under its tags, keyed by the config digest the build
+    // wrote; hoist says which engine took it.
+    let lab = Lab::new();
+    let ctx = app_context(&lab);
+    let engine = dockerd::Dockerd::start();
+    let metadata = lab.path("meta.json");
+    let out = hoist_env(
+        &lab,
+        &[
+            "build",
+            "--load",
+            "-t",
+            "app:1",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ],
+        &[("DOCKER_HOST", &engine.host())],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "loading image into docker 20.10.24+dfsg1 at {} done",
+            engine.host()
+        )),
+        "{log}"
+    );
+    let run = engine.ok(&["run", "--rm", "--network", "none", "app:1"]);
+    assert_eq!(run, "from hoist\n");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    let id = engine.ok(&["image", "inspect", "--format", "{{.Id}}", "app:1"]);
+    assert_eq!(
+        id.trim(),
+        meta["containerimage.config.digest"].as_str().unwrap()
+    );
+    // `-o type=docker` without dest is the same load (here of `hoist export`).
+    engine.ok(&["rmi", "app:1"]);
+    let out = hoist_env(
+        &lab,
+        &["export", "app:1", "-o", "type=docker"],
+        &[("DOCKER_HOST", &engine.host())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        engine.ok(&["run", "--rm", "--network", "none", "app:1"]),
+        "from hoist\n"
+    );
+}
+
+/// `podman system service` on a private store and socket, stopped on drop.
+struct PodmanService {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl PodmanService {
+    fn start() -> PodmanService {
+        let dir = tempfile::Builder::new()
+            .prefix("hp")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let child = PodmanService::podman_in(dir.path())
+            .args(["system", "service", "--time=0"])
+            .arg(format!(
+                "unix://{}",
+                dir.path().join("podman.sock").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("podman is installed");
+        let service = PodmanService { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !service.socket().exists() {
+            assert!(Instant::now() < deadline, "podman's socket did not appear");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        service
+    }
+
+    fn podman_in(dir: &Path) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.arg("--root")
+            .arg(dir.join("root"))
+            .arg("--runroot")
+            .arg(dir.join("run"))
+            .arg("--tmpdir")
+            .arg(dir.join("tmp"))
+            .args(["--storage-driver", "vfs", "--events-backend", "none"]);
+        cmd
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("podman.sock")
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    fn podman(&self, args: &[&str]) -> String {
+        let out = PodmanService::podman_in(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "podman {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.podman(&["rmi", "--all", "--force"]);
+    }
+}
+
+#[test]
+fn load_falls_back_to_podman_and_says_what_it_tried_when_nothing_answers() {
+    // No docker at DOCKER_HOST: podman's Docker-compatible API
+    // (CONTAINER_HOST, as podman-remote finds it) takes the image.
+    let lab = Lab::new();
+    let ctx = app_context(&lab);
+    let ctx = ctx.to_str().unwrap();
+    let nothing = lab.path("nothing");
+    std::fs::create_dir(&nothing).unwrap();
+    let no_docker = format!("unix://{}/docker.sock", nothing.display());
+    let podman = PodmanService::start();
+    let out = hoist_env(
+        &lab,
+        &["build", "--load", "-t", "app:1", ctx],
+        &[
+            ("DOCKER_HOST", &no_docker),
+            ("CONTAINER_HOST", &podman.host()),
+        ],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(" at {} done", podman.host())),
+        "{log}"
+    );
+    assert!(log.contains("loading image into podman"), "{log}");
+    let images = podman.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("app:1"), "{images}");
+
+    // Neither: an error naming every socket tried and the archive way out.
+    if Path::new("/run/podman/podman.sock").exists() {
+        eprintln!("a root podman socket answers on this host: the no-engine case is not checked");
+        return;
+    }
+    let no_podman = format!("unix://{}/podman.sock", nothing.display());
+    let out = hoist_env(
+        &lab,
+        &["build", "--load", "-t", "app:1", ctx],
+        &[
+            ("DOCKER_HOST", &no_docker),
+            ("CONTAINER_HOST", &no_podman),
+            ("XDG_RUNTIME_DIR", nothing.to_str().unwrap()),
+        ],
+    );
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for want in [
+        "no Docker or Podman engine answered".to_string(),
+        format!("{no_docker} (DOCKER_HOST): No such file or directory"),
+        format!("{no_podman} (CONTAINER_HOST)"),
+        "unix:///run/podman/podman.sock (podman's root socket)".to_string(),
+        "-o type=docker,dest=FILE".to_string(),
+    ] {
+        assert!(err.contains(&want), "{want:?} in:\n{err}");
+    }
+    // Found out before the build, as buildx asks its endpoint first.
+    assert!(!err.contains("COPY f /f"), "the build ran:\n{err}");
 }

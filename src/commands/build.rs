@@ -66,6 +66,11 @@ pub struct BuildArgs {
     /// Push the tagged image (`--output type=image,push=true`).
     #[arg(long)]
     push: bool,
+    /// Load the image into the local Docker engine, else Podman's
+    /// (`--output type=docker`): DOCKER_HOST, docker's context or
+    /// /var/run/docker.sock, then CONTAINER_HOST or podman's socket.
+    #[arg(long)]
+    load: bool,
     /// Write the image's manifest digest to this file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
@@ -200,7 +205,10 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
     use hoist_engine::export::OutputKind;
     let wants = matches!(
         spec.kind,
-        OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { push: true, .. }
+        OutputKind::Oci { .. }
+            | OutputKind::Docker { .. }
+            | OutputKind::Load
+            | OutputKind::Image { push: true, .. }
     );
     if wants && spec.compression.is_none() {
         spec.compression = Some(crate::config::output_compression());
@@ -218,7 +226,10 @@ fn image_compression<'a>(
     for spec in outputs {
         let image = matches!(
             spec.kind,
-            OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { .. }
+            OutputKind::Oci { .. }
+                | OutputKind::Docker { .. }
+                | OutputKind::Load
+                | OutputKind::Image { .. }
         );
         if image && let Some(c) = spec.compression {
             return (c, spec.compression_level);
@@ -452,6 +463,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         "auto" | "plain" | "rawjson" => &plain,
         other => anyhow::bail!("unknown --progress {other:?} (auto, tty, plain, rawjson, quiet)"),
     };
+    if args.load
+        || args.outputs.iter().any(|o| {
+            OutputSpec::parse(o).is_ok_and(|s| s.kind == hoist_engine::export::OutputKind::Load)
+        })
+    {
+        super::engine_load::find().context("--load")?;
+    }
     let result = build(store, resolver, &df, &opts, progress).map_err(|e| match e {
         hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
         hoist_engine::build::BuildError::AtLine { line, source } => {
@@ -468,6 +486,10 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     if args.push && args.tags.is_empty() {
         // buildx's words.
         anyhow::bail!("tag is needed when pushing to registry");
+    }
+    if args.load {
+        // buildx: `--load` is `--output type=docker`.
+        args.outputs.push("type=docker".to_string());
     }
     let outputs = args
         .outputs

@@ -91,6 +91,7 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
         OutputKind::Docker { dest } => to_dest(dest, |w| {
             Ok(write_archive(store, &[img], archive(false), w).map(|_| ())?)
         })?,
+        OutputKind::Load => super::engine_load::load(store, img)?,
         OutputKind::Local { dest } => report(export_local(store, &manifest, dest)?),
         OutputKind::Tar { dest } => {
             let epoch = (epoch > 0).then_some(epoch as i64);

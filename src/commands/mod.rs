@@ -4,6 +4,7 @@ pub mod archive;
 pub mod build;
 pub mod build_cache;
 pub mod completion;
+pub mod engine_load;
 pub mod export;
 pub mod graph;
 pub mod images;

@@ -2,6 +2,7 @@
 //! `-o/--output` in `docker buildx` syntax.
 
 pub mod archive;
+pub mod daemon;
 pub mod filesystem;
 pub mod recompress;
 pub mod spec;

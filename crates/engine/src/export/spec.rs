@@ -1,7 +1,8 @@
 //! `-o/--output` specs in `docker buildx build` syntax, shared by
 //! `hoist build -o` and `hoist save`:
 //! `type=oci,dest=out.tar`, `type=docker,dest=-`, `type=local,dest=dir`,
-//! `type=tar,dest=fs.tar`, `type=image,name=REF,push=true`, and the
+//! `type=tar,dest=fs.tar`, `type=image,name=REF,push=true`, `type=docker`
+//! alone (load into the local engine), and the
 //! shorthand `-o DIR` (= `type=local,dest=DIR`) and `-o -` (= `type=tar,dest=-`).
 
 use std::collections::BTreeMap;
@@ -30,6 +31,10 @@ pub enum OutputKind {
     Oci { dest: Dest, tar: bool },
     /// Docker archive (`docker save` format).
     Docker { dest: Dest },
+    /// `type=docker` without `dest=` (and `hoist build --load`): the
+    /// Docker archive loaded into the local Docker or Podman engine, as
+    /// buildx loads it (`export::daemon`).
+    Load,
     /// The image's filesystem as a directory.
     Local { dest: PathBuf },
     /// The image's filesystem as one tar.
@@ -113,6 +118,10 @@ impl OutputSpec {
                     return Err(err("tar=false needs a directory in dest=".into()));
                 }
                 OutputKind::Oci { dest: d, tar }
+            }
+            "docker" if fields.get("dest").is_none_or(|d| d.is_empty()) => {
+                fields.remove("dest");
+                OutputKind::Load
             }
             "docker" => OutputKind::Docker {
                 dest: dest(&mut fields)?,
@@ -278,6 +287,17 @@ mod tests {
                 names: vec!["r/x".into()],
                 push: true
             }
+        );
+    }
+
+    #[test]
+    fn docker_without_dest_loads_into_the_engine() {
+        // buildx: `type=docker` with no `dest` loads into the docker instance.
+        assert_eq!(p("type=docker").kind, OutputKind::Load);
+        assert_eq!(p("type=docker,name=app:1").name.as_deref(), Some("app:1"));
+        assert_eq!(
+            p("type=docker,dest=-").kind,
+            OutputKind::Docker { dest: Dest::Stdout }
         );
     }
 
