@@ -367,3 +367,90 @@ fn load_falls_back_to_podman_and_says_what_it_tried_when_nothing_answers() {
     // Found out before the build, as buildx asks its endpoint first.
     assert!(!err.contains("COPY f /f"), "the build ran:\n{err}");
 }
+
+/// `skopeo inspect --raw REF`: the document's bytes.
+fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", reference])
+        .output()
+        .expect("skopeo is installed");
+    assert!(out.status.success(), "skopeo {reference}: {}", text(&out));
+    out.stdout
+}
+
+#[test]
+fn annotations_go_on_the_manifest_and_its_descriptor_as_buildx_puts_them() {
+    // buildx `--annotation KEY=VALUE` is a manifest annotation;
+    // `manifest-descriptor:` goes on the manifest's descriptor (an OCI
+    // layout's index.json); `[PLATFORM]` only on an image of that
+    // platform; `-o …,annotation.KEY=VALUE` is BuildKit's exporter option.
+    // The printed digest is the annotated manifest's.
+    let lab = Lab::new();
+    let ctx = app_context(&lab);
+    let oci = lab.path("app-oci.tar");
+    let (printed, _) = lab.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "app:1",
+        "--annotation",
+        "org.opencontainers.image.title=app",
+        "--annotation",
+        "manifest:com.example:colon.key=a=b",
+        "--annotation",
+        "manifest-descriptor:com.example.desc=on the descriptor",
+        "--annotation",
+        "manifest[linux/amd64]:com.example.arch=amd64",
+        "--annotation",
+        "manifest[linux/arm64]:com.example.arch=arm64",
+        "-o",
+        &format!(
+            "type=oci,dest={},annotation.com.example.Out=from -o",
+            oci.display()
+        ),
+        ctx.to_str().unwrap(),
+    ]);
+    let printed = printed.trim();
+    let raw = skopeo_raw(&format!("oci-archive:{}", oci.display()));
+    assert_eq!(hoist_engine::digest::Digest::of(&raw).to_string(), printed);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let img = lab.image("app:1");
+    let arch = img.config["architecture"].as_str().unwrap();
+    assert_eq!(
+        manifest["annotations"],
+        serde_json::json!({
+            "org.opencontainers.image.title": "app",
+            "com.example:colon.key": "a=b",
+            "com.example.arch": arch,
+            "com.example.Out": "from -o",
+        })
+    );
+    // The descriptor's annotations are in index.json, not the manifest.
+    let mut archive = tar::Archive::new(std::fs::File::open(&oci).unwrap());
+    let index: serde_json::Value = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("index.json"))
+        .map(|e| serde_json::from_reader(e).unwrap())
+        .expect("index.json");
+    let desc = &index["manifests"][0];
+    assert_eq!(desc["digest"].as_str().unwrap(), printed);
+    assert_eq!(desc["annotations"]["com.example.desc"], "on the descriptor");
+    // The store's name is the annotated manifest, as what `hoist save` writes.
+    let out = lab.hoist(&["inspect", "app:1"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(printed),
+        "{}",
+        text(&out)
+    );
+    // Index annotations need an index: refused as BuildKit refuses them
+    // for a single-platform export.
+    let out = lab.hoist(&["build", "--annotation", "index:k=v", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("index annotations not supported for single platform export"),
+        "{}",
+        text(&out)
+    );
+}

@@ -39,6 +39,11 @@ pub struct BuildArgs {
     /// Set a label on the image; repeatable.
     #[arg(long = "label", value_name = "K=V")]
     labels: Vec<String>,
+    /// Add an OCI annotation: `KEY=VALUE` on the manifest, or
+    /// `[manifest|manifest-descriptor][\[PLATFORM\]]:KEY=VALUE` (buildx syntax;
+    /// index types need a multi-platform image). Repeatable.
+    #[arg(long = "annotation", value_name = "[TYPE:]K=V")]
+    annotations: Vec<String>,
     /// Do not use the build cache: every step runs.
     #[arg(long)]
     no_cache: bool,
@@ -352,6 +357,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
     let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let annotations = super::annotations::parse_flags(&args.annotations)?;
     let (network, entitlements) = crate::network::options(args.network.as_deref(), &args.allow)?;
     let mut opts = BuildOptions {
         context: args.context.clone(),
@@ -494,7 +500,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     let outputs = args
         .outputs
         .iter()
-        .map(|raw| Ok((raw, with_default_compression(OutputSpec::parse(raw)?))))
+        .map(|raw| {
+            let mut spec = with_default_compression(OutputSpec::parse(raw)?);
+            // buildx hands `--annotation`s to every exporter.
+            spec.annotations.extend(annotations.iter().cloned());
+            Ok((raw, spec))
+        })
         .collect::<Result<Vec<_>>>()?;
     // `--push` alone of an image with layers only in an imported cache:
     // pushed without fetching them, not named locally.
@@ -516,6 +527,14 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         level,
         false,
     )?;
+    // Annotations on the manifest: this one image's, so every name,
+    // output and printed digest is the annotated manifest.
+    let all_annotations: Vec<_> = annotations
+        .iter()
+        .chain(outputs.iter().flat_map(|(_, s)| s.annotations.iter()))
+        .cloned()
+        .collect();
+    let (manifest, _, _) = super::annotations::apply(store, manifest, &all_annotations)?;
     let digest = manifest.digest().clone();
     if pushed_lazily {
         super::build_cache::push_lazily(store, &client, &manifest, &args.tags, args.quiet)?;

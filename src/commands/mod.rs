@@ -1,5 +1,6 @@
 //! One module per subcommand (or family of subcommands).
 
+pub mod annotations;
 pub mod archive;
 pub mod build;
 pub mod build_cache;

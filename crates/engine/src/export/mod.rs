@@ -1,6 +1,7 @@
 //! Exporters: where a built or stored image goes. [`spec`] parses
 //! `-o/--output` in `docker buildx` syntax.
 
+pub mod annotation;
 pub mod archive;
 pub mod daemon;
 pub mod filesystem;

@@ -55,6 +55,8 @@ pub struct OutputSpec {
     pub oci_media_types: Option<bool>,
     /// `force-compression=true` recompresses layers already compressed differently.
     pub force_compression: bool,
+    /// `annotation[-TYPE][[PLATFORM]].KEY=VALUE` (`export::annotation`).
+    pub annotations: Vec<super::annotation::Annotation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +86,12 @@ impl OutputSpec {
             let (k, v) = field
                 .split_once('=')
                 .ok_or_else(|| err(format!("{field:?} is not key=value")))?;
-            let k = k.trim().to_lowercase();
+            // Annotation keys keep their case (OCI keys are case-sensitive).
+            let k = if k.trim().starts_with("annotation") {
+                k.trim().to_string()
+            } else {
+                k.trim().to_lowercase()
+            };
             if fields.insert(k.clone(), v.to_string()).is_some() && k != "name" {
                 return Err(err(format!("{k} given twice")));
             }
@@ -182,6 +189,26 @@ impl OutputSpec {
             None => false,
             Some(v) => boolean("force-compression", &v)?,
         };
+        let mut annotations = Vec::new();
+        for (k, v) in std::mem::take(&mut fields) {
+            match super::annotation::parse_attr(&k, &v) {
+                Some(a) => annotations.push(a.map_err(err)?),
+                None => {
+                    fields.insert(k, v);
+                }
+            }
+        }
+        if !annotations.is_empty()
+            && !matches!(
+                kind,
+                OutputKind::Oci { .. }
+                    | OutputKind::Docker { .. }
+                    | OutputKind::Load
+                    | OutputKind::Image { .. }
+            )
+        {
+            return Err(err(format!("type={typ} takes no annotations")));
+        }
         if let Some(k) = fields.keys().next() {
             return Err(err(format!("unknown option {k:?} for type={typ}")));
         }
@@ -192,6 +219,7 @@ impl OutputSpec {
             compression_level,
             oci_media_types,
             force_compression,
+            annotations,
         })
     }
 
@@ -203,6 +231,7 @@ impl OutputSpec {
             compression_level: None,
             oci_media_types: None,
             force_compression: false,
+            annotations: Vec::new(),
         }
     }
 }
