@@ -381,6 +381,17 @@ fn skopeo_raw(reference: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// `skopeo inspect --raw` of an image in the test registry (plain HTTP).
+fn skopeo_raw_remote(name: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .expect("skopeo is installed");
+    assert!(out.status.success(), "skopeo {name}: {}", text(&out));
+    out.stdout
+}
+
 #[test]
 fn annotations_go_on_the_manifest_and_its_descriptor_as_buildx_puts_them() {
     // buildx `--annotation KEY=VALUE` is a manifest annotation;
@@ -446,6 +457,46 @@ fn annotations_go_on_the_manifest_and_its_descriptor_as_buildx_puts_them() {
         String::from_utf8_lossy(&out.stdout).contains(printed),
         "{}",
         text(&out)
+    );
+    // Pushed, the registry has the annotated manifest under the printed
+    // digest; the metadata file's descriptor carries the descriptor's.
+    let registry = hoist_engine::testing::Registry::start(None)
+        .expect("docker-registry (Debian package docker-registry) is installed");
+    let name = format!("{}/app:1", registry.addr());
+    let metadata = lab.path("meta.json");
+    let (pushed, _) = lab.ok(&[
+        "build",
+        "-q",
+        "--push",
+        "-t",
+        &name,
+        "--metadata-file",
+        metadata.to_str().unwrap(),
+        "--annotation",
+        "org.opencontainers.image.title=app",
+        "--annotation",
+        "manifest-descriptor:com.example.desc=d",
+        ctx.to_str().unwrap(),
+    ]);
+    let raw = skopeo_raw_remote(&name);
+    assert_eq!(
+        hoist_engine::digest::Digest::of(&raw).to_string(),
+        pushed.trim()
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app"})
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    assert_eq!(
+        meta["containerimage.digest"].as_str().unwrap(),
+        pushed.trim()
+    );
+    assert_eq!(
+        meta["containerimage.descriptor"]["annotations"]["com.example.desc"],
+        "d"
     );
     // Index annotations need an index: refused as BuildKit refuses them
     // for a single-platform export.

@@ -534,7 +534,8 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         .chain(outputs.iter().flat_map(|(_, s)| s.annotations.iter()))
         .cloned()
         .collect();
-    let (manifest, _, _) = super::annotations::apply(store, manifest, &all_annotations)?;
+    let (manifest, _, descriptor_annotations) =
+        super::annotations::apply(store, manifest, &all_annotations)?;
     let digest = manifest.digest().clone();
     if pushed_lazily {
         super::build_cache::push_lazily(store, &client, &manifest, &args.tags, args.quiet)?;
@@ -569,7 +570,11 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         let mut meta = serde_json::json!({
             "containerimage.digest": digest.to_string(),
             "containerimage.config.digest": result.config.digest().to_string(),
-            "containerimage.descriptor": serde_json::to_value(manifest.descriptor(media_types::OCI_MANIFEST))?,
+            "containerimage.descriptor": serde_json::to_value({
+                let mut d = manifest.descriptor(media_types::OCI_MANIFEST);
+                d.annotations.extend(descriptor_annotations);
+                d
+            })?,
         });
         if !names.is_empty() {
             meta["image.name"] = serde_json::Value::String(names.join(","));
