@@ -502,8 +502,14 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         .iter()
         .map(|raw| {
             let mut spec = with_default_compression(OutputSpec::parse(raw)?);
-            // buildx hands `--annotation`s to every exporter.
-            spec.annotations.extend(annotations.iter().cloned());
+            // buildx hands `--annotation`s to every image exporter.
+            if !matches!(
+                spec.kind,
+                hoist_engine::export::OutputKind::Local { .. }
+                    | hoist_engine::export::OutputKind::Tar { .. }
+            ) {
+                spec.annotations.extend(annotations.iter().cloned());
+            }
             Ok((raw, spec))
         })
         .collect::<Result<Vec<_>>>()?;
