@@ -288,6 +288,7 @@ fn make_image(tree: &Path, store_dir: &Path, layout: &Path) {
     let img = ExportImage {
         manifest: raw,
         names: vec![NAME.into()],
+        descriptor_annotations: Default::default(),
     };
     write_layout_dir(&store, &[img], ArchiveOptions::default(), layout).expect("layout");
 }

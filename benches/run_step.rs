@@ -46,6 +46,7 @@ fn empty_run(c: &mut Criterion) {
                 isolation: None,
                 security: Default::default(),
                 hostname: None,
+                extra_hosts: Vec::new(),
             };
             let out = run(&req, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod network;
 mod report;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -111,7 +112,13 @@ fn main() {
     // this process and vanish with it. Where it is not allowed, views fall
     // back to unpacking.
     let _ = hoist_sandbox::view::private_mount_namespace();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| match usage::unknown_flag(&e) {
+        Some(message) => {
+            eprintln!("{message}");
+            std::process::exit(usage::EXIT)
+        }
+        None => e.exit(),
+    });
     if let Err(err) = run(cli) {
         report::error(&err);
         std::process::exit(build::cancelled_by().map_or(1, |sig| 128 + sig));

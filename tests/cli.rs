@@ -250,3 +250,47 @@ fn a_mistyped_run_flag_suggests_mount() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("(did you mean mount?)"), "{err}");
 }
+
+/// An unknown flag is said as the docker CLI says it (cobra's `unknown
+/// flag: --foo` and `See 'docker buildx build --help'.`), not clap's `--
+/// --foo` tip, with a did-you-mean when a flag is close; exit code 2, as
+/// every usage error, for every subcommand.
+#[test]
+fn unknown_flags_are_said_as_docker_says_them() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["build", "--pussh", "."],
+            "error: unknown flag: --pussh\ndid you mean --push?\nSee 'hoist build --help'.\n",
+        ),
+        (
+            &["build", "--zzzzzzzz=1"],
+            "error: unknown flag: --zzzzzzzz\nSee 'hoist build --help'.\n",
+        ),
+        (
+            &["images", "--zzzzzzzz"],
+            "error: unknown flag: --zzzzzzzz\nSee 'hoist images --help'.\n",
+        ),
+        (
+            &["store", "check", "--repiar"],
+            "error: unknown flag: --repiar\ndid you mean --repair?\nSee 'hoist store check --help'.\n",
+        ),
+        (
+            &["build", "-Z"],
+            "error: unknown shorthand flag: 'Z' in -Z\nSee 'hoist build --help'.\n",
+        ),
+        (
+            &["--zzzzzzzz"],
+            "error: unknown flag: --zzzzzzzz\nSee 'hoist --help'.\n",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = hoist(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), *want, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Other usage errors keep clap's words and the same exit code.
+    let out = hoist(&["build", "a", "b"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unexpected argument 'b'"));
+}

@@ -7,6 +7,9 @@
 //! runs as them through `setpriv` (which execs, so the pid we hold is
 //! hoist's). Without root they are skipped (they cannot make users).
 
+#[path = "../testdata/run/dockerd.rs"]
+mod dockerd;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -792,4 +795,41 @@ fn rootless_cached_rebuild_after_prune_unpacks_opaque_dirs() {
     assert!(fs.join("out/b").exists());
     assert!(!fs.join("out/a").exists(), "the opaque dir hid /etc/foo/a");
     area.ok(&["store", "check"]);
+}
+
+#[test]
+fn rootless_load_reaches_a_docker_socket_the_user_may_use() {
+    // `--load` from hoist's user namespace: the socket is reached with the
+    // user's own credentials (here a private dockerd's socket given to the
+    // user, as docker's group gives /var/run/docker.sock).
+    if users().is_none() {
+        return;
+    }
+    let area = Area::new(RANGED);
+    let ctx = area.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY f /f\n"), ("f", "f\n")],
+    );
+    let engine = dockerd::Dockerd::start();
+    let (uid, gid) = (id_of(RANGED, "-u"), id_of(RANGED, "-g"));
+    std::os::unix::fs::chown(engine.socket(), Some(uid), Some(gid)).unwrap();
+    let store = area.store();
+    let out = area
+        .command(&[
+            "--root",
+            store.to_str().unwrap(),
+            "build",
+            "--load",
+            "-t",
+            "rootless-load:1",
+            ctx.to_str().unwrap(),
+        ])
+        .env("DOCKER_HOST", engine.host())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("loading image into docker"), "{log}");
+    let listed = engine.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(listed.contains("rootless-load:1"), "{listed}");
 }

@@ -236,6 +236,7 @@ impl Fixture {
             isolation: None,
             security: Default::default(),
             hostname: None,
+            extra_hosts: Vec::new(),
         }
     }
 

@@ -37,7 +37,11 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<()> {
         } else {
             vec![store_name(name)?]
         };
-        images.push(ExportImage { manifest, names });
+        images.push(ExportImage {
+            manifest,
+            names,
+            descriptor_annotations: Default::default(),
+        });
     }
     let opts = ArchiveOptions {
         oci_media_types,

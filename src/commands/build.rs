@@ -38,9 +38,18 @@ pub struct BuildArgs {
     /// Set a label on the image; repeatable.
     #[arg(long = "label", value_name = "K=V")]
     labels: Vec<String>,
+    /// Add an OCI annotation: `KEY=VALUE` on the manifest, or
+    /// `[manifest|manifest-descriptor][\[PLATFORM\]]:KEY=VALUE` (buildx syntax;
+    /// index types need a multi-platform image). Repeatable.
+    #[arg(long = "annotation", value_name = "[TYPE:]K=V")]
+    annotations: Vec<String>,
     /// Do not use the build cache: every step runs.
     #[arg(long)]
     no_cache: bool,
+    /// Do not use the build cache for these stages (`AS` names,
+    /// comma-separated or repeated): their steps run again, others may hit.
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
     /// Always pull base images, even when the store has them.
     #[arg(long)]
     pull: bool,
@@ -67,6 +76,11 @@ pub struct BuildArgs {
     /// Push the tagged image (`--output type=image,push=true`).
     #[arg(long)]
     push: bool,
+    /// Load the image into the local Docker engine, else Podman's
+    /// (`--output type=docker`): DOCKER_HOST, docker's context or
+    /// /var/run/docker.sock, then CONTAINER_HOST or podman's socket.
+    #[arg(long)]
+    load: bool,
     /// Write the image's manifest digest to this file.
     #[arg(long)]
     iidfile: Option<PathBuf>,
@@ -129,6 +143,10 @@ pub struct BuildArgs {
     /// seccomp filter and with every capability.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     allow: Vec<String>,
+    /// Add a line to RUN steps' /etc/hosts: `HOST:IP` or `HOST=IP`;
+    /// repeatable (never in the image).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_hosts: Vec<String>,
     /// How RUN steps are isolated: auto (the strongest this host allows),
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
@@ -144,7 +162,10 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
     use hoist_engine::export::OutputKind;
     let wants = matches!(
         spec.kind,
-        OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { push: true, .. }
+        OutputKind::Oci { .. }
+            | OutputKind::Docker { .. }
+            | OutputKind::Load
+            | OutputKind::Image { push: true, .. }
     );
     if wants && spec.compression.is_none() {
         spec.compression = Some(crate::config::output_compression());
@@ -162,7 +183,10 @@ fn image_compression<'a>(
     for spec in outputs {
         let image = matches!(
             spec.kind,
-            OutputKind::Oci { .. } | OutputKind::Docker { .. } | OutputKind::Image { .. }
+            OutputKind::Oci { .. }
+                | OutputKind::Docker { .. }
+                | OutputKind::Load
+                | OutputKind::Image { .. }
         );
         if image && let Some(c) = spec.compression {
             return (c, spec.compression_level);
@@ -296,6 +320,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
     let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let annotations = super::annotations::parse_flags(&args.annotations)?;
     let (network, entitlements) = crate::network::options(args.network.as_deref(), &args.allow)?;
     let mut opts = BuildOptions {
         context: args.context.clone(),
@@ -355,6 +380,12 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         isolation: args.isolation,
         cache_from: Vec::new(),
         inline_cache: cache_exports.inline,
+        extra_hosts: args
+            .add_hosts
+            .iter()
+            .map(|h| hoist_engine::ops::run::ExtraHost::parse(h).map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?,
+        no_cache_filter: args.no_cache_filter.clone(),
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
@@ -390,6 +421,13 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     } else {
         args.progress.as_str()
     };
+    if args.load
+        || args.outputs.iter().any(|o| {
+            OutputSpec::parse(o).is_ok_and(|s| s.kind == hoist_engine::export::OutputKind::Load)
+        })
+    {
+        super::engine_load::find().context("--load")?;
+    }
     let view = super::progress::View::new(progress_mode, args.explain)?;
     let result = build(store, resolver, &df, &opts, &view);
     view.finish(result.as_ref().err());
@@ -410,10 +448,25 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         // buildx's words.
         anyhow::bail!("tag is needed when pushing to registry");
     }
+    if args.load {
+        // buildx: `--load` is `--output type=docker`.
+        args.outputs.push("type=docker".to_string());
+    }
     let outputs = args
         .outputs
         .iter()
-        .map(|raw| Ok((raw, with_default_compression(OutputSpec::parse(raw)?))))
+        .map(|raw| {
+            let mut spec = with_default_compression(OutputSpec::parse(raw)?);
+            // buildx hands `--annotation`s to every image exporter.
+            if !matches!(
+                spec.kind,
+                hoist_engine::export::OutputKind::Local { .. }
+                    | hoist_engine::export::OutputKind::Tar { .. }
+            ) {
+                spec.annotations.extend(annotations.iter().cloned());
+            }
+            Ok((raw, spec))
+        })
         .collect::<Result<Vec<_>>>()?;
     // `--push` alone of an image with layers only in an imported cache:
     // pushed without fetching them, not named locally.
@@ -435,6 +488,15 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         level,
         false,
     )?;
+    // Annotations on the manifest: this one image's, so every name,
+    // output and printed digest is the annotated manifest.
+    let all_annotations: Vec<_> = annotations
+        .iter()
+        .chain(outputs.iter().flat_map(|(_, s)| s.annotations.iter()))
+        .cloned()
+        .collect();
+    let (manifest, _, descriptor_annotations) =
+        super::annotations::apply(store, manifest, &all_annotations)?;
     let digest = manifest.digest().clone();
     if pushed_lazily {
         super::build_cache::push_lazily(store, &client, &manifest, &args.tags, quiet)?;
@@ -469,7 +531,11 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         let mut meta = serde_json::json!({
             "containerimage.digest": digest.to_string(),
             "containerimage.config.digest": result.config.digest().to_string(),
-            "containerimage.descriptor": serde_json::to_value(manifest.descriptor(media_types::OCI_MANIFEST))?,
+            "containerimage.descriptor": serde_json::to_value({
+                let mut d = manifest.descriptor(media_types::OCI_MANIFEST);
+                d.annotations.extend(descriptor_annotations);
+                d
+            })?,
         });
         if !names.is_empty() {
             meta["image.name"] = serde_json::Value::String(names.join(","));

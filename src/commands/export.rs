@@ -63,6 +63,10 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
     } else if spec.compression_level.is_some() {
         anyhow::bail!("compression-level= needs compression= (or force-compression=true)");
     }
+    // `annotation…=` options: on the manifest (a new one) and on its
+    // descriptor in an archive's index.json.
+    let (manifest, annotated, descriptor_annotations) =
+        super::annotations::apply(store, manifest, &spec.annotations)?;
     let names = match &spec.name {
         Some(n) => n.split(',').map(store_name).collect::<Result<Vec<_>>>()?,
         // A bare digest (a build without -t) names nothing, as BuildKit.
@@ -77,6 +81,7 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
     let img = ExportImage {
         manifest: manifest.clone(),
         names: names.clone(),
+        descriptor_annotations,
     };
     match &spec.kind {
         OutputKind::Oci { dest, tar: false } => {
@@ -91,6 +96,7 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
         OutputKind::Docker { dest } => to_dest(dest, |w| {
             Ok(write_archive(store, &[img], archive(false), w).map(|_| ())?)
         })?,
+        OutputKind::Load => super::engine_load::load(store, img)?,
         OutputKind::Local { dest } => report(export_local(store, &manifest, dest)?),
         OutputKind::Tar { dest } => {
             let epoch = (epoch > 0).then_some(epoch as i64);
@@ -104,14 +110,15 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
             push,
         } => {
             // Recompressed (compression=) or not, this is the manifest to name.
-            let (digest, media_type) = if spec.compression.is_some() || spec.force_compression {
-                (
-                    manifest.digest().clone(),
-                    manifest.value().media_type().to_string(),
-                )
-            } else {
-                resolve(store, image)?
-            };
+            let (digest, media_type) =
+                if spec.compression.is_some() || spec.force_compression || annotated {
+                    (
+                        manifest.digest().clone(),
+                        manifest.value().media_type().to_string(),
+                    )
+                } else {
+                    resolve(store, image)?
+                };
             for t in targets {
                 let full = store_name(t)?;
                 store.set_ref(&full, &digest, Some(&media_type))?;

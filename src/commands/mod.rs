@@ -1,10 +1,12 @@
 //! One module per subcommand (or family of subcommands).
 
+pub mod annotations;
 pub mod archive;
 pub mod build;
 pub mod build_cache;
 pub mod call;
 pub mod completion;
+pub mod engine_load;
 pub mod export;
 pub mod graph;
 pub mod images;

@@ -39,6 +39,7 @@ fn setup() -> (tempfile::TempDir, Store, ExportImage) {
     let img = ExportImage {
         manifest,
         names: vec!["docker.io/library/hello:1".into()],
+        descriptor_annotations: Default::default(),
     };
     (dir, store, img)
 }
@@ -209,6 +210,7 @@ fn load_reads_a_docker_archive_written_by_skopeo() {
     let again = ExportImage {
         manifest,
         names: vec!["docker.io/library/hello:2".into()],
+        descriptor_annotations: Default::default(),
     };
     write_layout_dir(
         &other,

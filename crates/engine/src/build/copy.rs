@@ -211,12 +211,12 @@ impl Solver<'_> {
         let slot = self.slot(&cache_key);
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         let created;
-        if let Some((layer, when)) = self.cached_layer(&cache_key)? {
+        if let Some((layer, when)) = self.cached_layer(stage, &cache_key)? {
             self.announce_hit(id, &cache_key);
             state.layers.push(layer);
             created = when;
         } else {
-            if !self.opts.no_cache {
+            if !self.ignores_cache(stage) {
                 let now = LastRun {
                     parent: parent_key.to_string(),
                     command: serde_json::to_string(&ins.command).unwrap_or_default(),

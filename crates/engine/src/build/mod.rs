@@ -75,6 +75,12 @@ pub struct BuildOptions {
     /// Write the target stage's cache records into the image config
     /// (`--cache-to type=inline`).
     pub inline_cache: bool,
+    /// `--add-host`: lines in every `RUN` step's `/etc/hosts` (keyed, as
+    /// BuildKit keys an ExecOp's extra hosts; never in the image).
+    pub extra_hosts: Vec<crate::ops::run::ExtraHost>,
+    /// `--no-cache-filter`: stages (by their `AS` name, any case, as
+    /// BuildKit matches them) whose steps run again; the others may hit.
+    pub no_cache_filter: Vec<String>,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

@@ -121,11 +121,18 @@ impl Solver<'_> {
         self.progress.event(BuildEvent::Explain { id, reason });
     }
 
+    /// Whether `stage`'s steps run whatever the cache holds (`--no-cache`,
+    /// `--no-cache-filter`).
+    pub(super) fn ignores_cache(&self, stage: &str) -> bool {
+        self.opts.no_cache || self.no_cache_stages.contains(stage)
+    }
+
     pub(super) fn cached_layer(
         &self,
+        stage: &str,
         cache_key: &str,
     ) -> Result<Option<(Layer, Option<String>)>, BuildError> {
-        Ok(match self.cached_step(cache_key)? {
+        Ok(match self.cached_step(stage, cache_key)? {
             Some((Some(layer), created)) => Some((layer, created)),
             _ => None,
         })
@@ -133,9 +140,14 @@ impl Solver<'_> {
 
     /// The cache record of a step: the layer it made (`None` inside when it
     /// made none, as an empty `RUN`) and when; `None` on a miss, with
-    /// `--no-cache`, or when the layer's blob is gone.
-    pub(super) fn cached_step(&self, cache_key: &str) -> Result<Option<Made>, BuildError> {
-        if self.opts.no_cache {
+    /// `--no-cache` (or `--no-cache-filter` naming `stage`), or when the
+    /// layer's blob is gone.
+    pub(super) fn cached_step(
+        &self,
+        stage: &str,
+        cache_key: &str,
+    ) -> Result<Option<Made>, BuildError> {
+        if self.ignores_cache(stage) {
             return Ok(None);
         }
         let Some(record) = self

@@ -112,6 +112,12 @@ impl Solver<'_> {
             Some(h) => key.str("hostname", h),
             None => key,
         };
+        let key = if self.opts.extra_hosts.is_empty() {
+            key
+        } else {
+            let hosts: Vec<String> = self.opts.extra_hosts.iter().map(|h| h.key()).collect();
+            key.strs("extra-hosts", &hosts)
+        };
         // BuildKit's ExecOp keys its security mode; a sandboxed step's key
         // stays what it was.
         let key = match security {
@@ -132,13 +138,13 @@ impl Solver<'_> {
         };
         let slot = self.slot(&cache_key);
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let (layer, created) = match self.cached_step(&cache_key)? {
+        let (layer, created) = match self.cached_step(stage, &cache_key)? {
             Some(hit) => {
                 self.announce_hit(id, &cache_key);
                 hit
             }
             None => {
-                if !self.opts.no_cache {
+                if !self.ignores_cache(stage) {
                     self.explain(id, stage, ins, &now);
                 }
                 let out = self.execute(
@@ -235,6 +241,7 @@ impl Solver<'_> {
             isolation: Some(self.opts.isolation),
             security: parts.security,
             hostname: parts.hostname.map(str::to_string),
+            extra_hosts: self.opts.extra_hosts.clone(),
         };
         let outcome = run(&request, &mut |line| {
             self.progress.event(BuildEvent::Output {

@@ -76,6 +76,8 @@ pub(super) struct Solver<'a> {
     /// `COPY --from` source hashes used (record key → digest).
     pub(super) used_sources: Mutex<BTreeMap<String, crate::digest::Digest>>,
     pub(super) target_stage: String,
+    /// Display names of the stages `--no-cache-filter` names.
+    pub(super) no_cache_stages: std::collections::BTreeSet<String>,
     pub(super) created: Option<String>,
     /// One lock per cache key being worked on: identical steps in
     /// concurrent stages run once; the others wait and find the record.
@@ -119,6 +121,20 @@ pub fn build(
         used_mounts: Mutex::new(BTreeMap::new()),
         used_sources: Mutex::new(BTreeMap::new()),
         target_stage: graph.stages[graph.target].display_name(),
+        // BuildKit matches named stages only (`strings.EqualFold` on the
+        // stage name); a name no stage has does nothing.
+        no_cache_stages: graph
+            .stages
+            .iter()
+            .filter(|s| {
+                s.name.as_deref().is_some_and(|n| {
+                    opts.no_cache_filter
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(n))
+                })
+            })
+            .map(|s| s.display_name())
+            .collect(),
         in_flight: Mutex::new(HashMap::new()),
         views: super::snapshot::Views::default(),
         created: opts.source_date_epoch.map(rfc3339),
@@ -451,7 +467,7 @@ impl Solver<'_> {
                     let made = match known_missing {
                         Some(m) if m.is_empty() => None,
                         known => self
-                            .mkdir_layer(&mut state, &wd, known, &mut made_dirs)
+                            .mkdir_layer(stage, &mut state, &wd, known, &mut made_dirs)
                             .map_err(at)?,
                     };
                     let layer = made.as_ref().and_then(|_| state.layers.last().cloned());
@@ -514,6 +530,7 @@ impl Solver<'_> {
     /// layer creates.
     fn mkdir_layer(
         &self,
+        stage: &str,
         state: &mut ImageState,
         wd: &str,
         known_missing: Option<Vec<String>>,
@@ -524,7 +541,7 @@ impl Solver<'_> {
         let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
         // A record means an earlier run of this exact chain made the layer:
         // no need to look at the parent's files again.
-        if let Some((layer, created)) = self.cached_step(&cache_key)? {
+        if let Some((layer, created)) = self.cached_step(stage, &cache_key)? {
             let Some(layer) = layer else {
                 return Ok(None);
             };

@@ -69,6 +69,9 @@ type Result<T> = std::result::Result<T, ArchiveError>;
 pub struct ExportImage {
     pub manifest: Raw<Manifest>,
     pub names: Vec<String>,
+    /// Annotations on the manifest's descriptor in `index.json`
+    /// (`--annotation manifest-descriptor:KEY=VALUE`).
+    pub descriptor_annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +117,8 @@ fn plan(store: &Store, images: &[ExportImage], opts: ArchiveOptions) -> Result<P
             blobs.insert(blob_path(&layer.digest), (layer.digest.clone(), layer.size));
         }
         let media_type = manifest.value().media_type().to_string();
-        let base = manifest.descriptor(media_type);
+        let mut base = manifest.descriptor(media_type);
+        base.annotations.extend(img.descriptor_annotations.clone());
         if img.names.is_empty() {
             index_entries.push(base.clone());
         }

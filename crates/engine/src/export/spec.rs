@@ -1,7 +1,8 @@
 //! `-o/--output` specs in `docker buildx build` syntax, shared by
 //! `hoist build -o` and `hoist save`:
 //! `type=oci,dest=out.tar`, `type=docker,dest=-`, `type=local,dest=dir`,
-//! `type=tar,dest=fs.tar`, `type=image,name=REF,push=true`, and the
+//! `type=tar,dest=fs.tar`, `type=image,name=REF,push=true`, `type=docker`
+//! alone (load into the local engine), and the
 //! shorthand `-o DIR` (= `type=local,dest=DIR`) and `-o -` (= `type=tar,dest=-`).
 
 use std::collections::BTreeMap;
@@ -30,6 +31,10 @@ pub enum OutputKind {
     Oci { dest: Dest, tar: bool },
     /// Docker archive (`docker save` format).
     Docker { dest: Dest },
+    /// `type=docker` without `dest=` (and `hoist build --load`): the
+    /// Docker archive loaded into the local Docker or Podman engine, as
+    /// buildx loads it (`export::daemon`).
+    Load,
     /// The image's filesystem as a directory.
     Local { dest: PathBuf },
     /// The image's filesystem as one tar.
@@ -50,6 +55,8 @@ pub struct OutputSpec {
     pub oci_media_types: Option<bool>,
     /// `force-compression=true` recompresses layers already compressed differently.
     pub force_compression: bool,
+    /// `annotation[-TYPE][[PLATFORM]].KEY=VALUE` (`export::annotation`).
+    pub annotations: Vec<super::annotation::Annotation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +86,12 @@ impl OutputSpec {
             let (k, v) = field
                 .split_once('=')
                 .ok_or_else(|| err(format!("{field:?} is not key=value")))?;
-            let k = k.trim().to_lowercase();
+            // Annotation keys keep their case (OCI keys are case-sensitive).
+            let k = if k.trim().starts_with("annotation") {
+                k.trim().to_string()
+            } else {
+                k.trim().to_lowercase()
+            };
             if fields.insert(k.clone(), v.to_string()).is_some() && k != "name" {
                 return Err(err(format!("{k} given twice")));
             }
@@ -113,6 +125,10 @@ impl OutputSpec {
                     return Err(err("tar=false needs a directory in dest=".into()));
                 }
                 OutputKind::Oci { dest: d, tar }
+            }
+            "docker" if fields.get("dest").is_none_or(|d| d.is_empty()) => {
+                fields.remove("dest");
+                OutputKind::Load
             }
             "docker" => OutputKind::Docker {
                 dest: dest(&mut fields)?,
@@ -173,6 +189,26 @@ impl OutputSpec {
             None => false,
             Some(v) => boolean("force-compression", &v)?,
         };
+        let mut annotations = Vec::new();
+        for (k, v) in std::mem::take(&mut fields) {
+            match super::annotation::parse_attr(&k, &v) {
+                Some(a) => annotations.push(a.map_err(err)?),
+                None => {
+                    fields.insert(k, v);
+                }
+            }
+        }
+        if !annotations.is_empty()
+            && !matches!(
+                kind,
+                OutputKind::Oci { .. }
+                    | OutputKind::Docker { .. }
+                    | OutputKind::Load
+                    | OutputKind::Image { .. }
+            )
+        {
+            return Err(err(format!("type={typ} takes no annotations")));
+        }
         if let Some(k) = fields.keys().next() {
             return Err(err(format!("unknown option {k:?} for type={typ}")));
         }
@@ -183,6 +219,7 @@ impl OutputSpec {
             compression_level,
             oci_media_types,
             force_compression,
+            annotations,
         })
     }
 
@@ -194,6 +231,7 @@ impl OutputSpec {
             compression_level: None,
             oci_media_types: None,
             force_compression: false,
+            annotations: Vec::new(),
         }
     }
 }
@@ -278,6 +316,17 @@ mod tests {
                 names: vec!["r/x".into()],
                 push: true
             }
+        );
+    }
+
+    #[test]
+    fn docker_without_dest_loads_into_the_engine() {
+        // buildx: `type=docker` with no `dest` loads into the docker instance.
+        assert_eq!(p("type=docker").kind, OutputKind::Load);
+        assert_eq!(p("type=docker,name=app:1").name.as_deref(), Some("app:1"));
+        assert_eq!(
+            p("type=docker,dest=-").kind,
+            OutputKind::Docker { dest: Dest::Stdout }
         );
     }
 

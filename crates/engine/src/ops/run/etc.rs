@@ -7,11 +7,17 @@ use std::path::Path;
 
 use hoist_sandbox::{MountSpec, Network, Stack};
 
-use super::{RunError, bind, io};
+use super::{ExtraHost, RunError, bind, io};
 
 /// BuildKit's `/etc/hosts` (`initHostsFile`) for a step's hostname.
-fn hosts(hostname: &str) -> String {
-    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+/// `--add-host`s follow, one `IP\tHOST` line each (`makeHostsFile`).
+fn hosts(hostname: &str, extra: &[ExtraHost]) -> String {
+    let mut text =
+        format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for h in extra {
+        text.push_str(&h.line());
+    }
+    text
 }
 
 /// Write the files into `dir`; the mounts that put them in place.
@@ -20,9 +26,10 @@ pub(super) fn files(
     network: Network,
     stack: Option<Stack>,
     hostname: &str,
+    extra_hosts: &[ExtraHost],
 ) -> Result<Vec<MountSpec>, RunError> {
     let hosts_file = dir.join("hosts");
-    std::fs::write(&hosts_file, hosts(hostname)).map_err(io("write", &hosts_file))?;
+    std::fs::write(&hosts_file, hosts(hostname, extra_hosts)).map_err(io("write", &hosts_file))?;
     let resolv = dir.join("resolv.conf");
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let text = resolv_conf(

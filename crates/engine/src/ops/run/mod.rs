@@ -15,11 +15,13 @@
 
 mod copy;
 mod etc;
+mod extra_host;
 mod isolation;
 mod network;
 mod prune;
 
 pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
+pub use extra_host::ExtraHost;
 pub use isolation::check as check_isolation;
 pub use network::STACK_ENV;
 pub use prune::prune_copy_ups;
@@ -82,6 +84,8 @@ pub struct RunRequest {
     pub security: hoist_sandbox::Security,
     /// The step's hostname (`BUILDKIT_SANDBOX_HOSTNAME`); `None`: [`HOSTNAME`].
     pub hostname: Option<String>,
+    /// `--add-host`: lines added to the step's `/etc/hosts`.
+    pub extra_hosts: Vec<ExtraHost>,
 }
 
 /// How the process ended.
@@ -180,7 +184,7 @@ pub fn run_with(
     };
 
     let hostname = req.hostname.as_deref().unwrap_or(HOSTNAME);
-    let mut mounts = etc::files(dir, network, stack, hostname)?;
+    let mut mounts = etc::files(dir, network, stack, hostname, &req.extra_hosts)?;
     mounts.extend(req.mounts.iter().cloned());
     let report = dir.join("report.json");
     // Unique per step: the scratch dir's own random name.
