@@ -10,7 +10,7 @@ use hoist_engine::registry::{Client, ClientOptions, Credentials, Progress, Progr
 use hoist_engine::store::Store;
 use hoist_engine::transfer::{PullOptions, pull, push};
 
-use super::images::{host_platform, manifest_of, resolve, store_name};
+use super::images::{host_platform, lookup, manifest_of};
 use hoist_engine::export::recompress::recompress_layers;
 use hoist_engine::image::media_types;
 
@@ -149,10 +149,26 @@ pub struct PushArgs {
 }
 
 pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
-    let mut source = store_name(&args.source)?;
-    let (_, media_type) = resolve(store, &args.source)?;
-    let dest = Reference::parse(args.dest.as_deref().unwrap_or(&args.source))
-        .with_context(|| format!("invalid destination {:?}", args.dest))?;
+    let target = lookup(store, &args.source)?;
+    let media_type = target.media_type.clone();
+    let dest = match (&args.dest, &target.name) {
+        (Some(d), _) => d.as_str(),
+        (None, Some(_)) => args.source.as_str(),
+        (None, None) => anyhow::bail!(
+            "{} is an image ID, not a name: give the destination (hoist push {} REGISTRY/REPO:TAG)",
+            args.source,
+            args.source
+        ),
+    };
+    let dest = Reference::parse(dest).with_context(|| format!("invalid destination {dest:?}"))?;
+    // An image given by ID is pushed under the destination's name.
+    let mut source = match target.name {
+        Some(name) => name,
+        None => {
+            store.set_ref(&dest.to_string(), &target.digest, Some(&media_type))?;
+            dest.to_string()
+        }
+    };
     // Built layers are stored uncompressed (as BuildKit's snapshots);
     // registries get gzip, as `docker push` sends. The gzip manifest is
     // what the destination name points at locally afterwards.
