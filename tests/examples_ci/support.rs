@@ -80,6 +80,13 @@ impl AuthRegistry {
     }
 }
 
+impl AuthRegistry {
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
 impl Drop for AuthRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
