@@ -45,7 +45,10 @@ pub struct BuildArgs {
     /// Always pull base images, even when the store has them.
     #[arg(long)]
     pull: bool,
-    /// The target platform (`os/arch[/variant]`, one per build).
+    /// The target platform (`os/arch[/variant]`, one per build). A base
+    /// image index without it is an error naming the platforms it has; a
+    /// single-platform base of another architecture is used with
+    /// BuildKit's InvalidBaseImagePlatform warning.
     #[arg(long)]
     platform: Option<String>,
     /// Provenance attestation (buildx's flag): `false` (or `0`) is
@@ -158,6 +161,7 @@ impl BuildProgress for Plain {
                 BuildEvent::Output { id, line } => {
                     serde_json::json!({"event": "output", "id": id, "line": line})
                 }
+                BuildEvent::Warning(_) => return,
             };
             let _ = writeln!(out, "{v}");
             return;
@@ -175,11 +179,32 @@ impl BuildProgress for Plain {
             BuildEvent::Explain { .. } => Ok(()),
             BuildEvent::Done { id, seconds } => writeln!(out, "#{id} DONE {seconds:.1}s"),
             BuildEvent::Output { id, line } => writeln!(out, "#{id} {line}"),
+            BuildEvent::Warning(_) => Ok(()),
         };
     }
 }
 
 struct Quiet;
+
+/// Keeps the build checks' warnings for after the build (BuildKit lists
+/// them at the end, `-q` included) and passes every other event on.
+struct Warnings<'a> {
+    inner: &'a dyn BuildProgress,
+    found: std::sync::Mutex<Vec<hoist_dockerfile::Warning>>,
+}
+
+impl BuildProgress for Warnings<'_> {
+    fn event(&self, e: BuildEvent) {
+        match e {
+            BuildEvent::Warning(w) => {
+                if let Ok(mut found) = self.found.lock() {
+                    found.push(w);
+                }
+            }
+            other => self.inner.event(other),
+        }
+    }
+}
 
 impl BuildProgress for Quiet {
     fn event(&self, _: BuildEvent) {}
@@ -438,7 +463,15 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         "auto" | "plain" | "rawjson" => &plain,
         other => anyhow::bail!("unknown --progress {other:?} (auto, tty, plain, rawjson, quiet)"),
     };
-    let result = build(store, resolver, &df, &opts, progress).map_err(|e| match e {
+    let warnings = Warnings {
+        inner: progress,
+        found: std::sync::Mutex::new(Vec::new()),
+    };
+    let result = build(store, resolver, &df, &opts, &warnings);
+    if let Ok(found) = warnings.found.lock() {
+        src.warn(&found);
+    }
+    let result = result.map_err(|e| match e {
         hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
         hoist_engine::build::BuildError::AtLine { line, source } => {
             let text = src

@@ -62,6 +62,7 @@ impl BuildProgress for Tty {
                 // The step's output scrolls above the live lines.
                 let _ = self.multi.println(format!("#{id} {line}"));
             }
+            BuildEvent::Warning(_) => {}
             BuildEvent::Done { id, seconds } => {
                 if let Some((bar, line, cached)) = bars.remove(&id) {
                     if let Ok(style) = ProgressStyle::with_template("{msg}") {
