@@ -81,7 +81,8 @@ impl AuthRegistry {
 }
 
 impl AuthRegistry {
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (for `tests/cli_login.rs`).
+    #[allow(dead_code)]
     pub fn addr(&self) -> &str {
         &self.addr
     }
