@@ -46,7 +46,7 @@ fn show_id(id: &Digest, whole: bool) -> String {
 }
 
 pub fn images(store: &Store, args: ImagesArgs) -> Result<()> {
-    let mut list = inventory::list(store, &host_platform(), args.all)?;
+    let mut list = inventory::list(store, &host_platform(), args.all, true)?;
     // Newest first, as docker lists them.
     let created = |i: &Listed| i.created.as_deref().and_then(parse_rfc3339);
     list.sort_by(|a, b| created(b).cmp(&created(a)).then(a.name.cmp(&b.name)));
@@ -324,7 +324,7 @@ pub fn rmi(store: &Store, args: RmiArgs) -> Result<()> {
         .config
         .digest
         .clone();
-        let names: Vec<String> = inventory::list(store, &host_platform(), false)?
+        let names: Vec<String> = inventory::list(store, &host_platform(), false, false)?
             .into_iter()
             .filter(|i| i.id == id || i.digest == target.digest)
             .filter_map(|i| i.name)

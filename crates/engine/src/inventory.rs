@@ -109,12 +109,15 @@ pub fn content_size(store: &Store, manifest: &Manifest, config: &ImageConfig) ->
         .sum()
 }
 
+/// The listing of one manifest or index; its size only when `sized` (it
+/// may read every layer once to index it).
 fn describe(
     store: &Store,
     name: Option<String>,
     digest: &Digest,
     media_type: &str,
     platform: &Platform,
+    sized: bool,
 ) -> Result<Listed, InventoryError> {
     let manifest = platform_manifest(store, digest, Some(media_type), platform)?;
     let config = config_of(store, manifest.value())?;
@@ -124,17 +127,22 @@ fn describe(
         digest: digest.clone(),
         media_type: media_type.to_string(),
         created: config.value().created.clone(),
-        size: content_size(store, manifest.value(), config.value()),
+        size: if sized {
+            content_size(store, manifest.value(), config.value())
+        } else {
+            0
+        },
     })
 }
 
 /// Every named image, one entry a name, sorted by name; with `unnamed`,
 /// then one entry for each image ID that only manifests no name reaches
-/// carry (Docker's dangling images).
+/// carry (Docker's dangling images). Sizes only when `sized` (else 0).
 pub fn list(
     store: &Store,
     platform: &Platform,
     unnamed: bool,
+    sized: bool,
 ) -> Result<Vec<Listed>, InventoryError> {
     let mut out = Vec::new();
     for record in store.list_images()? {
@@ -144,6 +152,7 @@ pub fn list(
             &record.digest,
             &record.media_type,
             platform,
+            sized,
         )?);
     }
     if unnamed {
@@ -155,19 +164,27 @@ pub fn list(
                 &digest,
                 crate::image::media_types::OCI_MANIFEST,
                 platform,
+                false,
             ) else {
                 continue;
             };
-            if out.iter().all(|n| n.id != image.id) {
-                dangling.entry(image.id.clone()).or_insert(image);
+            if out.iter().any(|n| n.id == image.id) || dangling.contains_key(&image.id) {
+                continue;
             }
+            let image = if sized {
+                describe(store, None, &digest, &image.media_type, platform, true)?
+            } else {
+                image
+            };
+            dangling.insert(image.id.clone(), image);
         }
         out.extend(dangling.into_values());
     }
     Ok(out)
 }
 
-/// The image `given` names when it is an image ID or a manifest digest:
+/// The image (size not computed) `given` names when it is an image ID or
+/// a manifest digest:
 /// `sha256:<64 hex>`, 64 hex, or a prefix of either (with or without
 /// `sha256:`), as Docker's commands take IDs. `Ok(None)` when `given`
 /// does not look like one or no image matches; an error naming the
@@ -190,15 +207,15 @@ pub fn find_by_id(
     if let Ok(digest) = format!("sha256:{hex}").parse::<Digest>()
         && store.has_blob(&digest)?
         && let Ok(top) = AnyManifest::parse(store.read_blob_verified(&digest)?, None)
-        && let Ok(image) = describe(store, None, &digest, top.media_type(), platform)
+        && let Ok(image) = describe(store, None, &digest, top.media_type(), platform, false)
     {
-        let named = list(store, platform, false)?
+        let named = list(store, platform, false, false)?
             .into_iter()
             .find(|n| n.digest == digest);
         return Ok(Some(named.unwrap_or(image)));
     }
     let mut by_id: BTreeMap<Digest, Vec<Listed>> = BTreeMap::new();
-    for image in list(store, platform, true)? {
+    for image in list(store, platform, true, false)? {
         if image.id.hex().starts_with(hex) || image.digest.hex().starts_with(hex) {
             by_id.entry(image.id.clone()).or_default().push(image);
         }
