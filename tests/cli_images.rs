@@ -279,3 +279,33 @@ fn an_ambiguous_prefix_names_the_candidates() {
         "{out:?}"
     );
 }
+
+#[test]
+fn load_takes_a_layout_tarred_with_its_root_entry() {
+    // `tar -C layout -cf x.tar .` writes `./` first; docker load takes it.
+    let lab = Lab::new();
+    let layout = lab.path("layout");
+    lab.ok(&[
+        "export",
+        "base:1",
+        "-o",
+        &format!("type=oci,tar=false,dest={}", layout.display()),
+    ]);
+    let tar = lab.path("dot.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let other = Lab::empty();
+    other.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(
+        other.ok(&["images", "-q"]).0,
+        lab.ok(&["images", "-q"]).0,
+        "the same image, by ID"
+    );
+}
