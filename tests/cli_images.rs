@@ -129,6 +129,18 @@ fn all_shows_none_rows_for_images_no_name_reaches() {
     // The earlier app:1, which the tag left: one of the IDs before.
     let old_id = none[0].split_whitespace().nth(2).unwrap();
     assert!(first.lines().any(|l| l == old_id), "{first} / {all}");
+    // docker images -f dangling=true -q: just that one; =false: the named.
+    assert_eq!(
+        lab.ok(&["images", "-q", "-f", "dangling=true"]).0,
+        format!("{old_id}\n")
+    );
+    let named = lab.ok(&["images", "--filter", "dangling=false"]).0;
+    assert!(
+        !named.contains("<none>") && named.contains("app "),
+        "{named}"
+    );
+    let out = lab.hoist(&["images", "-f", "label=x"]);
+    assert!(!out.status.success(), "an unknown filter is refused");
     // Its ID names it: inspect, then tag it back.
     assert_eq!(
         json(&lab, &["inspect", old_id])["Id"].as_str().unwrap()[7..19],
@@ -184,6 +196,10 @@ fn short_ids_name_images_in_every_command() {
     }
     lab.ok(&["tag", &short, "app:2"]);
     lab.ok(&["tag", &short[..6], "app:3"]);
+    assert_eq!(
+        json(&lab, &["inspect", &short])["RepoTags"],
+        serde_json::json!(["app:1", "app:2", "app:3"])
+    );
     // save by ID: docker saves it without a name; load gives the same ID.
     let tar = lab.path("by-id.tar");
     lab.ok(&["save", "-o", tar.to_str().unwrap(), &short]);

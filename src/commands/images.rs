@@ -31,9 +31,32 @@ pub struct ImagesArgs {
     /// Show the manifest digest each name points at.
     #[arg(long)]
     digests: bool,
+    /// `dangling=true` (only the `<none>` rows) or `dangling=false` (only
+    /// named images), as `docker images -f`.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    filter: Vec<String>,
     /// `table` or `json`.
     #[arg(long, default_value = "table")]
     format: String,
+}
+
+/// `--filter dangling=BOOL`: `Some(true)` for only images no name reaches.
+fn dangling_filter(filters: &[String]) -> Result<Option<bool>> {
+    let mut dangling = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("dangling", v)) => {
+                dangling = Some(match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    // docker's words.
+                    _ => anyhow::bail!("invalid filter 'dangling={v}'"),
+                })
+            }
+            _ => anyhow::bail!("unsupported --filter {f:?} (hoist knows dangling=true|false)"),
+        }
+    }
+    Ok(dangling)
 }
 
 /// The image ID as `docker images` prints it: 12 hex digits, or whole.
@@ -46,7 +69,16 @@ fn show_id(id: &Digest, whole: bool) -> String {
 }
 
 pub fn images(store: &Store, args: ImagesArgs) -> Result<()> {
-    let mut list = inventory::list(store, &host_platform(), args.all, true)?;
+    let dangling = dangling_filter(&args.filter)?;
+    let mut list = inventory::list(
+        store,
+        &host_platform(),
+        args.all || dangling == Some(true),
+        true,
+    )?;
+    if let Some(want) = dangling {
+        list.retain(|i| i.name.is_none() == want);
+    }
     // Newest first, as docker lists them.
     let created = |i: &Listed| i.created.as_deref().and_then(parse_rfc3339);
     list.sort_by(|a, b| created(b).cmp(&created(a)).then(a.name.cmp(&b.name)));
@@ -265,8 +297,17 @@ pub fn inspect(store: &Store, args: InspectArgs) -> Result<()> {
         &manifest.value().config.digest,
     )?;
     let config_json: serde_json::Value = serde_json::from_slice(config.bytes())?;
+    let id = &manifest.value().config.digest;
+    // docker's RepoTags: every name on this image ID, familiar.
+    let repo_tags: Vec<String> = inventory::list(store, &host_platform(), false, false)?
+        .into_iter()
+        .filter(|i| &i.id == id)
+        .filter_map(|i| i.name)
+        .map(|n| Reference::parse(&n).map_or(n, |r| r.familiar()))
+        .collect();
     let out = serde_json::json!({
-        "Id": manifest.value().config.digest.to_string(),
+        "Id": id.to_string(),
+        "RepoTags": repo_tags,
         "Name": target.name.clone().unwrap_or_else(|| args.image.clone()),
         "Digest": target.digest.to_string(),
         "MediaType": target.media_type,
