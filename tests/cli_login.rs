@@ -84,6 +84,14 @@ fn password_stdin_and_password_flag_as_docker() {
         Some(format!("{REG_USER}:{REG_PASSWORD}").as_str())
     );
 
+    // Neither username nor password: the stored ones, as docker.
+    let out = login(&config, &[addr], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Authenticating with existing credentials...\nLogin Succeeded\n"
+    );
+
     // -p: works, with docker's warning, also when stderr is no terminal.
     let out = login(&config, &["-u", REG_USER, "-p", REG_PASSWORD, addr], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -226,6 +234,36 @@ fn on_a_terminal_it_asks_for_username_and_password_without_echo() {
         !screen.contains(REG_PASSWORD),
         "the password must not echo: {screen}"
     );
+    assert_eq!(
+        stored_auth(&config, addr).as_deref(),
+        Some(format!("{REG_USER}:{REG_PASSWORD}").as_str())
+    );
+
+    // Stored credentials that no longer work: said, then the prompt offers
+    // the stored username (Enter keeps it) and asks for the password.
+    let wrong = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s' '{REG_USER}:stale' | base64"))
+        .output()
+        .unwrap();
+    let auth = text(&wrong.stdout).trim().to_string();
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({"auths": {addr: {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    tmux.cmd(&["new-session", "-d", "-s", "stale", &shell(addr)]);
+    let screen = tmux.wait_for("stale", &format!("Username ({REG_USER}):"));
+    assert!(
+        screen.contains("Authenticating with existing credentials...")
+            && screen.contains("Login did not succeed"),
+        "{screen}"
+    );
+    tmux.keys("stale", &["Enter"]);
+    tmux.wait_for("stale", "Password:");
+    tmux.keys("stale", &[REG_PASSWORD, "Enter"]);
+    let screen = tmux.wait_for("stale", "EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
     assert_eq!(
         stored_auth(&config, addr).as_deref(),
         Some(format!("{REG_USER}:{REG_PASSWORD}").as_str())

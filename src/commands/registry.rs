@@ -236,8 +236,10 @@ const MAX_STDIN_PASSWORD: u64 = 1 << 20;
 const NO_TTY: &str = "Cannot perform an interactive login from a non TTY device";
 
 /// `hoist login`, as `docker login`: `--password-stdin` reads the secret
-/// from stdin, `-p` warns as docker warns, and what is missing is asked
-/// for on a terminal (the password without echo).
+/// from stdin, `-p` warns as docker warns, stored credentials are tried
+/// when neither username nor password is given, and what is missing is
+/// asked for on a terminal (the password without echo; the stored
+/// username is the default).
 pub fn login(args: LoginArgs) -> Result<()> {
     if args.password.is_some() && args.password_stdin {
         anyhow::bail!("--password and --password-stdin are mutually exclusive");
@@ -264,15 +266,47 @@ pub fn login(args: LoginArgs) -> Result<()> {
         let text = text.strip_suffix('\n').unwrap_or(&text);
         password = Some(text.strip_suffix('\r').unwrap_or(text).to_string());
     }
+    let domain = domain(args.server.as_deref());
+    let client = args.registry.client()?;
+    let rt = runtime()?;
+    // Neither given: the stored credentials first, as docker does.
+    let stored = rt
+        .block_on(hoist_engine::registry::CredentialStore::from_env().get(&domain))
+        .ok()
+        .flatten();
+    if args.username.is_none() && password.is_none() {
+        if let Some(creds @ Credentials::Basic { .. }) = &stored {
+            crate::report::outln!("Authenticating with existing credentials...");
+            match rt.block_on(client.login(&domain, creds.clone())) {
+                Ok(()) => {
+                    crate::report::outln!("Login Succeeded");
+                    return Ok(());
+                }
+                Err(e) => eprintln!("Login did not succeed, error: {e}"),
+            }
+        }
+    }
+    let stored_user = match &stored {
+        Some(Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. }) => {
+            Some(username.clone())
+        }
+        None => None,
+    };
     let interactive = std::io::stdin().is_terminal();
     let username = match args.username {
         Some(u) => u,
         None if interactive => {
-            print!("Username: ");
+            match &stored_user {
+                Some(u) => print!("Username ({u}): "),
+                None => print!("Username: "),
+            }
             std::io::Write::flush(&mut std::io::stdout())?;
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
-            line
+            match (line.trim(), stored_user) {
+                ("", Some(u)) => u,
+                _ => line,
+            }
         }
         None => anyhow::bail!(NO_TTY),
     };
@@ -290,9 +324,7 @@ pub fn login(args: LoginArgs) -> Result<()> {
     if password.is_empty() {
         anyhow::bail!("Password Required");
     }
-    let domain = domain(args.server.as_deref());
-    let client = args.registry.client()?;
-    runtime()?.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
+    rt.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
     crate::report::outln!("Login Succeeded");
     Ok(())
 }
