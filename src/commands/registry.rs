@@ -274,16 +274,17 @@ pub fn login(args: LoginArgs) -> Result<()> {
         .block_on(hoist_engine::registry::CredentialStore::from_env().get(&domain))
         .ok()
         .flatten();
-    if args.username.is_none() && password.is_none() {
-        if let Some(creds @ Credentials::Basic { .. }) = &stored {
-            crate::report::outln!("Authenticating with existing credentials...");
-            match rt.block_on(client.login(&domain, creds.clone())) {
-                Ok(()) => {
-                    crate::report::outln!("Login Succeeded");
-                    return Ok(());
-                }
-                Err(e) => eprintln!("Login did not succeed, error: {e}"),
+    if args.username.is_none()
+        && password.is_none()
+        && let Some(creds @ Credentials::Basic { .. }) = &stored
+    {
+        crate::report::outln!("Authenticating with existing credentials...");
+        match rt.block_on(client.login(&domain, creds.clone())) {
+            Ok(()) => {
+                crate::report::outln!("Login Succeeded");
+                return Ok(());
             }
+            Err(e) => eprintln!("Login did not succeed, error: {e}"),
         }
     }
     let stored_user = match &stored {
