@@ -56,9 +56,9 @@ fn app_context(lab: &Lab) -> PathBuf {
 
 /// The lines of a build's plain log that a RUN printed with `marker`.
 fn printed(log: &str, marker: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
-        .filter(|rest| rest.starts_with(marker))
+    lab::printed_lines(log)
+        .into_iter()
+        .filter(|text| text.starts_with(marker))
         .map(str::to_string)
         .collect()
 }

@@ -8,7 +8,7 @@ use hoist_engine::export::archive::{ArchiveOptions, ExportImage, write_archive};
 use hoist_engine::import::archive::load_archive;
 use hoist_engine::store::Store;
 
-use super::images::{manifest_of, store_name};
+use super::images::{lookup, manifest_of};
 
 #[derive(clap::Args)]
 pub struct SaveArgs {
@@ -32,11 +32,8 @@ pub fn save(store: &Store, args: SaveArgs) -> Result<()> {
     let mut images = Vec::new();
     for name in &args.images {
         let manifest = manifest_of(store, name)?;
-        let names = if name.parse::<hoist_engine::digest::Digest>().is_ok() {
-            vec![]
-        } else {
-            vec![store_name(name)?]
-        };
+        // An image given by ID or digest is saved without a name, as docker.
+        let names = lookup(store, name)?.name.into_iter().collect();
         images.push(ExportImage {
             manifest,
             names,

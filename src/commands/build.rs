@@ -53,7 +53,10 @@ pub struct BuildArgs {
     /// Always pull base images, even when the store has them.
     #[arg(long)]
     pull: bool,
-    /// The target platform (`os/arch[/variant]`, one per build).
+    /// The target platform (`os/arch[/variant]`, one per build). A base
+    /// image index without it is an error naming the platforms it has; a
+    /// single-platform base of another architecture is used with
+    /// BuildKit's InvalidBaseImagePlatform warning.
     #[arg(long)]
     platform: Option<String>,
     /// Provenance attestation (buildx's flag): `false` (or `0`) is
@@ -153,6 +156,26 @@ pub struct BuildArgs {
     isolation: hoist_engine::build::Isolation,
     #[command(flatten)]
     registry: RegistryArgs,
+}
+
+/// Keeps the build checks' warnings for after the build (BuildKit lists
+/// them at the end, `-q` included) and passes every other event on.
+struct Warnings<'a> {
+    inner: &'a dyn hoist_engine::build::BuildProgress,
+    found: std::sync::Mutex<Vec<hoist_dockerfile::Warning>>,
+}
+
+impl hoist_engine::build::BuildProgress for Warnings<'_> {
+    fn event(&self, e: hoist_engine::build::BuildEvent) {
+        match e {
+            hoist_engine::build::BuildEvent::Warning(w) => {
+                if let Ok(mut found) = self.found.lock() {
+                    found.push(w);
+                }
+            }
+            other => self.inner.event(other),
+        }
+    }
 }
 
 /// BuildKit's exporters gzip layers unless told otherwise; hoist's store
@@ -429,8 +452,15 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         super::engine_load::find().context("--load")?;
     }
     let view = super::progress::View::new(progress_mode, args.explain)?;
-    let result = build(store, resolver, &df, &opts, &view);
+    let warnings = Warnings {
+        inner: &view,
+        found: std::sync::Mutex::new(Vec::new()),
+    };
+    let result = build(store, resolver, &df, &opts, &warnings);
     view.finish(result.as_ref().err());
+    if let Ok(found) = warnings.found.lock() {
+        super::progress::warn(progress_mode, &src, &found);
+    }
     let result = result.map_err(|e| match e {
         hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
         hoist_engine::build::BuildError::AtLine { line, source } => {

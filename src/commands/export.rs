@@ -16,7 +16,7 @@ use hoist_engine::registry::Progress;
 use hoist_engine::store::Store;
 
 use super::archive::source_date_epoch;
-use super::images::{manifest_of, resolve, store_name};
+use super::images::{lookup, manifest_of, resolve, store_name};
 use super::registry::{RegistryArgs, runtime};
 
 #[derive(clap::Args)]
@@ -69,9 +69,8 @@ pub fn run(store: &Store, image: &str, spec: &OutputSpec, registry: &RegistryArg
         super::annotations::apply(store, manifest, &spec.annotations)?;
     let names = match &spec.name {
         Some(n) => n.split(',').map(store_name).collect::<Result<Vec<_>>>()?,
-        // A bare digest (a build without -t) names nothing, as BuildKit.
-        None if image.starts_with("sha256:") => Vec::new(),
-        None => store_name(image).map(|n| vec![n]).unwrap_or_default(),
+        // A bare digest or ID (a build without -t) names nothing, as BuildKit.
+        None => lookup(store, image)?.name.into_iter().collect(),
     };
     let epoch = source_date_epoch();
     let archive = |oci: bool| ArchiveOptions {

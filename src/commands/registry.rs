@@ -1,7 +1,7 @@
 //! Registry commands: `pull`, `push`, `login`, `logout`. The registry
 //! client is async; each command runs it on its own runtime.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -10,7 +10,7 @@ use hoist_engine::registry::{Client, ClientOptions, Credentials, Progress, Progr
 use hoist_engine::store::Store;
 use hoist_engine::transfer::{PullOptions, pull, push};
 
-use super::images::{host_platform, manifest_of, resolve, store_name};
+use super::images::{host_platform, lookup, manifest_of};
 use hoist_engine::export::recompress::recompress_layers;
 use hoist_engine::image::media_types;
 
@@ -149,10 +149,26 @@ pub struct PushArgs {
 }
 
 pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
-    let mut source = store_name(&args.source)?;
-    let (_, media_type) = resolve(store, &args.source)?;
-    let dest = Reference::parse(args.dest.as_deref().unwrap_or(&args.source))
-        .with_context(|| format!("invalid destination {:?}", args.dest))?;
+    let target = lookup(store, &args.source)?;
+    let media_type = target.media_type.clone();
+    let dest = match (&args.dest, &target.name) {
+        (Some(d), _) => d.as_str(),
+        (None, Some(_)) => args.source.as_str(),
+        (None, None) => anyhow::bail!(
+            "{} is an image ID, not a name: give the destination (hoist push {} REGISTRY/REPO:TAG)",
+            args.source,
+            args.source
+        ),
+    };
+    let dest = Reference::parse(dest).with_context(|| format!("invalid destination {dest:?}"))?;
+    // An image given by ID is pushed under the destination's name.
+    let mut source = match target.name {
+        Some(name) => name,
+        None => {
+            store.set_ref(&dest.to_string(), &target.digest, Some(&media_type))?;
+            dest.to_string()
+        }
+    };
     // Built layers are stored uncompressed (as BuildKit's snapshots);
     // registries get gzip, as `docker push` sends. The gzip manifest is
     // what the destination name points at locally afterwards.
@@ -181,8 +197,11 @@ pub fn push_cmd(store: &Store, args: PushArgs) -> Result<()> {
 pub struct LoginArgs {
     /// The registry (`host[:port]`; default: Docker Hub).
     server: Option<String>,
+    /// Asked for on a terminal when not given.
     #[arg(short, long)]
     username: Option<String>,
+    /// The password or token (insecure: it shows in `ps` and the shell's
+    /// history; asked for without echo on a terminal when not given).
     #[arg(short, long)]
     password: Option<String>,
     /// Read the password from stdin.
@@ -209,26 +228,104 @@ fn domain(server: Option<&str>) -> String {
     }
 }
 
+/// A password on stdin is refused past this many bytes (hostile input is
+/// bounded).
+const MAX_STDIN_PASSWORD: u64 = 1 << 20;
+
+/// docker's words for a login that needs a prompt without a terminal.
+const NO_TTY: &str = "Cannot perform an interactive login from a non TTY device";
+
+/// `hoist login`, as `docker login`: `--password-stdin` reads the secret
+/// from stdin, `-p` warns as docker warns, stored credentials are tried
+/// when neither username nor password is given, and what is missing is
+/// asked for on a terminal (the password without echo; the stored
+/// username is the default).
 pub fn login(args: LoginArgs) -> Result<()> {
-    let username = match args.username {
-        Some(u) => u,
-        None => anyhow::bail!("login needs --username (interactive prompts are not supported yet)"),
-    };
-    let password = if args.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim_end_matches(['\n', '\r']).to_string()
-    } else if let Some(p) = args.password {
-        if std::io::stderr().is_terminal() {
-            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    if args.password.is_some() && args.password_stdin {
+        anyhow::bail!("--password and --password-stdin are mutually exclusive");
+    }
+    let mut password = args.password;
+    if password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    if args.password_stdin {
+        if args.username.is_none() {
+            anyhow::bail!("Must provide --username with --password-stdin");
         }
-        p
-    } else {
-        anyhow::bail!("login needs --password-stdin or --password");
-    };
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_STDIN_PASSWORD + 1)
+            .read_to_end(&mut bytes)
+            .context("reading the password from stdin")?;
+        if bytes.len() as u64 > MAX_STDIN_PASSWORD {
+            anyhow::bail!("the password on stdin is longer than {MAX_STDIN_PASSWORD} bytes");
+        }
+        let text = String::from_utf8(bytes).context("the password on stdin is not UTF-8")?;
+        // docker trims one trailing newline (and a carriage return before it).
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        password = Some(text.strip_suffix('\r').unwrap_or(text).to_string());
+    }
     let domain = domain(args.server.as_deref());
     let client = args.registry.client()?;
-    runtime()?.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
+    let rt = runtime()?;
+    // Neither given: the stored credentials first, as docker does.
+    let stored = rt
+        .block_on(hoist_engine::registry::CredentialStore::from_env().get(&domain))
+        .ok()
+        .flatten();
+    if args.username.is_none()
+        && password.is_none()
+        && let Some(creds @ Credentials::Basic { .. }) = &stored
+    {
+        crate::report::outln!("Authenticating with existing credentials...");
+        match rt.block_on(client.login(&domain, creds.clone())) {
+            Ok(()) => {
+                crate::report::outln!("Login Succeeded");
+                return Ok(());
+            }
+            Err(e) => eprintln!("Login did not succeed, error: {e}"),
+        }
+    }
+    let stored_user = match &stored {
+        Some(Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. }) => {
+            Some(username.clone())
+        }
+        None => None,
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let username = match args.username {
+        Some(u) => u,
+        None if interactive => {
+            match &stored_user {
+                Some(u) => print!("Username ({u}): "),
+                None => print!("Username: "),
+            }
+            std::io::Write::flush(&mut std::io::stdout())?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            match (line.trim(), stored_user) {
+                ("", Some(u)) => u,
+                _ => line,
+            }
+        }
+        None => anyhow::bail!(NO_TTY),
+    };
+    let username = username.trim().to_string();
+    if username.is_empty() {
+        anyhow::bail!("Non-null Username Required");
+    }
+    let password = match password {
+        Some(p) => p,
+        None if interactive => {
+            rpassword::prompt_password("Password: ").context("reading the password")?
+        }
+        None => anyhow::bail!(NO_TTY),
+    };
+    if password.is_empty() {
+        anyhow::bail!("Password Required");
+    }
+    rt.block_on(client.login(&domain, Credentials::Basic { username, password }))?;
     crate::report::outln!("Login Succeeded");
     Ok(())
 }

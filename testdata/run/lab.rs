@@ -345,6 +345,25 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
+/// What the steps printed, from a `--progress plain` log: the TEXT of each
+/// `#N SECONDS TEXT` line (BuildKit's plain format: the step's number,
+/// then the seconds since it started), in order.
+pub fn printed_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix('#')?.split_once(' '))
+        .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(_, rest)| {
+            let (secs, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            let fractional = secs.split_once('.').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            });
+            fractional.then_some(text)
+        })
+        .collect()
+}
+
 /// The `#N` progress lines of a plain log that are step headers.
 pub fn steps(log: &str) -> Vec<String> {
     log.lines()

@@ -80,6 +80,14 @@ impl AuthRegistry {
     }
 }
 
+impl AuthRegistry {
+    /// `127.0.0.1:PORT` (for `tests/cli_login.rs`).
+    #[allow(dead_code)]
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+}
+
 impl Drop for AuthRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();

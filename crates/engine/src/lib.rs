@@ -23,6 +23,7 @@ pub mod export;
 pub(crate) mod gomatch;
 pub mod image;
 pub mod import;
+pub mod inventory;
 pub mod layer;
 pub mod ops;
 pub mod reference;

@@ -170,8 +170,9 @@ fn pull_picks_the_platform_from_an_index_and_names_the_index() {
             .await
             .unwrap_err();
         assert!(
-            err.to_string()
-                .contains("no manifest for platform linux/s390x"),
+            err.to_string().contains(
+                "no match for platform in manifest: not found (no image for linux/s390x;"
+            ),
             "{err}"
         );
         assert!(

@@ -50,6 +50,8 @@ impl Plain {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = std::io::stderr().lock();
         let _ = match e {
+            // Collected by `build`'s `Warnings` and printed after the build.
+            BuildEvent::Warning(_) => Ok(()),
             BuildEvent::Step { id, stage, text } => {
                 let name = step_name(&stage, &text);
                 if state.printed {

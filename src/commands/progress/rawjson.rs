@@ -101,6 +101,8 @@ impl RawJson {
     pub fn event(&self, e: BuildEvent) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match e {
+            // Collected by `build`'s `Warnings`, sent as `warnings` after the build.
+            BuildEvent::Warning(_) => {}
             BuildEvent::Step { id, stage, text } => {
                 let name = step_name(&stage, &text);
                 let digest =

@@ -107,6 +107,8 @@ impl Tty {
         let mut state = self.shared.lock();
         let redraw = !matches!(e, BuildEvent::Output { .. });
         match e {
+            // Collected by `build`'s `Warnings` and printed after the build.
+            BuildEvent::Warning(_) => {}
             BuildEvent::Step { id, stage, text } => {
                 let at = state.jobs.len();
                 state.index.insert(id, at);

@@ -50,7 +50,12 @@ impl BaseResolver<'_> {
         })?;
         let full = reference.to_string();
         let have = self.store.resolve(&full).ok();
-        if have.is_none() || self.always_pull {
+        // A stored index whose image for this platform was never pulled
+        // (the name was pulled for another platform) is pulled again.
+        let lacks_platform = have
+            .as_ref()
+            .is_some_and(|r| self.lacks_platform(&r.digest, &r.media_type, platform));
+        if have.is_none() || self.always_pull || lacks_platform {
             let Some(client) = self.client else {
                 return Err(BuildError::Base {
                     name: name.to_string(),
@@ -118,6 +123,26 @@ impl BaseResolver<'_> {
         self.stored(&digest, Some(&media_type), platform, name)
     }
 
+    /// Whether the stored index `digest` lists an image for `platform`
+    /// whose manifest the store does not hold.
+    fn lacks_platform(
+        &self,
+        digest: &crate::digest::Digest,
+        media_type: &str,
+        platform: &Platform,
+    ) -> bool {
+        let Ok(bytes) = self.store.read_blob_verified(digest) else {
+            return false;
+        };
+        match AnyManifest::parse(bytes, Some(media_type)) {
+            Ok(AnyManifest::Index(index)) => index
+                .value()
+                .manifest_for(platform)
+                .is_some_and(|d| !self.store.has_blob(&d.digest).unwrap_or(false)),
+            _ => false,
+        }
+    }
+
     /// The image whose manifest (or index) `digest` is in the store.
     pub fn stored(
         &self,
@@ -130,7 +155,13 @@ impl BaseResolver<'_> {
         let manifest: Raw<Manifest> = match AnyManifest::parse(bytes, media_type)? {
             AnyManifest::Manifest(m) => *m,
             AnyManifest::Index(index) => {
-                let desc = index.value().select(platform)?;
+                let desc = index
+                    .value()
+                    .select(platform)
+                    .map_err(|e| BuildError::Base {
+                        name: name.to_string(),
+                        reason: e.to_string(),
+                    })?;
                 Raw::parse_verified(self.store.read_blob_verified(&desc.digest)?, &desc.digest)?
             }
         };

@@ -161,6 +161,9 @@ pub enum BuildEvent {
         id: usize,
         line: String,
     },
+    /// A build check BuildKit also warns about (e.g.
+    /// `InvalidBaseImagePlatform`), at a Dockerfile line.
+    Warning(hoist_dockerfile::Warning),
 }
 
 pub trait BuildProgress: Sync {

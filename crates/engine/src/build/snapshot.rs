@@ -306,7 +306,7 @@ pub fn keep_index(store: &Store, digest: &Digest, index: &LayerIndex) {
 /// The index of `layer`'s blob: kept in the store, or read from the blob
 /// (verified against its digest and diff_id) and kept. `None` when the
 /// blob cannot be read as a layer (materialising then says why).
-fn layer_index(store: &Store, layer: &Layer) -> Option<Arc<LayerIndex>> {
+pub(crate) fn layer_index(store: &Store, layer: &Layer) -> Option<Arc<LayerIndex>> {
     let digest = &layer.descriptor.digest;
     let path = store.indexes_dir().join(digest.hex());
     if let Ok(bytes) = std::fs::read(&path)

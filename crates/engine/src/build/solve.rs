@@ -229,6 +229,32 @@ impl Solver<'_> {
         Ok(Platform::new(&p.os, &p.architecture, variant))
     }
 
+    /// BuildKit's `InvalidBaseImagePlatform` check: a base image (a single
+    /// manifest, which is used as it is) whose config says another os or
+    /// architecture than the stage's platform is a warning, not an error
+    /// (`validateBaseImagePlatform` in dockerfile2llb compares os and
+    /// architecture only).
+    fn check_base_platform(&self, name: &str, state: &ImageState, wanted: &Platform, line: usize) {
+        use crate::image::platform::normalize;
+        let cfg = &state.config;
+        let actual = normalize(&Platform::new(
+            &cfg.os,
+            &cfg.architecture,
+            cfg.variant.as_deref(),
+        ));
+        let expected = normalize(wanted);
+        if actual.os != expected.os || actual.architecture != expected.architecture {
+            self.progress
+                .event(BuildEvent::Warning(hoist_dockerfile::Warning {
+                    rule: "InvalidBaseImagePlatform",
+                    message: format!(
+                        "Base image {name} was pulled with platform \"{actual}\", expected \"{expected}\" for current build"
+                    ),
+                    line,
+                }));
+        }
+    }
+
     fn stage(
         &self,
         graph: &StageGraph,
@@ -266,7 +292,11 @@ impl Solver<'_> {
                     BuildError::Internal(format!("stage {j} not built before {index}"))
                 })?,
             },
-            Source::Image(name) => self.resolver.image(name, &platform).map_err(from_line)?,
+            Source::Image(name) => {
+                let state = self.resolver.image(name, &platform).map_err(from_line)?;
+                self.check_base_platform(name, &state, &platform, stage.span.start.line);
+                state
+            }
         };
         self.progress.event(BuildEvent::Done {
             id,

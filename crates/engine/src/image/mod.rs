@@ -86,7 +86,11 @@ pub enum ImageError {
         digest: Digest,
         media_type: Option<String>,
     },
-    #[error("no manifest for platform {wanted} in index (it offers: {available})")]
+    /// BuildKit's words (containerd's `no match for platform in manifest`),
+    /// then what was wanted and what the index has.
+    #[error(
+        "no match for platform in manifest: not found (no image for {wanted}; it has {available})"
+    )]
     NoMatchingPlatform { wanted: String, available: String },
     #[error("invalid platform {0:?}: expected os/arch[/variant]")]
     InvalidPlatform(String),

@@ -88,6 +88,13 @@ fn unpack(reader: impl Read, dir: &Path) -> Result<()> {
     for entry in archive.entries().map_err(LoadError::Read)? {
         let mut entry = entry.map_err(LoadError::Read)?;
         let name = entry.path().map_err(LoadError::Read)?.into_owned();
+        // `./`, the root itself (`tar -C layout -cf x.tar .`, which docker
+        // load takes): nothing to make.
+        if entry.header().entry_type() == tar::EntryType::Directory
+            && name.components().all(|c| c == Component::CurDir)
+        {
+            continue;
+        }
         let shown = name.display().to_string();
         let rel = safe_relative(&name).ok_or_else(|| LoadError::BadEntry {
             name: shown.clone(),

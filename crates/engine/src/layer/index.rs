@@ -132,6 +132,23 @@ impl LayerIndex {
         !self.irregular
     }
 
+    /// The bytes this layer puts on disk as Docker counts a layer's size
+    /// (`docker images` SIZE, overlay2's `DiffSize`: the size of every
+    /// non-directory in the layer's diff directory, a symlink's being its
+    /// target's length, a file with several links once; whiteouts and
+    /// device nodes are empty).
+    pub fn content_size(&self) -> u64 {
+        self.recs
+            .iter()
+            .filter(|r| r.flags & F_WHITEOUT == 0)
+            .map(|r| match r.kind {
+                K_FILE => r.size,
+                K_SYMLINK => u64::from(r.link_len),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Every recorded path, sorted (implied directories, whiteouts and
     /// opaque directories included).
     pub fn paths(&self) -> impl Iterator<Item = &[u8]> {

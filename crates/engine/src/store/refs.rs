@@ -48,6 +48,16 @@ struct RefsFile {
 
 pub(crate) type Refs = BTreeMap<String, RefEntry>;
 
+/// Whether the blob's first byte opens a JSON object (layers, the bulk of
+/// the store, are tar or compressed and are not read further).
+fn starts_json(store: &Store, digest: &Digest) -> bool {
+    use std::io::Read;
+    let mut first = [0u8; 1];
+    fs::File::open(store.blob_path(digest))
+        .and_then(|mut f| f.read_exact(&mut first))
+        .is_ok_and(|()| first[0] == b'{')
+}
+
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 4096
@@ -210,6 +220,44 @@ impl Store {
             .iter()
             .map(|(name, entry)| self.image_record(name, entry))
             .collect()
+    }
+
+    /// Image manifests the store holds that no name reaches (earlier
+    /// results of a build whose tag moved, builds without `-t`, the
+    /// uncompressed form of a built image), complete (every required blob
+    /// present), with their own `created`; GC removes them. Only manifests
+    /// whose config is an image config: a cache artifact is no image.
+    pub fn unnamed_images(&self) -> Result<Vec<(Digest, Option<String>)>> {
+        let _lock = self.lock_store(LockMode::Shared)?;
+        let mut named = Walk::default();
+        for entry in self.read_refs()?.values() {
+            named.visit(self, &entry.digest, Role::Image, true)?;
+        }
+        let mut out = Vec::new();
+        for (digest, size) in self.list_blob_files()? {
+            let Ok(digest) = digest else { continue };
+            if size > walk::MAX_JSON
+                || named.blobs.contains_key(&digest)
+                || !starts_json(self, &digest)
+            {
+                continue;
+            }
+            let Ok(json) = walk::read_json(self, &digest) else {
+                continue;
+            };
+            let Ok(Some((Kind::Manifest, children))) = walk::references(&json, None) else {
+                continue;
+            };
+            if !children.iter().any(|c| c.role == Role::ImageConfig) {
+                continue;
+            }
+            let mut walk = Walk::default();
+            walk.visit(self, &digest, Role::Image, true)?;
+            if walk.broken.is_empty() && walk.first_required_missing().is_none() {
+                out.push((digest, walk.created.take()));
+            }
+        }
+        Ok(out)
     }
 
     /// Remove the name; the blobs stay until GC.
