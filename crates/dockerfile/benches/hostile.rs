@@ -1,6 +1,7 @@
 //! The front end (load, scopes, graph: `tests/hostile/mod.rs`'s
 //! `front_end`) on long Dockerfiles: 100,000 lines of each of `ENV`, `ARG`,
-//! `LABEL` and `WORKDIR`, and a 10,000-stage `FROM` chain. Goal: each in
+//! `LABEL` and `WORKDIR`, a 10,000-stage `FROM` chain, and `--call=outline`
+//! of a 10,000-stage chain with 1,000 global args (`outline_chain`). Goal: each in
 //! at most 1 s (security issue item 6). Figures in `benches/README.md`.
 //!
 //! `cargo bench -p hoist-dockerfile --bench hostile`. Under `cargo test
@@ -36,6 +37,15 @@ fn bench_hostile(c: &mut Criterion) {
     let text = hostile::chain(stages);
     group.bench_function(format!("chain_{stages}_stages"), |b| {
         b.iter(|| hostile::front_end(black_box(&text)).unwrap())
+    });
+    let globals = 1_000 / scale_down();
+    let text = hostile::outline_chain(stages, globals);
+    group.bench_function(format!("outline_{stages}_stages_{globals}_globals"), |b| {
+        b.iter(|| {
+            let ast = hoist_dockerfile::parse(black_box(&text)).unwrap();
+            let df = hoist_dockerfile::Dockerfile::from_ast(&ast).unwrap();
+            hoist_dockerfile::outline::outline(&ast, &df, &Default::default()).unwrap()
+        })
     });
     group.finish();
 }

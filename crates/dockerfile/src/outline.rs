@@ -140,6 +140,10 @@ pub fn targets(ast: &Ast, df: &Dockerfile) -> Vec<Target> {
 }
 
 /// The outline of `opts.target` (or the last stage).
+///
+/// Linear in the Dockerfile: each stage's own capture is made once and
+/// never copied into the stages built on it (BuildKit clones it, which is
+/// quadratic in a chain of stages); the walk visits each stage once.
 pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outline> {
     let graph = StageGraph::build(df, opts)?;
     let globals = GlobalScope::new(df, opts)?;
@@ -147,8 +151,6 @@ pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outlin
     let lex = df.lexer();
     let global_args = global_args(df, opts, &comments)?;
 
-    // Each stage's capture, in order: a stage built on another starts from
-    // that stage's (BuildKit's `addState` clones it), others from the globals.
     let mut captures: Vec<Capture> = Vec::with_capacity(df.stages.len());
     let mut envs: Vec<Vec<(String, String)>> = Vec::with_capacity(df.stages.len());
     for stage in &df.stages {
@@ -157,21 +159,18 @@ pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outlin
             Source::Stage(b) => Some(*b),
             _ => None,
         };
-        let (mut cap, base_env) = match base_stage {
-            Some(b) => (captures[b].clone(), envs[b].clone()),
-            None => (
-                Capture {
-                    all_args: global_args.clone(),
-                    ..Capture::default()
-                },
-                Vec::new(),
-            ),
-        };
+        let mut cap = Capture::default();
         for word in std::iter::once(&stage.from.base).chain(stage.from.platform.as_ref()) {
             let e = lex
                 .process_word_with_matches(word, &globals.vars)
                 .map_err(|e| Error::new(e.message, stage.span.start))?;
-            cap.used.extend(e.used);
+            cap.from_used.extend(e.used);
+        }
+        if !node.needed {
+            // Not reached from the target: nothing of it is reported.
+            envs.push(Vec::new());
+            captures.push(cap);
+            continue;
         }
         let triggers: Vec<&Instruction> = match base_stage {
             Some(b) => df.stages[b]
@@ -184,7 +183,8 @@ pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outlin
                 .collect(),
             None => Vec::new(),
         };
-        let mut scope = StageScope::new(df, &globals, opts, &base_env);
+        let base_env = base_stage.map(|b| envs[b].as_slice()).unwrap_or_default();
+        let mut scope = StageScope::new(df, &globals, opts, base_env);
         for ins in triggers.into_iter().chain(&stage.instructions) {
             cap.take(ins, &scope, &lex, &globals, opts, &comments)?;
             scope.apply(ins)?;
@@ -196,20 +196,12 @@ pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outlin
     let walk = Walk {
         graph: &graph,
         captures: &captures,
+        globals: &global_args,
     };
-    let mut args = Vec::new();
-    walk.args(graph.target, &mut BTreeSet::new(), &mut args);
+    let found = walk.run(graph.target);
+    let (mut args, mut secrets, mut ssh) = (found.args, found.secrets, found.ssh);
     args.sort_by_key(|a| a.location.line());
-    let mut secrets = Vec::new();
-    walk.requirements(
-        graph.target,
-        |c| &c.secrets,
-        &mut BTreeSet::new(),
-        &mut secrets,
-    );
     secrets.sort_by_key(|a| a.location.line());
-    let mut ssh = Vec::new();
-    walk.requirements(graph.target, |c| &c.ssh, &mut BTreeSet::new(), &mut ssh);
     ssh.sort_by_key(|a| a.location.line());
 
     let target = &df.stages[graph.target];
@@ -234,11 +226,17 @@ struct ArgInfo {
     deps: BTreeSet<String>,
 }
 
-/// What a stage has seen: BuildKit's `outlineCapture`.
+/// What one stage itself declares and uses (BuildKit's `outlineCapture`
+/// without the copies of the base stage's).
 #[derive(Debug, Clone, Default)]
 struct Capture {
-    all_args: BTreeMap<String, ArgInfo>,
-    used: BTreeSet<String>,
+    /// The stage's own `ARG` entries (an `ARG X` that re-declares a global
+    /// X has none: the global's stands).
+    own: BTreeMap<String, ArgInfo>,
+    /// Every key its `ARG`s declare, in order.
+    declared: Vec<String>,
+    /// The global args its `FROM` line (name and platform) uses.
+    from_used: BTreeSet<String>,
     /// Secrets and ssh ids in the order met; the first mention of an id wins.
     secrets: Vec<Requirement>,
     ssh: Vec<Requirement>,
@@ -276,7 +274,7 @@ impl Capture {
                             (None, None) => String::new(),
                         };
                         vars.set(key, value.clone());
-                        self.all_args.insert(
+                        self.own.insert(
                             key.clone(),
                             ArgInfo {
                                 name: key.clone(),
@@ -287,7 +285,9 @@ impl Capture {
                             },
                         );
                     }
-                    self.used.insert(key.clone());
+                    if !self.declared.contains(key) {
+                        self.declared.push(key.clone());
+                    }
                 }
             }
             Command::Run(run) => {
@@ -386,25 +386,39 @@ fn global_args(
     Ok(all)
 }
 
-/// The walk from the target over its base stages and the stages it copies
-/// or mounts from, each visited key reported once (the nearest stage's
-/// entry wins, as in BuildKit's `dispatchState.args`).
+/// What the walk found, in the order BuildKit's `dispatchState.args` and
+/// friends meet it (sorted by line afterwards).
+#[derive(Default)]
+struct Found {
+    args: Vec<OutlineArg>,
+    secrets: Vec<Requirement>,
+    ssh: Vec<Requirement>,
+}
+
+/// The walk from the target over its base stages and the stages it
+/// copies or mounts from, depth first as BuildKit walks: a stage, its base
+/// chain, then the chain's other sources, deepest first. Each key is
+/// reported once, by the first stage that reaches it, which sees its own
+/// `ARG`s and the globals (BuildKit's per-stage `allArgs`). A stage walked
+/// once is never walked again: what it could report is reported.
 struct Walk<'a> {
     graph: &'a StageGraph,
     captures: &'a [Capture],
+    globals: &'a BTreeMap<String, ArgInfo>,
 }
 
 impl Walk<'_> {
-    /// Stages this one reads from: its base first, then the others in order.
-    fn next(&self, stage: usize) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        let deps = &self.graph.stages[stage].deps;
-        for d in deps.iter().filter(|d| d.kind == DepKind::From) {
-            if let Source::Stage(j) = d.source {
-                out.push(j);
-            }
+    fn base(&self, stage: usize) -> Option<usize> {
+        match self.graph.stages[stage].base() {
+            Source::Stage(b) => Some(*b),
+            _ => None,
         }
-        for d in deps.iter().filter(|d| d.kind != DepKind::From) {
+    }
+
+    /// The stages `stage` copies or mounts from, in order, once each.
+    fn sources(&self, stage: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for d in self.graph.stages[stage].deps.iter().filter(|d| d.kind != DepKind::From) {
             if let Source::Stage(j) = d.source
                 && !out.contains(&j)
             {
@@ -414,69 +428,87 @@ impl Walk<'_> {
         out
     }
 
-    fn args(&self, stage: usize, visited: &mut BTreeSet<String>, out: &mut Vec<OutlineArg>) {
-        let mut stack = vec![stage];
-        let mut seen_stage = BTreeSet::new();
-        while let Some(s) = stack.pop() {
-            if !seen_stage.insert(s) {
+    fn run(&self, target: usize) -> Found {
+        let mut found = Found::default();
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        let mut secret_ids: BTreeSet<String> = BTreeSet::new();
+        let mut ssh_ids: BTreeSet<String> = BTreeSet::new();
+        let mut walked = vec![false; self.captures.len()];
+        let mut stack = vec![target];
+        while let Some(root) = stack.pop() {
+            if walked[root] {
                 continue;
             }
-            let cap = &self.captures[s];
-            for key in used_closure(cap) {
-                let Some(a) = cap.all_args.get(&key) else {
-                    continue;
-                };
-                if visited.insert(key) {
-                    out.push(OutlineArg {
-                        name: a.name.clone(),
-                        description: a.description.clone(),
-                        value: a.value.clone(),
-                        location: Location::of(a.span),
-                    });
+            // The root's base chain, down to a stage already walked.
+            let mut chain = vec![root];
+            while let Some(b) = self.base(*chain.last().unwrap_or(&root)) {
+                if walked[b] || chain.contains(&b) {
+                    break;
+                }
+                chain.push(b);
+            }
+            for (depth, &c) in chain.iter().enumerate() {
+                walked[c] = true;
+                let cap = &self.captures[c];
+                let mut used: Vec<String> = cap.declared.clone();
+                if depth == 0 {
+                    // A stage inherits the FROM-used keys of its whole base
+                    // chain (BuildKit copies them when it makes the stage).
+                    for &d in &chain {
+                        used.extend(self.captures[d].from_used.iter().cloned());
+                    }
+                }
+                for key in self.closure(cap, used) {
+                    let info = cap.own.get(&key).or_else(|| self.globals.get(&key));
+                    if let Some(a) = info
+                        && keys.insert(key)
+                    {
+                        found.args.push(OutlineArg {
+                            name: a.name.clone(),
+                            description: a.description.clone(),
+                            value: a.value.clone(),
+                            location: Location::of(a.span),
+                        });
+                    }
+                }
+                for r in &cap.secrets {
+                    if secret_ids.insert(r.name.clone()) {
+                        found.secrets.push(r.clone());
+                    }
+                }
+                for r in &cap.ssh {
+                    if ssh_ids.insert(r.name.clone()) {
+                        found.ssh.push(r.clone());
+                    }
                 }
             }
-            // Depth-first, base before the other sources.
-            stack.extend(self.next(s).into_iter().rev());
+            // The chain's other sources: the deepest stage's first, each
+            // stage's in order.
+            for &c in &chain {
+                stack.extend(self.sources(c).into_iter().rev());
+            }
         }
+        found
     }
 
-    fn requirements(
-        &self,
-        stage: usize,
-        list: impl Fn(&Capture) -> &Vec<Requirement>,
-        visited: &mut BTreeSet<String>,
-        out: &mut Vec<Requirement>,
-    ) {
-        let mut stack = vec![stage];
-        let mut seen_stage = BTreeSet::new();
-        while let Some(s) = stack.pop() {
-            if !seen_stage.insert(s) {
+    /// `used` and, through the globals' `deps`, the keys they were made of
+    /// (BuildKit's `markAllUsed`), as `cap`'s stage sees them.
+    fn closure(&self, cap: &Capture, used: Vec<String>) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        let mut todo = used;
+        while let Some(k) = todo.pop() {
+            if !all.insert(k.clone()) {
                 continue;
             }
-            for r in list(&self.captures[s]) {
-                if visited.insert(r.name.clone()) {
-                    out.push(r.clone());
-                }
+            if cap.own.contains_key(&k) {
+                continue;
             }
-            stack.extend(self.next(s).into_iter().rev());
+            if let Some(a) = self.globals.get(&k) {
+                todo.extend(a.deps.iter().cloned());
+            }
         }
+        all
     }
-}
-
-/// The used keys and, through the globals' `deps`, the keys they were
-/// made of (BuildKit's `markAllUsed`).
-fn used_closure(cap: &Capture) -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
-    let mut todo: Vec<String> = cap.used.iter().cloned().collect();
-    while let Some(k) = todo.pop() {
-        if !all.insert(k.clone()) {
-            continue;
-        }
-        if let Some(a) = cap.all_args.get(&k) {
-            todo.extend(a.deps.iter().cloned());
-        }
-    }
-    all
 }
 
 /// Comment lines above each instruction, by its first line.

@@ -128,6 +128,26 @@ fn outline_json_has_buildkits_shape() {
     );
 }
 
+#[path = "hostile/mod.rs"]
+mod hostile;
+
+/// A long chain of stages, each built on the one before and copying from
+/// another: every stage's own arg and every global is reported once. (Its
+/// cost, linear, is measured by `benches/hostile.rs`; BuildKit's copying
+/// of captures made 10,000 stages take 23 GB here.)
+#[test]
+fn a_long_chain_reports_each_arg_once() {
+    let (stages, globals) = (2_000, 100);
+    let text = hostile::outline_chain(stages, globals);
+    let ast = parse(&text).unwrap();
+    let df = Dockerfile::from_ast(&ast).unwrap();
+    let o = outline::outline(&ast, &df, &BuildOptions::default()).unwrap();
+    assert_eq!(o.args.len(), (stages - 1) + globals);
+    assert_eq!(o.args[0].name, "G0");
+    assert_eq!(o.args[globals].name, "A1");
+    assert_eq!(o.args.last().unwrap().name, format!("A{}", stages - 1));
+}
+
 #[test]
 fn unknown_target_is_the_builds_error() {
     let text = "FROM scratch AS build\n";

@@ -38,6 +38,27 @@ pub fn chain(n: usize) -> String {
     s
 }
 
+/// A chain for `--call=outline`: `globals` global ARGs, each made of the
+/// one before, then `stages` stages, the first `FROM` an image named by the
+/// last global, each other built on the one before, with an `ARG` made of a global and a `COPY --from` of the stage two back.
+/// BuildKit's way (each stage copying its base's capture) is quadratic here.
+pub fn outline_chain(stages: usize, globals: usize) -> String {
+    let mut s = String::from("ARG G0=x\n");
+    for i in 1..globals {
+        s.push_str(&format!("ARG G{i}=v{i}${{G{}}}\n", i - 1));
+    }
+    s.push_str(&format!("FROM img${{G{}}} AS s0\n", globals - 1));
+    for i in 1..stages {
+        s.push_str(&format!(
+            "FROM s{} AS s{i}\nARG A{i}=${{G{}}}\nCOPY --from=s{} /f /f{i}\n",
+            i - 1,
+            i % globals,
+            i.saturating_sub(2)
+        ));
+    }
+    s
+}
+
 /// The expansion bomb: `KW a0=xxxxxxxxxx`, then `levels` lines
 /// `KW aN=${aN-1}` × 10, each ten times longer than the one before
 /// (`keyword` is `ARG` or `ENV`). Line `N + 2` holds `aN`.
