@@ -418,7 +418,11 @@ impl Walk<'_> {
     /// The stages `stage` copies or mounts from, in order, once each.
     fn sources(&self, stage: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for d in self.graph.stages[stage].deps.iter().filter(|d| d.kind != DepKind::From) {
+        for d in self.graph.stages[stage]
+            .deps
+            .iter()
+            .filter(|d| d.kind != DepKind::From)
+        {
             if let Source::Stage(j) = d.source
                 && !out.contains(&j)
             {
