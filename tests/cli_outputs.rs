@@ -198,5 +198,8 @@ fn docker_loads_and_runs_both_archives() {
         String::from_utf8_lossy(&loaded.stdout),
         String::from_utf8_lossy(&loaded.stderr)
     );
-    assert!(loaded.status.success(), "docker load of the OCI archive: {text}");
+    assert!(
+        loaded.status.success(),
+        "docker load of the OCI archive: {text}"
+    );
 }
