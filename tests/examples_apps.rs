@@ -267,12 +267,33 @@ EOF\n\
     run(Command::new("sh").arg("-c").arg(&script));
 }
 
-/// `podman` with a store of its own.
+/// `podman` with a store of its own: the `overlay` driver where the
+/// kernel gives it (root on ext4 or xfs), else `vfs`, which copies every
+/// layer whole and made the test twice as long.
 struct Podman {
     dir: PathBuf,
+    driver: &'static str,
 }
 
 impl Podman {
+    fn new(dir: PathBuf) -> Podman {
+        let mut podman = Podman {
+            dir: dir.join("probe"),
+            driver: "overlay",
+        };
+        let probe = podman.cmd().arg("info").output().expect("podman runs");
+        let _ = Command::new("rm").arg("-rf").arg(&podman.dir).status();
+        if !probe.status.success() {
+            eprintln!(
+                "examples_apps: podman's overlay driver: {}; using vfs",
+                String::from_utf8_lossy(&probe.stderr).trim()
+            );
+            podman.driver = "vfs";
+        }
+        podman.dir = dir;
+        podman
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
         c.arg("--root")
@@ -281,7 +302,7 @@ impl Podman {
             .arg(self.dir.join("run"))
             .arg("--tmpdir")
             .arg(self.dir.join("tmp"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none"])
+            .args(["--storage-driver", self.driver, "--events-backend", "none"])
             .args(["--cgroup-manager", "cgroupfs"]);
         c
     }
@@ -294,6 +315,14 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rmi", "--all", "--force"]).output();
+        // Mounts the overlay driver left, if any, go first.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.display()
+            ))
+            .status();
         let _ = Command::new("rm").arg("-rf").arg(&self.dir).status();
     }
 }
@@ -346,15 +375,21 @@ fn sha256(bytes: &[u8]) -> String {
 #[test]
 fn examples_build_push_and_run_in_docker_and_podman_with_one_digest() {
     let lab = Lab::empty();
+    let started = std::time::Instant::now();
     debian_base(&lab);
+    eprintln!("examples_apps: Debian base in {:?}", started.elapsed());
     let registry = Registry::start(None)
         .expect("docker-registry (Debian package docker-registry) must be installed");
     let engine = dockerd::Dockerd::start();
-    let podman = Podman {
-        dir: lab.path("podman"),
-    };
+    let podman = Podman::new(lab.path("podman"));
     for ex in examples(lab.dir.path()) {
+        let started = std::time::Instant::now();
         check(&lab, &registry, &engine, &podman, &ex);
+        eprintln!(
+            "examples_apps: {} passed in {:?}",
+            ex.name,
+            started.elapsed()
+        );
     }
 }
 
@@ -367,6 +402,14 @@ fn check(lab: &Lab, registry: &Registry, engine: &dockerd::Dockerd, podman: &Pod
     let iidfile = lab.path(&format!("{name}.iid"));
     let archive = lab.path(&format!("{name}.tar"));
     let build_args: Vec<&str> = ex.build_args.iter().map(String::as_str).collect();
+
+    // The example's README says what it shows and the command to build it.
+    let readme = lab::read(&example_dir(name).join("README.md"));
+    assert!(
+        readme.starts_with(&format!("# {name}: "))
+            && readme.contains(&format!("examples/{name}\n")),
+        "examples/{name}/README.md: no title or no build command"
+    );
 
     if name == "apt-cache-secret" {
         // required=true: without the secret the step does not run.
@@ -392,7 +435,9 @@ fn check(lab: &Lab, registry: &Registry, engine: &dockerd::Dockerd, podman: &Pod
     args.push(&docker_out);
     args.extend_from_slice(&build_args);
     args.push(ctx);
+    let started = std::time::Instant::now();
     let (stdout, stderr) = lab.ok(&args);
+    eprintln!("examples_apps: {name} built in {:?}", started.elapsed());
     let digest = std::fs::read_to_string(&iidfile).unwrap();
     let digest = digest.trim().to_string();
     assert!(digest.starts_with("sha256:"), "{name}: iidfile {digest:?}");
