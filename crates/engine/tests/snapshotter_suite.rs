@@ -674,3 +674,29 @@ fn a_listing_tells_whiteouts_opaque_dirs_and_modes_apart() {
     fs::set_permissions(a.join("m"), fs::Permissions::from_mode(0o4644)).unwrap();
     assert_ne!(l, listing(&a));
 }
+
+/// The one known difference (docs/troubleshooting.md): a write to one
+/// name of a hard-link pair from a lower layer. overlayfs (no `index=on`)
+/// copies that name up alone, and the other keeps the old bytes; the copy
+/// keeps the pair, so both names change and both go up. Pinned here so
+/// that the docs stay true.
+#[test]
+fn known_difference_a_write_to_one_name_of_a_lower_hard_link_pair() {
+    fn step(r: &Path) {
+        write(r, "h1", "new\n", 0o644);
+        assert_eq!(
+            fs::read(r.join("h1")).unwrap(),
+            b"new\n",
+            "the written name shows the write"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lower = lower_stack(dir.path());
+    let overlay = listing(&run(&OverlaySnapshotter, &lower, step, dir.path()));
+    assert_eq!(paths(&overlay), [".", "h1"]);
+    assert!(get(&overlay, "h1").links.is_empty());
+    let copy = listing(&run(&CopySnapshotter, &lower, step, dir.path()));
+    assert_eq!(paths(&copy), [".", "h1", "h2"]);
+    assert_eq!(get(&copy, "h2").data, b"new\n");
+    assert_eq!(get(&copy, "h2").links, ["h1", "h2"]);
+}
