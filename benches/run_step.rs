@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hoist_engine::layer::{LayerOptions, TreeMode, write_tree};
-use hoist_engine::ops::run::{RunRequest, prune_copy_ups, run};
+use hoist_engine::ops::run::{RunRequest, Snapshotters, run};
 
 fn lower(dir: &Path) -> PathBuf {
     let root = dir.join("lower");
@@ -24,6 +24,7 @@ fn empty_run(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let lower = lower(dir.path());
     let mut n = 0;
+    let snapshotters = Snapshotters::new();
     let mut group = c.benchmark_group("run");
     group.sample_size(if cfg!(debug_assertions) { 10 } else { 50 });
     group.bench_function("empty RUN step (sandbox up, sh -c true, down, diff)", |b| {
@@ -48,9 +49,8 @@ fn empty_run(c: &mut Criterion) {
                 hostname: None,
                 extra_hosts: Vec::new(),
             };
-            let out = run(&req, &mut |_| {}).unwrap();
+            let out = run(&req, &snapshotters, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);
-            prune_copy_ups(&upper, std::slice::from_ref(&lower)).unwrap();
             let opts = LayerOptions {
                 mode: TreeMode::OverlayUpper,
                 ..LayerOptions::default()

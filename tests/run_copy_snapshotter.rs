@@ -19,7 +19,7 @@ use hoist_engine::layer::{
     Compression, EntryMeta, LayerOptions, LayerWriter, TreeMode, UnpackOptions, unpack, write_tree,
 };
 use hoist_engine::ops::run::{
-    RunRequest, SNAPSHOTTER_ENV, Snapshotter, prune_copy_ups, run, run_with,
+    RunRequest, SNAPSHOTTER_ENV, SnapshotterKind, Snapshotters, prune_copy_ups, run, run_with,
 };
 
 const HOIST: &str = env!("CARGO_BIN_EXE_hoist");
@@ -241,7 +241,7 @@ impl Fixture {
     }
 
     /// Run `script` with `mode` into a new upper dir; the upper dir and the output.
-    fn step(&self, mode: Snapshotter, name: &str, script: &str) -> (PathBuf, Vec<String>) {
+    fn step(&self, mode: SnapshotterKind, name: &str, script: &str) -> (PathBuf, Vec<String>) {
         let upper = self.dir.path().join(name);
         fs::create_dir(&upper).unwrap();
         let mut lines = Vec::new();
@@ -268,8 +268,8 @@ impl Fixture {
 
     /// Run `script` both ways; the layer (the same) and the output (the same).
     fn both(&self, script: &str) -> (Vec<Entry>, Vec<String>) {
-        let (over, out_o) = self.step(Snapshotter::Overlay, "upper-overlay", script);
-        let (copy, out_c) = self.step(Snapshotter::Copy, "upper-copy", script);
+        let (over, out_o) = self.step(SnapshotterKind::Overlay, "upper-overlay", script);
+        let (copy, out_c) = self.step(SnapshotterKind::Copy, "upper-copy", script);
         assert_eq!(out_o, out_c, "the step saw different trees");
         let (a, b) = (self.layer(&over), self.layer(&copy));
         assert_eq!(a, b, "overlay (left) and copy (right) layers differ");
@@ -412,7 +412,7 @@ fn a_file_replaced_by_a_dir_and_back() {
 fn over_a_diff_dir_the_copy_sees_what_the_overlay_sees() {
     let mut f = Fixture::new();
     let (first, _) = f.step(
-        Snapshotter::Overlay,
+        SnapshotterKind::Overlay,
         "first",
         "rm /data/gone && rm -rf /data/re && mkdir /data/re && echo one > /data/re/one \
          && echo v1 > /data/mod && rm -rf /data/sub && echo s > /data/sub",
@@ -444,9 +444,9 @@ const ROOT_FS: &str = r#"awk '$5=="/" { for (i = 7; i <= NF; i++) if ($i == "-")
 #[test]
 fn each_snapshotter_is_what_it_says() {
     let f = Fixture::new();
-    let (_, out) = f.step(Snapshotter::Overlay, "o", ROOT_FS);
+    let (_, out) = f.step(SnapshotterKind::Overlay, "o", ROOT_FS);
     assert_eq!(root_fs_type(&out), "overlay");
-    let (_, out) = f.step(Snapshotter::Copy, "c", ROOT_FS);
+    let (_, out) = f.step(SnapshotterKind::Copy, "c", ROOT_FS);
     assert!(
         !root_fs_type(&out).is_empty() && root_fs_type(&out) != "overlay",
         "{out:?}"
@@ -455,7 +455,7 @@ fn each_snapshotter_is_what_it_says() {
 
 /// Upper dir and scratch dir on two filesystems: overlayfs refuses (upper
 /// and work dirs must share one). `run` says so once, copies instead, and
-/// keeps copying for the rest of the process.
+/// keeps copying for the rest of the build (its `Snapshotters`).
 #[test]
 fn without_an_overlay_run_falls_back_to_copying_once() {
     let f = Fixture::new();
@@ -463,6 +463,8 @@ fn without_an_overlay_run_falls_back_to_copying_once() {
         .prefix("hoist-copysnap-")
         .tempdir_in("/dev/shm")
         .expect("/dev/shm (a tmpfs) is needed");
+    // The build's choice, kept across its steps.
+    let snapshotters = Snapshotters::new();
     let mut seen = Vec::new();
     for (i, script) in [
         format!("echo one > /data/new && {ROOT_FS}"),
@@ -474,7 +476,7 @@ fn without_an_overlay_run_falls_back_to_copying_once() {
         let upper = shm.path().join(format!("upper-{i}"));
         fs::create_dir(&upper).unwrap();
         let mut lines = Vec::new();
-        let out = run(&f.request(&upper, script), &mut |l| {
+        let out = run(&f.request(&upper, script), &snapshotters, &mut |l| {
             lines.push(l.to_string())
         })
         .unwrap();
@@ -506,9 +508,11 @@ fn the_environment_variable_forces_copying() {
         let upper = f.dir.path().join("upper");
         fs::create_dir(&upper).unwrap();
         let mut lines = Vec::new();
-        let out = run(&f.request(&upper, ROOT_FS), &mut |l| {
-            lines.push(l.to_string())
-        })
+        let out = run(
+            &f.request(&upper, ROOT_FS),
+            &Snapshotters::new(),
+            &mut |l| lines.push(l.to_string()),
+        )
         .unwrap();
         assert_eq!(out.code, 0, "{lines:?}");
         assert_eq!(
@@ -542,7 +546,7 @@ fn the_environment_variable_forces_copying() {
 #[test]
 fn the_copy_root_is_nodev_like_the_overlay() {
     let f = Fixture::new();
-    for mode in [Snapshotter::Overlay, Snapshotter::Copy] {
+    for mode in [SnapshotterKind::Overlay, SnapshotterKind::Copy] {
         let (_, out) = f.step(
             mode,
             &format!("{mode:?}"),

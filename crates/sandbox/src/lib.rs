@@ -68,7 +68,7 @@ pub const SANDBOX_ARG: &str = "__hoist-sandbox";
 /// still the one that started it.
 pub(crate) const PARENT_ENV: &str = "HOIST_SANDBOX_PARENT";
 
-pub use rootfs::OVERLAY_UNAVAILABLE;
+pub use rootfs::{OVERLAY_UNAVAILABLE, mount_overlay};
 
 /// Exit status of a sandbox that failed before the step's process ran
 /// (the [`Report`] says why).

@@ -23,7 +23,7 @@ use rustix::mount::{
     OpenTreeFlags, UnmountFlags,
 };
 
-use crate::spec::{MountKind, Network, RunSpec};
+use crate::spec::{MountKind, Network, Rootfs, RunSpec};
 use crate::{Context, SandboxError};
 
 /// A path hoist created to mount over, and its parent's times before.
@@ -71,7 +71,7 @@ pub(crate) fn assemble(spec: &RunSpec) -> Result<Assembled, SandboxError> {
         )
         .what(|| format!("make {} nodev", spec.rootfs.merged.display()))?;
     } else {
-        mount_overlay(spec)?;
+        mount_overlay(&spec.rootfs)?;
     }
     // Host trees to graft after pivot_root.
     let devices: Vec<(String, OwnedFd)> = DEVICES
@@ -400,8 +400,10 @@ impl Assembled {
 
 /// The overlay at `merged`: lower dirs one by one (`lowerdir+`, no length
 /// limit), else the classic option string.
-fn mount_overlay(spec: &RunSpec) -> Result<(), SandboxError> {
-    let r = &spec.rootfs;
+/// Mount the overlay `r` describes at `r.merged` (`nodev`), in this
+/// process's mount namespace: the sandbox's root (and the engine's
+/// snapshotter test suite's, which runs steps without a sandbox).
+pub fn mount_overlay(r: &Rootfs) -> Result<(), SandboxError> {
     if r.lower.is_empty() {
         return Err(SandboxError::Spec(
             "an overlay needs a lower directory".into(),

@@ -22,7 +22,7 @@ use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
 use crate::layer::{LayerOptions, TreeMode, append_tree};
-use crate::ops::run::{RunRequest, prune_copy_ups, run};
+use crate::ops::run::{RunRequest, run};
 use crate::store::{SnapshotKind, chain_ids};
 
 /// BuildKit's `PATH` for a step whose image sets none.
@@ -243,7 +243,7 @@ impl Solver<'_> {
             hostname: parts.hostname.map(str::to_string),
             extra_hosts: self.opts.extra_hosts.clone(),
         };
-        let outcome = run(&request, &mut |line| {
+        let outcome = run(&request, &self.snapshotters, &mut |line| {
             self.progress.event(BuildEvent::Output {
                 id,
                 line: line.to_string(),
@@ -262,12 +262,8 @@ impl Solver<'_> {
                 .clone()
                 .unwrap_or_else(|| rfc3339(now_seconds())),
         );
-        prune_copy_ups(upper.path(), &lower).map_err(|e| {
-            BuildError::Run(format!(
-                "reading the step's changes in {}: {e}",
-                upper.path().display()
-            ))
-        })?;
+        // The snapshotter left the step's changes only (no copy-ups that
+        // changed nothing).
         if is_empty_dir(upper.path()) {
             // Nothing changed: no layer, as BuildKit's empty diff.
             self.put_record(cache_key, None, &[], created.clone())?;

@@ -84,6 +84,8 @@ pub(super) struct Solver<'a> {
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Stage filesystems mounted for reading, kept until the build ends.
     pub(super) views: super::snapshot::Views,
+    /// The steps' snapshotter: overlay until the host refuses it.
+    pub(super) snapshotters: crate::ops::run::Snapshotters,
 }
 
 /// Build the target of `df` into `store` (blobs and cache records; naming
@@ -137,6 +139,7 @@ pub fn build(
             .collect(),
         in_flight: Mutex::new(HashMap::new()),
         views: super::snapshot::Views::default(),
+        snapshotters: crate::ops::run::Snapshotters::new(),
         created: opts.source_date_epoch.map(rfc3339),
     };
     // Stages run as soon as every stage they use is built; the ready ones

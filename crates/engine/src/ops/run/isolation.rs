@@ -11,7 +11,7 @@
 //! A mode that cannot be had fails the first step, saying why (an explicit
 //! one fails the build before it starts: [`check`]). Where the
 //! probe found overlayfs refused, the copying snapshotter takes every step
-//! from the first (`copy`), and the line says so instead of `overlay`.
+//! from the first (`snapshotter`), and the line says so instead of `overlay`.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use hoist_sandbox::isolation::{Mode, Plan};
 use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
 
-use super::copy::SNAPSHOTTER_ENV;
+use super::snapshotter::SNAPSHOTTER_ENV;
 use super::{RunError, RunRequest, io};
 
 /// What a mode gave, once per process: the plan (or why not), the line,
@@ -31,6 +31,9 @@ struct Decided {
     printed: bool,
     /// Docker's seccomp profile compiled by the probe for the plan (hex BPF).
     seccomp: Option<String>,
+    /// The probe found overlayfs refused (and the mode possible): the
+    /// build's `Snapshotters` copy from the first step.
+    overlay_refused: bool,
 }
 
 static DECIDED: Mutex<Option<Decided>> = Mutex::new(None);
@@ -51,6 +54,15 @@ pub(super) fn plan(
     }
     let plan = d.plan.clone().map_err(RunError::Isolation)?;
     Ok((plan, d.seccomp.clone()))
+}
+
+/// Whether the probe for `mode` (run by [`plan`] or [`check`]) found
+/// overlayfs refused.
+pub(super) fn overlay_refused(mode: Mode) -> bool {
+    let decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+    decided
+        .as_ref()
+        .is_some_and(|d| d.mode == mode && d.overlay_refused)
 }
 
 /// Without a probe (`RunRequest::isolation` `None`): every namespace and
@@ -83,15 +95,11 @@ fn decide<'a>(
     if decided.as_ref().is_none_or(|d| d.mode != mode) {
         let report = probe(exe, scratch_parent, mode)?;
         let forced = std::env::var_os(SNAPSHOTTER_ENV).is_some_and(|v| v == "copy");
+        let overlay_refused = report.plan.is_ok() && report.facts.overlay.is_err();
         let snapshotter = match &report.facts.overlay {
             _ if forced => format!("copy snapshotter ({SNAPSHOTTER_ENV}=copy)"),
             Ok(()) => "overlay".to_string(),
-            Err(why) => {
-                if report.plan.is_ok() {
-                    super::copy::overlay_missing();
-                }
-                format!("copy snapshotter (overlay refused: {why})")
-            }
+            Err(why) => format!("copy snapshotter (overlay refused: {why})"),
         };
         *decided = Some(Decided {
             mode,
@@ -99,6 +107,7 @@ fn decide<'a>(
             plan: report.plan,
             printed: false,
             seccomp: report.seccomp,
+            overlay_refused,
         });
     }
     decided

@@ -7,31 +7,32 @@
 //! returns the exit code with the last lines. The upper directory (the
 //! step's changes) is the caller's: it becomes the layer.
 //!
-//! Where overlayfs cannot be mounted, `copy` (the copying snapshotter)
-//! gives the step a plain copy of the lower dirs and diffs it into the
-//! upper dir afterwards, in overlayfs's format.
+//! The root comes from a [`Snapshotter`] (`snapshotter`): overlayfs, or
+//! where it cannot be mounted a plain copy of the lower dirs diffed into
+//! the upper dir afterwards, in overlayfs's format. The build's
+//! [`Snapshotters`] picks one.
 //!
 //! This module is the only caller of `hoist_sandbox`.
 
-mod copy;
 mod etc;
 mod extra_host;
 mod isolation;
 mod network;
-mod prune;
+pub mod snapshotter;
 
-pub use copy::{SNAPSHOTTER_ENV, Snapshotter};
 pub use extra_host::ExtraHost;
 pub use isolation::check as check_isolation;
 pub use network::STACK_ENV;
-pub use prune::prune_copy_ups;
+pub use snapshotter::{
+    CopySnapshotter, OverlaySnapshotter, SNAPSHOTTER_ENV, Snapshotter, SnapshotterKind,
+    Snapshotters, prune_copy_ups,
+};
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use hoist_sandbox::{MountKind, MountSpec, Network, Report, Rootfs, RunSpec};
+use hoist_sandbox::{MountKind, MountSpec, Network, Report, RunSpec};
 
 /// How many lines of output a failure shows.
 const TAIL_LINES: usize = 10;
@@ -121,23 +122,43 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunErro
 }
 
 /// Run `req`; `on_line` gets each line of output as it comes. Over an
-/// overlay, or a copy where the host has none or `HOIST_SNAPSHOTTER=copy`.
-pub fn run(req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
+/// overlay, or a copy where the host has none or `HOIST_SNAPSHOTTER=copy`
+/// (`snapshotters`, the build's, remembers which).
+pub fn run(
+    req: &RunRequest,
+    snapshotters: &Snapshotters,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
     // First: the probe may find overlayfs refused, and the copying
     // snapshotter must then take this step already.
     if let Some(mode) = req.isolation {
         isolation::plan(req, mode, on_line)?;
+        if isolation::overlay_refused(mode) {
+            snapshotters.overlay_refused();
+        }
     }
-    copy::run_auto(req, on_line)
+    snapshotters.run(req, on_line)
 }
 
 /// Run `req` with the given snapshotter (no fallback).
 pub fn run_with(
     req: &RunRequest,
-    snapshotter: Snapshotter,
+    kind: SnapshotterKind,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, RunError> {
-    let copy = snapshotter == Snapshotter::Copy;
+    match kind {
+        SnapshotterKind::Overlay => run_on(req, &OverlaySnapshotter, on_line),
+        SnapshotterKind::Copy => run_on(req, &CopySnapshotter, on_line),
+    }
+}
+
+/// Run `req` over a root from `snapshotter`: its changes committed to
+/// `req.upper` when it exits 0, the root cleaned up otherwise.
+fn run_on<S: Snapshotter>(
+    req: &RunRequest,
+    snapshotter: &S,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
     let (plan, seccomp) = match req.isolation {
         Some(mode) => isolation::plan(req, mode, on_line)?,
         None => isolation::default_plan()?,
@@ -152,37 +173,53 @@ pub fn run_with(
         .tempdir_in(&req.scratch_parent)
         .map_err(io("create a scratch dir in", &req.scratch_parent))?;
     let dir = scratch.path();
-    let work = dir.join("work");
-    let merged = dir.join("merged");
-    for d in [&work, &merged] {
-        std::fs::create_dir(d).map_err(io("mkdir", d))?;
-    }
-    let mut lower = req.lower.clone();
-    if lower.is_empty() {
-        let empty = dir.join("empty");
-        std::fs::create_dir(&empty).map_err(io("mkdir", &empty))?;
-        lower.push(empty);
-    }
-    // The merged root takes its owner and mode from the upper dir: give it
-    // the image's.
-    let top = std::fs::metadata(&lower[0]).map_err(io("stat", &lower[0]))?;
-    std::fs::set_permissions(
-        &req.upper,
-        std::fs::Permissions::from_mode(top.mode() & 0o7777),
-    )
-    .map_err(io("chmod", &req.upper))?;
-    rustix::fs::chown(
-        &req.upper,
-        Some(rustix::fs::Uid::from_raw(top.uid())),
-        Some(rustix::fs::Gid::from_raw(top.gid())),
-    )
-    .map_err(|e| io("chown", &req.upper)(e.into()))?;
-    let copied = if copy {
-        Some(copy::merge(&lower, &merged)?)
-    } else {
-        None
+    let prepared = snapshotter.prepare(&req.lower, &req.upper, dir)?;
+    let setup = Setup {
+        rootfs: prepared.rootfs.clone(),
+        plan,
+        seccomp,
+        network,
+        stack,
     };
+    match sandbox(req, dir, setup, on_line) {
+        Ok(outcome) if outcome.code == 0 => {
+            snapshotter.commit(prepared)?;
+            Ok(outcome)
+        }
+        other => {
+            // The step's own error first; then the cleanup's.
+            let cleaned = snapshotter.cleanup(prepared);
+            let outcome = other?;
+            cleaned?;
+            Ok(outcome)
+        }
+    }
+}
 
+/// What the sandbox is started with besides the request.
+struct Setup {
+    rootfs: hoist_sandbox::Rootfs,
+    plan: hoist_sandbox::isolation::Plan,
+    seccomp: Option<String>,
+    network: Network,
+    stack: Option<hoist_sandbox::Stack>,
+}
+
+/// Start the sandbox over `setup.rootfs` with its files in `dir`; its
+/// outcome (or why it could not run).
+fn sandbox(
+    req: &RunRequest,
+    dir: &Path,
+    setup: Setup,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, RunError> {
+    let Setup {
+        rootfs,
+        plan,
+        seccomp,
+        network,
+        stack,
+    } = setup;
     let hostname = req.hostname.as_deref().unwrap_or(HOSTNAME);
     let mut mounts = etc::files(dir, network, stack, hostname, &req.extra_hosts)?;
     mounts.extend(req.mounts.iter().cloned());
@@ -193,13 +230,7 @@ pub fn run_with(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("run-{}", std::process::id()));
     let spec = RunSpec {
-        rootfs: Rootfs {
-            lower,
-            upper: req.upper.clone(),
-            work,
-            merged: merged.clone(),
-            copy,
-        },
+        rootfs,
         args: req.args.clone(),
         env: with_hostname(&req.env, hostname),
         cwd: req.cwd.clone(),
@@ -284,9 +315,6 @@ pub fn run_with(
         return Err(RunError::Sandbox(
             tail.iter().cloned().collect::<Vec<_>>().join("\n"),
         ));
-    }
-    if let Some(copied) = copied.filter(|_| code == 0) {
-        copy::diff(&merged, &spec.rootfs.lower, &req.upper, &copied)?;
     }
     Ok(RunOutcome {
         code,

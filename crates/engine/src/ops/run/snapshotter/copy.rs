@@ -25,9 +25,15 @@
 //! gone or replaced) is opaque, as overlayfs makes it, and everything in it
 //! goes up. `merged` is then removed.
 //!
-//! [`run_auto`] picks the snapshotter: copying when `HOIST_SNAPSHOTTER=copy`
-//! or once a step has found the overlay unavailable (one warning line, then
-//! that step runs again here and every later step of the process too).
+//! What it guarantees (the shared suite, `tests/snapshotter_suite.rs`,
+//! holds it to the same upper dir as [`super::OverlaySnapshotter`]'s):
+//! the step sees the tree the overlay would show, and the upper dir holds
+//! exactly what changed, no unchanged copy-ups. Where it differs: the
+//! root is on the store's filesystem, not an overlay mount; a write to
+//! one name of a lower hard-link pair changes both (overlayfs breaks the
+//! pair); a directory is taken for re-made only if it was born after the
+//! copy ended (a filesystem clock tick) or nothing of the lower shows
+//! through it any more.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -35,58 +41,57 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, Timespec, Timestamps, Uid, XattrFlags};
 
+use hoist_sandbox::Rootfs;
+
 use super::prune::{is_opaque, is_whiteout, same_bytes, same_meta};
-use super::{RunError, RunOutcome, RunRequest};
+use super::{Prepared, Snapshotter, SnapshotterKind};
+use crate::ops::run::RunError;
 
-/// How a step's filesystem is made and its changes found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Snapshotter {
-    /// overlayfs over the lower dirs; its upper dir is the diff.
-    Overlay,
-    /// A plain copy of the lower dirs, diffed after the step (slower).
-    Copy,
-}
+/// The copying snapshotter: a plain copy of the lower stack as the root,
+/// diffed into the upper dir after the step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopySnapshotter;
 
-/// The environment variable that forces the copying snapshotter (`copy`).
-pub const SNAPSHOTTER_ENV: &str = "HOIST_SNAPSHOTTER";
+impl Snapshotter for CopySnapshotter {
+    type State = Merged;
 
-/// Set once a step found the overlay unavailable: later steps copy.
-static OVERLAY_MISSING: AtomicBool = AtomicBool::new(false);
+    const KIND: SnapshotterKind = SnapshotterKind::Copy;
 
-/// The isolation probe found the overlay refused: every step copies (the
-/// isolation line said so; no warning of its own).
-pub(super) fn overlay_missing() {
-    OVERLAY_MISSING.store(true, Ordering::SeqCst);
-}
-
-/// Run `req` over an overlay, or a copy when forced or when the host has
-/// no overlay (then with one warning line through `on_line`).
-pub(super) fn run_auto(
-    req: &RunRequest,
-    on_line: &mut dyn FnMut(&str),
-) -> Result<RunOutcome, RunError> {
-    let forced = std::env::var_os(SNAPSHOTTER_ENV).is_some_and(|v| v == "copy");
-    if forced || OVERLAY_MISSING.load(Ordering::SeqCst) {
-        return super::run_with(req, Snapshotter::Copy, on_line);
+    fn prepare(
+        &self,
+        lower: &[PathBuf],
+        upper: &Path,
+        scratch: &Path,
+    ) -> Result<Prepared<Merged>, RunError> {
+        let (lower, merged) = super::layout(lower, upper, scratch, false)?;
+        let state = merge(&lower, &merged)?;
+        Ok(Prepared::new(
+            Rootfs {
+                lower,
+                upper: upper.to_path_buf(),
+                work: PathBuf::new(),
+                merged,
+                copy: true,
+            },
+            state,
+        ))
     }
-    match super::run_with(req, Snapshotter::Overlay, on_line) {
-        Err(RunError::Sandbox(e)) if e.starts_with(hoist_sandbox::OVERLAY_UNAVAILABLE) => {
-            if !OVERLAY_MISSING.swap(true, Ordering::SeqCst) {
-                let why =
-                    e[hoist_sandbox::OVERLAY_UNAVAILABLE.len()..].trim_start_matches([':', ' ']);
-                on_line(&format!(
-                    "hoist: overlayfs is not available here ({why}); using the copying snapshotter (slower)"
-                ));
-            }
-            // The overlay was never mounted: the upper dir is untouched.
-            super::run_with(req, Snapshotter::Copy, on_line)
+
+    fn commit(&self, prepared: Prepared<Merged>) -> Result<(), RunError> {
+        let (r, state) = prepared.into_parts();
+        diff(&r.merged, &r.lower, &r.upper, &state)
+    }
+
+    fn cleanup(&self, prepared: Prepared<Merged>) -> Result<(), RunError> {
+        let (r, _) = prepared.into_parts();
+        match fs::remove_dir_all(&r.merged) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).ctx("remove", &r.merged),
+            _ => Ok(()),
         }
-        other => other,
     }
 }
 
@@ -95,7 +100,7 @@ pub(super) fn run_auto(
 /// and when the copy was done (a directory born later was made by the
 /// step), where the filesystem records birth times.
 #[derive(Debug, Default)]
-pub(super) struct Merged {
+pub struct Merged {
     names: HashMap<u64, u64>,
     done: Option<SystemTime>,
 }
@@ -481,7 +486,7 @@ fn set_meta(src: &Path, meta: &Metadata, dst: &Path) -> Result<(), RunError> {
 
 /// The xattrs of `path` that belong to it: not overlayfs's bookkeeping,
 /// not the host's SELinux label (the layer writer drops both too).
-fn xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, RunError> {
+pub(super) fn xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, RunError> {
     let mut out = BTreeMap::new();
     let mut names = vec![0u8; 256];
     let n = loop {
@@ -518,7 +523,7 @@ trait Ctx<T> {
 
 impl<T, E: Into<io::Error>> Ctx<T> for Result<T, E> {
     fn ctx(self, what: &'static str, path: &Path) -> Result<T, RunError> {
-        self.map_err(|e| super::io(what, path)(e.into()))
+        self.map_err(|e| crate::ops::run::io(what, path)(e.into()))
     }
 }
 

@@ -2,8 +2,8 @@
 //! into the upper dir as soon as it is opened for writing or a mount point
 //! is made under it, whether or not anything changes; BuildKit's differ
 //! leaves such entries out, and so does hoist: an upper entry whose type,
-//! mode, owner, mtime (and for files size and bytes) equal what the lower
-//! stack shows at that path is removed before the layer is written.
+//! mode, owner, mtime, xattrs (and for files size and bytes) equal what the
+//! lower stack shows at that path is removed before the layer is written.
 
 use std::fs::{self, Metadata};
 use std::io::{self, Read};
@@ -27,13 +27,16 @@ fn prune_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
             let children_gone = prune_dir(upper, &rel, lowers)?;
             children_gone
                 && !is_opaque(&path)
-                && lower_entry(lowers, &rel)
-                    .is_some_and(|(_, l)| l.is_dir() && same_meta(&meta, &l))
+                && lower_entry(lowers, &rel).is_some_and(|(lp, l)| {
+                    l.is_dir() && same_meta(&meta, &l) && same_xattrs(&path, &lp)
+                })
                 && fs::remove_dir(&path).is_ok()
         } else if meta.is_file() && meta.nlink() == 1 {
             match lower_entry(lowers, &rel) {
                 Some((lp, l)) if l.is_file() && same_meta(&meta, &l) && l.len() == meta.len() => {
-                    same_bytes(&path, &lp)? && fs::remove_file(&path).is_ok()
+                    same_xattrs(&path, &lp)
+                        && same_bytes(&path, &lp)?
+                        && fs::remove_file(&path).is_ok()
                 }
                 _ => false,
             }
@@ -55,6 +58,12 @@ pub(super) fn same_meta(a: &Metadata, b: &Metadata) -> bool {
         && a.gid() == b.gid()
         && a.mtime() == b.mtime()
         && a.mtime_nsec() == b.mtime_nsec()
+}
+
+/// Whether two entries carry the same xattrs (overlayfs's own and the
+/// SELinux label aside); unreadable ones count as different.
+fn same_xattrs(a: &Path, b: &Path) -> bool {
+    matches!((super::copy::xattrs(a), super::copy::xattrs(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Whether two files hold the same bytes (the copy snapshotter uses it too).
