@@ -13,6 +13,7 @@ WORK=${WORK:-/tmp/hoist-deps}
 RUNS=${RUNS:-3}
 WHAT=${1:-all}
 mkdir -p "$WORK"
+export DOCKER_CONFIG=$WORK/docker-config # no credentials needed
 
 # The scratch crate is its own workspace; start from hoist's lock file so
 # hoist-engine's dependencies resolve to the versions hoist ships.
@@ -82,7 +83,6 @@ registry() {
             echo "COPY s$i.bin /"
         done
     } >"$ctx/Dockerfile"
-    export DOCKER_CONFIG=$WORK/docker-config
     rm -rf "$WORK/src"
     "$HOIST" --root "$WORK/src" build -q -t bench/img:1 "$ctx" >/dev/null
 
@@ -123,6 +123,18 @@ walk_one() {
     for r in $(seq "$RUNS"); do
         timed "walk$files hoist-hash-warm run$r" "$BIN/walk" hoist-hash "$ctx" "$WORK/hashcache"
     done
+    if [ "$files" -le 100000 ]; then
+        # The same through the CLI: a cached rebuild of `COPY . /`.
+        printf 'FROM scratch\nCOPY . /\n' >"$WORK/copy-all.Dockerfile"
+        rm -rf "$WORK/e2e-root"
+        timed "walk$files build-first" "$HOIST" --root "$WORK/e2e-root" build -q \
+            -f "$WORK/copy-all.Dockerfile" -t e2e:1 "$ctx"
+        for r in $(seq "$RUNS"); do
+            timed "walk$files build-cached run$r" "$HOIST" --root "$WORK/e2e-root" build \
+                --progress plain -f "$WORK/copy-all.Dockerfile" -t e2e:1 "$ctx"
+        done
+        rm -rf "$WORK/e2e-root"
+    fi
     rm -rf "$ctx" "$WORK/hashcache"
 }
 
