@@ -48,6 +48,7 @@ fn empty_run(c: &mut Criterion) {
                 security: Default::default(),
                 hostname: None,
                 extra_hosts: Vec::new(),
+                cancel: Default::default(),
             };
             let out = run(&req, &snapshotters, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

@@ -237,6 +237,7 @@ impl Fixture {
             security: Default::default(),
             hostname: None,
             extra_hosts: Vec::new(),
+            cancel: Default::default(),
         }
     }
 

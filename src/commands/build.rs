@@ -219,7 +219,8 @@ fn image_compression<'a>(
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
-    cancel_on_signals()?;
+    let cancel = hoist_engine::ops::run::Cancel::new();
+    cancel_on_signals(cancel.clone())?;
     // One lease from the first look at the store (a stdin context in tmp/,
     // imported caches, base images and cache hits resolved) until the
     // names are set and the outputs written: a `prune` meanwhile waits,
@@ -409,6 +410,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .map(|h| hoist_engine::ops::run::ExtraHost::parse(h).map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?,
         no_cache_filter: args.no_cache_filter.clone(),
+        cancel,
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
@@ -651,7 +653,7 @@ pub fn cancelled_by() -> Option<i32> {
 /// 128 + the signal. An operation that does not stop within two seconds
 /// (a pull, a long COPY) is cut short; what it leaves in the store's `tmp/`
 /// is removed by the next `hoist prune`.
-fn cancel_on_signals() -> Result<()> {
+fn cancel_on_signals(cancel: hoist_engine::ops::run::Cancel) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("installing the signal handlers")?;
@@ -659,7 +661,7 @@ fn cancel_on_signals() -> Result<()> {
         if let Some(sig) = signals.forever().next() {
             CANCELLED_BY.store(sig, std::sync::atomic::Ordering::SeqCst);
             eprintln!("hoist: cancelled");
-            hoist_engine::ops::run::cancel_running();
+            cancel.cancel();
             std::thread::sleep(std::time::Duration::from_secs(2));
             std::process::exit(128 + sig);
         }

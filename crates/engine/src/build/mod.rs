@@ -81,6 +81,9 @@ pub struct BuildOptions {
     /// `--no-cache-filter`: stages (by their `AS` name, any case, as
     /// BuildKit matches them) whose steps run again; the others may hit.
     pub no_cache_filter: Vec<String>,
+    /// The build's cancellation: the caller keeps a clone (Ctrl-C) and
+    /// `cancel()` kills the running steps; later ones refuse to start.
+    pub cancel: crate::ops::run::Cancel,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

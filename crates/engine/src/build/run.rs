@@ -242,6 +242,7 @@ impl Solver<'_> {
             security: parts.security,
             hostname: parts.hostname.map(str::to_string),
             extra_hosts: self.opts.extra_hosts.clone(),
+            cancel: self.opts.cancel.clone(),
         };
         let outcome = run(&request, &self.snapshotters, &mut |line| {
             self.progress.event(BuildEvent::Output {

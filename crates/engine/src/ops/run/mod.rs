@@ -14,12 +14,14 @@
 //!
 //! This module is the only caller of `hoist_sandbox`.
 
+mod cancel;
 mod etc;
 mod extra_host;
 mod isolation;
 mod network;
 pub mod snapshotter;
 
+pub use cancel::Cancel;
 pub use extra_host::ExtraHost;
 pub use isolation::check as check_isolation;
 pub use network::STACK_ENV;
@@ -39,22 +41,6 @@ const TAIL_LINES: usize = 10;
 
 /// The hostname a step sees (BuildKit's).
 pub const HOSTNAME: &str = "buildkitsandbox";
-
-/// Sandboxes running now (their pids), for [`cancel_running`].
-static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-static CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Stop every running step at once (Ctrl-C, SIGTERM): each sandbox process
-/// is killed, and with it, its pid namespace. Later steps refuse to start.
-pub fn cancel_running() {
-    CANCELLED.store(true, std::sync::atomic::Ordering::SeqCst);
-    let running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
-    for &pid in running.iter() {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-    }
-}
 
 /// One process to run.
 #[derive(Debug, Clone)]
@@ -87,6 +73,8 @@ pub struct RunRequest {
     pub hostname: Option<String>,
     /// `--add-host`: lines added to the step's `/etc/hosts`.
     pub extra_hosts: Vec<ExtraHost>,
+    /// The build's cancellation: the step is killed when it fires.
+    pub cancel: Cancel,
 }
 
 /// How the process ended.
@@ -256,17 +244,15 @@ fn sandbox(
     let mut cmd = hoist_sandbox::command(&req.sandbox_exe, &spec_path);
     cmd.stdout(writer.try_clone().map_err(io("pipe for", &spec_path))?)
         .stderr(writer);
-    let mut child = {
-        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
-        if CANCELLED.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(RunError::Cancelled);
-        }
-        let child = cmd
-            .spawn()
-            .map_err(io("start the sandbox", &req.sandbox_exe))?;
-        running.push(child.id());
-        child
-    };
+    let mut child = req
+        .cancel
+        .start(|| {
+            let child = cmd.spawn()?;
+            let pid = child.id();
+            Ok((child, pid))
+        })
+        .ok_or(RunError::Cancelled)?
+        .map_err(io("start the sandbox", &req.sandbox_exe))?;
     // Our copies of the write end must go, or the read below never ends.
     drop(cmd);
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
@@ -290,12 +276,9 @@ fn sandbox(
     let status = child
         .wait()
         .map_err(io("wait for the sandbox", &req.sandbox_exe))?;
-    RUNNING
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|&p| p != child.id());
+    req.cancel.finished(child.id());
     hoist_sandbox::cgroup::remove(&cgroup);
-    if CANCELLED.load(std::sync::atomic::Ordering::SeqCst) {
+    if req.cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
     let code = status
