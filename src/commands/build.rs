@@ -13,7 +13,7 @@ use hoist_engine::image::media_types;
 use hoist_engine::store::Store;
 
 use super::input;
-use super::registry::RegistryArgs;
+use super::registry::{RegistryArgs, runtime};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -411,6 +411,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .collect::<Result<_>>()?,
         no_cache_filter: args.no_cache_filter.clone(),
         cancel,
+        runtime: runtime()?.handle().clone(),
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
@@ -435,7 +436,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     };
     let resolver = BaseResolver {
         store,
-        client: Some(&client),
+        client: Some((&client, runtime()?.handle())),
         always_pull: args.pull,
         // With an imported cache every step may hit: base images are then
         // resolved without their layers, fetched only if a step reads them.

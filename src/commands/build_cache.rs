@@ -41,9 +41,10 @@ pub fn import_all(
     quiet: bool,
 ) -> Result<Vec<Arc<ImportedCache>>> {
     let mut out = Vec::new();
+    let runtime = super::registry::runtime()?.handle();
     for v in values {
         let spec = CacheSpec::parse(v, false)?;
-        match hoist_engine::cache::import(store, client, &spec, platform) {
+        match hoist_engine::cache::import(store, client, &spec, platform, runtime) {
             Ok(cache) => {
                 if !quiet {
                     eprintln!(
@@ -78,8 +79,9 @@ pub fn export_all(
     result: &BuildResult,
     quiet: bool,
 ) -> Result<()> {
+    let runtime = super::registry::runtime()?.handle();
     for spec in &exports.specs {
-        let report = hoist_engine::cache::export(store, client, spec, &result.cache)?;
+        let report = hoist_engine::cache::export(store, client, spec, &result.cache, runtime)?;
         if !quiet {
             eprintln!(
                 "exporting cache {}: {} step records, {} layers, {} cache mounts done",
@@ -139,9 +141,7 @@ pub fn push_lazily(
     tags: &[String],
     quiet: bool,
 ) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::registry::runtime()?;
     for tag in tags {
         let full = super::images::store_name(tag)?;
         let dest = hoist_engine::reference::Reference::parse(&full)?;

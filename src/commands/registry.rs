@@ -70,11 +70,20 @@ fn idle_timeout() -> Result<std::time::Duration> {
         })
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// The process's one tokio runtime, made on first use: the engine is
+/// handed its `Handle` (it makes none of its own).
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let made = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?)
+        .build()
+        .context("starting the tokio runtime")?;
+    // Two threads racing here: the loser's runtime is dropped unused.
+    Ok(RUNTIME.get_or_init(|| made))
 }
 
 /// One line per blob as it finishes, on stderr (docker pull's spirit).

@@ -28,6 +28,7 @@ pub mod layer;
 pub mod ops;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -20,8 +20,22 @@ fn add(ctx: &Path, srcs: &[&str], dest: &str) -> CopyPlan {
         dest: dest.to_string(),
         is_add: true,
         now: Some(now()),
+        runtime: runtime(),
         ..Default::default()
     }
+}
+
+/// The runtime URLs download on (in hoist, the CLI's one runtime).
+fn runtime() -> hoist_engine::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    hoist_engine::runtime::Runtime(Some(rt.handle().clone()))
 }
 
 fn run(plans: &[CopyPlan]) -> (Vec<tempfile::TempDir>, std::path::PathBuf) {

@@ -31,8 +31,9 @@ pub fn scratch(platform: &Platform) -> ImageState {
 /// How base images are found.
 pub struct BaseResolver<'a> {
     pub store: &'a Store,
-    /// `None`: never pull (offline); a missing image is an error.
-    pub client: Option<&'a Client>,
+    /// The registry client and the runtime it pulls on (the CLI's);
+    /// `None`: never pull (offline), a missing image is an error.
+    pub client: Option<(&'a Client, &'a crate::runtime::Handle)>,
     /// `--pull`: always ask the registry, even when the store has the name.
     pub always_pull: bool,
     /// Resolve a missing image's manifest and config only; its layers are
@@ -56,33 +57,22 @@ impl BaseResolver<'_> {
             .as_ref()
             .is_some_and(|r| self.lacks_platform(&r.digest, &r.media_type, platform));
         if have.is_none() || self.always_pull || lacks_platform {
-            let Some(client) = self.client else {
+            let Some((client, rt)) = self.client else {
                 return Err(BuildError::Base {
                     name: name.to_string(),
                     reason: format!("{full} is not in the local store and pulling is disabled"),
                 });
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| BuildError::Base {
-                    name: name.to_string(),
-                    reason: e.to_string(),
-                })?;
             if self.lazy {
-                return self.resolve_lazily(client, &rt, &reference, platform, name);
+                return self.resolve_lazily(client, rt, &reference, platform, name);
             }
             let opts = PullOptions {
                 platform: platform.clone(),
             };
-            rt.block_on(pull(
-                client,
-                self.store,
-                &reference,
-                &opts,
-                &Progress::none(),
-            ))
+            crate::runtime::block_on(
+                rt,
+                pull(client, self.store, &reference, &opts, &Progress::none()),
+            )
             .map_err(|e| BuildError::Base {
                 name: name.to_string(),
                 reason: e.to_string(),
@@ -97,7 +87,7 @@ impl BaseResolver<'_> {
     fn resolve_lazily(
         &self,
         client: &Client,
-        rt: &tokio::runtime::Runtime,
+        rt: &crate::runtime::Handle,
         reference: &Reference,
         platform: &Platform,
         name: &str,
@@ -106,15 +96,16 @@ impl BaseResolver<'_> {
             name: name.to_string(),
             reason,
         };
-        let (digest, media_type, layers) = rt
-            .block_on(crate::transfer::pull::resolve_manifest(
-                client, self.store, reference, platform,
-            ))
-            .map_err(|e| base_error(e.to_string()))?;
+        let (digest, media_type, layers) = crate::runtime::block_on(
+            rt,
+            crate::transfer::pull::resolve_manifest(client, self.store, reference, platform),
+        )
+        .map_err(|e| base_error(e.to_string()))?;
         let fetcher =
             crate::cache::fetch::CacheFetcher::new(crate::cache::fetch::Origin::Registry {
                 client: client.clone(),
                 repo: reference.repository().clone(),
+                runtime: rt.clone(),
             });
         for layer in layers.iter().filter(|l| l.urls.is_empty()) {
             fetcher.offer(layer, None);

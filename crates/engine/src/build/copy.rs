@@ -262,6 +262,7 @@ impl Solver<'_> {
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
                 }),
                 scratch_dir: Some(self.store.root().join("tmp")),
+                runtime: crate::runtime::Runtime(Some(self.opts.runtime.clone())),
             };
             let view = dest_view(self.store, &self.views, &state.layers)?;
             let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {

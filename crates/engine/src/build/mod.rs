@@ -84,6 +84,9 @@ pub struct BuildOptions {
     /// The build's cancellation: the caller keeps a clone (Ctrl-C) and
     /// `cancel()` kills the running steps; later ones refuse to start.
     pub cancel: crate::ops::run::Cancel,
+    /// The tokio runtime the build's network work (base image pulls,
+    /// `ADD` of URLs, lazily fetched cache layers) runs on: the CLI's.
+    pub runtime: crate::runtime::Handle,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

@@ -69,6 +69,7 @@ pub fn export(
     client: &Client,
     spec: &CacheSpec,
     cache: &BuildCache,
+    runtime: &crate::runtime::Handle,
 ) -> Result<ExportReport, CacheError> {
     let fail = |reason: String| CacheError::Export {
         cache: spec.describe(),
@@ -85,11 +86,7 @@ pub fn export(
     match &spec.location {
         Location::Registry(r) => {
             let reference = Reference::parse(r).map_err(|e| fail(e.to_string()))?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| fail(e.to_string()))?;
-            rt.block_on(to_registry(client, store, &reference, &built))
+            crate::runtime::block_on(runtime, to_registry(client, store, &reference, &built))
                 .map_err(fail)?;
         }
         Location::Local(dir) => to_layout(store, dir, &built).map_err(fail)?,

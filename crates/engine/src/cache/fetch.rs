@@ -22,7 +22,12 @@ use crate::store::{BlobFetcher, Store};
 /// Where the cache's blobs are.
 #[derive(Clone)]
 pub enum Origin {
-    Registry { client: Client, repo: Repository },
+    /// `runtime`: the one the blobs are fetched on (the CLI's).
+    Registry {
+        client: Client,
+        repo: Repository,
+        runtime: crate::runtime::Handle,
+    },
     Layout(PathBuf),
 }
 
@@ -100,29 +105,19 @@ impl CacheFetcher {
                     .put_blob(file, Some(&blob.digest), Some(blob.size))
                     .map_err(|e| format!("{}: {e}", path.display()))?;
             }
-            Origin::Registry { client, repo } => {
-                // Its own runtime on its own thread: the caller may be
-                // inside another runtime (a push) or none (the solver).
-                let (client, repo, store, b) = (
-                    client.clone(),
-                    repo.clone(),
-                    store.clone(),
-                    BlobRef::new(blob.digest.clone(), blob.size),
-                );
-                std::thread::scope(|s| {
-                    s.spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| e.to_string())?;
-                        rt.block_on(crate::transfer::pull::fetch_blob(
-                            &client, &store, &repo, &b,
-                        ))
-                        .map_err(|e| format!("{repo}: {e}"))
-                    })
-                    .join()
-                    .map_err(|_| "the fetch thread panicked".to_string())?
-                })?;
+            Origin::Registry {
+                client,
+                repo,
+                runtime,
+            } => {
+                // The caller may be inside a runtime (a push's task reading
+                // the store) or not (the solver): `block_on` handles both.
+                let b = BlobRef::new(blob.digest.clone(), blob.size);
+                crate::runtime::block_on(
+                    runtime,
+                    crate::transfer::pull::fetch_blob(client, store, repo, &b),
+                )
+                .map_err(|e| format!("{repo}: {e}"))?;
             }
         }
         self.fetched_blobs.fetch_add(1, Ordering::SeqCst);

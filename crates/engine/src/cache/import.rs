@@ -80,6 +80,7 @@ pub fn import(
     client: &Client,
     spec: &CacheSpec,
     platform: &Platform,
+    runtime: &crate::runtime::Handle,
 ) -> Result<ImportedCache, CacheError> {
     let name = spec.describe();
     let (config, blobs, origin) = match &spec.location {
@@ -88,22 +89,16 @@ pub fn import(
                 cache: name.clone(),
                 reason: e.to_string(),
             })?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| CacheError::Import {
-                    cache: name.clone(),
-                    reason: e.to_string(),
-                })?;
-            let (config, blobs) = rt
-                .block_on(from_registry(client, &reference, platform))
-                .map_err(|reason| CacheError::Import {
-                    cache: name.clone(),
-                    reason,
-                })?;
+            let (config, blobs) =
+                crate::runtime::block_on(runtime, from_registry(client, &reference, platform))
+                    .map_err(|reason| CacheError::Import {
+                        cache: name.clone(),
+                        reason,
+                    })?;
             let origin = Origin::Registry {
                 client: client.clone(),
                 repo: reference.repository().clone(),
+                runtime: runtime.clone(),
             };
             (config, blobs, origin)
         }

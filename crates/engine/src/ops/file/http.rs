@@ -99,6 +99,7 @@ pub(crate) fn fetch(
     url: &str,
     checksum: Option<&str>,
     scratch: Option<&Path>,
+    runtime: Option<&crate::runtime::Handle>,
 ) -> Result<Download, FileOpError> {
     let fail = |reason: String| FileOpError::Http {
         op,
@@ -113,17 +114,9 @@ pub(crate) fn fetch(
     .map_err(|e| fail(format!("creating a temporary file: {e}")))?;
     let name = file_name(&parsed);
     let mut file = file;
-    let got = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| fail(format!("starting a runtime: {e}")))?;
-            rt.block_on(download(op, parsed, file.as_file_mut()))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(fail("the download thread panicked".to_string())))
-    })?;
+    let runtime = runtime
+        .ok_or_else(|| fail("no tokio runtime to download on (CopyPlan::runtime)".into()))?;
+    let got = crate::runtime::block_on(runtime, download(op, parsed, file.as_file_mut()))?;
     let (size, digest, last_modified) = got;
     if let Some(expected) = checksum
         && digest != expected

@@ -215,6 +215,8 @@ pub struct CopyPlan {
     pub now: Option<SystemTime>,
     /// Where downloads wait while the op runs; `None` is the temp dir.
     pub scratch_dir: Option<PathBuf>,
+    /// The runtime URLs are downloaded on (the build's).
+    pub runtime: crate::runtime::Runtime,
 }
 
 /// What an op did.

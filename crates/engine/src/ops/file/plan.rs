@@ -566,6 +566,7 @@ impl<S: Sink> Op<'_, S> {
                     &url,
                     self.checksum.as_deref(),
                     self.plan.scratch_dir.as_deref(),
+                    self.plan.runtime.0.as_ref(),
                 )?;
                 let archive = self.plan.unpack == Some(true)
                     && super::archive::detect(download.path())
