@@ -6,8 +6,6 @@
 //! host's and several can run at once. Dropped, it is stopped and its
 //! folder removed. Needs root (dockerd does).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
