@@ -307,13 +307,7 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rmi", "--all", "--force"]).output();
         // Mounts the overlay driver left, if any, go first.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
-                self.dir.display()
-            ))
-            .status();
+        hoist_test_support::unmount_under(&self.dir);
         let _ = Command::new("rm").arg("-rf").arg(&self.dir).status();
     }
 }

@@ -15,6 +15,19 @@ pub mod podman;
 pub mod registry;
 pub mod users;
 
+/// Lazily unmount every mount at or under `dir` (deepest first), as a
+/// private dockerd or podman may leave them; errors ignored (it runs in
+/// `Drop`, maybe while a failed test unwinds).
+pub fn unmount_under(dir: &std::path::Path) {
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+            dir.display()
+        ))
+        .status();
+}
+
 /// The path of the `hoist` binary under test, `env!("CARGO_BIN_EXE_hoist")`
 /// expanded in the calling test (where cargo sets it).
 #[macro_export]
