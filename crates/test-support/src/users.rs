@@ -66,6 +66,24 @@ pub fn make(users: &[TestUser<'_>], then: &str) {
             u.name
         ));
     }
+    script.push_str(&subid_script(users, "/etc/subuid /etc/subgid"));
+    script.push_str(then);
+    let out = Command::new("flock")
+        .args([LOCK, "sh", "-c", &script])
+        .output()
+        .expect("flock runs");
+    let names: Vec<&str> = users.iter().map(|u| u.name).collect();
+    assert!(
+        out.status.success(),
+        "making the test users {names:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The shell lines that make each of `files` (space-separated) hold
+/// exactly `users`' ranges among their lines, others' lines kept; a file
+/// already right is not rewritten.
+fn subid_script(users: &[TestUser<'_>], files: &str) -> String {
     let names: Vec<&str> = users.iter().map(|u| u.name).collect();
     let pattern = format!("^({}):", names.join("|"));
     let lines: Vec<String> = users
@@ -77,8 +95,8 @@ pub fn make(users: &[TestUser<'_>], then: &str) {
         .collect();
     let want = lines.join("\n");
     let append: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    script.push_str(&format!(
-        r#"for f in /etc/subuid /etc/subgid; do
+    format!(
+        r#"for f in {files}; do
   touch "$f"
   if [ "$(grep -E '{pattern}' "$f")" != '{want}' ]; then
     grep -vE '{pattern}' "$f" > "$f.hoist-test" || true
@@ -88,17 +106,7 @@ pub fn make(users: &[TestUser<'_>], then: &str) {
   fi
 done
 "#
-    ));
-    script.push_str(then);
-    let out = Command::new("flock")
-        .args([LOCK, "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(
-        out.status.success(),
-        "making the test users {names:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    )
 }
 
 /// `id FLAG USER` (`-u` or `-g`) as a number.
@@ -108,4 +116,36 @@ pub fn id(user: &str, flag: &str) -> u32 {
     text.trim()
         .parse()
         .unwrap_or_else(|_| panic!("id {flag} {user}: {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subid_lines_become_exactly_the_users_ranges_and_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("subuid");
+        std::fs::write(
+            &f,
+            "ranged:1:2\nother:100000:65536\nnoids:5:5\nranged:7:7\n",
+        )
+        .unwrap();
+        let users = [
+            TestUser::new("ranged").subids(200_000, 65_536),
+            TestUser::new("noids"),
+        ];
+        let script = subid_script(&users, &f.display().to_string());
+        let run = || {
+            let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            std::fs::read_to_string(&f).unwrap()
+        };
+        let want = "other:100000:65536\nranged:200000:65536\n";
+        assert_eq!(run(), want);
+        // Already right: left as it is (not rewritten).
+        let before = std::fs::metadata(&f).unwrap().ino();
+        assert_eq!(run(), want);
+        assert_eq!(std::fs::metadata(&f).unwrap().ino(), before);
+    }
 }
