@@ -2,10 +2,7 @@
 //! `--add-host`, `--no-cache-filter`, `--load`, `--annotation`. Each test
 //! names the BuildKit (buildx) behaviour it mirrors.
 
-#[path = "../testdata/run/dockerd.rs"]
-mod dockerd;
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, dockerd, lab, podman};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -69,7 +66,7 @@ fn add_host_lines_are_in_run_steps_hosts_and_never_in_the_image() {
     // `IP\tHOST` after its own two lines in the step's generated
     // /etc/hosts (`makeHostsFile`), a mount never in a layer; the hosts
     // are part of the step's cache key (ExecOp meta).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     lab::write(
         &ctx,
@@ -137,7 +134,7 @@ fn no_cache_filter_runs_the_named_stages_again_and_the_rest_hits() {
     // BuildKit's `--no-cache-filter` (dockerfile2llb `IgnoreCache`): every
     // step of a stage whose name matches (any case) ignores the cache;
     // other stages hit, and so may steps after it whose keys are the same.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     lab::write(
         &ctx,
@@ -190,7 +187,7 @@ fn load_puts_the_image_into_docker_as_buildx_does() {
     // buildx `--load` (= `--output type=docker`): the image is in the
     // docker engine under its tags, keyed by the config digest the build
     // wrote; hoist says which engine took it.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = app_context(&lab);
     let engine = dockerd::Dockerd::start();
     let metadata = lab.path("meta.json");
@@ -276,14 +273,8 @@ impl PodmanService {
     }
 
     fn podman_in(dir: &Path) -> Command {
-        let mut cmd = Command::new("podman");
-        cmd.arg("--root")
-            .arg(dir.join("root"))
-            .arg("--runroot")
-            .arg(dir.join("run"))
-            .arg("--tmpdir")
-            .arg(dir.join("tmp"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none"]);
+        let mut cmd = podman::in_dir(dir, "vfs");
+        cmd.args(["--events-backend", "none"]);
         cmd
     }
 
@@ -320,7 +311,7 @@ impl Drop for PodmanService {
 fn load_falls_back_to_podman_and_says_what_it_tried_when_nothing_answers() {
     // No docker at DOCKER_HOST: podman's Docker-compatible API
     // (CONTAINER_HOST, as podman-remote finds it) takes the image.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = app_context(&lab);
     let ctx = ctx.to_str().unwrap();
     let nothing = lab.path("nothing");
@@ -403,7 +394,7 @@ fn annotations_go_on_the_manifest_and_its_descriptor_as_buildx_puts_them() {
     // layout's index.json); `[PLATFORM]` only on an image of that
     // platform; `-o …,annotation.KEY=VALUE` is BuildKit's exporter option.
     // The printed digest is the annotated manifest's.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = app_context(&lab);
     let oci = lab.path("app-oci.tar");
     let (printed, _) = lab.ok(&[

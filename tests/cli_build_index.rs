@@ -9,9 +9,12 @@ use std::path::Path;
 
 use hoist_engine::store::Store;
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
-use lab::ok;
+use hoist_test_support::{bin, lab};
+
+/// `lab::ok` with the hoist under test.
+fn ok(root: &Path, args: &[&str]) -> String {
+    lab::ok(bin!(), root, args)
+}
 
 fn write(dir: &Path, rel: &str, body: &str) {
     let p = dir.join(rel);

@@ -13,8 +13,7 @@
 //!   `validateBaseImagePlatform`: `Base image NAME was pulled with platform
 //!   "linux/amd64", expected "linux/arm64" for current build`).
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -144,7 +143,7 @@ const MISSING: &str = "no match for platform in manifest: not found (no image fo
 
 #[test]
 fn an_index_without_the_platform_is_an_error_naming_what_it_has() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     build_for(&lab, "amd:1", "linux/amd64");
     build_for(&lab, "arm:1", "linux/arm64");
     let tar = lab.path("multi.tar");
@@ -183,7 +182,7 @@ fn an_index_without_the_platform_is_an_error_naming_what_it_has() {
 
 #[test]
 fn a_single_manifest_of_another_arch_builds_with_buildkits_warning() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     build_for(&lab, "arm:1", "linux/arm64");
     let (ok, err) = build_from(&lab, "arm:1", "linux/amd64", "out:1");
     assert!(ok, "BuildKit uses it: {err}");
@@ -202,7 +201,7 @@ fn a_single_manifest_of_another_arch_builds_with_buildkits_warning() {
 
 #[test]
 fn from_a_registry_index_the_platform_is_pulled_or_refused() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     build_for(&lab, "amd:1", "linux/amd64");
     build_for(&lab, "arm:1", "linux/arm64");
     let layout = multi_layout(&lab);
@@ -220,7 +219,7 @@ fn from_a_registry_index_the_platform_is_pulled_or_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let fresh = Lab::empty();
+    let fresh = Lab::empty(bin!());
     let (ok, err) = build_from(&fresh, &remote, "linux/s390x", "out:s390x");
     assert!(!ok);
     assert!(

@@ -12,9 +12,18 @@ use std::process::Command;
 
 use hoist_engine::testing::Registry;
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
-use lab::{hoist, ok, write};
+use hoist_test_support::{bin, lab};
+use lab::write;
+
+/// `lab::hoist` with the hoist under test.
+fn hoist(root: &Path, args: &[&str]) -> std::process::Output {
+    lab::hoist(bin!(), root, args)
+}
+
+/// `lab::ok` with the hoist under test.
+fn ok(root: &Path, args: &[&str]) -> String {
+    lab::ok(bin!(), root, args)
+}
 
 /// The base image (the host's busybox-static) as a tarball each store loads,
 /// so both stores have the same `base:1` without a registry.

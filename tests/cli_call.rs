@@ -4,8 +4,7 @@
 //! stdout only, so `hoist build -q --call=outline . > args.txt` is a
 //! script's input.
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use lab::Lab;
 
@@ -24,7 +23,7 @@ COPY --from=build /out /
 
 #[test]
 fn outline_and_targets_read_the_dockerfile_and_build_nothing() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     let ctx = lab.path("ctx");
     lab::write(&ctx, &[("Dockerfile", DOCKERFILE)]);
     let ctx = ctx.to_str().unwrap();
@@ -75,7 +74,7 @@ fn outline_and_targets_read_the_dockerfile_and_build_nothing() {
 
 #[test]
 fn call_errors_name_the_method_and_the_line() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     let ctx = lab.path("ctx");
     lab::write(&ctx, &[("Dockerfile", DOCKERFILE)]);
     let ctx = ctx.to_str().unwrap();

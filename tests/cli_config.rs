@@ -2,10 +2,9 @@
 //! with a real `docker-registry` on 127.0.0.1: mirrors (buildkitd's
 //! `[registry."host"] mirrors`), the store `root` and its precedence,
 //! errors located at file:line:col, and `[build]` defaults that flags
-//! override (`RUN` steps over the busybox base of `testdata/run/lab.rs`).
+//! override (`RUN` steps over the busybox base of `hoist_test_support::lab`).
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -404,7 +403,7 @@ fn build_defaults_apply_and_flags_override_them() {
 /// entitlement, which `[build] allow` grants for the machine.
 #[test]
 fn build_network_default_applies_to_run_and_the_flag_overrides_it() {
-    let lab = lab::Lab::new();
+    let lab = lab::Lab::new(bin!());
     let config = write_config(
         lab.dir.path(),
         "[build]\nnetwork = \"none\"\nallow = [\"network.host\"]\n",

@@ -4,10 +4,7 @@
 //! for images no name reaches, and an image ID, whole or a unique prefix,
 //! names an image in `inspect`, `tag`, `save`, `push` and `rmi`.
 
-#[path = "../testdata/run/dockerd.rs"]
-mod dockerd;
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, dockerd, lab};
 
 use lab::Lab;
 
@@ -39,7 +36,7 @@ fn build(lab: &Lab, tag: &str, dockerfile: &str) {
 
 #[test]
 fn id_and_size_columns_are_dockers() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     // A file, a second link to it (counted once by docker), a symlink
     // (its target's length) and a deleted file (a whiteout: nothing).
     build(
@@ -114,7 +111,7 @@ fn id_and_size_columns_are_dockers() {
 
 #[test]
 fn all_shows_none_rows_for_images_no_name_reaches() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     build(&lab, "app:1", "FROM base:1\nRUN echo one > /v\n");
     let first = lab.ok(&["images", "-q"]).0;
     build(&lab, "app:1", "FROM base:1\nRUN echo two > /v\n");
@@ -170,7 +167,7 @@ fn all_shows_none_rows_for_images_no_name_reaches() {
 
 #[test]
 fn short_ids_name_images_in_every_command() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let registry = hoist_engine::testing::Registry::start(None).unwrap();
     build(&lab, "app:1", "FROM base:1\nRUN echo hi > /v\n");
     let full = json(&lab, &["inspect", "app:1"])["Id"]
@@ -203,7 +200,7 @@ fn short_ids_name_images_in_every_command() {
     // save by ID: docker saves it without a name; load gives the same ID.
     let tar = lab.path("by-id.tar");
     lab.ok(&["save", "-o", tar.to_str().unwrap(), &short]);
-    let other = Lab::empty();
+    let other = Lab::empty(bin!());
     other.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert!(
         other
@@ -248,7 +245,7 @@ fn short_ids_name_images_in_every_command() {
 
 #[test]
 fn an_ambiguous_prefix_names_the_candidates() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     // Images until two IDs share a first hex digit (17 always do).
     let mut ids: Vec<String> = Vec::new();
     let clash = (0..17)
@@ -299,7 +296,7 @@ fn an_ambiguous_prefix_names_the_candidates() {
 #[test]
 fn load_takes_a_layout_tarred_with_its_root_entry() {
     // `tar -C layout -cf x.tar .` writes `./` first; docker load takes it.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let layout = lab.path("layout");
     lab.ok(&[
         "export",
@@ -317,7 +314,7 @@ fn load_takes_a_layout_tarred_with_its_root_entry() {
         .status()
         .unwrap();
     assert!(status.success());
-    let other = Lab::empty();
+    let other = Lab::empty(bin!());
     other.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(
         other.ok(&["images", "-q"]).0,

@@ -21,7 +21,9 @@
 //! container); podman runs as that user through `runuser`. Without root
 //! they are skipped (they cannot make users).
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use hoist_test_support::users::{self, TestUser};
+
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,40 +32,20 @@ const SUB_START: u32 = 300_000;
 const SUB_COUNT: u32 = 131_072;
 
 /// Make the user, its sub-id ranges and its runtime dir (idempotent,
-/// under a lock: test processes run in parallel); its uid. `None` when
+/// under the lock every test that edits them takes); its uid. `None` when
 /// not root.
 fn user() -> Option<u32> {
-    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    if !root {
+    if !users::is_root() {
         eprintln!("skipped: the container tests make a user and need root");
         return None;
     }
-    let script = format!(
-        r#"set -e
-id -u {USER} >/dev/null 2>&1 || useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}
-for f in /etc/subuid /etc/subgid; do
-  touch "$f"
-  if [ "$(grep '^{USER}:' "$f")" != "{USER}:{SUB_START}:{SUB_COUNT}" ]; then
-    grep -v '^{USER}:' "$f" > "$f.hoist-test" || true
-    echo "{USER}:{SUB_START}:{SUB_COUNT}" >> "$f.hoist-test"
-    chmod 644 "$f.hoist-test"
-    mv "$f.hoist-test" "$f"
-  fi
-done
-u=$(id -u {USER})
-mkdir -p /run/user/$u && chown {USER}: /run/user/$u && chmod 700 /run/user/$u"#
+    users::make(
+        &[TestUser::new(USER).subids(SUB_START, SUB_COUNT)],
+        &format!(
+            "u=$(id -u {USER})\nmkdir -p /run/user/$u && chown {USER}: /run/user/$u && chmod 700 /run/user/$u"
+        ),
     );
-    let out = Command::new("flock")
-        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(
-        out.status.success(),
-        "making the test user: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = Command::new("id").args(["-u", USER]).output().unwrap();
-    Some(String::from_utf8_lossy(&id.stdout).trim().parse().unwrap())
+    Some(users::id(USER, "-u"))
 }
 
 /// A container root in a temp dir, and the user that runs it.

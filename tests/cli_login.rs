@@ -4,15 +4,11 @@
 //! secret; `-p` works with docker's warning; without a terminal, a missing
 //! secret is docker's error, not a prompt that waits forever.
 
-#[allow(dead_code)]
-#[path = "examples_ci/support.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{AuthRegistry, REG_PASSWORD, REG_USER};
+use hoist_test_support::registry::{AuthRegistry, PASSWORD as REG_PASSWORD, USER as REG_USER};
 
 const HOIST: &str = env!("CARGO_BIN_EXE_hoist");
 

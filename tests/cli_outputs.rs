@@ -5,12 +5,9 @@
 //! it by tag; every history entry has `created`; the manifest each tool
 //! sees is the digest the build printed; files get 0666 less the umask.
 //! podman loads both archives; a private Docker engine (Debian's
-//! `dockerd`, `testdata/run/dockerd.rs`) loads and runs both.
+//! `dockerd`, `hoist_test_support::dockerd`) loads and runs both.
 
-#[path = "../testdata/run/dockerd.rs"]
-mod dockerd;
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, dockerd, lab, podman};
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -38,7 +35,7 @@ fn umask() -> u32 {
 
 #[test]
 fn skopeo_umoci_and_podman_open_what_a_build_writes() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     lab::write(
         &ctx,
@@ -128,14 +125,8 @@ fn skopeo_umoci_and_podman_open_what_a_build_writes() {
     // podman loads both archives.
     let pm = lab.path("podman");
     let podman = |args: &[&str]| {
-        run(Command::new("podman")
-            .arg("--root")
-            .arg(pm.join("root"))
-            .arg("--runroot")
-            .arg(pm.join("run"))
-            .arg("--tmpdir")
-            .arg(pm.join("tmp"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none"])
+        run(podman::in_dir(&pm, "vfs")
+            .args(["--events-backend", "none"])
             .args(args))
     };
     podman(&["load", "-i", docker_tar.to_str().unwrap()]);
@@ -147,7 +138,7 @@ fn skopeo_umoci_and_podman_open_what_a_build_writes() {
 
 #[test]
 fn docker_loads_and_runs_both_archives() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     lab::write(
         &ctx,

@@ -2,8 +2,7 @@
 //! tty is driven in a real terminal (a private tmux server) and its screen
 //! read back; plain and rawjson are read from stderr.
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -110,7 +109,7 @@ fn tty_keeps_each_finished_step_and_a_failed_steps_output_on_screen() {
     // buildx's tty view: every step keeps a line, `CACHED` or done with its
     // time; a failed one is `ERROR`, and its output is printed again after
     // the frame (buildx's `------ > [step]: … ------` report).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(&ctx, &[("Dockerfile", "FROM base:1\nRUN echo warm-up\n")]);
     lab.ok(&["build", "--progress", "plain", ctx.to_str().unwrap()]);
@@ -177,7 +176,7 @@ fn tty_shows_the_last_lines_of_a_running_step() {
     // buildx shows a running step's last lines under it (` => => # …`);
     // the step here prints and waits, so the screen can be read while it
     // runs, then the build is interrupted.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(
         &ctx,
@@ -223,7 +222,7 @@ fn plain_prints_each_output_line_with_the_steps_elapsed_seconds_and_expanded_nam
     // BuildKit's plain printer: `#N 0.213 LINE`; steps named as BuildKit
     // names them, variables expanded (quotes kept) and `FROM ${BASE}` as
     // the image it resolves, fully qualified.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(
         &ctx,
@@ -270,7 +269,7 @@ fn plain_prints_each_output_line_with_the_steps_elapsed_seconds_and_expanded_nam
 
 #[test]
 fn plain_ends_a_failed_step_with_its_error_and_last_lines() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(
         &ctx,
@@ -356,7 +355,7 @@ fn decoded_logs(logs: &[&Value], vertex: &str) -> String {
 fn rawjson_is_buildkits_solve_status_and_nothing_else() {
     // `buildx build --progress rawjson`: one `client.SolveStatus` a line
     // (vertexes, statuses, logs with base64 data), nothing else on stderr.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(
         &ctx,
@@ -458,7 +457,7 @@ fn rawjson_is_buildkits_solve_status_and_nothing_else() {
 
 #[test]
 fn rawjson_marks_a_failed_step_with_its_error() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("ctx");
     write(
         &ctx,

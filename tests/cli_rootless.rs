@@ -7,8 +7,8 @@
 //! runs as them through `setpriv` (which execs, so the pid we hold is
 //! hoist's). Without root they are skipped (they cannot make users).
 
-#[path = "../testdata/run/dockerd.rs"]
-mod dockerd;
+use hoist_test_support::dockerd;
+use hoist_test_support::users::{self, TestUser, id as id_of, is_root};
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -20,49 +20,21 @@ const NO_IDS: &str = "hoist-rootless-noids";
 const SUB_START: u32 = 200_000;
 const SUB_COUNT: u32 = 65_536;
 
-/// Make both users and their sub-id lines (idempotent, under a lock: test
-/// processes run in parallel). `None` when not root.
+/// Make both users and their sub-id lines (idempotent, under the lock
+/// every test that edits them takes). `None` when not root.
 fn users() -> Option<()> {
     if !is_root() {
         eprintln!("skipped: rootless tests make users and need root");
         return None;
     }
-    let script = format!(
-        r#"set -e
-for u in {RANGED} {NO_IDS}; do
-  id -u "$u" >/dev/null 2>&1 || useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$u"
-done
-for f in /etc/subuid /etc/subgid; do
-  touch "$f"
-  if [ "$(grep '^hoist-rootless-' "$f")" != "{RANGED}:{SUB_START}:{SUB_COUNT}" ]; then
-    grep -v '^hoist-rootless-' "$f" > "$f.hoist-test" || true
-    echo "{RANGED}:{SUB_START}:{SUB_COUNT}" >> "$f.hoist-test"
-    chmod 644 "$f.hoist-test"
-    mv "$f.hoist-test" "$f"
-  fi
-done"#
-    );
-    let out = Command::new("flock")
-        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(
-        out.status.success(),
-        "making test users: {}",
-        String::from_utf8_lossy(&out.stderr)
+    users::make(
+        &[
+            TestUser::new(RANGED).subids(SUB_START, SUB_COUNT),
+            TestUser::new(NO_IDS),
+        ],
+        "",
     );
     Some(())
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
-fn id_of(user: &str, flag: &str) -> u32 {
-    let out = Command::new("id").args([flag, user]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 /// A scratch area the users can reach: the hoist binary (linked or copied

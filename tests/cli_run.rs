@@ -5,8 +5,7 @@
 //! Layer contents (whiteouts, special files, empty steps, mount points)
 //! are in `cli_run_layers.rs`.
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::process::Command;
 
@@ -35,7 +34,7 @@ fn multistage_run_in_two_stages_and_copy_from_a_run_output() {
     // BuildKit: `COPY --from` reads the stage's filesystem after its RUN;
     // a stage the target does not depend on is never solved (here it would
     // fail the build).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let log = lab.build_case("multistage", "multi:1", &[]);
     assert!(!log.contains("unused-stage-ran"), "{log}");
     assert!(!log.contains("[unused]"), "the unused stage ran:\n{log}");
@@ -64,7 +63,7 @@ fn user_switching_owns_files_and_resolves_names() {
     // own /etc/passwd (runc's GetExecUser): a numeric uid gets its passwd
     // entry's gid and the groups listing its name; files it makes carry its
     // ids in the layer tar.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("user", "user:1", &[]);
     let img = lab.image("user:1");
     lab::assert_no_mount_points(&img);
@@ -124,7 +123,7 @@ fn explicit_group_has_no_supplementary_groups() {
     // BuildKit adds the primary gid (below), so at most `50`.
     // Reproduction: `hoist build testdata/run/groups` over the lab base;
     // /tmp/g-app-staff and /tmp/g-1000-50 hold `Groups:\t10 50`.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("groups", "groups:1", &[]);
     let groups = group_sets(&lab);
     for f in ["tmp/g-app-staff", "tmp/g-1000-50"] {
@@ -141,7 +140,7 @@ fn primary_gid_is_a_supplementary_group() {
     // Reproduction: `hoist build testdata/run/groups`; /g-root has
     // `Groups:\t` (BuildKit: `0`), /tmp/g-app `10 50` (BuildKit:
     // `10 50 1000`), /tmp/u-2000 no groups (BuildKit: `0`).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("groups", "groups:1", &[]);
     let groups = group_sets(&lab);
     assert_eq!(groups("g-root"), "0");
@@ -157,7 +156,7 @@ fn heredocs_exec_form_and_shell() {
     // shell (`<<-` chomps tabs first); a shebang heredoc is a file run from
     // /dev/pipes/NAME; other heredocs are handed to the shell whole; exec
     // form runs without a shell; SHELL replaces /bin/sh -c for shell form.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let log = lab.build_case("heredoc", "heredoc:1", &[]);
     let fs = lab.rootfs("heredoc:1");
     assert_eq!(read(&fs.join("h1")), "one\ntwo\n");
@@ -202,7 +201,7 @@ fn build_args_reach_run_and_env_wins() {
     // BuildKit: a stage's ARGs are in RUN's environment but not the
     // image's; an ENV of the same name wins; an ARG with no value is not
     // set at all; the history line is `RUN |N K=V... ARGV # buildkit`.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("args", "args:1", &[]);
     let fs = lab.rootfs("args:1");
     assert_eq!(read(&fs.join("x")), "x=1\n");
@@ -252,7 +251,7 @@ fn history_shows_the_env_value_over_the_arg() {
     // Reproduction: `hoist build testdata/run/args`; the second RUN's
     // history is `RUN |1 X=1 /bin/sh -c echo "$X" > /y # buildkit`;
     // BuildKit writes `RUN |1 X=2 ...` (the step itself sees X=2).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("args", "args:1", &[]);
     assert_eq!(
         runs(&lab.image("args:1"))[1],
@@ -267,7 +266,7 @@ fn history_lists_an_arg_without_a_value() {
     // Reproduction: `hoist build testdata/run/args-unset`; history is
     // `RUN /bin/sh -c echo "y=${Y-unset}" > /y # buildkit`; BuildKit
     // writes `RUN |1 Y= /bin/sh -c ...`.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("args-unset", "unset:1", &[]);
     assert_eq!(
         runs(&lab.image("unset:1"))[0],
@@ -280,7 +279,7 @@ fn cache_reuses_steps_and_a_changed_arg_reruns_what_follows() {
     // BuildKit: a step's cache key is its command, env (build args in it)
     // and parent; an unchanged rebuild runs nothing, a changed build arg
     // misses from the first step that sees it on, --no-cache runs all.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let first = lab.build_case("cache", "cache:1", &[]);
     assert!(step_states(&first).iter().all(|s| !s.1), "{first}");
     let again = lab.build_case("cache", "cache:1", &[]);
@@ -308,7 +307,7 @@ fn a_failing_step_reports_and_leaves_nothing_mounted() {
     // BuildKit: `process "/bin/sh -c ..." did not complete successfully:
     // exit code: 7`, with the Dockerfile line and the step's last output;
     // the build exits non-zero and its mounts die with the step.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab::case("fail");
     let out = lab.hoist(&["build", "--progress", "plain", ctx.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -360,7 +359,7 @@ fn network_none_sees_only_loopback() {
     // network.host entitlement) sees the host's interfaces. Both see
     // BuildKit's generated /etc/hosts and the hostname `buildkitsandbox`.
     // The default network is tests/cli_run_network.rs's.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("network", "none:1", &["--network", "none"]);
     let fs = lab.rootfs("none:1");
     assert_eq!(read(&fs.join("net")), "lo\n");
@@ -395,7 +394,7 @@ fn network_none_sees_only_loopback() {
 fn onbuild_run_runs_in_the_child() {
     // BuildKit: a base image's OnBuild triggers run first in a stage built
     // FROM it, and the child image does not inherit them.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("onbuild-base", "onbuild:1", &[]);
     let parent = lab.image("onbuild:1");
     assert_eq!(
@@ -423,7 +422,7 @@ fn the_image_runs_in_podman() {
     // in a real runtime: podman (runc, vfs storage, all state in a temp
     // dir) loads the `hoist save` archive and runs the image's CMD as its
     // USER.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("podman", "runme:1", &[]);
     let tar = lab.path("runme.tar");
     lab.ok(&["save", "-o", tar.to_str().unwrap(), "runme:1"]);
@@ -453,15 +452,8 @@ fn the_image_runs_in_podman() {
     )
     .unwrap();
     let podman = |args: &[&str]| {
-        let out = Command::new("podman")
+        let out = hoist_test_support::podman::in_dir(&pm, "vfs")
             .env("CONTAINERS_CONF", &conf)
-            .arg("--root")
-            .arg(pm.join("root"))
-            .arg("--runroot")
-            .arg(pm.join("run"))
-            .arg("--tmpdir")
-            .arg(pm.join("tmp"))
-            .args(["--storage-driver", "vfs"])
             .args(args)
             .output()
             .expect("podman is installed (Debian podman, runc)");

@@ -2,10 +2,9 @@
 //! ported from `frontend/dockerfile/dockerfile_*_test.go`: each test is
 //! named after the BuildKit test it mirrors. Proxy build args, the
 //! sandbox hostname, `SOURCE_DATE_EPOCH`, `TARGETSTAGE`, and cache mount
-//! sources. Run over the busybox Lab base (`testdata/run/lab.rs`).
+//! sources. Run over the busybox Lab base (`hoist_test_support::lab`).
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::process::Command;
 
@@ -56,7 +55,7 @@ const BUILTIN_ARGS: &str = "FROM base:1\n\
 /// image's config or history.
 #[test]
 fn builtin_args_mirrors_test_builtin_args() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let first = [
         "--build-arg",
         "FOO=foocontents",
@@ -114,7 +113,7 @@ fn builtin_args_mirrors_test_builtin_args() {
 /// stage in both spellings.
 #[test]
 fn proxy_env_mirrors_test_builtin_args_every_spelling_every_stage() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "FROM base:1 AS one\n\
               RUN env | grep -i _proxy= | sort > /one\n\
               FROM base:1\n\
@@ -155,7 +154,7 @@ const CHECK_HOSTNAME: &str = "FROM base:1\n\
 /// `$HOSTNAME`; without it the same steps fail (`buildkitsandbox`).
 #[test]
 fn check_hostname_mirrors_test_dockerfile_check_hostname() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let out = build(&lab, "ctx", CHECK_HOSTNAME, "host:0", &[]);
     assert!(!out.status.success(), "no step may see foo by default");
     build_ok(
@@ -223,7 +222,7 @@ fn times(lab: &Lab, tag: &str, skip: usize) -> (String, Vec<String>) {
 /// made by a build without it.
 #[test]
 fn source_date_epoch_mirrors_test_source_date_epoch_without_exporter() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "FROM base:1\nENTRYPOINT foo bar\nRUN echo x > /x\nCOPY Dockerfile .\nWORKDIR /w\n";
     // First without: the records carry this build's times.
     build_ok(&lab, "ctx", df, "sde:0", &[]);
@@ -249,7 +248,7 @@ fn source_date_epoch_mirrors_test_source_date_epoch_without_exporter() {
 /// unsets it.
 #[test]
 fn source_date_epoch_default_mirrors_test_source_date_epoch_dockerfile_default() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "ARG SOURCE_DATE_EPOCH=1445412480\nFROM base:1\nCOPY Dockerfile .\n";
     build_ok(&lab, "ctx", df, "d:1", &[]);
     let (created, history) = times(&lab, "d:1", 1);
@@ -287,7 +286,7 @@ fn source_date_epoch_default_mirrors_test_source_date_epoch_dockerfile_default()
 /// (at its line) or a build arg.
 #[test]
 fn source_date_epoch_invalid_mirrors_test_source_date_epoch_dockerfile_default_invalid() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM scratch\nCOPY Dockerfile .\n";
     let out = build(&lab, "ctx", df, "bad:1", &[]);
     assert!(!out.status.success());
@@ -320,7 +319,7 @@ fn source_date_epoch_invalid_mirrors_test_source_date_epoch_dockerfile_default_i
 /// TARGETSTAGE`.
 #[test]
 fn target_stage_mirrors_test_target_stage_name_arg() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "FROM base:1 AS base
 WORKDIR /out
 \
@@ -351,7 +350,7 @@ COPY --from=base /out/ /out/
 /// clear error and never mounts what is outside.
 #[test]
 fn cache_mount_source_escape_mirrors_test_cache_mount_source_escape() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let df = "FROM base:1 AS init\n\
               RUN --mount=type=cache,id=sourceescape,target=/cache mkdir -p /cache/sel && echo benign > /cache/sel/benign.txt\n\
               FROM init AS ok\n\
@@ -389,7 +388,7 @@ fn cache_mount_source_escape_mirrors_test_cache_mount_source_escape() {
 #[test]
 fn ssh_socket_params_mirror_test_ssh_socket_params() {
     use std::os::unix::fs::PermissionsExt;
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let sock = lab.path("agent.sock");
     let _agent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o700)).unwrap();

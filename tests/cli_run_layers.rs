@@ -1,14 +1,13 @@
 //! What `RUN` puts in its layer: deletions, special files, nothing for a
 //! step that changes nothing, and never the sandbox's own mount points.
 //! Each build runs over a busybox base made in the test's own store (see
-//! `testdata/run/lab.rs`); the layers are read from `hoist save`, the
+//! `hoist_test_support::lab`); the layers are read from `hoist save`, the
 //! result from `hoist export`. Each test names the BuildKit behaviour it
 //! mirrors, and the differential tests compare the layers and history
 //! with what BuildKit built from the same Dockerfiles
 //! (`testdata/run/CASE/buildkit.txt`, recorded by `testdata/run/record.sh`).
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
@@ -31,7 +30,7 @@ fn deletions_are_whiteouts_and_a_recreated_dir_is_opaque() {
     // BuildKit (docker 20.10) writes it (a standalone buildkitd's overlay
     // differ writes one `.wh.` per hidden child instead; the filesystem is
     // the same, checked on the exported root).
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("deletions", "del:1", &[]);
     let img = lab.image("del:1");
     lab::assert_no_mount_points(&img);
@@ -89,7 +88,7 @@ fn hardlinks_fifos_setuid_and_symlinks_survive_in_the_layer() {
     // BuildKit's layer tar keeps what the step made: a second name of a
     // file as a tar hardlink entry, a fifo, setuid/setgid bits, symlinks
     // (dangling too, never followed) and the owner the step gave.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("special", "special:1", &[]);
     let img = lab.image("special:1");
     lab::assert_no_mount_points(&img);
@@ -134,7 +133,7 @@ fn a_step_that_changes_nothing_makes_no_layer() {
     // history. Reading the generated /etc/hosts, /etc/resolv.conf,
     // /etc/hostname, /proc, /dev and /sys changes nothing either: their
     // mount points (and /etc's times) are not part of any layer.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let log = lab.build_case("empty", "empty:1", &[]);
     let img = lab.image("empty:1");
     lab::assert_no_mount_points(&img);
@@ -170,7 +169,7 @@ fn mount_points_leave_nothing_on_a_base_without_etc() {
     // BuildKit removes the mount stubs it had to create (/etc/hosts and
     // /etc itself, /proc, /dev, /sys) after the step: an image without
     // /etc does not gain one by running a step.
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.base("bare:1", false);
     lab.build_case("bare", "bare-run:1", &[]);
     let img = lab.image("bare-run:1");
@@ -292,7 +291,7 @@ fn hoist_view(img: &lab::Image) -> (Vec<(String, bool)>, Vec<Vec<String>>) {
 /// BuildKit's recording, every RUN layer entry (type, mode, owner, size,
 /// link) and, with `history`, every history line and empty_layer flag.
 fn matches_buildkit(cases: &[(&str, bool)]) {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.base("bare:1", false);
     for &(case, with_history) in cases {
         let tag = format!("{case}:bk");
@@ -342,7 +341,7 @@ fn etc_hostname_is_the_images_and_hosts_is_read_only() {
     // /etc/hosts or /etc/resolv.conf fails (`Read-only file system`).
     // Reproduction: `hoist build -t e testdata/run/etc-files`; the image
     // has no /etc/hostname and has /writable = "hosts\nresolv\n".
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     lab.build_case("etc-files", "etc:1", &[]);
     let fs = lab.rootfs("etc:1");
     assert_eq!(read(&fs.join("etc/hostname")), "myhost\n");

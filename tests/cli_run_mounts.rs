@@ -6,9 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
-use lab::{hoist, ok, write};
+use hoist_test_support::{bin, lab};
+use lab::write;
+
+/// `lab::hoist` with the hoist under test.
+fn hoist(root: &Path, args: &[&str]) -> std::process::Output {
+    lab::hoist(bin!(), root, args)
+}
+
+/// `lab::ok` with the hoist under test.
+fn ok(root: &Path, args: &[&str]) -> String {
+    lab::ok(bin!(), root, args)
+}
 
 /// A store with `base:1`: the host's busybox-static with its applets.
 fn base(dir: &Path) -> PathBuf {

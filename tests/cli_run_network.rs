@@ -12,10 +12,12 @@
 //!
 //! Root only (network namespaces, users); skipped otherwise.
 
+use hoist_test_support::users::{self, TestUser, is_root};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -24,12 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const STACKS: [&str; 2] = ["pasta", "slirp4netns"];
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
 
 fn skip() -> bool {
     if !is_root() {
@@ -117,27 +113,13 @@ enum As {
 
 const USER: &str = "hoist-rootless-test";
 
-/// The rootless user with its subordinate ids (shared with
-/// tests/cli_rootless.rs, under its lock), and a `/dev/net/tun` it may
-/// open: distributions make it 0666 (udev's default); this VM's is 0600.
+/// The rootless user with its subordinate ids (the user and range of
+/// tests/cli_rootless.rs), and a `/dev/net/tun` it may open: distributions
+/// make it 0666 (udev's default); this VM's is 0600.
 fn rootless_user() {
-    let script = format!(
-        r#"set -e
-id -u {USER} >/dev/null 2>&1 || useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}
-for f in /etc/subuid /etc/subgid; do
-  touch "$f"
-  grep -q '^{USER}:' "$f" || echo "{USER}:200000:65536" >> "$f"
-done
-chmod 0666 /dev/net/tun"#
-    );
-    let out = Command::new("flock")
-        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(
-        out.status.success(),
-        "making the test user: {}",
-        String::from_utf8_lossy(&out.stderr)
+    users::make(
+        &[TestUser::new(USER).subids(200_000, 65_536)],
+        "chmod 0666 /dev/net/tun",
     );
 }
 

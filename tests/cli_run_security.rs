@@ -9,8 +9,7 @@
 //! - under `--isolation=chroot` (no pid namespace) a step cannot kill a
 //!   host process, root's or another user's, whose pid it is given.
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,7 +59,7 @@ fn answers(log: &str, step: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn run_steps_get_dockers_seccomp_profile_and_insecure_ones_need_allow() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("seccomp");
     std::fs::create_dir(&ctx).unwrap();
     syscalls_binary(&ctx);
@@ -145,7 +144,7 @@ fn host_sleepers() -> (Child, Child) {
 
 #[test]
 fn chroot_steps_cannot_kill_host_processes_of_root_or_another_user() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("kill");
     lab::write(
         &ctx,

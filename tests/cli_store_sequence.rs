@@ -7,10 +7,9 @@
 //! names they set survive `prune --all`.
 //!
 //! Real parts only: the built `hoist` binary on a registry-free busybox
-//! base (`testdata/run/lab.rs`), run as root.
+//! base (`hoist_test_support::lab`), run as root.
 
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, lab};
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -135,7 +134,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// "etc/foo/.wh..wh..opq": Bad file descriptor`.
 #[test]
 fn store_cached_rebuild_after_prune_unpacks_opaque_dirs() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = lab.path("opq");
     write(
         &ctx,
@@ -166,7 +165,7 @@ fn store_cached_rebuild_after_prune_unpacks_opaque_dirs() {
 
 #[test]
 fn store_sequence_of_builds_prunes_removals_kills_and_damage() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let ctx = context(&lab);
 
     build_both(&lab, &ctx, 1, "seq:1");
@@ -377,7 +376,7 @@ fn finish(child: Child, what: &str) -> String {
 /// from before the prune go.
 #[test]
 fn store_running_build_keeps_what_it_reuses_and_names_through_prunes() {
-    let lab = Lab::new();
+    let lab = Lab::new(bin!());
     let x = lab.path("x");
     write(&x, &[("Dockerfile", "FROM base:1\nRUN echo x > /x\n")]);
     lab.ok(&["build", "-q", "-t", "x:1", x.to_str().unwrap()]);

@@ -16,7 +16,7 @@
 //! --iidfile F -o type=docker,dest=NAME.tar` against a real
 //! `docker-registry`; the manifest `skopeo inspect --raw` reads from the
 //! registry has the digest hoist wrote to the iidfile; a private dockerd
-//! (`testdata/run/dockerd.rs`) loads the archive and runs it (`--network
+//! (`hoist_test_support::dockerd`) loads the archive and runs it (`--network
 //! none`; the web apps' servers are started in the container and queried
 //! from inside it), then pulls the image from the registry: its
 //! `RepoDigests` holds the same digest and its id (the config digest) is
@@ -32,10 +32,7 @@
 //! mirror the first time. One test, the examples one after another: they
 //! share the base image, the registry and the engines.
 
-#[path = "../testdata/run/dockerd.rs"]
-mod dockerd;
-#[path = "../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::{bin, dockerd, lab, podman};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -295,14 +292,8 @@ impl Podman {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new("podman");
-        c.arg("--root")
-            .arg(self.dir.join("root"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
-            .arg("--tmpdir")
-            .arg(self.dir.join("tmp"))
-            .args(["--storage-driver", self.driver, "--events-backend", "none"])
+        let mut c = podman::in_dir(&self.dir, self.driver);
+        c.args(["--events-backend", "none"])
             .args(["--cgroup-manager", "cgroupfs"]);
         c
     }
@@ -316,13 +307,7 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rmi", "--all", "--force"]).output();
         // Mounts the overlay driver left, if any, go first.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
-                self.dir.display()
-            ))
-            .status();
+        hoist_test_support::unmount_under(&self.dir);
         let _ = Command::new("rm").arg("-rf").arg(&self.dir).status();
     }
 }
@@ -374,7 +359,7 @@ fn sha256(bytes: &[u8]) -> String {
 
 #[test]
 fn examples_build_push_and_run_in_docker_and_podman_with_one_digest() {
-    let lab = Lab::empty();
+    let lab = Lab::empty(bin!());
     let started = std::time::Instant::now();
     debian_base(&lab);
     eprintln!("examples_apps: Debian base in {:?}", started.elapsed());

@@ -4,126 +4,38 @@
 //! running a command (`Runner`), and the run-twice check of the registry
 //! cache (`twice`).
 
+use hoist_test_support::users::{self, TestUser};
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 /// The ordinary user the rootless runs use, and its sub-id range.
 pub const USER: &str = "hoist-examples-ci";
 /// Clear of `cli_rootless.rs` (200000+65536) and `cli_in_container.rs`
 /// (300000+131072).
-pub const SUBIDS: &str = "500000:65536";
-pub const REG_USER: &str = "ci-bot";
-pub const REG_PASSWORD: &str = "s3cret-token";
+pub const SUBIDS: (u32, u32) = (500_000, 65_536);
+pub use hoist_test_support::registry::{AuthRegistry, PASSWORD as REG_PASSWORD, USER as REG_USER};
 pub const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
 /// Docker's default capabilities: what root of an unprivileged container has.
 pub const DOCKER_CAPS: &str = "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,\
      +setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap";
 
-pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+pub use hoist_test_support::users::is_root;
 
-/// A `docker-registry` with htpasswd (bcrypt) auth on a free 127.0.0.1
-/// port, killed on drop.
-pub struct AuthRegistry {
-    addr: String,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl AuthRegistry {
-    pub fn start() -> AuthRegistry {
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let htpasswd = dir.path().join("htpasswd");
-            let hash = bcrypt::hash(REG_PASSWORD, 4).unwrap();
-            std::fs::write(&htpasswd, format!("{REG_USER}:{hash}\n")).unwrap();
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            drop(listener);
-            let config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n\
-                 auth:\n  htpasswd:\n    realm: hoist-examples\n    path: {}\n",
-                dir.path().join("data").display(),
-                htpasswd.display(),
-            );
-            std::fs::write(dir.path().join("config.yml"), config).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(dir.path().join("config.yml"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("docker-registry (Debian package docker-registry) must be installed");
-            let deadline = Instant::now() + Duration::from_secs(15);
-            // Until it listens; exited: the port was most likely taken meanwhile.
-            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let addr = format!("127.0.0.1:{port}");
-                    return AuthRegistry {
-                        addr,
-                        child,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("docker-registry did not start three times");
-    }
-}
-
-impl AuthRegistry {
-    /// `127.0.0.1:PORT` (for `tests/cli_login.rs`).
-    #[allow(dead_code)]
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The ordinary user with its sub-id range (idempotent). `/etc/subuid`
-/// and `/etc/subgid` are rewritten under both locks the other tests that
-/// edit them take (`cli_rootless.rs`, `cli_in_container.rs`), so no
-/// rewrite loses another test's line; the range overlaps none of theirs.
+/// The ordinary user with its sub-id range (idempotent), under the lock
+/// the other tests that edit `/etc/subuid` and `/etc/subgid` take; the
+/// range overlaps none of theirs.
 pub fn make_user() {
-    let line = format!("{USER}:{SUBIDS}");
-    let script = format!(
-        "set -e\n\
-         id -u {USER} >/dev/null 2>&1 || useradd -M -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 {USER}\n\
-         for f in /etc/subuid /etc/subgid; do\n\
-           touch \"$f\"\n\
-           if [ \"$(grep '^{USER}:' \"$f\")\" != '{line}' ]; then\n\
-             grep -v '^{USER}:' \"$f\" > \"$f.hoist-examples\" || true\n\
-             echo '{line}' >> \"$f.hoist-examples\"\n\
-             chmod 644 \"$f.hoist-examples\"\n\
-             mv \"$f.hoist-examples\" \"$f\"\n\
-           fi\n\
-         done"
+    users::make(
+        &[TestUser::new(USER).subids(SUBIDS.0, SUBIDS.1).no_home()],
+        "",
     );
-    let out = Command::new("flock")
-        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(out.status.success(), "making {USER}: {out:?}");
 }
 
 pub fn id_of(flag: &str) -> u32 {
-    let out = Command::new("id").args([flag, USER]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    users::id(USER, flag)
 }
 
 /// Who runs a platform's commands (as root; otherwise the test's own user).
@@ -191,7 +103,7 @@ impl Area {
     }
 
     pub fn reg(&self) -> &str {
-        &self.registry.addr
+        self.registry.addr()
     }
 
     /// A fresh directory the commands' user owns.

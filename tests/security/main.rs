@@ -6,8 +6,7 @@
 //! Without root the tests that need users are skipped (they cannot make
 //! them); CI runs as root.
 
-#[path = "../../testdata/run/lab.rs"]
-mod lab;
+use hoist_test_support::lab;
 
 mod extract;
 mod huge_inputs;

@@ -10,6 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hoist_test_support::bin;
+
 use crate::support::{Area, BUILDER, OTHER, is_root, users};
 
 /// Every path below `root` (as root sees them).
@@ -82,6 +84,7 @@ fn another_user_reaches_nothing_in_a_root_store() {
     let parent = area.owned_dir("var-lib", None);
     let store = parent.join("hoist");
     let lab = crate::lab::Lab {
+        bin: bin!().into(),
         dir: tempfile::tempdir().unwrap(),
         root: store.clone(),
     };
@@ -112,7 +115,7 @@ fn another_user_reaches_nothing_in_a_rootless_store() {
     }
     let area = Area::new();
     // The base comes from a root store, saved where the builder can read it.
-    let lab = crate::lab::Lab::new();
+    let lab = crate::lab::Lab::new(bin!());
     let base_tar = area.path("base.tar");
     lab.ok(&["save", "-o", base_tar.to_str().unwrap(), "base:1"]);
     std::fs::set_permissions(&base_tar, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -139,7 +142,7 @@ fn a_loose_store_is_reported_and_repaired() {
         eprintln!("skipped: needs root");
         return;
     }
-    let lab = crate::lab::Lab::new();
+    let lab = crate::lab::Lab::new(bin!());
     let root = lab.root.to_str().unwrap();
     let out = lab.ok(&["store", "check"]).0;
     assert!(out.contains("is consistent"), "{out}");

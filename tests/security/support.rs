@@ -1,5 +1,7 @@
 //! Users, the canary tree, hostile tars, and hoist run as someone.
 
+use hoist_test_support::users::{self, TestUser};
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -10,9 +12,7 @@ pub const BUILDER: &str = "hoist-sec-builder";
 /// Another local user, who must reach nothing of the builder's or root's.
 pub const OTHER: &str = "hoist-sec-other";
 
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+pub use hoist_test_support::users::is_root;
 
 /// Makes the test users (no sub-ids: a rootless build gets a one-id map).
 /// `None` when not root. Under the lock every test that edits
@@ -22,28 +22,12 @@ pub fn users() -> Option<()> {
         eprintln!("skipped: the security tests make users and need root");
         return None;
     }
-    let script = format!(
-        "set -e; for u in {BUILDER} {OTHER}; do id -u \"$u\" >/dev/null 2>&1 || \
-         useradd -m -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 \"$u\"; done"
-    );
-    let out = Command::new("flock")
-        .args(["/run/lock/hoist-subid-test.lock", "sh", "-c", &script])
-        .output()
-        .expect("flock runs");
-    assert!(
-        out.status.success(),
-        "making test users: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    users::make(&[TestUser::new(BUILDER), TestUser::new(OTHER)], "");
     Some(())
 }
 
 pub fn id_of(user: &str) -> (u32, u32) {
-    let get = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, user]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    };
-    (get("-u"), get("-g"))
+    (users::id(user, "-u"), users::id(user, "-g"))
 }
 
 /// A scratch area everyone can traverse, with the hoist binary where

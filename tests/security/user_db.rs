@@ -45,7 +45,7 @@ fn fails_naming(lab: &Lab, n: usize, dockerfile: &str, host: &str, want: &str) {
 
 #[test]
 fn a_symlinked_user_database_is_read_inside_the_image() {
-    let lab = Lab::new();
+    let lab = Lab::new(hoist_test_support::bin!());
     let host = host_db(&lab);
     // Links made by a RUN: WORKDIR then reads a directory view of the snapshot.
     let by_run = format!(

@@ -1,13 +1,10 @@
-//! The harness `tests/cli_run.rs` and `tests/cli_run_layers.rs` share
-//! (included with `#[path]`): a throw-away store with a registry-free base
+//! The harness the CLI tests share: a throw-away store with a registry-free base
 //! image, `hoist` runs, and the image read back from `hoist save` (OCI
 //! layout: index → manifest → config and layer tars) or `hoist export`.
 //!
 //! The base image is `FROM scratch` + `COPY rootfs/ /`, where rootfs holds
 //! the host's `/bin/busybox` (Debian `busybox-static`) with applet
 //! symlinks, a small `/etc/passwd` and `/etc/group`, and `/tmp`.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,18 +22,17 @@ const APPLETS: &[&str] = &[
 pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
 pub const GROUP: &str = "root:x:0:\nwheel:x:10:app\nstaff:x:50:app\napp:x:1000:\n";
 
-/// A fixture directory under `testdata/run/`.
+/// A fixture directory under the repository's `testdata/run/`.
 pub fn case(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/run")
-        .join(name)
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/run")).join(name)
 }
 
-/// Run `hoist --root ROOT ARGS` with nothing of the host's leaking in:
-/// no `SOURCE_DATE_EPOCH` or `HOIST_ROOT`, registry credentials from the
+/// Run `BIN --root ROOT ARGS` (`BIN` the hoist under test, from
+/// [`crate::bin!`]) with nothing of the host's leaking in: no
+/// `SOURCE_DATE_EPOCH` or `HOIST_ROOT`, registry credentials from the
 /// store's own (empty) `docker-config`.
-pub fn hoist(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hoist"))
+pub fn hoist(bin: impl AsRef<Path>, root: &Path, args: &[&str]) -> Output {
+    Command::new(bin.as_ref())
         .arg("--root")
         .arg(root)
         .args(args)
@@ -48,8 +44,8 @@ pub fn hoist(root: &Path, args: &[&str]) -> Output {
 }
 
 /// Run hoist, which must succeed; its stdout and stderr together.
-pub fn ok(root: &Path, args: &[&str]) -> String {
-    let out = hoist(root, args);
+pub fn ok(bin: impl AsRef<Path>, root: &Path, args: &[&str]) -> String {
+    let out = hoist(bin, root, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -70,23 +66,30 @@ pub fn write(dir: &Path, files: &[(&str, &str)]) {
 
 /// One store in a temp dir, `base:1` built in it.
 pub struct Lab {
+    /// The hoist under test ([`crate::bin!`]).
+    pub bin: PathBuf,
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
 }
 
 impl Lab {
-    /// A store with `base:1` (busybox, `/etc/passwd`, `/etc/group`, `/tmp`).
-    pub fn new() -> Lab {
-        let lab = Lab::empty();
+    /// A store with `base:1` (busybox, `/etc/passwd`, `/etc/group`, `/tmp`),
+    /// run by the hoist at `bin`: `Lab::new(bin!())`.
+    pub fn new(bin: impl AsRef<Path>) -> Lab {
+        let lab = Lab::empty(bin);
         lab.base("base:1", true);
         lab
     }
 
     /// A store with nothing in it.
-    pub fn empty() -> Lab {
+    pub fn empty(bin: impl AsRef<Path>) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("store");
-        Lab { dir, root }
+        Lab {
+            bin: bin.as_ref().to_path_buf(),
+            dir,
+            root,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -118,7 +121,7 @@ impl Lab {
     }
 
     pub fn hoist(&self, args: &[&str]) -> Output {
-        hoist(&self.root, args)
+        hoist(&self.bin, &self.root, args)
     }
 
     /// Run hoist, which must succeed; (stdout, stderr).
