@@ -49,6 +49,7 @@ fn empty_run(c: &mut Criterion) {
                 hostname: None,
                 extra_hosts: Vec::new(),
                 cancel: Default::default(),
+                probe: Default::default(),
             };
             let out = run(&req, &snapshotters, &mut |_| {}).unwrap();
             assert_eq!(out.code, 0);

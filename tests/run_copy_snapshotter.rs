@@ -238,6 +238,7 @@ impl Fixture {
             hostname: None,
             extra_hosts: Vec::new(),
             cancel: Default::default(),
+            probe: Default::default(),
         }
     }
 

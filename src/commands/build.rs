@@ -412,13 +412,15 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         no_cache_filter: args.no_cache_filter.clone(),
         cancel,
         runtime: runtime()?.handle().clone(),
+        probe: Default::default(),
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
     if opts.isolation != hoist_engine::build::Isolation::Auto
         && let Some(exe) = &opts.sandbox
     {
-        hoist_engine::ops::run::check_isolation(exe, &store.root().join("tmp"), opts.isolation)?;
+        opts.probe
+            .check(exe, &store.root().join("tmp"), opts.isolation)?;
     }
     let client = args.registry.client()?;
     let platform = {

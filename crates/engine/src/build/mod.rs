@@ -87,6 +87,10 @@ pub struct BuildOptions {
     /// The tokio runtime the build's network work (base image pulls,
     /// `ADD` of URLs, lazily fetched cache layers) runs on: the CLI's.
     pub runtime: crate::runtime::Handle,
+    /// The build's isolation decision: probed once (by `Probe::check`
+    /// before the build for an explicit `--isolation`, else by the first
+    /// `RUN`), given to every step.
+    pub probe: crate::ops::run::Probe,
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

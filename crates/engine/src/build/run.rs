@@ -243,6 +243,7 @@ impl Solver<'_> {
             hostname: parts.hostname.map(str::to_string),
             extra_hosts: self.opts.extra_hosts.clone(),
             cancel: self.opts.cancel.clone(),
+            probe: self.opts.probe.clone(),
         };
         let outcome = run(&request, &self.snapshotters, &mut |line| {
             self.progress.event(BuildEvent::Output {

@@ -1,5 +1,5 @@
 //! Which isolation a build's `RUN` steps get (`hoist build --isolation`):
-//! found once per process, before the first step, by the sandbox's probe
+//! found once per build (its [`Probe`], a value the build owns), before the first step, by the sandbox's probe
 //! (`hoist __hoist-isolation`, see `hoist_sandbox::isolation`), printed as
 //! one line with that step's output, then required of every step:
 //!
@@ -14,7 +14,7 @@
 //! from the first (`snapshotter`), and the line says so instead of `overlay`.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hoist_sandbox::isolation::{Mode, Plan};
 use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
@@ -22,7 +22,7 @@ use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
 use super::snapshotter::SNAPSHOTTER_ENV;
 use super::{RunError, RunRequest, io};
 
-/// What a mode gave, once per process: the plan (or why not), the line,
+/// What a mode gave, once per build: the plan (or why not), the line,
 /// and whether a step has printed it.
 struct Decided {
     mode: Mode,
@@ -36,33 +36,65 @@ struct Decided {
     overlay_refused: bool,
 }
 
-static DECIDED: Mutex<Option<Decided>> = Mutex::new(None);
-
-/// The plan every step of this process gets in `mode`, with its seccomp
-/// filter; the first call probes, the first step tells `on_line` the
-/// isolation line.
-pub(super) fn plan(
-    req: &RunRequest,
-    mode: Mode,
-    on_line: &mut dyn FnMut(&str),
-) -> Result<(Plan, Option<String>), RunError> {
-    let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
-    let d = decide(&mut decided, &req.sandbox_exe, &req.scratch_parent, mode)?;
-    if d.plan.is_ok() && !d.printed {
-        on_line(&d.line);
-        d.printed = true;
-    }
-    let plan = d.plan.clone().map_err(RunError::Isolation)?;
-    Ok((plan, d.seccomp.clone()))
+/// A build's isolation decision: probed by the first step (or by
+/// [`Probe::check`] before the build), then given to every step. Cheap to
+/// clone; all clones share one decision.
+#[derive(Clone, Default)]
+pub struct Probe {
+    decided: Arc<Mutex<Option<Decided>>>,
 }
 
-/// Whether the probe for `mode` (run by [`plan`] or [`check`]) found
-/// overlayfs refused.
-pub(super) fn overlay_refused(mode: Mode) -> bool {
-    let decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
-    decided
-        .as_ref()
-        .is_some_and(|d| d.mode == mode && d.overlay_refused)
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
+impl Probe {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Decided>> {
+        self.decided.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The plan every step of this build gets in `mode`, with its seccomp
+    /// filter; the first call probes, the first step tells `on_line` the
+    /// isolation line.
+    pub(super) fn plan(
+        &self,
+        req: &RunRequest,
+        mode: Mode,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<(Plan, Option<String>), RunError> {
+        let mut decided = self.lock();
+        let d = decide(&mut decided, &req.sandbox_exe, &req.scratch_parent, mode)?;
+        if d.plan.is_ok() && !d.printed {
+            on_line(&d.line);
+            d.printed = true;
+        }
+        let plan = d.plan.clone().map_err(RunError::Isolation)?;
+        Ok((plan, d.seccomp.clone()))
+    }
+
+    /// Whether the probe for `mode` (run by [`plan`](Self::plan) or
+    /// [`check`](Self::check)) found overlayfs refused.
+    pub(super) fn overlay_refused(&self, mode: Mode) -> bool {
+        self.lock()
+            .as_ref()
+            .is_some_and(|d| d.mode == mode && d.overlay_refused)
+    }
+
+    /// Whether `mode` can be had here (probing now if no step has): for an
+    /// explicit `--isolation`, checked before the build, so that a build
+    /// whose steps are all cached fails too. Prints nothing.
+    pub fn check(
+        &self,
+        sandbox_exe: &Path,
+        scratch_parent: &Path,
+        mode: Mode,
+    ) -> Result<(), RunError> {
+        let mut decided = self.lock();
+        let d = decide(&mut decided, sandbox_exe, scratch_parent, mode)?;
+        d.plan.clone().map(|_| ()).map_err(RunError::Isolation)
+    }
 }
 
 /// Without a probe (`RunRequest::isolation` `None`): every namespace and
@@ -75,15 +107,6 @@ pub(super) fn default_plan() -> Result<(Plan, Option<String>), RunError> {
         .clone()
         .map_err(RunError::Sandbox)?;
     Ok((plan, Some(filter)))
-}
-
-/// Whether `mode` can be had here (probing now if no step has): for an
-/// explicit `--isolation`, checked before the build, so that a build whose
-/// steps are all cached fails too. Prints nothing.
-pub fn check(sandbox_exe: &Path, scratch_parent: &Path, mode: Mode) -> Result<(), RunError> {
-    let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
-    let d = decide(&mut decided, sandbox_exe, scratch_parent, mode)?;
-    d.plan.clone().map(|_| ()).map_err(RunError::Isolation)
 }
 
 fn decide<'a>(

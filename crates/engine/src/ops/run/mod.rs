@@ -23,7 +23,7 @@ pub mod snapshotter;
 
 pub use cancel::Cancel;
 pub use extra_host::ExtraHost;
-pub use isolation::check as check_isolation;
+pub use isolation::Probe;
 pub use network::STACK_ENV;
 pub use snapshotter::{
     CopySnapshotter, OverlaySnapshotter, SNAPSHOTTER_ENV, Snapshotter, SnapshotterKind,
@@ -75,6 +75,8 @@ pub struct RunRequest {
     pub extra_hosts: Vec<ExtraHost>,
     /// The build's cancellation: the step is killed when it fires.
     pub cancel: Cancel,
+    /// The build's isolation decision (`isolation`), shared by its steps.
+    pub probe: Probe,
 }
 
 /// How the process ended.
@@ -120,8 +122,8 @@ pub fn run(
     // First: the probe may find overlayfs refused, and the copying
     // snapshotter must then take this step already.
     if let Some(mode) = req.isolation {
-        isolation::plan(req, mode, on_line)?;
-        if isolation::overlay_refused(mode) {
+        req.probe.plan(req, mode, on_line)?;
+        if req.probe.overlay_refused(mode) {
             snapshotters.overlay_refused();
         }
     }
@@ -148,7 +150,7 @@ fn run_on<S: Snapshotter>(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, RunError> {
     let (plan, seccomp) = match req.isolation {
-        Some(mode) => isolation::plan(req, mode, on_line)?,
+        Some(mode) => req.probe.plan(req, mode, on_line)?,
         None => isolation::default_plan()?,
     };
     let (network, stack) =
