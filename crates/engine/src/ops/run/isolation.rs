@@ -36,12 +36,14 @@ struct Decided {
     overlay_refused: bool,
 }
 
-/// A build's isolation decision: probed by the first step (or by
-/// [`Probe::check`] before the build), then given to every step. Cheap to
+/// A build's isolation decision and network stack: probed by the first
+/// step (or by [`Probe::check`] before the build), then given to every step. Cheap to
 /// clone; all clones share one decision.
 #[derive(Clone, Default)]
 pub struct Probe {
     decided: Arc<Mutex<Option<Decided>>>,
+    /// The network stack private steps use, found by the first of them.
+    network: Arc<Mutex<Option<super::network::Found>>>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -51,6 +53,10 @@ impl std::fmt::Debug for Probe {
 }
 
 impl Probe {
+    pub(super) fn network(&self) -> &Mutex<Option<super::network::Found>> {
+        &self.network
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Decided>> {
         self.decided.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -154,7 +154,8 @@ fn run_on<S: Snapshotter>(
         None => isolation::default_plan()?,
     };
     let (network, stack) =
-        network::resolve(req.network, plan.namespaces, on_line).map_err(RunError::Sandbox)?;
+        network::resolve(req.probe.network(), req.network, plan.namespaces, on_line)
+            .map_err(RunError::Sandbox)?;
     if req.security == hoist_sandbox::Security::Insecure {
         on_line("RUN --security=insecure: no seccomp filter, every capability");
     }

@@ -17,13 +17,13 @@ use hoist_sandbox::{Network, Stack};
 /// when it cannot serve); unset, the first installed of both.
 pub const STACK_ENV: &str = "HOIST_NETWORK_STACK";
 
-struct Found {
+/// The stack a build's private steps use, found by its first such step
+/// (held by the build's `Probe`), and whether its line was printed.
+pub(super) struct Found {
     /// `Ok(Err(why))`: no stack can serve here (the line says why).
     stack: Result<Result<Stack, String>, String>,
     printed: bool,
 }
-
-static FOUND: Mutex<Option<Found>> = Mutex::new(None);
 
 /// What a step asking for `network` gets: the network and, for a
 /// private one, its stack; the first private step tells `on_line`.
@@ -31,6 +31,7 @@ static FOUND: Mutex<Option<Found>> = Mutex::new(None);
 /// none can be made has none, and its line says steps share hoist's
 /// network: a private one cannot be had, so the step shares it).
 pub(super) fn resolve(
+    found: &Mutex<Option<Found>>,
     network: Network,
     namespaces: bool,
     on_line: &mut dyn FnMut(&str),
@@ -38,7 +39,7 @@ pub(super) fn resolve(
     if network != Network::Private {
         return Ok((network, None));
     }
-    let mut found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
+    let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
     if !namespaces {
         let f = found.get_or_insert_with(|| Found {
             stack: Ok(Err(String::new())),
