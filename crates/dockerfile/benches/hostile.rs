@@ -34,6 +34,14 @@ fn bench_hostile(c: &mut Criterion) {
             b.iter(|| hostile::front_end(black_box(&text)).unwrap())
         });
     }
+    let text = hostile::many_lines("ARG", lines);
+    group.bench_function(format!("outline_arg_{lines}_lines"), |b| {
+        b.iter(|| {
+            let ast = hoist_dockerfile::parse(black_box(&text)).unwrap();
+            let df = hoist_dockerfile::Dockerfile::from_ast(&ast).unwrap();
+            hoist_dockerfile::outline::outline(&ast, &df, &Default::default()).unwrap()
+        })
+    });
     let text = hostile::chain(stages);
     group.bench_function(format!("chain_{stages}_stages"), |b| {
         b.iter(|| hostile::front_end(black_box(&text)).unwrap())

@@ -23,7 +23,6 @@ use serde::Serialize;
 
 use crate::ast::{Ast, Span};
 use crate::error::{Error, Result};
-use crate::expand::ShellLex;
 use crate::graph::{DepKind, Source, StageGraph};
 use crate::instruction::{ArgDecl, Command, Instruction};
 use crate::mount::MountType;
@@ -186,8 +185,8 @@ pub fn outline(ast: &Ast, df: &Dockerfile, opts: &BuildOptions) -> Result<Outlin
         let base_env = base_stage.map(|b| envs[b].as_slice()).unwrap_or_default();
         let mut scope = StageScope::new(df, &globals, opts, base_env);
         for ins in triggers.into_iter().chain(&stage.instructions) {
-            cap.take(ins, &scope, &lex, &globals, opts, &comments)?;
-            scope.apply(ins)?;
+            let expanded = scope.apply(ins)?;
+            cap.take(ins, &expanded, &scope, &globals, opts, &comments)?;
         }
         envs.push(scope.config_env().to_vec());
         captures.push(cap);
@@ -233,8 +232,8 @@ struct Capture {
     /// The stage's own `ARG` entries (an `ARG X` that re-declares a global
     /// X has none: the global's stands).
     own: BTreeMap<String, ArgInfo>,
-    /// Every key its `ARG`s declare, in order.
-    declared: Vec<String>,
+    /// Every key its `ARG`s declare (the walk sorts what it reports).
+    declared: BTreeSet<String>,
     /// The global args its `FROM` line (name and platform) uses.
     from_used: BTreeSet<String>,
     /// Secrets and ssh ids in the order met; the first mention of an id wins.
@@ -243,12 +242,14 @@ struct Capture {
 }
 
 impl Capture {
-    /// Take in one instruction of the stage, before the scope applies it.
+    /// Take in one instruction of the stage as written (`ins`) and as the
+    /// stage's scope expanded it (`expanded`: an `ARG`'s values are the
+    /// build's, so they are not worked out twice).
     fn take(
         &mut self,
         ins: &Instruction,
+        expanded: &Instruction,
         scope: &StageScope<'_>,
-        lex: &ShellLex,
         globals: &GlobalScope,
         opts: &BuildOptions,
         comments: &Comments<'_>,
@@ -256,24 +257,21 @@ impl Capture {
         let at = |m: String| Error::new(m, ins.span.start);
         match &ins.command {
             Command::Arg { args } => {
-                // Later keys of one `ARG` see the earlier ones: expand in a
-                // scope that has taken them.
-                let mut vars: VarList = scope.vars().iter().cloned().collect();
-                for ArgDecl { key, default } in args {
+                let values = match &expanded.command {
+                    Command::Arg { args } => args.as_slice(),
+                    _ => &[],
+                };
+                for (i, ArgDecl { key, default }) in args.iter().enumerate() {
                     let given = opts.build_args.get(key);
                     // `ARG X` with no default re-declares a global X: the
                     // global's entry (value, line, description) stands.
                     let inherited =
                         default.is_none() && given.is_none() && globals.get(key).is_some();
                     if !inherited {
-                        let value = match (given, default) {
-                            (Some(v), _) => v.clone(),
-                            (None, Some(d)) => {
-                                lex.process_word(d, &vars).map_err(|e| at(e.message))?
-                            }
-                            (None, None) => String::new(),
-                        };
-                        vars.set(key, value.clone());
+                        let value = values
+                            .get(i)
+                            .and_then(|d| d.default.clone())
+                            .unwrap_or_default();
                         self.own.insert(
                             key.clone(),
                             ArgInfo {
@@ -285,9 +283,7 @@ impl Capture {
                             },
                         );
                     }
-                    if !self.declared.contains(key) {
-                        self.declared.push(key.clone());
-                    }
+                    self.declared.insert(key.clone());
                 }
             }
             Command::Run(run) => {
@@ -454,7 +450,7 @@ impl Walk<'_> {
             for (depth, &c) in chain.iter().enumerate() {
                 walked[c] = true;
                 let cap = &self.captures[c];
-                let mut used: Vec<String> = cap.declared.clone();
+                let mut used: Vec<String> = cap.declared.iter().cloned().collect();
                 if depth == 0 {
                     // A stage inherits the FROM-used keys of its whole base
                     // chain (BuildKit copies them when it makes the stage).

@@ -148,6 +148,23 @@ fn a_long_chain_reports_each_arg_once() {
     assert_eq!(o.args.last().unwrap().name, format!("A{}", stages - 1));
 }
 
+/// Every many-line kind of the hostile set goes through the outline; an
+/// `ARG` per line reports each (the outline takes the values the stage's
+/// scope expanded: before, it copied the stage's variables for each `ARG`,
+/// quadratic in the lines).
+#[test]
+fn many_line_dockerfiles_outline_each_arg() {
+    let lines = 5_000;
+    for kind in hostile::KINDS {
+        let text = hostile::many_lines(kind, lines);
+        let ast = parse(&text).unwrap();
+        let df = Dockerfile::from_ast(&ast).unwrap();
+        let o = outline::outline(&ast, &df, &BuildOptions::default()).unwrap();
+        let want = if kind == "ARG" { lines } else { 0 };
+        assert_eq!(o.args.len(), want, "{kind}");
+    }
+}
+
 #[test]
 fn unknown_target_is_the_builds_error() {
     let text = "FROM scratch AS build\n";
