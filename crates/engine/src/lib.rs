@@ -9,6 +9,8 @@
 //! - [`reference`], [`registry`]: image names and the registry client.
 //! - [`transfer`]: pull and push between registry and store.
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
+//! - [`plan`] (Dockerfile → step graph), [`solve`] (schedules a step
+//!   graph, knows no Dockerfile), [`build`] (executes the steps' ops).
 
 // Only the CLI prints: library code reports through values (errors,
 // progress events, notices). Checked by clippy (`-D warnings`).
@@ -26,9 +28,11 @@ pub mod import;
 pub mod inventory;
 pub mod layer;
 pub mod ops;
+pub mod plan;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod solve;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

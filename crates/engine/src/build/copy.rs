@@ -4,23 +4,23 @@
 //! streamed from them onto the parent's destination view (path indexes, a
 //! whole snapshot or an overlay view: nothing unpacked to find it).
 
-use std::collections::BTreeMap;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-use hoist_dockerfile::instruction::{Command, Files, Instruction};
+use std::time::Instant;
 
 use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
 use super::snapshot::dest_view;
 use super::solve::{Solver, SourceOf};
-use super::state::ImageState;
-use super::{BuildError, BuildEvent};
+use super::state::{ImageState, Layer};
+use super::BuildError;
 use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};
 use crate::digest::Digest;
 use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
+use crate::plan::Step;
+use crate::plan::op::{FileOp, FromInput};
 
 impl Solver<'_> {
     /// What `sources` (minus `exclude`) under `root` hash to, read as BuildKit
@@ -53,24 +53,17 @@ impl Solver<'_> {
 
     /// A source missing from a stage, an image or a named context is
     /// named as such, not as missing from the build context.
-    fn name_the_source(&self, e: BuildError, from: Option<&str>) -> BuildError {
+    fn name_the_source(&self, e: BuildError, place: Option<&str>) -> BuildError {
         let (
-            Some(name),
+            Some(place),
             BuildError::Context(crate::context::ContextError::NotFound { source_path }),
-        ) = (from, &e)
+        ) = (place, &e)
         else {
             return e;
         };
-        let place = if self.opts.named_contexts.contains_key(name) {
-            format!("build context {name}")
-        } else if name.parse::<usize>().is_ok() || self.df.stage_by_name(name).is_some() {
-            format!("stage {name}")
-        } else {
-            format!("image {name}")
-        };
         BuildError::SourceNotFound {
             path: source_path.clone(),
-            place,
+            place: place.to_string(),
         }
     }
 
@@ -83,71 +76,29 @@ impl Solver<'_> {
         })
     }
 
-    pub(super) fn copy(
+    /// The step's key: its op's fields, its parent's key, and what its
+    /// sources hash to. A stage's or image's files are hashed once per
+    /// (chain, sources): its ChainID is its content, so a cached rebuild
+    /// needs no view of it.
+    pub(super) fn file_key(
         &self,
-        stage: &str,
-        ins: &Instruction,
-        mut state: ImageState,
-        results: &BTreeMap<usize, ImageState>,
-    ) -> Result<ImageState, BuildError> {
-        let (files, from, chown, chmod, link, parents, exclude, add) = match &ins.command {
-            Command::Copy(c) => (
-                &c.files,
-                c.from.clone(),
-                c.chown.clone(),
-                c.chmod.clone(),
-                c.link,
-                c.parents,
-                c.exclude.clone(),
-                None,
-            ),
-            Command::Add(a) => (
-                &a.files,
-                None,
-                a.chown.clone(),
-                a.chmod.clone(),
-                a.link,
-                false,
-                a.exclude.clone(),
-                Some(a),
-            ),
-            _ => {
-                return Err(BuildError::Internal(
-                    "copy() on a non-COPY instruction".into(),
-                ));
-            }
-        };
-        let (id, started) = self.begin_step(stage, ins.original.trim());
-        // Where the sources come from, and what they hash to. A stage's or
-        // image's files are hashed once per (chain, sources): its ChainID is
-        // its content, so a cached rebuild needs no view of it.
-        let source = self.source_of(from.as_deref(), results)?;
+        step: &Step,
+        op: &FileOp,
+        parent: &ImageState,
+        inputs: &[Arc<ImageState>],
+    ) -> Result<(String, FilePending), BuildError> {
+        let (id, started) = self.begin_step(&step.stage, &step.text);
+        let source = self.source_of(&op.from, inputs)?;
         let stage_source = matches!(source, SourceOf::State(_));
-        let url_sources: Vec<&String> = files
+        let local_sources: Vec<String> = op
             .sources
             .iter()
-            .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
-            .collect();
-        let local_sources: Vec<String> = files
-            .sources
-            .iter()
-            .filter(|s| !url_sources.contains(s))
+            .filter(|s| !is_url(s))
             .cloned()
             .collect();
-        let root_cell = std::cell::OnceCell::new();
-        let root = || -> Result<PathBuf, BuildError> {
-            if let Some(r) = root_cell.get() {
-                return Ok(PathBuf::clone(r));
-            }
-            let r = match &source {
-                SourceOf::Dir(dir) => dir.clone(),
-                SourceOf::State(st) => self.state_root(st)?,
-            };
-            Ok(root_cell.get_or_init(|| r).clone())
-        };
         let memo = match &source {
             SourceOf::State(st) if !local_sources.is_empty() => {
-                Some(source_memo_key(st, &local_sources, &exclude))
+                Some(source_memo_key(st, &local_sources, &op.exclude))
             }
             _ => None,
         };
@@ -166,31 +117,35 @@ impl Solver<'_> {
                 }),
             None => None,
         };
-        let (content, inputs) = if let Some(h) = remembered {
+        let (content, hashed) = if let Some(h) = remembered {
             (h.digest, h.inputs)
         } else if local_sources.is_empty() {
             (crate::digest::Digest::of(b""), Vec::new())
         } else {
+            let root = match &source {
+                SourceOf::Dir(dir) => dir.clone(),
+                SourceOf::State(st) => self.state_root(st)?,
+            };
             let h = self
                 .hash_sources(
-                    &root()?,
+                    &root,
                     stage_source,
-                    from.is_some(),
+                    op.from != FromInput::Context,
                     &local_sources,
-                    &exclude,
+                    &op.exclude,
                 )
-                .map_err(|e| self.name_the_source(e, from.as_deref()))?;
-            let inputs: Vec<_> = h.entries.into_iter().map(|e| (e.path, e.digest)).collect();
+                .map_err(|e| self.name_the_source(e, op.from_place.as_deref()))?;
+            let hashed: Vec<_> = h.entries.into_iter().map(|e| (e.path, e.digest)).collect();
             if let Some(k) = &memo {
                 let record = SourceHash {
                     digest: h.digest.clone(),
-                    inputs: inputs.clone(),
+                    inputs: hashed.clone(),
                 };
                 if let Ok(bytes) = serde_json::to_vec(&record) {
                     self.store.put_cache_record(k, &bytes)?;
                 }
             }
-            (h.digest, inputs)
+            (h.digest, hashed)
         };
         if let Some(k) = &memo {
             self.used_sources
@@ -198,135 +153,179 @@ impl Solver<'_> {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(k.clone(), content.clone());
         }
-        let wd = state
-            .config
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".into());
-        let parent_key = state.key.clone();
-        let key = copy_key(&state.key, &ins.command, &wd, &content);
-        state.key = key.clone();
-        let cache_key = key.to_string();
-        let slot = self.slot(&cache_key);
-        let _running = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let created;
-        if let Some((layer, when)) = self.cached_layer(stage, &cache_key)? {
-            self.announce_hit(id, &cache_key);
-            state.layers.push(layer);
-            created = when;
-        } else {
-            if !self.ignores_cache(stage) {
-                let now = LastRun {
-                    parent: parent_key.to_string(),
-                    command: serde_json::to_string(&ins.command).unwrap_or_default(),
-                    workdir: wd.clone(),
-                    inputs: inputs.clone(),
-                };
-                self.explain(id, stage, ins, &now);
-            }
-            let source_root = root()?;
-            let hidden = if stage_source {
-                None
-            } else {
-                Some(HiddenPaths {
-                    root: source_root.clone(),
-                    matcher: self.ignore_of(&source_root, from.is_some())?,
-                })
-            };
-            let plan = CopyPlan {
-                sources: files
-                    .sources
-                    .iter()
-                    .map(|s| {
-                        if stage_source {
-                            SourceSpec::stage(&source_root, s.clone())
-                        } else {
-                            SourceSpec::context(&source_root, s.clone()).hiding(hidden.clone())
-                        }
-                    })
-                    .collect(),
-                inline: inline_sources(files),
-                dest: files.dest.clone(),
-                workdir: wd,
-                chown: chown.map(Chown::Spec),
-                chmod,
-                parents,
-                excludes: exclude,
-                link,
-                is_add: add.is_some(),
-                unpack: add.and_then(|a| a.unpack),
-                checksum: add.and_then(|a| a.checksum.clone()),
-                keep_git_dir: add.and_then(|a| a.keep_git_dir),
-                now: self.opts.source_date_epoch.map(|s| {
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
-                }),
-                scratch_dir: Some(self.store.root().join("tmp")),
-                runtime: crate::runtime::Runtime(Some(self.opts.runtime.clone())),
-            };
-            let view = dest_view(self.store, &self.views, &state.layers)?;
-            let (layer, when) = self.write_layer_with_inputs(&cache_key, &inputs, |w| {
-                write_layer_on(&plan, view.as_ref(), w)?;
-                Ok(())
-            })?;
-            self.executed.fetch_add(1, Ordering::SeqCst);
-            state.layers.push(layer);
-            created = when;
-        }
-        self.visit(stage, &cache_key, state.layers.last(), created.clone());
-        self.remember(
-            stage,
-            ins,
-            &LastRun {
-                parent: parent_key.to_string(),
-                command: serde_json::to_string(&ins.command).unwrap_or_default(),
-                workdir: state
-                    .config
-                    .config
-                    .working_dir
-                    .clone()
-                    .unwrap_or_else(|| "/".into()),
-                inputs,
+        let key = copy_key(&parent.key, op, &op.workdir, &content);
+        let now = LastRun {
+            parent: parent.key.to_string(),
+            command: file_op_text(op),
+            workdir: op.workdir.clone(),
+            inputs: hashed,
+        };
+        Ok((
+            key.to_string(),
+            FilePending {
+                id,
+                started,
+                key,
+                now,
             },
-        )?;
-        let created_by = copy_history(&ins.command);
+        ))
+    }
+
+    pub(super) fn file_load(
+        &self,
+        step: &Step,
+        op: &FileOp,
+        p: &FilePending,
+        key: &str,
+        parent: &ImageState,
+    ) -> Result<Option<ImageState>, BuildError> {
+        let Some((layer, created)) = self.cached_layer(&step.stage, key)? else {
+            return Ok(None);
+        };
+        self.announce_hit(p.id, key);
+        self.file_done(step, op, p, layer, created, parent).map(Some)
+    }
+
+    pub(super) fn file_run(
+        &self,
+        step: &Step,
+        op: &FileOp,
+        p: FilePending,
+        key: &str,
+        inputs: &[Arc<ImageState>],
+    ) -> Result<ImageState, BuildError> {
+        let parent = &inputs[0];
+        if !self.ignores_cache(&step.stage) {
+            self.explain(p.id, &step.stage, step.line, &p.now);
+        }
+        let source = self.source_of(&op.from, inputs)?;
+        let stage_source = matches!(source, SourceOf::State(_));
+        let source_root = match &source {
+            SourceOf::Dir(dir) => dir.clone(),
+            SourceOf::State(st) => self.state_root(st)?,
+        };
+        let hidden = if stage_source {
+            None
+        } else {
+            Some(HiddenPaths {
+                root: source_root.clone(),
+                matcher: self.ignore_of(&source_root, op.from != FromInput::Context)?,
+            })
+        };
+        let add = op.add.as_ref();
+        let plan = CopyPlan {
+            sources: op
+                .sources
+                .iter()
+                .map(|s| {
+                    if stage_source {
+                        SourceSpec::stage(&source_root, s.clone())
+                    } else {
+                        SourceSpec::context(&source_root, s.clone()).hiding(hidden.clone())
+                    }
+                })
+                .collect(),
+            inline: op
+                .inline
+                .iter()
+                .map(|f| InlineSource {
+                    name: f.name.clone(),
+                    data: f.data.clone().into_bytes(),
+                })
+                .collect(),
+            dest: op.dest.clone(),
+            workdir: op.workdir.clone(),
+            chown: op.chown.clone().map(Chown::Spec),
+            chmod: op.chmod.clone(),
+            parents: op.parents,
+            excludes: op.exclude.clone(),
+            link: op.link,
+            is_add: add.is_some(),
+            unpack: add.and_then(|a| a.unpack),
+            checksum: add.and_then(|a| a.checksum.clone()),
+            keep_git_dir: add.and_then(|a| a.keep_git_dir),
+            now: self.opts.source_date_epoch.map(|s| {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
+            }),
+            scratch_dir: Some(self.store.root().join("tmp")),
+            runtime: crate::runtime::Runtime(Some(self.opts.runtime.clone())),
+        };
+        let view = dest_view(self.store, &self.views, &parent.layers)?;
+        let (layer, created) = self.write_layer_with_inputs(key, &p.now.inputs, |w| {
+            write_layer_on(&plan, view.as_ref(), w)?;
+            Ok(())
+        })?;
+        self.executed.fetch_add(1, Ordering::SeqCst);
+        self.file_done(step, op, &p, layer, created, parent)
+    }
+
+    fn file_done(
+        &self,
+        step: &Step,
+        op: &FileOp,
+        p: &FilePending,
+        layer: Layer,
+        created: Option<String>,
+        parent: &ImageState,
+    ) -> Result<ImageState, BuildError> {
+        self.visit(&step.stage, &p.key.to_string(), Some(&layer), created.clone());
+        self.remember(&step.stage, step.line, &p.now)?;
+        let mut state = parent.clone();
+        state.key = p.key.clone();
+        state.layers.push(layer);
         commit_history(
             &mut state.config,
-            created_by,
+            op.history.clone(),
             true,
             self.created.clone().or(created),
         );
-        self.progress.event(BuildEvent::Done {
-            id,
-            seconds: started.elapsed().as_secs_f64(),
-        });
+        self.end_step(p.id, p.started);
         Ok(state)
     }
 }
 
-/// The history line BuildKit's `dispatchCopy` writes:
-/// `COPY [--parents] [--chown=..] [--chmod=..] SRC... [<<DOC]... DEST # buildkit`.
+/// What the key phase of a `COPY`/`ADD` found.
+pub(super) struct FilePending {
+    id: usize,
+    started: Instant,
+    key: Digest,
+    /// What `--explain` compares (the sources' entry hashes in `inputs`).
+    now: LastRun,
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The op as `--explain` compares it with its last run.
+fn file_op_text(op: &FileOp) -> String {
+    format!(
+        "{} {:?} {:?} {} from={:?} chown={:?} chmod={:?} link={} parents={} exclude={:?} add={:?}",
+        if op.add.is_some() { "ADD" } else { "COPY" },
+        op.sources,
+        op.inline,
+        op.dest,
+        op.from_name,
+        op.chown,
+        op.chmod,
+        op.link,
+        op.parents,
+        op.exclude,
+        op.add
+    )
+}
+
 /// The cache key of a `COPY` or `ADD`: its parent, each field of the
 /// instruction written out by name (never the parser's serialisation, so a
 /// field added to the parser changes no key), the working directory the
 /// destination is resolved against, and the sources' content.
-pub(crate) fn copy_key(parent: &Digest, cmd: &Command, workdir: &str, content: &Digest) -> Digest {
-    let (op, files, chown, chmod, link) = match cmd {
-        Command::Copy(c) => ("copy", &c.files, &c.chown, &c.chmod, c.link),
-        Command::Add(a) => ("add", &a.files, &a.chown, &a.chmod, a.link),
-        // Not a file op: a key no file op can have.
-        other => {
-            return KeyBuilder::new(other.keyword())
-                .digest("parent", parent)
-                .finish();
-        }
-    };
+pub(crate) fn copy_key(parent: &Digest, op: &FileOp, workdir: &str, content: &Digest) -> Digest {
     let flag = |b: bool| if b { "true" } else { "false" };
-    let mut key = KeyBuilder::new(op)
+    let mut key = KeyBuilder::new(if op.add.is_some() { "add" } else { "copy" })
         .digest("parent", parent)
-        .strs("sources", &files.sources)
-        .str("inline", &files.inline.len().to_string());
-    for f in &files.inline {
+        .strs("sources", &op.sources)
+        .str("inline", &op.inline.len().to_string());
+    for f in &op.inline {
         key = key
             .str("name", &f.name)
             .str("data", &f.data)
@@ -334,62 +333,24 @@ pub(crate) fn copy_key(parent: &Digest, cmd: &Command, workdir: &str, content: &
             .str("chomp", flag(f.chomp));
     }
     key = key
-        .str("dest", &files.dest)
-        .opt("chown", chown.as_deref())
-        .opt("chmod", chmod.as_deref())
-        .str("link", flag(link));
-    key = match cmd {
-        Command::Copy(c) => key
-            .opt("from", c.from.as_deref())
-            .str("parents", flag(c.parents))
-            .strs("exclude", &c.exclude),
-        Command::Add(a) => key
+        .str("dest", &op.dest)
+        .opt("chown", op.chown.as_deref())
+        .opt("chmod", op.chmod.as_deref())
+        .str("link", flag(op.link));
+    key = match &op.add {
+        None => key
+            .opt("from", op.from_name.as_deref())
+            .str("parents", flag(op.parents))
+            .strs("exclude", &op.exclude),
+        Some(a) => key
             .opt("keep-git-dir", a.keep_git_dir.map(flag))
             .opt("checksum", a.checksum.as_deref())
             .opt("unpack", a.unpack.map(flag))
-            .strs("exclude", &a.exclude),
-        _ => key,
+            .strs("exclude", &op.exclude),
     };
     key.str("workdir", workdir)
         .digest("content", content)
         .finish()
-}
-
-fn copy_history(cmd: &Command) -> String {
-    let (word, files, chown, chmod, parents) = match cmd {
-        Command::Copy(c) => ("COPY", &c.files, &c.chown, &c.chmod, c.parents),
-        Command::Add(a) => ("ADD", &a.files, &a.chown, &a.chmod, false),
-        _ => return String::new(),
-    };
-    let mut s = String::from(word);
-    if parents {
-        s.push_str(" --parents");
-    }
-    if let Some(c) = chown {
-        s.push_str(&format!(" --chown={c}"));
-    }
-    if let Some(c) = chmod {
-        s.push_str(&format!(" --chmod={c}"));
-    }
-    for src in &files.sources {
-        s.push_str(&format!(" {src}"));
-    }
-    for doc in &files.inline {
-        s.push_str(&format!(" <<{}", doc.name));
-    }
-    s.push_str(&format!(" {} # buildkit", files.dest));
-    s
-}
-
-fn inline_sources(files: &Files) -> Vec<InlineSource> {
-    files
-        .inline
-        .iter()
-        .map(|f| InlineSource {
-            name: f.name.clone(),
-            data: f.data.clone().into_bytes(),
-        })
-        .collect()
 }
 
 /// A stage source's content digest, remembered by [`source_memo_key`].

@@ -122,9 +122,8 @@ mod tests {
         let parent = crate::digest::Digest::of(b"parent");
         let content = crate::digest::Digest::of(b"content");
         let key = |line: &str| {
-            let df = hoist_dockerfile::load(&format!("FROM scratch\n{line}\n")).unwrap();
-            let cmd = &df.stages[0].instructions[0].command;
-            super::super::copy::copy_key(&parent, cmd, "/app", &content).to_string()
+            let op = crate::plan::lower::testing::file_op(line);
+            super::super::copy::copy_key(&parent, &op, "/app", &content).to_string()
         };
         let pinned = [
             ("COPY a b /dest/", PIN_COPY),

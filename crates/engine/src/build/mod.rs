@@ -1,8 +1,10 @@
-//! The build half of the engine: turning a typed Dockerfile into an image.
+//! The build half of the engine: the executor of a plan's ops.
 //!
-//! - [`solve`]: the solver (stages in order, steps cached by key);
-//!   `schedule`: which stages can run and which results can go;
-//!   `workdir`: what earlier `WORKDIR`s of a stage know of its directories.
+//! - [`solve`]: `build` (lower the Dockerfile with `crate::plan`, solve
+//!   the step graph with `crate::solve`) and the executor of each op,
+//!   steps cached by key; `run` (`RUN`), `copy` (`COPY`/`ADD`), `mkdir`
+//!   (`WORKDIR`; `workdir`: what earlier `WORKDIR`s of a stage know of its
+//!   directories).
 //! - [`base`]: `FROM` (scratch, store, pull, earlier stage).
 //! - [`config`]: what metadata instructions do to the image config and history.
 //! - [`key`]: cache keys (versioned canonical encoding).
@@ -12,12 +14,12 @@
 pub mod base;
 pub mod config;
 mod copy;
+mod mkdir;
 pub mod entitlement;
 pub mod key;
 mod records;
 mod run;
 mod run_mounts;
-mod schedule;
 pub mod snapshot;
 pub mod solve;
 pub mod state;

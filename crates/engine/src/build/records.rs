@@ -5,7 +5,6 @@
 
 use std::sync::atomic::Ordering;
 
-use hoist_dockerfile::instruction::Instruction;
 use serde::{Deserialize, Serialize};
 
 use super::key::KeyBuilder;
@@ -43,7 +42,7 @@ pub(super) struct LastRun {
 impl Solver<'_> {
     /// Where the last run of this step (this Dockerfile line in this stage
     /// and context) is remembered, for `--explain`.
-    pub(super) fn step_identity(&self, stage: &str, ins: &Instruction) -> String {
+    pub(super) fn step_identity(&self, stage: &str, line: usize) -> String {
         let key = KeyBuilder::new("last-run")
             .str("context", &self.opts.context.display().to_string())
             .opt(
@@ -55,7 +54,7 @@ impl Solver<'_> {
                     .as_deref(),
             )
             .str("stage", stage)
-            .str("line", &ins.span.start.line.to_string())
+            .str("line", &line.to_string())
             .finish();
         format!("last-run:{key}")
     }
@@ -63,20 +62,20 @@ impl Solver<'_> {
     pub(super) fn remember(
         &self,
         stage: &str,
-        ins: &Instruction,
+        line: usize,
         run: &LastRun,
     ) -> Result<(), BuildError> {
         let bytes = serde_json::to_vec(run).map_err(|e| BuildError::Internal(e.to_string()))?;
         self.store
-            .put_cache_record(&self.step_identity(stage, ins), &bytes)?;
+            .put_cache_record(&self.step_identity(stage, line), &bytes)?;
         Ok(())
     }
 
     /// Say why this step missed the cache, against its last run.
-    pub(super) fn explain(&self, id: usize, stage: &str, ins: &Instruction, now: &LastRun) {
+    pub(super) fn explain(&self, id: usize, stage: &str, line: usize, now: &LastRun) {
         let last: Option<LastRun> = self
             .store
-            .get_cache_record(&self.step_identity(stage, ins))
+            .get_cache_record(&self.step_identity(stage, line))
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice(&b).ok());

@@ -12,11 +12,11 @@
 //!   the step's environment; never in the key, the image or the logs.
 //! - `ssh`: a `--ssh` agent socket, with `SSH_AUTH_SOCK` pointing at it.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hoist_dockerfile::mount::{Mount, MountType, Sharing};
 use hoist_sandbox::{MountKind, MountSpec};
@@ -26,6 +26,7 @@ use super::state::ImageState;
 use super::{BuildError, Secret};
 use crate::digest::Digest;
 use crate::ops::file::{CopyPlan, HiddenPaths, SourceSpec, apply_to_dir};
+use crate::plan::op::ExecMount;
 
 /// One mount, planned: its part of the key and how to make it.
 #[derive(Debug)]
@@ -106,23 +107,23 @@ impl Solver<'_> {
     /// Check the mounts and compute their key parts (hashing bind sources).
     pub(super) fn plan_mounts(
         &self,
-        mounts: Vec<Mount>,
+        mounts: &[ExecMount],
         cwd: &str,
-        results: &BTreeMap<usize, ImageState>,
+        inputs: &[Arc<ImageState>],
     ) -> Result<Vec<Planned>, BuildError> {
         let mut out = Vec::new();
-        for (i, m) in mounts.into_iter().enumerate() {
-            let target = target_of(&m, cwd, i)?;
+        for (i, em) in mounts.iter().enumerate() {
+            let target = target_of(&em.spec, cwd, i)?;
             let mut planned = Planned {
                 key: String::new(),
                 target: target.clone(),
                 source: None,
-                mount: m,
+                mount: em.spec.clone(),
             };
             let m = &planned.mount;
             planned.key = match m.kind {
                 MountType::Bind => {
-                    let (root, fs_source) = self.source_root(m.from.as_deref(), results)?;
+                    let (root, fs_source) = self.source_root(&em.from, inputs)?;
                     let source = m.source.clone().unwrap_or_else(|| ".".into());
                     let digest = self
                         .hash_sources(
