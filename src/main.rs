@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Build(args) => build::run(&open()?, *args),
         Cmd::Parse(args) => commands::parse::run(args),
-        Cmd::Graph(args) => commands::graph::run(args),
+        Cmd::Graph(args) => commands::graph::run(args, &open),
         Cmd::Images(args) => images::images(&open()?, args),
         Cmd::Inspect(args) => images::inspect(&open()?, args),
         Cmd::Tag(args) => images::tag(&open()?, args),

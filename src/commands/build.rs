@@ -466,19 +466,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     if let Ok(found) = warnings.found.lock() {
         super::progress::warn(progress_mode, &src, &found);
     }
-    let result = result.map_err(|e| match e {
-        hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
-        hoist_engine::build::BuildError::AtLine { line, source } => {
-            let text = src
-                .text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or("")
-                .to_string();
-            anyhow::anyhow!("{}:{line}: {source}\n  {line} | {text}", src.name)
-        }
-        e => anyhow::Error::new(e),
-    })?;
+    let result = result.map_err(|e| located(&src, e))?;
     if args.push && args.tags.is_empty() {
         // buildx's words.
         anyhow::bail!("tag is needed when pushing to registry");
@@ -754,4 +742,22 @@ fn source_date_epoch(
     };
     front.build_args.insert(KEY.into(), epoch.to_string());
     Ok(Some(epoch))
+}
+
+/// A build error with its place in the Dockerfile: `file:line:col` and the
+/// source line for the front end's, `file:line` for a step's.
+pub fn located(src: &super::input::Source, e: hoist_engine::build::BuildError) -> anyhow::Error {
+    match e {
+        hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
+        hoist_engine::build::BuildError::AtLine { line, source } => {
+            let text = src
+                .text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or("")
+                .to_string();
+            anyhow::anyhow!("{}:{line}: {source}\n  {line} | {text}", src.name)
+        }
+        e => anyhow::Error::new(e),
+    }
 }

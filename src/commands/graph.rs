@@ -1,4 +1,6 @@
-//! `hoist graph`: the stage DAG for a target, as text, dot, mermaid or JSON.
+//! `hoist graph`: the stage DAG for a target, as text, dot, mermaid or
+//! JSON; with `--steps`, the plan's step graph (every step's op and
+//! inputs, base images resolved as a build resolves them).
 
 use anyhow::Result;
 use clap::ValueEnum;
@@ -23,6 +25,15 @@ pub struct Args {
     platform: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print the build's step graph (what `hoist build` runs: sources,
+    /// exec, file, mkdir and metadata steps and their inputs) instead of
+    /// the stage graph. Base images are read from the store, pulled when
+    /// missing.
+    #[arg(long)]
+    steps: bool,
+    /// Where `--steps` resolves base images.
+    #[command(flatten)]
+    registry: super::registry::RegistryArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -33,20 +44,23 @@ enum Format {
     Json,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args, store: &dyn Fn() -> Result<hoist_engine::store::Store>) -> Result<()> {
     let src = input::read(args.file.as_deref())?;
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     src.warn(&ast.warnings);
     let df = hoist_dockerfile::Dockerfile::from_ast(&ast).map_err(|e| src.error(e))?;
     let mut opts = BuildOptions {
         build_args: input::build_args(&args.build_args)?,
-        target: args.target,
+        target: args.target.clone(),
         ..Default::default()
     };
     if let Some(p) = &args.platform {
         opts.target_platform = Platform::parse(p).map_err(anyhow::Error::msg)?;
     }
     let graph = StageGraph::build(&df, &opts).map_err(|e| src.error(e))?;
+    if args.steps {
+        return steps(&args, &src, &df, &opts, &store()?);
+    }
     match args.format {
         Format::Text => crate::report::out!("{}", text(&graph)),
         Format::Dot => crate::report::out!("{}", graph.to_dot()),
@@ -87,4 +101,37 @@ fn text(g: &StageGraph) -> String {
         out.push_str(&format!("skipped: {}\n", names.join(", ")));
     }
     out
+}
+
+/// `--steps`: the plan, drawn.
+fn steps(
+    args: &Args,
+    src: &input::Source,
+    df: &hoist_dockerfile::Dockerfile,
+    front: &BuildOptions,
+    store: &hoist_engine::store::Store,
+) -> Result<()> {
+    use hoist_engine::plan::render;
+    let client = args.registry.client()?;
+    let resolver = hoist_engine::build::base::BaseResolver {
+        store,
+        client: Some((&client, super::registry::runtime()?.handle())),
+        always_pull: false,
+        lazy: true,
+    };
+    let named = std::collections::BTreeMap::new();
+    let opts = hoist_engine::plan::PlanOptions {
+        front,
+        named_contexts: &named,
+        network: hoist_engine::build::RunNetwork::Private,
+    };
+    let plan = hoist_engine::build::plan(store, resolver, df, opts)
+        .map_err(|e| super::build::located(src, e))?;
+    match args.format {
+        Format::Text => crate::report::out!("{}", render::text(&plan)),
+        Format::Dot => crate::report::out!("{}", render::dot(&plan)),
+        Format::Mermaid => crate::report::out!("{}", render::mermaid(&plan)),
+        Format::Json => anyhow::bail!("--steps prints text, dot or mermaid"),
+    }
+    Ok(())
 }

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::BuildError;
 use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
 use super::snapshot::dest_view;
 use super::solve::{Solver, SourceOf};
 use super::state::{ImageState, Layer};
-use super::BuildError;
 use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};
 use crate::digest::Digest;
 use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, write_layer_on};
@@ -90,12 +90,8 @@ impl Solver<'_> {
         let (id, started) = self.begin_step(&step.stage, &step.text);
         let source = self.source_of(&op.from, inputs)?;
         let stage_source = matches!(source, SourceOf::State(_));
-        let local_sources: Vec<String> = op
-            .sources
-            .iter()
-            .filter(|s| !is_url(s))
-            .cloned()
-            .collect();
+        let local_sources: Vec<String> =
+            op.sources.iter().filter(|s| !is_url(s)).cloned().collect();
         let memo = match &source {
             SourceOf::State(st) if !local_sources.is_empty() => {
                 Some(source_memo_key(st, &local_sources, &op.exclude))
@@ -183,7 +179,8 @@ impl Solver<'_> {
             return Ok(None);
         };
         self.announce_hit(p.id, key);
-        self.file_done(step, op, p, layer, created, parent).map(Some)
+        self.file_done(step, op, p, layer, created, parent)
+            .map(Some)
     }
 
     pub(super) fn file_run(
@@ -244,9 +241,10 @@ impl Solver<'_> {
             unpack: add.and_then(|a| a.unpack),
             checksum: add.and_then(|a| a.checksum.clone()),
             keep_git_dir: add.and_then(|a| a.keep_git_dir),
-            now: self.opts.source_date_epoch.map(|s| {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)
-            }),
+            now: self
+                .opts
+                .source_date_epoch
+                .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64)),
             scratch_dir: Some(self.store.root().join("tmp")),
             runtime: crate::runtime::Runtime(Some(self.opts.runtime.clone())),
         };
@@ -268,7 +266,12 @@ impl Solver<'_> {
         created: Option<String>,
         parent: &ImageState,
     ) -> Result<ImageState, BuildError> {
-        self.visit(&step.stage, &p.key.to_string(), Some(&layer), created.clone());
+        self.visit(
+            &step.stage,
+            &p.key.to_string(),
+            Some(&layer),
+            created.clone(),
+        );
         self.remember(&step.stage, step.line, &p.now)?;
         let mut state = parent.clone();
         state.key = p.key.clone();

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::BuildError;
 use super::config::commit_history;
 use super::key::KeyBuilder;
 use super::snapshot::{dest_view, resolve_user};
 use super::solve::{Made, Solver};
 use super::state::ImageState;
 use super::time::now_seconds;
-use super::BuildError;
 use crate::digest::Digest;
 use crate::plan::Step;
 use crate::plan::op::MkdirOp;
@@ -74,7 +74,15 @@ impl Solver<'_> {
             return Ok(None);
         };
         let made = layer.as_ref().map(|_| created);
-        Ok(Some(self.mkdir_done(step, op, p, parent, layer, made, Vec::new())))
+        Ok(Some(self.mkdir_done(
+            step,
+            op,
+            p,
+            parent,
+            layer,
+            made,
+            Vec::new(),
+        )))
     }
 
     pub(super) fn mkdir_run(
@@ -117,7 +125,12 @@ impl Solver<'_> {
         state.key = p.key.clone();
         state.config.config.working_dir = Some(op.path.clone());
         if op.path != "/" {
-            self.visit(&step.stage, &p.key.to_string(), layer.as_ref(), made.clone().flatten());
+            self.visit(
+                &step.stage,
+                &p.key.to_string(),
+                layer.as_ref(),
+                made.clone().flatten(),
+            );
         }
         if let Some(layer) = layer {
             state.layers.push(layer);

@@ -14,9 +14,9 @@
 pub mod base;
 pub mod config;
 mod copy;
-mod mkdir;
 pub mod entitlement;
 pub mod key;
+mod mkdir;
 mod records;
 mod run;
 mod run_mounts;
@@ -32,7 +32,7 @@ use std::path::PathBuf;
 pub use entitlement::{Entitlement, Entitlements};
 pub use hoist_sandbox::isolation::Mode as Isolation;
 pub use hoist_sandbox::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
-pub use solve::{BuildResult, build};
+pub use solve::{BuildResult, build, plan};
 
 use crate::layer::Compression;
 

@@ -157,7 +157,12 @@ impl Solver<'_> {
         parent: &ImageState,
     ) -> Result<ImageState, BuildError> {
         self.remember(&step.stage, step.line, &p.now)?;
-        self.visit(&step.stage, &p.key.to_string(), layer.as_ref(), created.clone());
+        self.visit(
+            &step.stage,
+            &p.key.to_string(),
+            layer.as_ref(),
+            created.clone(),
+        );
         let mut state = parent.clone();
         state.key = p.key.clone();
         let with_layer = layer.is_some();
@@ -280,7 +285,6 @@ impl Solver<'_> {
     }
 }
 
-
 /// Set `key` in `env` (`K=V` entries), replacing an entry of that name.
 fn set_env(env: &mut Vec<String>, key: &str, value: String) {
     env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
@@ -300,4 +304,3 @@ fn is_empty_dir(p: &Path) -> bool {
         .map(|mut d| d.next().is_none())
         .unwrap_or(false)
 }
-

@@ -188,7 +188,13 @@ impl crate::plan::Bases for Solver<'_> {
     }
 
     fn named(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
-        self.named_state(name, platform)
+        named_state(
+            self.store,
+            &self.resolver,
+            &self.opts.named_contexts,
+            name,
+            platform,
+        )
     }
 
     fn warn(&self, warning: hoist_dockerfile::Warning) {
@@ -257,8 +263,14 @@ impl Exec<Step> for Solver<'_> {
         let hit = match (&step.op, pending.get(&id)) {
             (Op::Exec(op), Some(Pending::Exec(p))) => self.exec_load(step, op, p, key, parent)?,
             (Op::File(op), Some(Pending::File(p))) => self.file_load(step, op, p, key, parent)?,
-            (Op::Mkdir(op), Some(Pending::Mkdir(p))) => self.mkdir_load(step, op, p, key, parent)?,
-            _ => return Err(BuildError::Internal(format!("step {id}: load without a key"))),
+            (Op::Mkdir(op), Some(Pending::Mkdir(p))) => {
+                self.mkdir_load(step, op, p, key, parent)?
+            }
+            _ => {
+                return Err(BuildError::Internal(format!(
+                    "step {id}: load without a key"
+                )));
+            }
         };
         drop(pending);
         if hit.is_some() {
@@ -281,10 +293,18 @@ impl Exec<Step> for Solver<'_> {
                 let pending = self.take_pending(id);
                 let key = key.unwrap_or_default();
                 match (op, pending) {
-                    (Op::Exec(op), Some(Pending::Exec(p))) => self.exec_run(step, op, p, key, inputs),
-                    (Op::File(op), Some(Pending::File(p))) => self.file_run(step, op, p, key, inputs),
-                    (Op::Mkdir(op), Some(Pending::Mkdir(p))) => self.mkdir_run(step, op, p, key, &inputs[0]),
-                    _ => Err(BuildError::Internal(format!("step {id}: run without a key"))),
+                    (Op::Exec(op), Some(Pending::Exec(p))) => {
+                        self.exec_run(step, op, p, key, inputs)
+                    }
+                    (Op::File(op), Some(Pending::File(p))) => {
+                        self.file_run(step, op, p, key, inputs)
+                    }
+                    (Op::Mkdir(op), Some(Pending::Mkdir(p))) => {
+                        self.mkdir_run(step, op, p, key, &inputs[0])
+                    }
+                    _ => Err(BuildError::Internal(format!(
+                        "step {id}: run without a key"
+                    ))),
                 }
             }
         }
@@ -314,47 +334,6 @@ impl Solver<'_> {
             }
         }
         state
-    }
-
-    /// The image a `--build-context` names.
-    fn named_state(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
-        match self.opts.named_contexts.get(name) {
-            Some(NamedContext::Image(r)) => self.resolver.image(r, platform),
-            Some(NamedContext::OciLayout { dir, reference }) => {
-                let report =
-                    crate::import::archive::load_layout_dir(self.store, dir).map_err(|e| {
-                        BuildError::Base {
-                            name: name.to_string(),
-                            reason: format!("oci-layout://{}: {e}", dir.display()),
-                        }
-                    })?;
-                let digest = match reference {
-                    Some(r) if r.starts_with("sha256:") => {
-                        r.parse().map_err(|e| BuildError::Base {
-                            name: name.to_string(),
-                            reason: format!("{e}"),
-                        })?
-                    }
-                    _ => report
-                        .manifests
-                        .first()
-                        .cloned()
-                        .ok_or_else(|| BuildError::Base {
-                            name: name.to_string(),
-                            reason: format!("oci-layout://{} holds no image", dir.display()),
-                        })?,
-                };
-                self.resolver.stored(&digest, None, platform, name)
-            }
-            Some(NamedContext::Dir(dir)) => Err(BuildError::Base {
-                name: name.to_string(),
-                reason: format!(
-                    "{} is a local directory context: use it with COPY --from={name}",
-                    dir.display()
-                ),
-            }),
-            None => Err(BuildError::Internal(format!("no build context {name}"))),
-        }
     }
 
     /// A new step: its id, announced to the progress view, and its start.
@@ -498,6 +477,85 @@ impl Solver<'_> {
     }
 }
 
+/// The image a `--build-context` names.
+fn named_state(
+    store: &Store,
+    resolver: &BaseResolver<'_>,
+    named_contexts: &BTreeMap<String, NamedContext>,
+    name: &str,
+    platform: &Platform,
+) -> Result<ImageState, BuildError> {
+    match named_contexts.get(name) {
+        Some(NamedContext::Image(r)) => resolver.image(r, platform),
+        Some(NamedContext::OciLayout { dir, reference }) => {
+            let report = crate::import::archive::load_layout_dir(store, dir).map_err(|e| {
+                BuildError::Base {
+                    name: name.to_string(),
+                    reason: format!("oci-layout://{}: {e}", dir.display()),
+                }
+            })?;
+            let digest = match reference {
+                Some(r) if r.starts_with("sha256:") => r.parse().map_err(|e| BuildError::Base {
+                    name: name.to_string(),
+                    reason: format!("{e}"),
+                })?,
+                _ => report
+                    .manifests
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| BuildError::Base {
+                        name: name.to_string(),
+                        reason: format!("oci-layout://{} holds no image", dir.display()),
+                    })?,
+            };
+            resolver.stored(&digest, None, platform, name)
+        }
+        Some(NamedContext::Dir(dir)) => Err(BuildError::Base {
+            name: name.to_string(),
+            reason: format!(
+                "{} is a local directory context: use it with COPY --from={name}",
+                dir.display()
+            ),
+        }),
+        None => Err(BuildError::Internal(format!("no build context {name}"))),
+    }
+}
+
+/// The plan of the target of `df` (`hoist graph --steps`): base images
+/// resolved as a build resolves them, nothing run.
+pub fn plan(
+    store: &Store,
+    resolver: BaseResolver<'_>,
+    df: &Dockerfile,
+    opts: crate::plan::PlanOptions<'_>,
+) -> Result<crate::plan::Plan, BuildError> {
+    struct Quiet<'a> {
+        store: &'a Store,
+        resolver: BaseResolver<'a>,
+        named: &'a BTreeMap<String, NamedContext>,
+    }
+    impl crate::plan::Bases for Quiet<'_> {
+        fn image(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
+            self.resolver.image(name, platform)
+        }
+        fn named(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
+            named_state(self.store, &self.resolver, self.named, name, platform)
+        }
+        fn warn(&self, _: hoist_dockerfile::Warning) {}
+        fn begin(&self, _: &str, _: &str) -> (usize, Instant) {
+            (0, Instant::now())
+        }
+        fn done(&self, _: usize, _: Instant) {}
+    }
+    let _lease = store.lease()?;
+    let bases = Quiet {
+        store,
+        resolver,
+        named: opts.named_contexts,
+    };
+    crate::plan::lower(df, opts, &bases)
+}
+
 /// An absolute path cleaned of `.`, `..` and repeated slashes.
 pub(crate) fn normalize_path(joined: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -512,4 +570,3 @@ pub(crate) fn normalize_path(joined: &str) -> String {
     }
     format!("/{}", parts.join("/"))
 }
-

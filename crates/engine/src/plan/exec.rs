@@ -20,7 +20,9 @@ const HOSTNAME_ARG: &str = "BUILDKIT_SANDBOX_HOSTNAME";
 /// in their uts namespace, in `/etc/hosts` and as `$HOSTNAME`), as
 /// BuildKit's; empty is the default. A name `sethostname` would refuse, or
 /// one that would add lines to `/etc/hosts`, is refused here.
-pub(super) fn sandbox_hostname(build_args: &BTreeMap<String, String>) -> Result<Option<String>, BuildError> {
+pub(super) fn sandbox_hostname(
+    build_args: &BTreeMap<String, String>,
+) -> Result<Option<String>, BuildError> {
     let Some(h) = build_args.get(HOSTNAME_ARG).filter(|h| !h.is_empty()) else {
         return Ok(None);
     };
@@ -145,7 +147,11 @@ pub(super) fn environment(config: &ImageConfig, scope: &StageScope<'_>) -> Vec<S
 /// (`runCommandString`): every `ARG` declared in the stage, valued or not,
 /// with the value the step's environment has for it (an `ENV` of the same
 /// name wins over the `ARG`).
-pub(super) fn history_line(args: &[String], config: &ImageConfig, scope: &StageScope<'_>) -> String {
+pub(super) fn history_line(
+    args: &[String],
+    config: &ImageConfig,
+    scope: &StageScope<'_>,
+) -> String {
     let env_value = |k: &str| {
         config.config.env.iter().find_map(|e| {
             let (key, v) = e.split_once('=').unwrap_or((e.as_str(), ""));

@@ -63,7 +63,11 @@ impl BuildOptions {
 }
 
 /// Lower the target of `df` to a [`Plan`].
-pub fn lower(df: &Dockerfile, opts: PlanOptions<'_>, bases: &dyn Bases) -> Result<Plan, BuildError> {
+pub fn lower(
+    df: &Dockerfile,
+    opts: PlanOptions<'_>,
+    bases: &dyn Bases,
+) -> Result<Plan, BuildError> {
     let graph = StageGraph::build(df, opts.front).map_err(BuildError::Dockerfile)?;
     let globals = GlobalScope::new(df, opts.front).map_err(BuildError::Dockerfile)?;
     let mut lowering = Lowering {
@@ -134,7 +138,14 @@ impl Chain {
         self.add(graph, op, line, text, extra);
     }
 
-    fn add(&mut self, graph: &mut Graph<Step>, op: Op, line: usize, text: String, extra: Vec<VertexId>) {
+    fn add(
+        &mut self,
+        graph: &mut Graph<Step>,
+        op: Op,
+        line: usize,
+        text: String,
+        extra: Vec<VertexId>,
+    ) {
         let mut inputs = vec![self.last];
         inputs.extend(extra);
         self.last = graph.add(
@@ -184,7 +195,13 @@ impl Lowering<'_> {
     }
 
     /// A source step of its own (no inputs).
-    fn source(&mut self, stage: &str, name: String, platform: Platform, state: ImageState) -> VertexId {
+    fn source(
+        &mut self,
+        stage: &str,
+        name: String,
+        platform: Platform,
+        state: ImageState,
+    ) -> VertexId {
         self.graph.add(
             Step {
                 text: format!("FROM {name}"),
@@ -212,7 +229,9 @@ impl Lowering<'_> {
         let platform = self.platform(node.platform.as_deref())?;
         let from_line = stage.span.start.line;
         let at = |e: BuildError| e.at(from_line);
-        let (id, started) = self.bases.begin(&display, &base_step_text(self.opts, graph, node));
+        let (id, started) = self
+            .bases
+            .begin(&display, &base_step_text(self.opts, graph, node));
         // A stage a `--build-context` replaces is that image, whole.
         if let Some(name) = node.name.as_deref()
             && self.opts.named_contexts.contains_key(name)
@@ -229,18 +248,23 @@ impl Lowering<'_> {
             Source::Image(name) if self.opts.named_contexts.contains_key(name.as_str()) => {
                 let state = self.bases.named(name, &platform).map_err(at)?;
                 let config = state.config.clone();
-                (self.source(&display, name.clone(), platform.clone(), state), config)
+                (
+                    self.source(&display, name.clone(), platform.clone(), state),
+                    config,
+                )
             }
             Source::Scratch => {
                 let state = scratch(&platform);
                 let config = state.config.clone();
-                (self.source(&display, "scratch".into(), platform.clone(), state), config)
+                (
+                    self.source(&display, "scratch".into(), platform.clone(), state),
+                    config,
+                )
             }
             Source::Stage(j) => (
-                *self
-                    .stage_last
-                    .get(j)
-                    .ok_or_else(|| BuildError::Internal(format!("stage {j} not lowered before {index}")))?,
+                *self.stage_last.get(j).ok_or_else(|| {
+                    BuildError::Internal(format!("stage {j} not lowered before {index}"))
+                })?,
                 self.stage_config.get(j).cloned().unwrap_or_default(),
             ),
             Source::Image(name) => {
@@ -250,7 +274,10 @@ impl Lowering<'_> {
                 let shown = crate::reference::Reference::parse(name)
                     .map(|r| r.to_string())
                     .unwrap_or_else(|_| name.clone());
-                (self.source(&display, shown, platform.clone(), state), config)
+                (
+                    self.source(&display, shown, platform.clone(), state),
+                    config,
+                )
             }
         };
         self.bases.done(id, started);
@@ -356,15 +383,15 @@ impl Lowering<'_> {
                         ins.span.start,
                     )));
                 }
-                let user = chain
-                    .config
-                    .config
-                    .user
-                    .clone()
-                    .filter(|u| !u.is_empty());
+                let user = chain.config.config.user.clone().filter(|u| !u.is_empty());
                 chain.config.config.working_dir = Some(wd.clone());
                 let text = format!("WORKDIR {wd}");
-                chain.push(&mut self.graph, Op::Mkdir(MkdirOp { path: wd, user }), line, text);
+                chain.push(
+                    &mut self.graph,
+                    Op::Mkdir(MkdirOp { path: wd, user }),
+                    line,
+                    text,
+                );
             }
             other => {
                 let op = lower_meta(other, &chain.config, &mut chain.cmd_set)
@@ -388,7 +415,7 @@ impl Lowering<'_> {
     /// What `from` (of `COPY --from` or a mount's `from=`) names: the
     /// context, a named local directory, or an input step (a stage, or an
     /// image resolved now) — and how errors name it.
-    fn from_input(
+    fn input_of(
         &mut self,
         stage: &str,
         from: Option<&str>,
@@ -403,7 +430,10 @@ impl Lowering<'_> {
         };
         match self.opts.named_contexts.get(name) {
             Some(NamedContext::Dir(dir)) => {
-                return Ok((FromInput::Dir(dir.clone()), Some(format!("build context {name}"))));
+                return Ok((
+                    FromInput::Dir(dir.clone()),
+                    Some(format!("build context {name}")),
+                ));
             }
             Some(_) => {
                 let platform = self.platform(None)?;
@@ -460,7 +490,7 @@ impl Lowering<'_> {
         for spec in specs {
             let (from, _) = match spec.kind {
                 hoist_dockerfile::mount::MountType::Bind => {
-                    self.from_input(&chain.stage, spec.from.as_deref(), &mut extra)?
+                    self.input_of(&chain.stage, spec.from.as_deref(), &mut extra)?
                 }
                 _ => (FromInput::Context, None),
             };
@@ -512,10 +542,14 @@ impl Lowering<'_> {
                     unpack: a.unpack,
                 }),
             ),
-            _ => return Err(BuildError::Internal("file() on a non-COPY instruction".into())),
+            _ => {
+                return Err(BuildError::Internal(
+                    "file() on a non-COPY instruction".into(),
+                ));
+            }
         };
         let mut extra = Vec::new();
-        let (input, place) = self.from_input(&chain.stage, from.as_deref(), &mut extra)?;
+        let (input, place) = self.input_of(&chain.stage, from.as_deref(), &mut extra)?;
         let op = FileOp {
             history: copy_history(cmd),
             sources: files.sources.clone(),
@@ -635,7 +669,9 @@ pub(crate) mod testing {
             if name.starts_with("onbuild") {
                 state.config.config.on_build.push("RUN echo trigger".into());
             }
-            state.key = crate::build::key::KeyBuilder::new("fake").str("name", name).finish();
+            state.key = crate::build::key::KeyBuilder::new("fake")
+                .str("name", name)
+                .finish();
             Ok(state)
         }
         fn named(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
@@ -692,7 +728,12 @@ mod tests {
             .into_iter()
             .map(|id| {
                 let v = plan.graph.vertex(id);
-                (v.op.op.kind(), v.op.stage.clone(), v.op.text.clone(), v.inputs.clone())
+                (
+                    v.op.op.kind(),
+                    v.op.stage.clone(),
+                    v.op.text.clone(),
+                    v.inputs.clone(),
+                )
             })
             .collect()
     }
@@ -718,12 +759,27 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("source", "build".to_string(), "FROM docker.io/library/base:1".to_string(), vec![]),
+                (
+                    "source",
+                    "build".to_string(),
+                    "FROM docker.io/library/base:1".to_string(),
+                    vec![]
+                ),
                 ("exec", "build".into(), "RUN make".into(), vec![0]),
                 ("source", "stage-1".into(), "FROM scratch".into(), vec![]),
                 // Metadata in a row is one step.
-                ("meta", "stage-1".into(), "ENV A=1 (+1 more)".into(), vec![2]),
-                ("file", "stage-1".into(), "COPY --from=build /out /out".into(), vec![3, 1]),
+                (
+                    "meta",
+                    "stage-1".into(),
+                    "ENV A=1 (+1 more)".into(),
+                    vec![2]
+                ),
+                (
+                    "file",
+                    "stage-1".into(),
+                    "COPY --from=build /out /out".into(),
+                    vec![3, 1]
+                ),
             ]
         );
         let Op::File(f) = &plan.graph.vertex(4).op.op else {
@@ -738,7 +794,11 @@ mod tests {
     fn unused_stages_are_not_lowered() {
         let plan = plan_of("FROM base:1 AS unused\nRUN x\nFROM scratch\nRUN y\n", &[]).unwrap();
         assert_eq!(plan.stages.len(), 1);
-        assert!(exec_ops(&plan).iter().all(|e| e.args != ["/bin/sh", "-c", "x"]));
+        assert!(
+            exec_ops(&plan)
+                .iter()
+                .all(|e| e.args != ["/bin/sh", "-c", "x"])
+        );
     }
 
     #[test]
@@ -759,7 +819,11 @@ mod tests {
         assert!(ops[0].env.contains(&"V=2".to_string()));
         // Proxies reach the step, never its env key.
         assert!(!ops[0].env.iter().any(|e| e.contains("PROXY")));
-        assert!(ops[0].proxy_env.contains(&("HTTP_PROXY".into(), "p".into())));
+        assert!(
+            ops[0]
+                .proxy_env
+                .contains(&("HTTP_PROXY".into(), "p".into()))
+        );
         assert_eq!(ops[0].history, "RUN |1 V=2 /bin/bash -c echo $V # buildkit");
     }
 
@@ -800,9 +864,12 @@ mod tests {
             BuildError::Dockerfile(e) => assert_eq!(e.pos.line, 3, "{e}"),
             other => panic!("{other:?}"),
         }
-        let e = plan_of("FROM scratch\nARG M=zz\nRUN --mount=type=cache,target=/c,mode=$M true\n", &[])
-            .err()
-            .expect("an error");
+        let e = plan_of(
+            "FROM scratch\nARG M=zz\nRUN --mount=type=cache,target=/c,mode=$M true\n",
+            &[],
+        )
+        .err()
+        .expect("an error");
         assert!(matches!(e, BuildError::AtLine { line: 3, .. }), "{e:?}");
     }
 

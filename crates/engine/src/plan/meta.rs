@@ -27,7 +27,9 @@ pub fn lower_meta(
     cmd_set: &mut bool,
 ) -> Result<Option<MetaOp>, ConfigError> {
     let kvs = |kvs: &[hoist_dockerfile::instruction::KeyValue]| -> Vec<(String, String)> {
-        kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect()
+        kvs.iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect()
     };
     let line = |word: &str, kvs: &[(String, String)]| {
         let mut msg = String::from(word);

@@ -61,18 +61,17 @@ pub fn solve<O: Sync, X: Exec<O>>(
         }
         scheduler.work();
     });
-    let state = scheduler.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let state = scheduler
+        .state
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
     if let Some(failure) = state.failure {
         return Err(failure);
     }
     assert_eq!(state.left, 0, "the solver stopped with vertices left");
     let outputs = targets
         .iter()
-        .map(|&t| {
-            state.outputs[t]
-                .clone()
-                .expect("a target's output is kept")
-        })
+        .map(|&t| state.outputs[t].clone().expect("a target's output is kept"))
         .collect();
     Ok(Solved {
         outputs,
