@@ -413,6 +413,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         cancel,
         runtime: runtime()?.handle().clone(),
         probe: Default::default(),
+        executor: None,
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.

@@ -16,7 +16,7 @@ use super::registry::runtime;
 pub fn find() -> Result<daemon::Engine> {
     // hoist as root of the host: podman's root socket before a rootless one.
     let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) == 0
-        && !hoist_sandbox::userns::in_user_namespace();
+        && !hoist_engine::ops::run::in_user_namespace();
     let candidates = daemon::candidates(&|k| std::env::var(k).ok(), root);
     Ok(runtime()?.block_on(daemon::find(&candidates))?)
 }

@@ -29,9 +29,9 @@ mod workdir;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use crate::ops::run::Isolation;
+pub use crate::ops::run::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
 pub use entitlement::{Entitlement, Entitlements};
-pub use hoist_sandbox::isolation::Mode as Isolation;
-pub use hoist_sandbox::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
 pub use solve::{BuildResult, build, plan};
 
 use crate::layer::Compression;
@@ -60,7 +60,7 @@ pub struct BuildOptions {
     pub sandbox: Option<PathBuf>,
     /// `--network`: what `RUN` gets by default (`Private`, its own
     /// network namespace, unless told; docs/network.md).
-    pub network: hoist_sandbox::Network,
+    pub network: crate::ops::run::Network,
     /// `--allow` and the configuration file's `[build] allow`: `RUN
     /// --network=host` needs `network.host`.
     pub entitlements: Entitlements,
@@ -69,7 +69,7 @@ pub struct BuildOptions {
     /// `--ssh id[=socket]`: agent sockets `RUN --mount=type=ssh` may use.
     pub ssh: BTreeMap<String, PathBuf>,
     /// `--memory`, `--cpus`, `--shm-size`, `--ulimit` for every `RUN`.
-    pub limits: hoist_sandbox::Limits,
+    pub limits: crate::ops::run::Limits,
     /// `--isolation`: what every `RUN` must get (see docs/rootless.md).
     pub isolation: Isolation,
     /// Imported caches (`--cache-from`), consulted after the store's own.
@@ -93,6 +93,44 @@ pub struct BuildOptions {
     /// before the build for an explicit `--isolation`, else by the first
     /// `RUN`), given to every step.
     pub probe: crate::ops::run::Probe,
+    /// What runs `RUN` steps' processes: the sandbox unless told
+    /// (`None`); tests give a fake.
+    pub executor: Option<std::sync::Arc<dyn crate::ops::run::Executor>>,
+}
+
+impl BuildOptions {
+    /// A build of `context` with `docker buildx build`'s defaults: no
+    /// build args, the host's platform, its own network, `--isolation
+    /// auto`, layers stored uncompressed, `RUN` refused until `sandbox`
+    /// is set.
+    pub fn new(context: PathBuf, runtime: crate::runtime::Handle) -> BuildOptions {
+        BuildOptions {
+            context,
+            dockerfile: None,
+            front: hoist_dockerfile::BuildOptions::default(),
+            no_cache: false,
+            labels: BTreeMap::new(),
+            source_date_epoch: None,
+            compression: Compression::None,
+            compression_level: None,
+            named_contexts: BTreeMap::new(),
+            sandbox: None,
+            network: crate::ops::run::Network::Private,
+            entitlements: Entitlements::default(),
+            secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
+            limits: crate::ops::run::Limits::default(),
+            isolation: Isolation::Auto,
+            cache_from: Vec::new(),
+            inline_cache: false,
+            extra_hosts: Vec::new(),
+            no_cache_filter: Vec::new(),
+            cancel: crate::ops::run::Cancel::new(),
+            runtime,
+            probe: crate::ops::run::Probe::default(),
+            executor: None,
+        }
+    }
 }
 
 /// Where a `--secret` comes from (read when a step needs it, never stored).

@@ -20,7 +20,7 @@ use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
 use crate::digest::Digest;
 use crate::layer::{LayerOptions, TreeMode, append_tree};
-use crate::ops::run::{RunRequest, run};
+use crate::ops::run::RunRequest;
 use crate::plan::Step;
 use crate::plan::op::ExecOp;
 use crate::store::{SnapshotKind, chain_ids};
@@ -44,13 +44,13 @@ impl Solver<'_> {
         parent: &ImageState,
         inputs: &[Arc<ImageState>],
     ) -> Result<(String, ExecPending), BuildError> {
-        if op.security == hoist_sandbox::Security::Insecure {
+        if op.security == crate::ops::run::Security::Insecure {
             self.opts
                 .entitlements
                 .require(super::Entitlement::SecurityInsecure)
                 .map_err(|e| BuildError::Unsupported(format!("RUN --security=insecure: {e}")))?;
         }
-        if op.network == hoist_sandbox::Network::Host {
+        if op.network == crate::ops::run::Network::Host {
             self.opts
                 .entitlements
                 .require(super::Entitlement::NetworkHost)
@@ -90,8 +90,8 @@ impl Solver<'_> {
         // BuildKit's ExecOp keys its security mode; a sandboxed step's key
         // stays what it was.
         let key = match op.security {
-            hoist_sandbox::Security::Sandbox => key,
-            hoist_sandbox::Security::Insecure => key.str("security", "insecure"),
+            crate::ops::run::Security::Sandbox => key,
+            crate::ops::run::Security::Insecure => key.str("security", "insecure"),
         }
         .finish();
         let now = LastRun {
@@ -239,13 +239,15 @@ impl Solver<'_> {
             cancel: self.opts.cancel.clone(),
             probe: self.opts.probe.clone(),
         };
-        let outcome = run(&request, &self.snapshotters, &mut |line| {
-            self.progress.event(BuildEvent::Output {
-                id,
-                line: line.to_string(),
+        let outcome = self
+            .executor
+            .run(&request, &mut |line| {
+                self.progress.event(BuildEvent::Output {
+                    id,
+                    line: line.to_string(),
+                })
             })
-        })
-        .map_err(|e| BuildError::Run(e.to_string()))?;
+            .map_err(|e| BuildError::Run(e.to_string()))?;
         if outcome.code != 0 {
             return Err(BuildError::RunFailed {
                 command: op.args.join(" "),
@@ -291,11 +293,11 @@ fn set_env(env: &mut Vec<String>, key: &str, value: String) {
     env.push(format!("{key}={value}"));
 }
 
-fn network_name(n: hoist_sandbox::Network) -> &'static str {
+fn network_name(n: crate::ops::run::Network) -> &'static str {
     match n {
-        hoist_sandbox::Network::Host => "host",
-        hoist_sandbox::Network::None => "none",
-        hoist_sandbox::Network::Private => "private",
+        crate::ops::run::Network::Host => "host",
+        crate::ops::run::Network::None => "none",
+        crate::ops::run::Network::Private => "private",
     }
 }
 

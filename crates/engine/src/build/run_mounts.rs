@@ -18,8 +18,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::ops::run::{MountKind, MountSpec};
 use hoist_dockerfile::mount::{Mount, MountType, Sharing};
-use hoist_sandbox::{MountKind, MountSpec};
 
 use super::solve::Solver;
 use super::state::ImageState;

@@ -94,11 +94,7 @@ pub struct Views {
     mounted: std::sync::Mutex<
         std::collections::HashMap<
             Digest,
-            (
-                PathBuf,
-                hoist_sandbox::view::ReadOnlyOverlay,
-                tempfile::TempDir,
-            ),
+            (PathBuf, crate::ops::run::ReadOnlyOverlay, tempfile::TempDir),
         >,
     >,
 }
@@ -153,7 +149,7 @@ impl Views {
             .prefix("view-")
             .tempdir_in(&tmp)
             .map_err(|e| super::BuildError::Internal(format!("{}: {e}", tmp.display())))?;
-        match hoist_sandbox::view::ReadOnlyOverlay::mount(&stack, dir.path()) {
+        match crate::ops::run::ReadOnlyOverlay::mount(&stack, dir.path()) {
             Ok(view) => {
                 let path = dir.path().to_path_buf();
                 mounted.insert(chain, (path.clone(), view, dir));

@@ -92,8 +92,9 @@ pub(super) struct Solver<'a> {
     pub(super) created: Option<String>,
     /// Stage filesystems mounted for reading, kept until the build ends.
     pub(super) views: super::snapshot::Views,
-    /// The steps' snapshotter: overlay until the host refuses it.
-    pub(super) snapshotters: crate::ops::run::Snapshotters,
+    /// What runs `RUN` steps' processes (the sandbox, unless the options
+    /// give another).
+    pub(super) executor: Arc<dyn crate::ops::run::Executor>,
     /// What each step's key phase found, until its load or run phase.
     pending: Mutex<HashMap<VertexId, Pending>>,
     /// What each stage's `WORKDIR`s know of its directories.
@@ -148,7 +149,10 @@ pub fn build(
             .map(|s| s.display_name())
             .collect(),
         views: super::snapshot::Views::default(),
-        snapshotters: crate::ops::run::Snapshotters::new(),
+        executor: opts
+            .executor
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::ops::run::SandboxExecutor::default())),
         created: opts.source_date_epoch.map(rfc3339),
         pending: Mutex::new(HashMap::new()),
         workdirs: Mutex::new(HashMap::new()),

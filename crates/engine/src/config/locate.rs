@@ -40,7 +40,7 @@ impl Runner {
     /// This process.
     pub fn current() -> Runner {
         let euid_root = rustix::process::geteuid().is_root();
-        let in_userns = std::env::var_os(hoist_sandbox::rootless::ENV).is_some();
+        let in_userns = crate::ops::run::rootless_reexec();
         match (euid_root, in_userns) {
             (true, false) => Runner::Root,
             (true, true) => Runner::Rootless,

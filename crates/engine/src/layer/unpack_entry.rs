@@ -409,7 +409,7 @@ impl<'a> Applier<'a> {
     fn in_user_namespace(&mut self) -> bool {
         *self
             .in_userns
-            .get_or_insert_with(hoist_sandbox::userns::in_user_namespace)
+            .get_or_insert_with(crate::ops::run::in_user_namespace)
     }
 
     /// The entry's uid or gid (or both) is not mapped in our user namespace:
@@ -519,7 +519,7 @@ impl<'a> Applier<'a> {
                 .map_err(|e| self.fail("opening the opaque directory of", e))?;
             let in_userns = *self
                 .in_userns
-                .get_or_insert_with(hoist_sandbox::userns::in_user_namespace);
+                .get_or_insert_with(crate::ops::run::in_user_namespace);
             let key = if in_userns {
                 "user.overlay.opaque"
             } else {

@@ -48,7 +48,7 @@ pub struct PlanOptions<'a> {
     /// `--build-context`s.
     pub named_contexts: &'a BTreeMap<String, NamedContext>,
     /// `--network`: what `RUN` gets when it does not say.
-    pub network: hoist_sandbox::Network,
+    pub network: crate::ops::run::Network,
 }
 
 impl BuildOptions {
@@ -467,12 +467,12 @@ impl Lowering<'_> {
     ) -> Result<(ExecOp, Vec<VertexId>), BuildError> {
         let config = &chain.config;
         let security = match cmd.security {
-            Security::Sandbox => hoist_sandbox::Security::Sandbox,
-            Security::Insecure => hoist_sandbox::Security::Insecure,
+            Security::Sandbox => crate::ops::run::Security::Sandbox,
+            Security::Insecure => crate::ops::run::Security::Insecure,
         };
         let network = match cmd.network {
-            Network::None => hoist_sandbox::Network::None,
-            Network::Host => hoist_sandbox::Network::Host,
+            Network::None => crate::ops::run::Network::None,
+            Network::Host => crate::ops::run::Network::Host,
             Network::Default => self.opts.network,
         };
         let (args, script) = exec::argv(config, &cmd.command);
@@ -698,7 +698,7 @@ pub(crate) mod testing {
         let opts = PlanOptions {
             front: &front,
             named_contexts: &named,
-            network: hoist_sandbox::Network::Private,
+            network: crate::ops::run::Network::Private,
         };
         lower(&df, opts, &FakeBases)
     }

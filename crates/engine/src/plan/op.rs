@@ -102,8 +102,8 @@ pub struct ExecOp {
     pub proxy_env: Vec<(String, String)>,
     pub cwd: String,
     pub user: String,
-    pub network: hoist_sandbox::Network,
-    pub security: hoist_sandbox::Security,
+    pub network: crate::ops::run::Network,
+    pub security: crate::ops::run::Security,
     pub mounts: Vec<ExecMount>,
     /// `BUILDKIT_SANDBOX_HOSTNAME`.
     pub hostname: Option<String>,

@@ -12,7 +12,14 @@
 //! the upper dir afterwards, in overlayfs's format. The build's
 //! [`Snapshotters`] picks one.
 //!
-//! This module is the only caller of `hoist_sandbox`.
+//! [`Executor`] is the seam between the build and the sandbox: the build
+//! hands it a [`RunRequest`] and gets the exit code; [`SandboxExecutor`]
+//! is the real one. This module is the only caller of `hoist_sandbox` in
+//! the engine: the sandbox's value types the build and the plan carry
+//! (network, security, limits, isolation mode) are re-exported from here,
+//! and so are the process facts the engine asks of it
+//! ([`in_user_namespace`], [`rootless_reexec`]) and the read-only views of
+//! stages ([`ReadOnlyOverlay`]); `tests/invariants.rs` checks it.
 
 mod cancel;
 mod etc;
@@ -34,7 +41,44 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use hoist_sandbox::{MountKind, MountSpec, Network, Report, RunSpec};
+use hoist_sandbox::{Report, RunSpec};
+
+pub use hoist_sandbox::{MountKind, MountSpec};
+
+pub use hoist_sandbox::isolation::Mode as Isolation;
+pub use hoist_sandbox::view::ReadOnlyOverlay;
+pub use hoist_sandbox::{Limits, Network, Security, Ulimit};
+
+/// Whether this process runs in a user namespace (rootless, or root of a
+/// container).
+pub fn in_user_namespace() -> bool {
+    hoist_sandbox::userns::in_user_namespace()
+}
+
+/// Whether this process is hoist's rootless re-exec (an ordinary user
+/// become root of a user namespace).
+pub fn rootless_reexec() -> bool {
+    std::env::var_os(hoist_sandbox::rootless::ENV).is_some()
+}
+
+/// What runs an exec op's process: the build's seam to the sandbox.
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    /// Run `req`; `on_line` gets each line of output as it comes.
+    fn run(&self, req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError>;
+}
+
+/// The real executor: the `hoist` binary again in the step's namespaces,
+/// over the build's snapshotters (overlay until the host refuses it).
+#[derive(Debug, Default)]
+pub struct SandboxExecutor {
+    snapshotters: Snapshotters,
+}
+
+impl Executor for SandboxExecutor {
+    fn run(&self, req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
+        run(req, &self.snapshotters, on_line)
+    }
+}
 
 /// How many lines of output a failure shows.
 const TAIL_LINES: usize = 10;
