@@ -92,31 +92,39 @@ impl Entitlements {
 }
 
 /// Before anything runs (as BuildKit validates entitlements when it loads
-/// the LLB): the first instruction of the `needed` stages that asks for an
-/// entitlement not granted, as an error at its line. `ONBUILD` triggers
-/// from a base image are checked when their step runs.
-pub fn check_stages(
-    df: &hoist_dockerfile::Dockerfile,
-    needed: &[usize],
+/// the LLB): the first step of the plan that asks for an entitlement not
+/// granted (`RUN --security=insecure`, `RUN --network=host`, the build's
+/// `--network host`; `ONBUILD` triggers included), as an error at its line.
+pub fn check_plan(
+    plan: &crate::plan::Plan,
     granted: &Entitlements,
 ) -> Result<(), super::BuildError> {
-    use hoist_dockerfile::instruction::{Command, Security};
-    for &i in needed {
-        let Some(stage) = df.stages.get(i) else {
+    use crate::plan::Op;
+    for id in plan.graph.needed(&[plan.target]) {
+        let step = &plan.graph.vertex(id).op;
+        let Op::Exec(op) = &step.op else {
             continue;
         };
-        for ins in &stage.instructions {
-            if let Command::Run(run) = &ins.command
-                && run.security == Security::Insecure
-            {
-                granted
-                    .require(Entitlement::SecurityInsecure)
-                    .map_err(|e| {
-                        super::BuildError::Unsupported(format!("RUN --security=insecure: {e}"))
-                            .at(ins.span.start.line)
-                    })?;
-            }
-        }
+        exec_allowed(op.security, op.network, granted).map_err(|e| e.at(step.line))?;
+    }
+    Ok(())
+}
+
+/// Whether a `RUN` with this security and network may run.
+pub(super) fn exec_allowed(
+    security: crate::ops::run::Security,
+    network: crate::ops::run::Network,
+    granted: &Entitlements,
+) -> Result<(), super::BuildError> {
+    if security == crate::ops::run::Security::Insecure {
+        granted
+            .require(Entitlement::SecurityInsecure)
+            .map_err(|e| super::BuildError::Unsupported(format!("RUN --security=insecure: {e}")))?;
+    }
+    if network == crate::ops::run::Network::Host {
+        granted
+            .require(Entitlement::NetworkHost)
+            .map_err(super::BuildError::Unsupported)?;
     }
     Ok(())
 }

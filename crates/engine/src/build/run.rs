@@ -44,18 +44,7 @@ impl Solver<'_> {
         parent: &ImageState,
         inputs: &[Arc<ImageState>],
     ) -> Result<(String, ExecPending), BuildError> {
-        if op.security == crate::ops::run::Security::Insecure {
-            self.opts
-                .entitlements
-                .require(super::Entitlement::SecurityInsecure)
-                .map_err(|e| BuildError::Unsupported(format!("RUN --security=insecure: {e}")))?;
-        }
-        if op.network == crate::ops::run::Network::Host {
-            self.opts
-                .entitlements
-                .require(super::Entitlement::NetworkHost)
-                .map_err(BuildError::Unsupported)?;
-        }
+        super::entitlement::exec_allowed(op.security, op.network, &self.opts.entitlements)?;
         let (id, started) = self.begin_step(&step.stage, &step.text);
         let mounts = self.plan_mounts(&op.mounts, &op.cwd, inputs)?;
         let mut mount_keys: Vec<String> = mounts.iter().map(|m| m.key.clone()).collect();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hoist_dockerfile::{Dockerfile, StageGraph};
+use hoist_dockerfile::Dockerfile;
 
 use super::base::BaseResolver;
 use super::config::EnvIndex;
@@ -114,11 +114,9 @@ pub fn build(
     progress: &dyn BuildProgress,
 ) -> Result<BuildResult, BuildError> {
     let _lease = store.lease()?;
-    let graph = StageGraph::build(df, &opts.front).map_err(BuildError::Dockerfile)?;
-    super::entitlement::check_stages(df, &graph.needed_order(), &opts.entitlements)?;
     let context = Context::open(&opts.context, opts.dockerfile.as_deref())?;
     let hashes = HashCache::for_context(store, &opts.context)?;
-    let solver = Solver {
+    let mut solver = Solver {
         store,
         opts,
         resolver,
@@ -133,21 +131,9 @@ pub fn build(
         imported_keys: Mutex::new(HashMap::new()),
         used_mounts: Mutex::new(BTreeMap::new()),
         used_sources: Mutex::new(BTreeMap::new()),
-        target_stage: graph.stages[graph.target].display_name(),
-        // BuildKit matches named stages only (`strings.EqualFold` on the
-        // stage name); a name no stage has does nothing.
-        no_cache_stages: graph
-            .stages
-            .iter()
-            .filter(|s| {
-                s.name.as_deref().is_some_and(|n| {
-                    opts.no_cache_filter
-                        .iter()
-                        .any(|f| f.eq_ignore_ascii_case(n))
-                })
-            })
-            .map(|s| s.display_name())
-            .collect(),
+        // Known once the plan is.
+        target_stage: String::new(),
+        no_cache_stages: Default::default(),
         views: super::snapshot::Views::default(),
         executor: opts
             .executor
@@ -158,6 +144,22 @@ pub fn build(
         workdirs: Mutex::new(HashMap::new()),
     };
     let plan = crate::plan::lower(df, opts.plan_options(), &solver)?;
+    super::entitlement::check_plan(&plan, &opts.entitlements)?;
+    solver.target_stage = plan.target_stage.clone();
+    // BuildKit matches named stages only (`strings.EqualFold` on the
+    // stage name); a name no stage has does nothing.
+    solver.no_cache_stages = plan
+        .stages
+        .iter()
+        .filter(|s| {
+            s.as_name.as_deref().is_some_and(|n| {
+                opts.no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            })
+        })
+        .map(|s| s.name.clone())
+        .collect();
     let cancelled = || opts.cancel.is_cancelled();
     let solve_opts = crate::solve::Options {
         parallelism: PARALLELISM,

@@ -84,6 +84,7 @@ pub fn lower(
         let last = lowering.stage(&graph, &globals, index)?;
         stages.push(PlannedStage {
             name: node.display_name(),
+            as_name: node.name.clone(),
             last,
         });
     }
@@ -95,6 +96,7 @@ pub fn lower(
         graph: lowering.graph,
         stages,
         target,
+        target_stage: graph.stages[graph.target].display_name(),
     })
 }
 

@@ -27,6 +27,8 @@ pub struct Plan {
     pub stages: Vec<PlannedStage>,
     /// The target stage's last step.
     pub target: VertexId,
+    /// The target stage's display name.
+    pub target_stage: String,
 }
 
 /// A stage of the plan.
@@ -34,6 +36,8 @@ pub struct Plan {
 pub struct PlannedStage {
     /// Its display name (`AS` name, or its index).
     pub name: String,
+    /// Its `AS` name as written, if it has one.
+    pub as_name: Option<String>,
     /// Its last step: what `FROM` and `COPY --from` of it read.
     pub last: VertexId,
 }
