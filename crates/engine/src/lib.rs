@@ -9,6 +9,8 @@
 //! - [`reference`], [`registry`]: image names and the registry client.
 //! - [`transfer`]: pull and push between registry and store.
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
+//! - [`solve`]: a generic step-graph solver (a DAG of opaque ops on a
+//!   thread pool, with cache keys); knows nothing of Dockerfiles.
 
 // Only the CLI prints: library code reports through values (errors,
 // progress events, notices). Checked by clippy (`-D warnings`).
@@ -29,6 +31,7 @@ pub mod ops;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod solve;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;
