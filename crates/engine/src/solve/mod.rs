@@ -84,6 +84,14 @@ pub trait Exec<O>: Sync {
         inputs: &[Arc<Self::Output>],
     ) -> Result<Self::Output, Self::Error>;
 
+    /// Told that vertex `id` waits for vertex `holder`, which has the same
+    /// cache key and is loading or running it; `id` calls [`Exec::load`]
+    /// once `holder` finished (for progress output; `holder` may already
+    /// be done when this is told). Does nothing by default.
+    fn waiting(&self, id: VertexId, holder: VertexId) {
+        let _ = (id, holder);
+    }
+
     /// Told once that `vertex` failed first (an error or a panic), after
     /// the solve stopped starting ops and while other ops may still run:
     /// the executor may abort those (BuildKit cancels the other running
@@ -101,6 +109,19 @@ pub struct Options<'a> {
     pub parallelism: usize,
     /// Polled before each op starts; true = stop starting ops.
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Options<'static> {
+    /// At most `parallelism` ops at once, never cancelled.
+    pub fn new(parallelism: usize) -> Self {
+        fn never() -> bool {
+            false
+        }
+        Options {
+            parallelism,
+            cancelled: &never,
+        }
+    }
 }
 
 /// The answer of a successful solve.

@@ -96,6 +96,7 @@ struct Node {
 
 /// Who holds a key (is between `load` and the end of `run`), and who waits.
 struct KeyState {
+    holder: VertexId,
     waiters: BTreeSet<VertexId>,
 }
 
@@ -217,8 +218,14 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
         let key = match held {
             Some(key) => Some(key),
             None => match self.exec.cache_key(id, op, inputs)? {
-                Some(key) if !self.hold(id, &key) => return Ok(Outcome::Parked),
-                key => key,
+                Some(key) => match self.hold(id, &key) {
+                    Some(holder) => {
+                        self.exec.waiting(id, holder);
+                        return Ok(Outcome::Parked);
+                    }
+                    None => Some(key),
+                },
+                None => None,
             },
         };
         let Some(key) = key else {
@@ -239,20 +246,24 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
         result
     }
 
-    /// Takes `key` for `id`, or (when another vertex holds it) queues `id`
-    /// behind it and says false.
-    fn hold(&self, id: VertexId, key: &str) -> bool {
+    /// Takes `key` for `id` (and says `None`), or, when another vertex
+    /// holds it, queues `id` behind it and says which vertex that is.
+    fn hold(&self, id: VertexId, key: &str) -> Option<VertexId> {
         let mut state = self.lock();
         match state.keys.get_mut(key) {
-            Some(holder) => {
-                holder.waiters.insert(id);
+            Some(held) => {
+                held.waiters.insert(id);
+                let holder = held.holder;
                 state.stats.waited += 1;
-                false
+                Some(holder)
             }
             None => {
-                let waiters = BTreeSet::new();
-                state.keys.insert(key.to_string(), KeyState { waiters });
-                true
+                let held = KeyState {
+                    holder: id,
+                    waiters: BTreeSet::new(),
+                };
+                state.keys.insert(key.to_string(), held);
+                None
             }
         }
     }
@@ -260,10 +271,13 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
     /// Hands `key` to its lowest waiter (made ready), or frees it.
     fn release(&self, key: &str) {
         let mut state = self.lock();
-        let next = match state.keys.get_mut(key) {
-            Some(holder) => holder.waiters.pop_first(),
-            None => return,
+        let Some(held) = state.keys.get_mut(key) else {
+            return;
         };
+        let next = held.waiters.pop_first();
+        if let Some(waiter) = next {
+            held.holder = waiter;
+        }
         match next {
             Some(waiter) => {
                 state.nodes[waiter].held_key = Some(key.to_string());
