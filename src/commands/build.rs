@@ -357,18 +357,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         // compress on the way out.
         compression: hoist_engine::layer::Compression::None,
         compression_level: None,
-        named_contexts: args
-            .build_contexts
-            .iter()
-            .map(|c| {
-                let (name, value) = c.split_once('=').ok_or_else(|| {
-                    anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
-                })?;
-                let value =
-                    hoist_engine::build::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
-                Ok((name.to_lowercase(), value))
-            })
-            .collect::<Result<_>>()?,
+        named_contexts: named_contexts(&args.build_contexts)?,
         sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
         network,
         entitlements,
@@ -761,4 +750,20 @@ pub fn located(src: &super::input::Source, e: hoist_engine::build::BuildError) -
         }
         e => anyhow::Error::new(e),
     }
+}
+
+/// `--build-context NAME=VALUE`s, names lower-cased (as buildx).
+pub fn named_contexts(
+    list: &[String],
+) -> Result<BTreeMap<String, hoist_engine::build::NamedContext>> {
+    list.iter()
+        .map(|c| {
+            let (name, value) = c.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
+            })?;
+            let value =
+                hoist_engine::build::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
+            Ok((name.to_lowercase(), value))
+        })
+        .collect()
 }

@@ -31,6 +31,10 @@ pub struct Args {
     /// missing.
     #[arg(long)]
     steps: bool,
+    /// With `--steps`: a named context, `NAME=DIR|docker-image://REF|oci-layout://DIR`,
+    /// as `hoist build --build-context`.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
     /// Where `--steps` resolves base images.
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
@@ -119,7 +123,7 @@ fn steps(
         always_pull: false,
         lazy: true,
     };
-    let named = std::collections::BTreeMap::new();
+    let named = super::build::named_contexts(&args.build_contexts)?;
     let opts = hoist_engine::plan::PlanOptions {
         front,
         named_contexts: &named,
