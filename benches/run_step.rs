@@ -41,7 +41,7 @@ fn empty_run(c: &mut Criterion) {
                 env: vec!["PATH=/bin".into()],
                 cwd: "/".into(),
                 user: String::new(),
-                network: hoist_engine::build::RunNetwork::Host,
+                network: hoist_engine::executor::RunNetwork::Host,
                 mounts: Vec::new(),
                 limits: Default::default(),
                 isolation: None,

@@ -3,7 +3,7 @@
 //! where the two overlap.
 
 mod commands;
-mod config;
+mod config_file;
 mod network;
 mod report;
 mod usage;
@@ -126,9 +126,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    config::init(cli.config.clone());
+    config_file::init(cli.config.clone());
     let open = || -> Result<hoist_engine::store::Store> {
-        let root = config::store_root(cli.root.as_deref())?;
+        let root = config_file::store_root(cli.root.as_deref())?;
         let store = hoist_engine::store::Store::open(root)?;
         store::warn_loose_modes(&store);
         Ok(store)

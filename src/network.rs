@@ -5,14 +5,14 @@
 //! BuildKit's message.
 
 use anyhow::Result;
-use hoist_engine::build::{Entitlement, Entitlements, RunNetwork};
+use hoist_engine::executor::{Entitlement, Entitlements, RunNetwork};
 
 /// The `--network` value (already defaulted from the configuration file)
 /// and the `--allow` values: the steps' default network and the granted
 /// entitlements.
 pub fn options(network: Option<&str>, allow: &[String]) -> Result<(RunNetwork, Entitlements)> {
     let mut granted = Entitlements::parse(allow).map_err(anyhow::Error::msg)?;
-    for &e in &crate::config::get()?.build.allow {
+    for &e in &crate::config_file::get()?.build.allow {
         granted.grant(e);
     }
     let network = match network.unwrap_or("default") {

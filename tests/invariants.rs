@@ -149,7 +149,7 @@ fn the_plan_does_no_io() {
 #[test]
 fn the_executor_reads_no_dockerfile_syntax() {
     let found = mentions(
-        &sources(&root().join("crates/engine/src/build")),
+        &sources(&root().join("crates/engine/src/executor")),
         &[
             "hoist_dockerfile::instruction",
             "hoist_dockerfile::parse",

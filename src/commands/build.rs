@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use hoist_engine::build::base::BaseResolver;
-use hoist_engine::build::{BuildOptions, build};
+use hoist_engine::executor::base::BaseResolver;
+use hoist_engine::executor::{BuildOptions, build};
 use hoist_engine::export::OutputSpec;
 use hoist_engine::image::media_types;
 use hoist_engine::store::Store;
@@ -153,7 +153,7 @@ pub struct BuildArgs {
     /// How RUN steps are isolated: auto (the strongest this host allows),
     /// oci, rootless or chroot (Buildah's names; see docs/rootless.md).
     #[arg(long, value_name = "MODE", default_value = "auto")]
-    isolation: hoist_engine::build::Isolation,
+    isolation: hoist_engine::executor::Isolation,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -161,14 +161,14 @@ pub struct BuildArgs {
 /// Keeps the build checks' warnings for after the build (BuildKit lists
 /// them at the end, `-q` included) and passes every other event on.
 struct Warnings<'a> {
-    inner: &'a dyn hoist_engine::build::BuildProgress,
+    inner: &'a dyn hoist_engine::executor::BuildProgress,
     found: std::sync::Mutex<Vec<hoist_dockerfile::Warning>>,
 }
 
-impl hoist_engine::build::BuildProgress for Warnings<'_> {
-    fn event(&self, e: hoist_engine::build::BuildEvent) {
+impl hoist_engine::executor::BuildProgress for Warnings<'_> {
+    fn event(&self, e: hoist_engine::executor::BuildEvent) {
         match e {
-            hoist_engine::build::BuildEvent::Warning(w) => {
+            hoist_engine::executor::BuildEvent::Warning(w) => {
                 if let Ok(mut found) = self.found.lock() {
                     found.push(w);
                 }
@@ -191,7 +191,7 @@ fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
             | OutputKind::Image { push: true, .. }
     );
     if wants && spec.compression.is_none() {
-        spec.compression = Some(crate::config::output_compression());
+        spec.compression = Some(crate::config_file::output_compression());
     }
     spec
 }
@@ -215,7 +215,7 @@ fn image_compression<'a>(
             return (c, spec.compression_level);
         }
     }
-    (crate::config::output_compression(), None)
+    (crate::config_file::output_compression(), None)
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
@@ -229,7 +229,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     // names it set (`Store::gc`).
     let _lease = store.lease()?;
     // Flags not given take the config file's [build] defaults.
-    crate::config::apply_build_defaults(&mut args.platform, &mut args.network)?;
+    crate::config_file::apply_build_defaults(&mut args.platform, &mut args.network)?;
     for (flag, value) in [("--provenance", &args.provenance), ("--sbom", &args.sbom)] {
         if let Some(v) = value
             && !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0")
@@ -371,7 +371,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .iter()
             .map(|s| parse_ssh(s))
             .collect::<Result<_>>()?,
-        limits: hoist_engine::build::RunLimits {
+        limits: hoist_engine::executor::RunLimits {
             memory: args
                 .memory
                 .as_deref()
@@ -406,7 +406,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     };
     // An explicit --isolation is checked before anything runs (a build
     // whose steps are all cached fails too); auto is probed by the first RUN.
-    if opts.isolation != hoist_engine::build::Isolation::Auto
+    if opts.isolation != hoist_engine::executor::Isolation::Auto
         && let Some(exe) = &opts.sandbox
     {
         opts.probe
@@ -572,8 +572,8 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
 
 /// buildx's `--secret`: `id=ID[,type=file|env][,src=FILE|,env=VAR]`; with
 /// neither source, the variable named ID if set, else the file ID.
-fn parse_secret(spec: &str) -> Result<(String, hoist_engine::build::Secret)> {
-    use hoist_engine::build::Secret;
+fn parse_secret(spec: &str) -> Result<(String, hoist_engine::executor::Secret)> {
+    use hoist_engine::executor::Secret;
     let (mut id, mut kind, mut src, mut env) = (None, None, None, None);
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').ok_or_else(|| {
@@ -669,7 +669,7 @@ fn parse_bytes(flag: &str, v: &str) -> Result<u64> {
 }
 
 /// `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; `-1` is unlimited).
-fn parse_ulimit(spec: &str) -> Result<hoist_engine::build::RunUlimit> {
+fn parse_ulimit(spec: &str) -> Result<hoist_engine::executor::RunUlimit> {
     let bad = || anyhow::anyhow!("invalid --ulimit {spec:?}: expected NAME=SOFT[:HARD]");
     let (name, limits) = spec.split_once('=').ok_or_else(bad)?;
     let num = |v: &str| -> Result<u64> {
@@ -682,7 +682,7 @@ fn parse_ulimit(spec: &str) -> Result<hoist_engine::build::RunUlimit> {
         Some((s, h)) => (num(s)?, num(h)?),
         None => (num(limits)?, num(limits)?),
     };
-    Ok(hoist_engine::build::RunUlimit {
+    Ok(hoist_engine::executor::RunUlimit {
         name: name.to_string(),
         soft,
         hard,
@@ -736,10 +736,10 @@ fn source_date_epoch(
 
 /// A build error with its place in the Dockerfile: `file:line:col` and the
 /// source line for the front end's, `file:line` for a step's.
-pub fn located(src: &super::input::Source, e: hoist_engine::build::BuildError) -> anyhow::Error {
+pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError) -> anyhow::Error {
     match e {
-        hoist_engine::build::BuildError::Dockerfile(e) => src.error(e),
-        hoist_engine::build::BuildError::AtLine { line, source } => {
+        hoist_engine::executor::BuildError::Dockerfile(e) => src.error(e),
+        hoist_engine::executor::BuildError::AtLine { line, source } => {
             let text = src
                 .text
                 .lines()
@@ -755,14 +755,14 @@ pub fn located(src: &super::input::Source, e: hoist_engine::build::BuildError) -
 /// `--build-context NAME=VALUE`s, names lower-cased (as buildx).
 pub fn named_contexts(
     list: &[String],
-) -> Result<BTreeMap<String, hoist_engine::build::NamedContext>> {
+) -> Result<BTreeMap<String, hoist_engine::executor::NamedContext>> {
     list.iter()
         .map(|c| {
             let (name, value) = c.split_once('=').ok_or_else(|| {
                 anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
             })?;
             let value =
-                hoist_engine::build::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
+                hoist_engine::executor::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
             Ok((name.to_lowercase(), value))
         })
         .collect()

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use hoist_engine::build::BuildResult;
 use hoist_engine::cache::{CacheSpec, ImportedCache, Location};
+use hoist_engine::executor::BuildResult;
 use hoist_engine::image::Platform;
 use hoist_engine::registry::Client;
 use hoist_engine::store::Store;

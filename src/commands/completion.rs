@@ -2,7 +2,7 @@
 //! from the flags: `hoist completion SHELL` prints a completion script,
 //! `hoist man` writes roff man pages (hidden: a packaging step, not a
 //! daily command), and the hidden `hoist docs-reference` writes the Markdown
-//! pages in `docs/reference/` (see `reference.rs`).
+//! pages in `docs/reference/` (see `docs_reference.rs`).
 //!
 //! `main.rs` flattens [`DocsCmd`] into its subcommands and hands over the
 //! whole `Cli` as a [`clap::Command`].
@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Command, Subcommand};
 use clap_complete::Shell;
 
-use super::reference;
+use super::docs_reference;
 
 #[derive(Subcommand)]
 pub enum DocsCmd {
@@ -64,7 +64,7 @@ pub fn run(cmd: DocsCmd, cli: Command) -> Result<()> {
     match cmd {
         DocsCmd::Completion(args) => completion(args.shell, cli),
         DocsCmd::Man(args) => man(args.dir.as_deref(), cli),
-        DocsCmd::DocsReference(args) => reference::write_dir(cli, &args.dir),
+        DocsCmd::DocsReference(args) => docs_reference::write_dir(cli, &args.dir),
     }
 }
 

@@ -117,7 +117,7 @@ fn steps(
 ) -> Result<()> {
     use hoist_engine::plan::render;
     let client = args.registry.client()?;
-    let resolver = hoist_engine::build::base::BaseResolver {
+    let resolver = hoist_engine::executor::base::BaseResolver {
         store,
         client: Some((&client, super::registry::runtime()?.handle())),
         always_pull: false,
@@ -127,9 +127,9 @@ fn steps(
     let opts = hoist_engine::plan::PlanOptions {
         front,
         named_contexts: &named,
-        network: hoist_engine::build::RunNetwork::Private,
+        network: hoist_engine::executor::RunNetwork::Private,
     };
-    let plan = hoist_engine::build::plan(store, resolver, df, opts)
+    let plan = hoist_engine::executor::plan(store, resolver, df, opts)
         .map_err(|e| super::build::located(src, e))?;
     match args.format {
         Format::Text => crate::report::out!("{}", render::text(&plan)),

@@ -1,8 +1,8 @@
 //! Store commands on images: `images`, `inspect`, `tag`, `rmi`.
 
 use anyhow::{Context, Result};
-use hoist_engine::build::time::parse_rfc3339;
 use hoist_engine::digest::Digest;
+use hoist_engine::executor::time::parse_rfc3339;
 use hoist_engine::image::{ImageConfig, Manifest, Raw};
 use hoist_engine::inventory::{self, Listed};
 use hoist_engine::reference::Reference;
@@ -108,7 +108,7 @@ pub fn images(store: &Store, args: ImagesArgs) -> Result<()> {
             }
         }
         "table" => {
-            let now = hoist_engine::build::time::now_seconds();
+            let now = hoist_engine::executor::time::now_seconds();
             let mut rows = vec![
                 ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"].map(String::from),
             ];

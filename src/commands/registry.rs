@@ -39,7 +39,7 @@ impl RegistryArgs {
             );
         }
         // The config file's `insecure` registries and mirrors add to these.
-        let config = crate::config::get()?;
+        let config = crate::config_file::get()?;
         insecure.extend(config.insecure_registries());
         let options = ClientOptions {
             insecure_registries: insecure,
@@ -139,7 +139,7 @@ pub fn pull_cmd(store: &Store, args: PullArgs) -> Result<()> {
     // Unpacked now, as docker and podman do at pull time (the first build
     // on it does not wait); --unpack=false skips it.
     if args.unpack {
-        hoist_engine::build::snapshot::unpack_image(store, &report.manifest, &platform)?;
+        hoist_engine::executor::snapshot::unpack_image(store, &report.manifest, &platform)?;
     }
     crate::report::outln!("{}", report.name);
     Ok(())

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::build::snapshot::layer_index;
-use crate::build::state::Layer;
 use crate::digest::Digest;
+use crate::executor::snapshot::layer_index;
+use crate::executor::state::Layer;
 use crate::image::{AnyManifest, ImageConfig, Manifest, Platform, Raw};
 use crate::store::{Store, StoreError};
 

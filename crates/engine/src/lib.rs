@@ -10,17 +10,17 @@
 //! - [`transfer`]: pull and push between registry and store.
 //! - [`export`], [`import`]: outputs (`-o`) and `hoist load`.
 //! - [`plan`] (Dockerfile → step graph), [`solve`] (schedules a step
-//!   graph, knows no Dockerfile), [`build`] (executes the steps' ops).
+//!   graph, knows no Dockerfile), [`executor`] (executes the steps' ops).
 
 // Only the CLI prints: library code reports through values (errors,
 // progress events, notices). Checked by clippy (`-D warnings`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod build;
 pub mod cache;
-pub mod config;
+pub mod config_file;
 pub mod context;
 pub mod digest;
+pub mod executor;
 pub mod export;
 pub(crate) mod gomatch;
 pub mod image;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hoist_engine::build::base::BaseResolver;
-use hoist_engine::build::{BuildError, BuildEvent, BuildOptions, BuildProgress, BuildResult};
+use hoist_engine::executor::base::BaseResolver;
+use hoist_engine::executor::{BuildError, BuildEvent, BuildOptions, BuildProgress, BuildResult};
 use hoist_engine::ops::run::{Executor, RunError, RunOutcome, RunRequest};
 use hoist_engine::store::Store;
 
@@ -103,7 +103,7 @@ impl Bench {
             lazy: false,
         };
         let events = Events::default();
-        let r = hoist_engine::build::build(&self.store, resolver, &df, &opts, &events);
+        let r = hoist_engine::executor::build(&self.store, resolver, &df, &opts, &events);
         (r, events.0.into_inner().unwrap())
     }
 

@@ -12,8 +12,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
-use hoist_engine::build::snapshot::{Views, dest_view, keep_index};
-use hoist_engine::build::state::Layer;
+use hoist_engine::executor::snapshot::{Views, dest_view, keep_index};
+use hoist_engine::executor::state::Layer;
 use hoist_engine::image::Descriptor;
 use hoist_engine::layer::{Compression, EntryKind, LayerIndex, index_blob};
 use hoist_engine::ops::file::DestView;

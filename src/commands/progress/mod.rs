@@ -18,7 +18,7 @@ mod tty;
 
 use std::io::IsTerminal;
 
-use hoist_engine::build::{BuildError, BuildEvent, BuildProgress};
+use hoist_engine::executor::{BuildError, BuildEvent, BuildProgress};
 
 /// The view `--progress` asked for.
 pub enum View {

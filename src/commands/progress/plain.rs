@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hoist_engine::build::BuildEvent;
+use hoist_engine::executor::BuildEvent;
 
 use super::{cancelled, log_seconds, step_name};
 

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use hoist_engine::build::BuildEvent;
 use hoist_engine::digest::Digest;
+use hoist_engine::executor::BuildEvent;
 use serde_json::{Map, Value, json};
 
 use super::time::rfc3339_nano;

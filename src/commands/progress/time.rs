@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `t` in UTC, as `2024-05-01T10:00:00.123456789Z`.
 pub fn rfc3339_nano(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = hoist_engine::build::time::rfc3339(since.as_secs() as i64);
+    let seconds = hoist_engine::executor::time::rfc3339(since.as_secs() as i64);
     let nanos = since.subsec_nanos();
     if nanos == 0 {
         return seconds;

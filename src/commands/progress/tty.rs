@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hoist_engine::build::BuildEvent;
+use hoist_engine::executor::BuildEvent;
 
 use super::{cancelled, log_seconds, step_name};
 

@@ -9,8 +9,8 @@ use hoist_dockerfile::StageScope;
 use hoist_dockerfile::instruction::CommandLine;
 
 use super::op::Script;
-use crate::build::BuildError;
-use crate::build::config::{DEFAULT_PATH, with_shell};
+use crate::executor::BuildError;
+use crate::executor::image_config::{DEFAULT_PATH, with_shell};
 use crate::image::ImageConfig;
 
 /// The build arg that names the steps' hostname (BuildKit's).

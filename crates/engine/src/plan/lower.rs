@@ -18,10 +18,10 @@ use super::op::{
     SourceOp, Step,
 };
 use super::{Plan, PlannedStage};
-use crate::build::base::scratch;
-use crate::build::config::{EnvIndex, apply_change};
-use crate::build::state::ImageState;
-use crate::build::{BuildError, BuildOptions, NamedContext};
+use crate::executor::base::scratch;
+use crate::executor::image_config::{EnvIndex, apply_change};
+use crate::executor::state::ImageState;
+use crate::executor::{BuildError, BuildOptions, NamedContext};
 use crate::image::{ImageConfig, Platform};
 use crate::solve::{Graph, VertexId};
 
@@ -652,7 +652,7 @@ fn normalize_workdir(current: Option<&str>, path: &str) -> String {
     } else {
         format!("{}/{path}", current.unwrap_or("/"))
     };
-    crate::build::solve::normalize_path(&joined)
+    crate::executor::build::normalize_path(&joined)
 }
 
 /// Lowering without a store: every image is an empty one of the asked
@@ -671,7 +671,7 @@ pub(crate) mod testing {
             if name.starts_with("onbuild") {
                 state.config.config.on_build.push("RUN echo trigger".into());
             }
-            state.key = crate::build::key::KeyBuilder::new("fake")
+            state.key = crate::executor::key::KeyBuilder::new("fake")
                 .str("name", name)
                 .finish();
             Ok(state)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hoist_dockerfile::instruction::{Command, Healthcheck};
 
 use super::op::{ConfigChange, MetaOp};
-use crate::build::config::with_shell;
+use crate::executor::image_config::with_shell;
 use crate::image::{HealthConfig, ImageConfig};
 
 /// Why a metadata instruction cannot be applied.
@@ -276,7 +276,7 @@ fn check_signal(s: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::config::{
+    use crate::executor::image_config::{
         DEFAULT_PATH, EnvIndex, HISTORY_COMMENT, apply_change, scratch_config,
     };
     use hoist_dockerfile::load;

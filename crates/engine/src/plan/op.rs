@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::build::state::ImageState;
+use crate::executor::state::ImageState;
 use crate::image::{HealthConfig, Platform};
 
 /// One step of a plan: an op and where it came from.

@@ -39,7 +39,7 @@
 
 mod archive;
 mod chmod;
-mod copy;
+mod copier;
 mod dirsink;
 mod emit;
 mod error;

@@ -29,7 +29,7 @@
 //! found the overlay unavailable — then with one warning line, and for
 //! every later step of that build.
 
-mod copy;
+mod copying;
 mod overlay;
 mod prune;
 
@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hoist_sandbox::Rootfs;
 
-pub use copy::{CopySnapshotter, Merged};
+pub use copying::{CopySnapshotter, Merged};
 pub use overlay::OverlaySnapshotter;
 pub use prune::prune_copy_ups;
 

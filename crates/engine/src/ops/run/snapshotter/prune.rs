@@ -63,7 +63,7 @@ pub(super) fn same_meta(a: &Metadata, b: &Metadata) -> bool {
 /// Whether two entries carry the same xattrs (overlayfs's own and the
 /// SELinux label aside); unreadable ones count as different.
 fn same_xattrs(a: &Path, b: &Path) -> bool {
-    matches!((super::copy::xattrs(a), super::copy::xattrs(b)), (Ok(x), Ok(y)) if x == y)
+    matches!((super::copying::xattrs(a), super::copying::xattrs(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Whether two files hold the same bytes (the copy snapshotter uses it too).

@@ -63,7 +63,7 @@ allow = ["network.host", "network.host"]
             platform: Some("linux/arm64/v8".into()),
             network: Some("none".into()),
             compression: Some(Compression::Zstd),
-            allow: vec![crate::build::Entitlement::NetworkHost],
+            allow: vec![crate::executor::Entitlement::NetworkHost],
         }
     );
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Result;
-use hoist_engine::config::{BuildDefaults, Config, ConfigError};
+use hoist_engine::config_file::{BuildDefaults, Config, ConfigError};
 use hoist_engine::export::Compression;
 
 use crate::report::SourceError;
@@ -52,7 +52,7 @@ fn report(err: &ConfigError) -> anyhow::Error {
 
 /// The store: `--root`, `$HOIST_ROOT`, the file's `root`, the default.
 pub fn store_root(flag: Option<&Path>) -> Result<PathBuf> {
-    Ok(hoist_engine::config::store_root(flag, get()?)?)
+    Ok(hoist_engine::config_file::store_root(flag, get()?)?)
 }
 
 /// `hoist build`'s flags that were not given, from the file's `[build]`

@@ -123,7 +123,7 @@ mod tests {
         let content = crate::digest::Digest::of(b"content");
         let key = |line: &str| {
             let op = crate::plan::lower::testing::file_op(line);
-            super::super::copy::copy_key(&parent, &op, "/app", &content).to_string()
+            super::super::file_op::copy_key(&parent, &op, "/app", &content).to_string()
         };
         let pinned = [
             ("COPY a b /dest/", PIN_COPY),

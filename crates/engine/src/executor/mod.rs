@@ -12,16 +12,16 @@
 //! - [`state`]: the image after each step; [`time`]: RFC 3339 stamps.
 
 pub mod base;
-pub mod config;
-mod copy;
+pub mod build;
 pub mod entitlement;
+mod exec_mounts;
+mod exec_op;
+mod file_op;
+pub mod image_config;
 pub mod key;
-mod mkdir;
+mod mkdir_op;
 mod records;
-mod run;
-mod run_mounts;
 pub mod snapshot;
-pub mod solve;
 pub mod state;
 pub mod time;
 mod workdir;
@@ -31,8 +31,8 @@ use std::path::PathBuf;
 
 pub use crate::ops::run::Isolation;
 pub use crate::ops::run::{Limits as RunLimits, Network as RunNetwork, Ulimit as RunUlimit};
+pub use build::{BuildResult, build, plan};
 pub use entitlement::{Entitlement, Entitlements};
-pub use solve::{BuildResult, build, plan};
 
 use crate::layer::Compression;
 

@@ -10,11 +10,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::BuildError;
-use super::config::commit_history;
+use super::build::{Builder, SourceOf};
+use super::image_config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
 use super::snapshot::dest_view;
-use super::solve::{Solver, SourceOf};
 use super::state::{ImageState, Layer};
 use crate::context::{Context, HashCache, Matcher, SelectionHash, hash_selection};
 use crate::digest::Digest;
@@ -22,7 +22,7 @@ use crate::ops::file::{Chown, CopyPlan, HiddenPaths, InlineSource, SourceSpec, w
 use crate::plan::Step;
 use crate::plan::op::{FileOp, FromInput};
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// What `sources` (minus `exclude`) under `root` hash to, read as BuildKit
     /// reads them: a stage's or image's filesystem (`fs_source`: no
     /// `.dockerignore`, symlinks kept), a named local context (its own

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::config::commit_history;
+use super::build::{Builder, Made};
+use super::exec_mounts::Planned;
+use super::image_config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
-use super::run_mounts::Planned;
 use super::snapshot::{lower_stack, mark_current};
-use super::solve::{Made, Solver};
 use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
@@ -34,7 +34,7 @@ pub(super) struct ExecPending {
     now: LastRun,
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// The step's key. The entitlements it needs are checked first, as
     /// BuildKit refuses the op when loading it (before the cache).
     pub(super) fn exec_key(

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use super::build::{Builder, Made};
 use super::key::KeyBuilder;
 use super::snapshot::keep_index;
-use super::solve::{Made, Solver};
 use super::state::Layer;
 use super::time::{now_seconds, rfc3339};
 use super::{BuildError, BuildEvent};
@@ -39,7 +39,7 @@ pub(super) struct LastRun {
     pub(super) inputs: Vec<(String, crate::digest::Digest)>,
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// Where the last run of this step (this Dockerfile line in this stage
     /// and context) is remembered, for `--explain`.
     pub(super) fn step_identity(&self, stage: &str, line: usize) -> String {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use hoist_dockerfile::Dockerfile;
 
 use super::base::BaseResolver;
-use super::config::EnvIndex;
+use super::image_config::EnvIndex;
 use super::key::KeyBuilder;
 use super::state::ImageState;
 use super::time::{now_seconds, rfc3339};
@@ -57,9 +57,9 @@ pub(super) type Made = (Option<super::state::Layer>, Option<String>);
 
 /// What a step's key phase found, for its load or run phase.
 pub(super) enum Pending {
-    Exec(super::run::ExecPending),
-    File(super::copy::FilePending),
-    Mkdir(super::mkdir::MkdirPending),
+    Exec(super::exec_op::ExecPending),
+    File(super::file_op::FilePending),
+    Mkdir(super::mkdir_op::MkdirPending),
 }
 
 /// How many steps run at once (a `RUN` is a process; `COPY` hashing and
@@ -67,7 +67,7 @@ pub(super) enum Pending {
 /// thread each.
 const PARALLELISM: usize = 16;
 
-pub(super) struct Solver<'a> {
+pub(super) struct Builder<'a> {
     pub(super) store: &'a Store,
     pub(super) opts: &'a BuildOptions,
     resolver: BaseResolver<'a>,
@@ -116,7 +116,7 @@ pub fn build(
     let _lease = store.lease()?;
     let context = Context::open(&opts.context, opts.dockerfile.as_deref())?;
     let hashes = HashCache::for_context(store, &opts.context)?;
-    let mut solver = Solver {
+    let mut solver = Builder {
         store,
         opts,
         resolver,
@@ -188,7 +188,7 @@ pub fn build(
     solver.finish(target)
 }
 
-impl crate::plan::Bases for Solver<'_> {
+impl crate::plan::Bases for Builder<'_> {
     fn image(&self, name: &str, platform: &Platform) -> Result<ImageState, BuildError> {
         self.resolver.image(name, platform)
     }
@@ -219,7 +219,7 @@ impl crate::plan::Bases for Solver<'_> {
     }
 }
 
-impl Exec<Step> for Solver<'_> {
+impl Exec<Step> for Builder<'_> {
     type Output = ImageState;
     type Error = BuildError;
 
@@ -317,7 +317,7 @@ impl Exec<Step> for Solver<'_> {
     }
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     fn take_pending(&self, id: VertexId) -> Option<Pending> {
         self.pending
             .lock()
@@ -331,7 +331,12 @@ impl Solver<'_> {
         let mut state = parent.clone();
         let mut env = EnvIndex::default();
         for op in ops {
-            super::config::apply_change(&mut state.config, &mut env, op, self.created.clone());
+            super::image_config::apply_change(
+                &mut state.config,
+                &mut env,
+                op,
+                self.created.clone(),
+            );
             if let ConfigChange::User(user) = &op.change {
                 state.key = KeyBuilder::new("user")
                     .digest("parent", &state.key)

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::ops::run::{MountKind, MountSpec};
 use hoist_dockerfile::mount::{Mount, MountType, Sharing};
 
-use super::solve::Solver;
+use super::build::Builder;
 use super::state::ImageState;
 use super::{BuildError, Secret};
 use crate::digest::Digest;
@@ -103,7 +103,7 @@ impl Drop for SshForward {
     }
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// Check the mounts and compute their key parts (hashing bind sources).
     pub(super) fn plan_mounts(
         &self,
@@ -386,7 +386,7 @@ impl Solver<'_> {
     }
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// Unpack the cache-mount directory `name` from an imported cache
     /// into `base` (nothing when no imported cache has it).
     fn import_cache_mount(
@@ -435,7 +435,7 @@ fn target_of(m: &Mount, cwd: &str, index: usize) -> Result<String, BuildError> {
     } else {
         format!("{}/{t}", cwd.trim_end_matches('/'))
     };
-    Ok(super::solve::normalize_path(&abs))
+    Ok(super::build::normalize_path(&abs))
 }
 
 /// A cache mount's `source=`, cleaned (`None`: the whole cache). One that

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::BuildError;
-use super::config::commit_history;
+use super::build::{Builder, Made};
+use super::image_config::commit_history;
 use super::key::KeyBuilder;
 use super::snapshot::{dest_view, resolve_user};
-use super::solve::{Made, Solver};
 use super::state::ImageState;
 use super::time::now_seconds;
 use crate::digest::Digest;
@@ -27,7 +27,7 @@ pub(super) struct MkdirPending {
     known_missing: Option<Vec<String>>,
 }
 
-impl Solver<'_> {
+impl Builder<'_> {
     /// The step's key; `None` for `/` (nothing to make, nothing cached).
     pub(super) fn mkdir_key(
         &self,

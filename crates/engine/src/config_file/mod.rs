@@ -55,7 +55,7 @@ pub struct BuildDefaults {
     /// `compression=` (built-in: gzip, as BuildKit).
     pub compression: Option<Compression>,
     /// Entitlements every build on this machine has (`--allow` adds).
-    pub allow: Vec<crate::build::Entitlement>,
+    pub allow: Vec<crate::executor::Entitlement>,
 }
 
 /// A loaded configuration file (or the empty one when there is none).

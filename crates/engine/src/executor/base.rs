@@ -1,10 +1,10 @@
 //! Where a stage starts: `FROM scratch`, an image from the local store
 //! (pulled when missing, or always with `--pull`), or an earlier stage.
 
-use crate::build::BuildError;
-use crate::build::config::scratch_config;
-use crate::build::key::KeyBuilder;
-use crate::build::state::{ImageState, Layer};
+use crate::executor::BuildError;
+use crate::executor::image_config::scratch_config;
+use crate::executor::key::KeyBuilder;
+use crate::executor::state::{ImageState, Layer};
 use crate::image::{AnyManifest, ImageConfig, Manifest, Platform, Raw};
 use crate::reference::Reference;
 use crate::registry::{Client, Progress};
