@@ -166,3 +166,31 @@ fn steps_run_when_their_own_inputs_are_ready() {
     assert_eq!(std::fs::read_to_string(root.join("side")).unwrap(), "met\n");
     assert_eq!(std::fs::read_to_string(root.join("main")).unwrap(), "met\n");
 }
+
+/// A failed step's error names its instruction's place and shows it
+/// whole: every line of a continued `RUN`, not only its first.
+#[test]
+fn a_failed_step_shows_its_whole_instruction() {
+    let lab = Lab::new(bin!());
+    let ctx = lab.path("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM base:1\nENV A=1\nRUN echo first && \\\n    echo second && \\\n    exit 4\nRUN echo never\n",
+        )],
+    );
+    let out = lab.hoist(&["build", "--progress", "plain", ctx.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Dockerfile:3: process"), "{err}");
+    assert!(err.contains("exit code: 4"), "{err}");
+    for line in [
+        "  3 | RUN echo first && \\",
+        "  4 |     echo second && \\",
+        "  5 |     exit 4",
+    ] {
+        assert!(err.contains(line), "{line:?} in\n{err}");
+    }
+    assert!(!err.contains("  6 |"), "{err}");
+}

@@ -739,14 +739,18 @@ fn source_date_epoch(
 pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError) -> anyhow::Error {
     match e {
         hoist_engine::executor::BuildError::Dockerfile(e) => src.error(e),
-        hoist_engine::executor::BuildError::AtLine { line, source } => {
-            let text = src
-                .text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or("")
-                .to_string();
-            anyhow::anyhow!("{}:{line}: {source}\n  {line} | {text}", src.name)
+        hoist_engine::executor::BuildError::At { at, source } => {
+            // The first line of the error names the file and line; the
+            // instruction follows whole (continuations and heredocs too,
+            // at most ten lines).
+            let line = at.range.line;
+            let mut out = format!("{}:{line}: {source}", src.name);
+            let last = at.range.end_line.max(line).min(line + 9);
+            for n in line..=last {
+                let text = src.text.lines().nth(n.saturating_sub(1)).unwrap_or("");
+                out.push_str(&format!("\n  {n} | {text}"));
+            }
+            anyhow::anyhow!(out)
         }
         e => anyhow::Error::new(e),
     }

@@ -166,7 +166,12 @@ fn a_failing_step_is_an_error_at_its_line_and_later_steps_do_not_run() {
     let bench = Bench::new("FROM scratch\nRUN ok\nRUN please fail\nRUN never\n");
     let (r, events) = bench.build(|_| {});
     match r {
-        Err(BuildError::AtLine { line: 3, source }) => {
+        Err(BuildError::At { at, source }) => {
+            assert_eq!(
+                (at.range.line, at.range.column, at.range.end_line),
+                (3, 1, 3)
+            );
+            assert_eq!(at.step.as_deref(), Some("[stage-0] RUN please fail"));
             assert!(
                 matches!(*source, BuildError::RunFailed { code: 3, .. }),
                 "{source:?}"

@@ -97,7 +97,7 @@ pub fn warn(mode: &str, src: &super::input::Source, warnings: &[hoist_dockerfile
 /// views kept follows).
 fn step_error(e: &BuildError) -> String {
     let inner = match e {
-        BuildError::AtLine { source, .. } => source.as_ref(),
+        BuildError::At { source, .. } => source.as_ref(),
         e => e,
     };
     inner.to_string().lines().next().unwrap_or("").to_string()
@@ -154,7 +154,15 @@ mod tests {
             code: 1,
             tail: vec!["out".into()],
         }
-        .at(3);
+        .at_step(
+            hoist_engine::executor::SourceRange {
+                line: 3,
+                column: 1,
+                end_line: 3,
+            },
+            "stage-0",
+            "RUN false",
+        );
         assert_eq!(
             step_error(&e),
             "process \"/bin/sh -c false\" did not complete successfully: exit code: 1"

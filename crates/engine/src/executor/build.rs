@@ -169,7 +169,8 @@ pub fn build(
     let mut solved = match solved {
         Ok(s) => s,
         Err(Failure::Op { vertex, error }) => {
-            return Err(error.at(plan.graph.vertex(vertex).op.line));
+            let step = &plan.graph.vertex(vertex).op;
+            return Err(error.at_step(step.range, &step.stage, &step.text));
         }
         Err(Failure::Cancelled) => return Err(BuildError::Run("cancelled".into())),
         Err(Failure::Panicked { vertex }) => {

@@ -105,7 +105,8 @@ pub fn check_plan(
         let Op::Exec(op) = &step.op else {
             continue;
         };
-        exec_allowed(op.security, op.network, granted).map_err(|e| e.at(step.line))?;
+        exec_allowed(op.security, op.network, granted)
+            .map_err(|e| e.at_step(step.range, &step.stage, &step.text))?;
     }
     Ok(())
 }

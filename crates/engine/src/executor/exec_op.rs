@@ -130,7 +130,7 @@ impl Builder<'_> {
     ) -> Result<ImageState, BuildError> {
         let parent = &inputs[0];
         if !self.ignores_cache(&step.stage) {
-            self.explain(p.id, &step.stage, step.line, &p.now);
+            self.explain(p.id, &step.stage, step.line(), &p.now);
         }
         let made = self.execute(p.id, parent, key, op, &p.mounts)?;
         self.executed.fetch_add(1, Ordering::SeqCst);
@@ -145,7 +145,7 @@ impl Builder<'_> {
         (layer, created): Made,
         parent: &ImageState,
     ) -> Result<ImageState, BuildError> {
-        self.remember(&step.stage, step.line, &p.now)?;
+        self.remember(&step.stage, step.line(), &p.now)?;
         self.visit(
             &step.stage,
             &p.key.to_string(),

@@ -193,7 +193,7 @@ impl Builder<'_> {
     ) -> Result<ImageState, BuildError> {
         let parent = &inputs[0];
         if !self.ignores_cache(&step.stage) {
-            self.explain(p.id, &step.stage, step.line, &p.now);
+            self.explain(p.id, &step.stage, step.line(), &p.now);
         }
         let source = self.source_of(&op.from, inputs)?;
         let stage_source = matches!(source, SourceOf::State(_));
@@ -272,7 +272,7 @@ impl Builder<'_> {
             Some(&layer),
             created.clone(),
         );
-        self.remember(&step.stage, step.line, &p.now)?;
+        self.remember(&step.stage, step.line(), &p.now)?;
         let mut state = parent.clone();
         state.key = p.key.clone();
         state.layers.push(layer);

@@ -239,9 +239,11 @@ pub enum BuildError {
     Context(#[from] crate::context::ContextError),
     #[error(transparent)]
     FileOp(Box<crate::ops::file::FileOpError>),
-    #[error("line {line}: {source}")]
-    AtLine {
-        line: usize,
+    /// An error at a place in the Dockerfile: an instruction's lines, and
+    /// the step it became (none for a stage's `FROM`).
+    #[error("line {}: {source}", .at.range.line)]
+    At {
+        at: Box<ErrorPlace>,
         #[source]
         source: Box<BuildError>,
     },
@@ -268,16 +270,69 @@ impl From<crate::ops::file::FileOpError> for BuildError {
 }
 
 impl BuildError {
-    /// The error with the Dockerfile line it belongs to.
-    pub fn at(self, line: usize) -> BuildError {
+    /// The error with the place in the Dockerfile it belongs to (kept
+    /// when it has one already).
+    pub fn at(self, range: SourceRange) -> BuildError {
+        self.place(ErrorPlace { range, step: None })
+    }
+
+    /// The error of a step: its instruction's place and its name as
+    /// progress shows it (`[stage] TEXT`).
+    pub fn at_step(self, range: SourceRange, stage: &str, text: &str) -> BuildError {
+        let name = format!("[{stage}] {}", text.lines().next().unwrap_or_default());
+        self.place(ErrorPlace {
+            range,
+            step: Some(name),
+        })
+    }
+
+    fn place(self, at: ErrorPlace) -> BuildError {
         match self {
-            e @ (BuildError::AtLine { .. } | BuildError::Dockerfile(_)) => e,
-            e => BuildError::AtLine {
-                line,
+            e @ (BuildError::At { .. } | BuildError::Dockerfile(_)) => e,
+            e => BuildError::At {
+                at: Box::new(at),
                 source: Box::new(e),
             },
         }
     }
+
+    /// Where in the Dockerfile the error is, when known.
+    pub fn place_of(&self) -> Option<&ErrorPlace> {
+        match self {
+            BuildError::At { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+}
+
+/// Lines of the Dockerfile: an instruction's, from its first line and
+/// column to its last line (continuations and heredocs included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceRange {
+    /// 1-based; 0 for no line.
+    pub line: usize,
+    /// 1-based column of the instruction's first character.
+    pub column: usize,
+    /// The instruction's last line.
+    pub end_line: usize,
+}
+
+impl std::fmt::Display for SourceRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.end_line > self.line {
+            write!(f, "{}:{}-{}", self.line, self.column, self.end_line)
+        } else {
+            write!(f, "{}:{}", self.line, self.column)
+        }
+    }
+}
+
+/// Where a build error belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPlace {
+    pub range: SourceRange,
+    /// The step as progress names it, `[stage] TEXT`.
+    pub step: Option<String>,
 }
 
 fn tail_text(tail: &[String]) -> String {

@@ -21,7 +21,7 @@ use super::{Plan, PlannedStage};
 use crate::executor::base::scratch;
 use crate::executor::image_config::{EnvIndex, apply_change};
 use crate::executor::state::ImageState;
-use crate::executor::{BuildError, BuildOptions, NamedContext};
+use crate::executor::{BuildError, BuildOptions, NamedContext, SourceRange};
 use crate::image::{ImageConfig, Platform};
 use crate::solve::{Graph, VertexId};
 
@@ -120,11 +120,11 @@ struct Chain {
     cmd_set: bool,
     meta: Vec<MetaOp>,
     /// The line and text of the first metadata instruction of `meta`.
-    meta_at: (usize, String),
+    meta_at: (SourceRange, String),
 }
 
 impl Chain {
-    fn push(&mut self, graph: &mut Graph<Step>, op: Op, line: usize, text: String) {
+    fn push(&mut self, graph: &mut Graph<Step>, op: Op, line: SourceRange, text: String) {
         self.push_with(graph, op, line, text, Vec::new());
     }
 
@@ -132,7 +132,7 @@ impl Chain {
         &mut self,
         graph: &mut Graph<Step>,
         op: Op,
-        line: usize,
+        line: SourceRange,
         text: String,
         extra: Vec<VertexId>,
     ) {
@@ -144,7 +144,7 @@ impl Chain {
         &mut self,
         graph: &mut Graph<Step>,
         op: Op,
-        line: usize,
+        line: SourceRange,
         text: String,
         extra: Vec<VertexId>,
     ) {
@@ -154,7 +154,7 @@ impl Chain {
             Step {
                 op,
                 stage: self.stage.clone(),
-                line,
+                range: line,
                 text,
             },
             inputs,
@@ -163,7 +163,7 @@ impl Chain {
 
     /// A metadata instruction: applied to the config now, pushed with the
     /// next step that is not one.
-    fn meta(&mut self, op: MetaOp, line: usize, text: String) {
+    fn meta(&mut self, op: MetaOp, line: SourceRange, text: String) {
         apply_change(&mut self.config, &mut self.env, &op, None);
         if self.meta.is_empty() {
             self.meta_at = (line, text);
@@ -213,7 +213,7 @@ impl Lowering<'_> {
                     state: Box::new(state),
                 }),
                 stage: stage.to_string(),
-                line: 0,
+                range: SourceRange::default(),
             },
             Vec::new(),
         )
@@ -230,7 +230,8 @@ impl Lowering<'_> {
         let display = node.display_name();
         let platform = self.platform(node.platform.as_deref())?;
         let from_line = stage.span.start.line;
-        let at = |e: BuildError| e.at(from_line);
+        let from_range = range_of(&stage.span);
+        let at = |e: BuildError| e.at(from_range);
         let (id, started) = self
             .bases
             .begin(&display, &base_step_text(self.opts, graph, node));
@@ -290,7 +291,7 @@ impl Lowering<'_> {
             env: EnvIndex::default(),
             cmd_set: false,
             meta: Vec::new(),
-            meta_at: (0, String::new()),
+            meta_at: (SourceRange::default(), String::new()),
         };
         let env: Vec<(String, String)> = chain
             .config
@@ -318,7 +319,7 @@ impl Lowering<'_> {
                 change: ConfigChange::ClearOnBuild,
                 history: None,
             };
-            chain.meta(op, from_line, "ONBUILD triggers".into());
+            chain.meta(op, from_range, "ONBUILD triggers".into());
         }
         for ins in triggers.iter().chain(stage.instructions.iter()) {
             self.instruction(&mut chain, &mut scope, ins, &platform)?;
@@ -360,7 +361,7 @@ impl Lowering<'_> {
         ins: &Instruction,
         _platform: &Platform,
     ) -> Result<(), BuildError> {
-        let line = ins.span.start.line;
+        let line = range_of(&ins.span);
         let at = |e: BuildError| e.at(line);
         let mut expanded = scope.apply(ins).map_err(BuildError::Dockerfile)?;
         // Progress views name the step as BuildKit does: expanded.
@@ -583,6 +584,15 @@ impl Lowering<'_> {
                 .unwrap_or_else(|| "/".into()),
         };
         Ok((op, extra))
+    }
+}
+
+/// Where an instruction is in the Dockerfile.
+fn range_of(span: &hoist_dockerfile::ast::Span) -> SourceRange {
+    SourceRange {
+        line: span.start.line,
+        column: span.start.column,
+        end_line: span.end_line.max(span.start.line),
     }
 }
 
@@ -872,7 +882,7 @@ mod tests {
         )
         .err()
         .expect("an error");
-        assert!(matches!(e, BuildError::AtLine { line: 3, .. }), "{e:?}");
+        assert_eq!(e.place_of().map(|p| p.range.line), Some(3), "{e:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::executor::SourceRange;
 use crate::executor::state::ImageState;
 use crate::image::{HealthConfig, Platform};
 
@@ -15,10 +16,17 @@ pub struct Step {
     pub op: Op,
     /// The stage's display name (progress, `--no-cache-filter`, `--explain`).
     pub stage: String,
-    /// The 1-based Dockerfile line of the instruction (0: none).
-    pub line: usize,
+    /// The instruction's lines in the Dockerfile (line 0: none).
+    pub range: SourceRange,
     /// What a progress view calls the step (expanded, as BuildKit names it).
     pub text: String,
+}
+
+impl Step {
+    /// The 1-based line of its instruction (0: none).
+    pub fn line(&self) -> usize {
+        self.range.line
+    }
 }
 
 /// What a step does.
