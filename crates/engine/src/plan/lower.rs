@@ -515,45 +515,22 @@ impl Lowering<'_> {
         Ok((op, extra))
     }
 
+    /// A `COPY` or `ADD`: the fields both have, then each one's own.
     fn file(
         &mut self,
         chain: &Chain,
         cmd: &Command,
     ) -> Result<(FileOp, Vec<VertexId>), BuildError> {
-        let (files, from, chown, chmod, link, parents, exclude, add) = match cmd {
-            Command::Copy(c) => (
-                &c.files,
-                c.from.clone(),
-                c.chown.clone(),
-                c.chmod.clone(),
-                c.link,
-                c.parents,
-                c.exclude.clone(),
-                None,
-            ),
-            Command::Add(a) => (
-                &a.files,
-                None,
-                a.chown.clone(),
-                a.chmod.clone(),
-                a.link,
-                false,
-                a.exclude.clone(),
-                Some(AddOptions {
-                    keep_git_dir: a.keep_git_dir,
-                    checksum: a.checksum.clone(),
-                    unpack: a.unpack,
-                }),
-            ),
+        let (files, chown, chmod, link, exclude) = match cmd {
+            Command::Copy(c) => (&c.files, &c.chown, &c.chmod, c.link, &c.exclude),
+            Command::Add(a) => (&a.files, &a.chown, &a.chmod, a.link, &a.exclude),
             _ => {
                 return Err(BuildError::Internal(
                     "file() on a non-COPY instruction".into(),
                 ));
             }
         };
-        let mut extra = Vec::new();
-        let (input, place) = self.input_of(&chain.stage, from.as_deref(), &mut extra)?;
-        let op = FileOp {
+        let mut op = FileOp {
             history: copy_history(cmd),
             sources: files.sources.clone(),
             inline: files
@@ -567,15 +544,15 @@ impl Lowering<'_> {
                 })
                 .collect(),
             dest: files.dest.clone(),
-            add,
-            from_name: from,
-            from_place: place,
-            from: input,
-            chown,
-            chmod,
+            add: None,
+            from_name: None,
+            from_place: None,
+            from: FromInput::Context,
+            chown: chown.clone(),
+            chmod: chmod.clone(),
             link,
-            parents,
-            exclude,
+            parents: false,
+            exclude: exclude.clone(),
             workdir: chain
                 .config
                 .config
@@ -583,6 +560,23 @@ impl Lowering<'_> {
                 .clone()
                 .unwrap_or_else(|| "/".into()),
         };
+        let mut extra = Vec::new();
+        match cmd {
+            Command::Copy(c) => {
+                op.parents = c.parents;
+                op.from_name = c.from.clone();
+                (op.from, op.from_place) =
+                    self.input_of(&chain.stage, c.from.as_deref(), &mut extra)?;
+            }
+            Command::Add(a) => {
+                op.add = Some(AddOptions {
+                    keep_git_dir: a.keep_git_dir,
+                    checksum: a.checksum.clone(),
+                    unpack: a.unpack,
+                });
+            }
+            _ => {}
+        }
         Ok((op, extra))
     }
 }
