@@ -363,6 +363,40 @@ impl Builder<'_> {
         (id, Instant::now())
     }
 
+    /// The state after a step that may have made a layer: the parent's
+    /// with the step's key, layer and history entry, noted for
+    /// `--cache-to`; progress says it is done.
+    pub(super) fn step_done(
+        &self,
+        step: &Step,
+        key: &crate::digest::Digest,
+        parent: &ImageState,
+        (layer, created): Made,
+        history: &str,
+        (id, started): (usize, Instant),
+    ) -> ImageState {
+        self.visit(
+            &step.stage,
+            &key.to_string(),
+            layer.as_ref(),
+            created.clone(),
+        );
+        let mut state = parent.clone();
+        state.key = key.clone();
+        let with_layer = layer.is_some();
+        if let Some(layer) = layer {
+            state.layers.push(layer);
+        }
+        super::image_config::commit_history(
+            &mut state.config,
+            history.to_string(),
+            with_layer,
+            self.created.clone().or(created),
+        );
+        self.end_step(id, started);
+        state
+    }
+
     /// A step is done (progress).
     pub(super) fn end_step(&self, id: usize, started: Instant) {
         self.progress.event(BuildEvent::Done {

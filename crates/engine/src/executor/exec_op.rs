@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use super::build::{Builder, Made};
 use super::exec_mounts::Planned;
-use super::image_config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
 use super::snapshot::{lower_stack, mark_current};
@@ -146,26 +145,14 @@ impl Builder<'_> {
         parent: &ImageState,
     ) -> Result<ImageState, BuildError> {
         self.remember(&step.stage, step.line(), &p.now)?;
-        self.visit(
-            &step.stage,
-            &p.key.to_string(),
-            layer.as_ref(),
-            created.clone(),
-        );
-        let mut state = parent.clone();
-        state.key = p.key.clone();
-        let with_layer = layer.is_some();
-        if let Some(layer) = layer {
-            state.layers.push(layer);
-        }
-        commit_history(
-            &mut state.config,
-            op.history.clone(),
-            with_layer,
-            self.created.clone().or(created),
-        );
-        self.end_step(p.id, p.started);
-        Ok(state)
+        Ok(self.step_done(
+            step,
+            &p.key,
+            parent,
+            (layer, created),
+            &op.history,
+            (p.id, p.started),
+        ))
     }
 
     /// Run the step in the sandbox; its layer (none for no change).

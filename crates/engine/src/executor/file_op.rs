@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use super::BuildError;
 use super::build::{Builder, SourceOf};
-use super::image_config::commit_history;
 use super::key::KeyBuilder;
 use super::records::LastRun;
 use super::snapshot::dest_view;
@@ -266,24 +265,15 @@ impl Builder<'_> {
         created: Option<String>,
         parent: &ImageState,
     ) -> Result<ImageState, BuildError> {
-        self.visit(
-            &step.stage,
-            &p.key.to_string(),
-            Some(&layer),
-            created.clone(),
-        );
         self.remember(&step.stage, step.line(), &p.now)?;
-        let mut state = parent.clone();
-        state.key = p.key.clone();
-        state.layers.push(layer);
-        commit_history(
-            &mut state.config,
-            op.history.clone(),
-            true,
-            self.created.clone().or(created),
-        );
-        self.end_step(p.id, p.started);
-        Ok(state)
+        Ok(self.step_done(
+            step,
+            &p.key,
+            parent,
+            (Some(layer), created),
+            &op.history,
+            (p.id, p.started),
+        ))
     }
 }
 
