@@ -165,6 +165,10 @@ impl Chain {
     /// next step that is not one.
     fn meta(&mut self, op: MetaOp, line: SourceRange, text: String) {
         apply_change(&mut self.config, &mut self.env, &op, None);
+        // The plan needs the config's values, not its history (the
+        // executor writes that): kept, a chain of stages would copy a
+        // growing history into every stage.
+        self.config.history.clear();
         if self.meta.is_empty() {
             self.meta_at = (line, text);
         }
@@ -241,7 +245,8 @@ impl Lowering<'_> {
         {
             let state = self.bases.named(name, &platform).map_err(at)?;
             self.bases.done(id, started);
-            let config = state.config.clone();
+            let mut config = state.config.clone();
+            config.history.clear();
             let last = self.source(&display, name.to_string(), platform, state);
             self.stage_last.insert(index, last);
             self.stage_config.insert(index, config);
@@ -284,6 +289,8 @@ impl Lowering<'_> {
             }
         };
         self.bases.done(id, started);
+        let mut config = config;
+        config.history.clear();
         let mut chain = Chain {
             stage: display,
             last,
