@@ -75,17 +75,8 @@ pub(super) struct Builder<'a> {
     pub(super) hashes: HashCache,
     pub(super) progress: &'a dyn BuildProgress,
     next_id: AtomicUsize,
-    pub(super) executed: AtomicUsize,
-    pub(super) cached: AtomicUsize,
-    pub(super) imported: AtomicUsize,
-    /// Steps with cache records, for `--cache-to`.
-    pub(super) visited: Mutex<Vec<crate::cache::ExportStep>>,
-    /// Keys answered by an imported cache, and by which.
-    pub(super) imported_keys: Mutex<HashMap<String, String>>,
-    /// Cache-mount directories used (store name → path).
-    pub(super) used_mounts: Mutex<BTreeMap<String, PathBuf>>,
-    /// `COPY --from` source hashes used (record key → digest).
-    pub(super) used_sources: Mutex<BTreeMap<String, crate::digest::Digest>>,
+    /// What the steps did, for the result.
+    pub(super) ledger: super::ledger::Ledger,
     pub(super) target_stage: String,
     /// Display names of the stages `--no-cache-filter` names.
     pub(super) no_cache_stages: std::collections::BTreeSet<String>,
@@ -124,13 +115,7 @@ pub fn build(
         hashes,
         progress,
         next_id: AtomicUsize::new(1),
-        executed: AtomicUsize::new(0),
-        cached: AtomicUsize::new(0),
-        imported: AtomicUsize::new(0),
-        visited: Mutex::new(Vec::new()),
-        imported_keys: Mutex::new(HashMap::new()),
-        used_mounts: Mutex::new(BTreeMap::new()),
-        used_sources: Mutex::new(BTreeMap::new()),
+        ledger: Default::default(),
         // Known once the plan is.
         target_stage: String::new(),
         no_cache_stages: Default::default(),
@@ -458,7 +443,7 @@ impl Builder<'_> {
         }
         state.config.rootfs.kind = "layers".into();
         state.config.rootfs.diff_ids = state.diff_ids();
-        let steps = std::mem::take(&mut *self.visited.lock().unwrap_or_else(|p| p.into_inner()));
+        let steps = self.ledger.take_steps();
         if self.opts.inline_cache {
             let image_layers: Vec<Descriptor> =
                 state.layers.iter().map(|l| l.descriptor.clone()).collect();
@@ -500,25 +485,14 @@ impl Builder<'_> {
         );
         let manifest = Raw::from_value(manifest)?;
         self.store.put_blob_bytes(manifest.bytes())?;
+        let counts = self.ledger.counts();
         Ok(BuildResult {
             manifest,
             config,
-            executed: self.executed.load(Ordering::SeqCst),
-            cached: self.cached.load(Ordering::SeqCst),
-            imported: self.imported.load(Ordering::SeqCst),
-            cache: crate::cache::BuildCache {
-                steps,
-                sources: std::mem::take(
-                    &mut *self.used_sources.lock().unwrap_or_else(|p| p.into_inner()),
-                )
-                .into_iter()
-                .collect(),
-                mounts: std::mem::take(
-                    &mut *self.used_mounts.lock().unwrap_or_else(|p| p.into_inner()),
-                )
-                .into_iter()
-                .collect(),
-            },
+            executed: counts.executed,
+            cached: counts.cached,
+            imported: counts.imported,
+            cache: self.ledger.cache(steps),
         })
     }
 }

@@ -346,10 +346,7 @@ impl Builder<'_> {
             // An imported cache may carry it (`cache-mounts=true`).
             self.import_cache_mount(&name, &base, scratch, i)?;
         }
-        self.used_mounts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), dir.clone());
+        self.ledger.mount(&name, dir.clone());
         if !dir.exists() {
             let tmp = mkdir(&scratch.join(format!("cache-{i}")))?;
             set_owner_and_mode(&tmp, m, 0o755)?;

@@ -6,7 +6,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::build::{Builder, Made};
@@ -132,7 +131,7 @@ impl Builder<'_> {
             self.explain(p.id, &step.stage, step.line(), &p.now);
         }
         let made = self.execute(p.id, parent, key, op, &p.mounts)?;
-        self.executed.fetch_add(1, Ordering::SeqCst);
+        self.ledger.ran();
         self.exec_done(step, op, &p, made, parent)
     }
 

@@ -6,7 +6,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::BuildError;
@@ -143,10 +142,7 @@ impl Builder<'_> {
             (h.digest, hashed)
         };
         if let Some(k) = &memo {
-            self.used_sources
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(k.clone(), content.clone());
+            self.ledger.source(k, content.clone());
         }
         let key = copy_key(&parent.key, op, &op.workdir, &content);
         let now = LastRun {
@@ -252,7 +248,7 @@ impl Builder<'_> {
             write_layer_on(&plan, view.as_ref(), w)?;
             Ok(())
         })?;
-        self.executed.fetch_add(1, Ordering::SeqCst);
+        self.ledger.ran();
         self.file_done(step, op, &p, layer, created, parent)
     }
 

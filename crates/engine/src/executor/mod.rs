@@ -19,6 +19,7 @@ mod exec_op;
 mod file_op;
 pub mod image_config;
 pub mod key;
+mod ledger;
 mod mkdir_op;
 mod records;
 pub mod snapshot;

@@ -3,8 +3,6 @@
 //! (`--cache-from`), the steps noted for `--cache-to`, writing a layer
 //! with its record, and `--explain`'s last-run records.
 
-use std::sync::atomic::Ordering;
-
 use serde::{Deserialize, Serialize};
 
 use super::build::{Builder, Made};
@@ -176,10 +174,7 @@ impl Builder<'_> {
     pub(super) fn imported_step(&self, cache_key: &str) -> Option<Made> {
         self.opts.cache_from.iter().find_map(|cache| {
             let step = cache.step(cache_key)?;
-            self.imported_keys
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(cache_key.to_string(), cache.name.clone());
+            self.ledger.imported_from(cache_key, &cache.name);
             let layer = step.layer.map(|(descriptor, diff_id)| Layer {
                 descriptor,
                 diff_id,
@@ -193,16 +188,9 @@ impl Builder<'_> {
 
     /// A cache hit: announced, and (from an imported cache) said so.
     pub(super) fn announce_hit(&self, id: usize, cache_key: &str) {
-        self.cached.fetch_add(1, Ordering::SeqCst);
+        let from = self.ledger.hit(cache_key);
         self.progress.event(BuildEvent::Cached { id });
-        let from = self
-            .imported_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(cache_key)
-            .cloned();
         if let Some(from) = from {
-            self.imported.fetch_add(1, Ordering::SeqCst);
             self.progress.event(BuildEvent::Imported { id, from });
         }
     }
@@ -228,10 +216,7 @@ impl Builder<'_> {
             created,
             in_target: stage == self.target_stage,
         };
-        self.visited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(step);
+        self.ledger.step(step);
     }
 
     /// Write the cache record of a step.
