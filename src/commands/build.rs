@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use hoist_engine::executor::base::BaseResolver;
-use hoist_engine::executor::{BuildOptions, build};
+use hoist_engine::executor::{BuildEvent, BuildOptions, BuildProgress};
 use hoist_engine::export::OutputSpec;
-use hoist_engine::image::media_types;
+use hoist_engine::request::{BuildRequest, Notice, Output, Report, RequestError};
 use hoist_engine::store::Store;
 
 use super::input;
@@ -158,64 +157,52 @@ pub struct BuildArgs {
     registry: RegistryArgs,
 }
 
-/// Keeps the build checks' warnings for after the build (BuildKit lists
-/// them at the end, `-q` included) and passes every other event on.
-struct Warnings<'a> {
-    inner: &'a dyn hoist_engine::executor::BuildProgress,
+/// The front end of the build request: events to the progress view,
+/// except the build checks' warnings, kept for after the steps (BuildKit
+/// lists them at the end, `-q` included); notices on stderr.
+struct Front<'a> {
+    view: &'a super::progress::View,
+    mode: &'a str,
+    src: &'a input::Source,
+    quiet: bool,
     found: std::sync::Mutex<Vec<hoist_dockerfile::Warning>>,
 }
 
-impl hoist_engine::executor::BuildProgress for Warnings<'_> {
-    fn event(&self, e: hoist_engine::executor::BuildEvent) {
+impl Front<'_> {
+    /// The warnings kept so far, said once.
+    fn warn(&self) {
+        if let Ok(mut found) = self.found.lock() {
+            super::progress::warn(self.mode, self.src, &std::mem::take(&mut *found));
+        }
+    }
+}
+
+impl BuildProgress for Front<'_> {
+    fn event(&self, e: BuildEvent) {
         match e {
-            hoist_engine::executor::BuildEvent::Warning(w) => {
+            BuildEvent::Warning(w) => {
                 if let Ok(mut found) = self.found.lock() {
                     found.push(w);
                 }
             }
-            other => self.inner.event(other),
+            other => self.view.event(other),
         }
     }
 }
 
-/// BuildKit's exporters gzip layers unless told otherwise; hoist's store
-/// keeps built layers uncompressed, so image outputs get gzip here (or the
-/// config file's `[build] compression`).
-fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
-    use hoist_engine::export::OutputKind;
-    let wants = matches!(
-        spec.kind,
-        OutputKind::Oci { .. }
-            | OutputKind::Docker { .. }
-            | OutputKind::Load
-            | OutputKind::Image { push: true, .. }
-    );
-    if wants && spec.compression.is_none() {
-        spec.compression = Some(crate::config_file::output_compression());
-    }
-    spec
-}
-
-/// The compression of the image a build makes: the first image-type
-/// output's `compression=` (and `compression-level=`), else the
-/// configured default (gzip).
-fn image_compression<'a>(
-    outputs: impl Iterator<Item = &'a OutputSpec>,
-) -> (hoist_engine::export::Compression, Option<i32>) {
-    use hoist_engine::export::OutputKind;
-    for spec in outputs {
-        let image = matches!(
-            spec.kind,
-            OutputKind::Oci { .. }
-                | OutputKind::Docker { .. }
-                | OutputKind::Load
-                | OutputKind::Image { .. }
-        );
-        if image && let Some(c) = spec.compression {
-            return (c, spec.compression_level);
+impl Report for Front<'_> {
+    fn notice(&self, notice: Notice) {
+        if let Notice::StepsDone = notice {
+            self.view.finish(None);
+            self.warn();
+        } else {
+            super::notices::print(notice, self.quiet);
         }
     }
-    (crate::config_file::output_compression(), None)
+
+    fn stdout(&self) -> std::io::Result<Box<dyn std::io::Write + '_>> {
+        super::notices::stdout()
+    }
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
@@ -343,10 +330,16 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("invalid --label {l:?}: expected K=V"))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
-    let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let cache_to = super::build_cache::exports(&args.cache_to)?;
+    // With --no-cache no cache is imported (nor its spec read).
+    let cache_from = if args.no_cache {
+        Vec::new()
+    } else {
+        super::build_cache::imports(&args.cache_from)?
+    };
     let annotations = super::annotations::parse_flags(&args.annotations)?;
     let (network, entitlements) = crate::network::options(args.network.as_deref(), &args.allow)?;
-    let mut opts = BuildOptions {
+    let opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: dockerfile_path.clone(),
         front,
@@ -391,8 +384,9 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             cgroup: None,
         },
         isolation: args.isolation,
+        // Both set by the request from its caches.
         cache_from: Vec::new(),
-        inline_cache: cache_exports.inline,
+        inline_cache: false,
         extra_hosts: args
             .add_hosts
             .iter()
@@ -413,54 +407,6 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .check(exe, &store.root().join("tmp"), opts.isolation)?;
     }
     let client = args.registry.client()?;
-    let platform = {
-        let p = &opts.front.target_platform;
-        let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());
-        hoist_engine::image::Platform::new(&p.os, &p.architecture, variant)
-    };
-    // rawjson's stream carries nothing but JSON: no chatter about caches
-    // and pushes (the build's own lines are its vertexes).
-    let quiet = args.quiet || args.progress == "rawjson";
-    opts.cache_from = if opts.no_cache {
-        Vec::new()
-    } else {
-        super::build_cache::import_all(store, &client, &args.cache_from, &platform, quiet)?
-    };
-    let resolver = BaseResolver {
-        store,
-        client: Some((&client, runtime()?.handle())),
-        always_pull: args.pull,
-        // With an imported cache every step may hit: base images are then
-        // resolved without their layers, fetched only if a step reads them.
-        lazy: !opts.cache_from.is_empty(),
-    };
-    let progress_mode = if args.quiet {
-        "quiet"
-    } else {
-        args.progress.as_str()
-    };
-    if args.load
-        || args.outputs.iter().any(|o| {
-            OutputSpec::parse(o).is_ok_and(|s| s.kind == hoist_engine::export::OutputKind::Load)
-        })
-    {
-        super::engine_load::find().context("--load")?;
-    }
-    let view = super::progress::View::new(progress_mode, args.explain)?;
-    let warnings = Warnings {
-        inner: &view,
-        found: std::sync::Mutex::new(Vec::new()),
-    };
-    let result = build(store, resolver, &df, &opts, &warnings);
-    view.finish(result.as_ref().err());
-    if let Ok(found) = warnings.found.lock() {
-        super::progress::warn(progress_mode, &src, &found);
-    }
-    let result = result.map_err(|e| located(&src, e))?;
-    if args.push && args.tags.is_empty() {
-        // buildx's words.
-        anyhow::bail!("tag is needed when pushing to registry");
-    }
     if args.load {
         // buildx: `--load` is `--output type=docker`.
         args.outputs.push("type=docker".to_string());
@@ -469,91 +415,56 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         .outputs
         .iter()
         .map(|raw| {
-            let mut spec = with_default_compression(OutputSpec::parse(raw)?);
-            // buildx hands `--annotation`s to every image exporter.
-            if !matches!(
-                spec.kind,
-                hoist_engine::export::OutputKind::Local { .. }
-                    | hoist_engine::export::OutputKind::Tar { .. }
-            ) {
-                spec.annotations.extend(annotations.iter().cloned());
-            }
-            Ok((raw, spec))
+            Ok(Output {
+                raw: raw.clone(),
+                spec: OutputSpec::parse(raw)?,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    // `--push` alone of an image with layers only in an imported cache:
-    // pushed without fetching them, not named locally.
-    let pushed_lazily =
-        args.push && args.outputs.is_empty() && super::build_cache::unfetched(store, &result)? > 0;
-    if !pushed_lazily && (!args.tags.is_empty() || !args.outputs.is_empty()) {
-        super::build_cache::fetch_layers(store, &result)?;
-    }
-    // The image this build makes: its layers compressed once, as
-    // BuildKit's exporter does (gzip, or the first image output's
-    // `compression=`). Every name, output, push, printed digest, iidfile
-    // and metadata file is this one manifest; the uncompressed layers stay
-    // the store's snapshot form (and a second compression is a memo hit).
-    let (to, level) = image_compression(outputs.iter().map(|(_, s)| s));
-    let manifest = hoist_engine::export::recompress::recompress_layers(
-        store,
-        &result.manifest,
-        super::export::layer_compression(to),
-        level,
-        false,
-    )?;
-    // Annotations on the manifest: this one image's, so every name,
-    // output and printed digest is the annotated manifest.
-    let all_annotations: Vec<_> = annotations
-        .iter()
-        .chain(outputs.iter().flat_map(|(_, s)| s.annotations.iter()))
-        .cloned()
-        .collect();
-    let (manifest, _, descriptor_annotations) =
-        super::annotations::apply(store, manifest, &all_annotations)?;
-    let digest = manifest.digest().clone();
-    if pushed_lazily {
-        super::build_cache::push_lazily(store, &client, &manifest, &args.tags, quiet)?;
-    }
-    let mut names = Vec::new();
-    for t in args.tags.iter().filter(|_| !pushed_lazily) {
-        let full = super::images::store_name(t)?;
-        store.set_ref(&full, &digest, Some(media_types::OCI_MANIFEST))?;
-        names.push(full);
-    }
-    let image_ref = names.first().cloned().unwrap_or_else(|| digest.to_string());
-    for (raw, spec) in &outputs {
-        super::export::run(store, &image_ref, spec, &args.registry)
-            .with_context(|| format!("exporting to {raw}"))?;
-    }
-    if args.push && !pushed_lazily {
-        for name in &names {
-            let mut spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
-            (spec.compression, spec.compression_level) = (Some(to), level);
-            super::export::run(store, &image_ref, &spec, &args.registry)?;
-            if !quiet {
-                eprintln!("pushing manifest for {name}@{digest} done");
-            }
+    let request = BuildRequest {
+        options: opts,
+        dockerfile: df,
+        tags: args.tags.clone(),
+        outputs,
+        annotations,
+        push: args.push,
+        pull: args.pull,
+        cache_from,
+        cache_to,
+        default_compression: crate::config_file::output_compression(),
+        archive_epoch: super::archive::source_date_epoch(),
+    };
+    let progress_mode = if args.quiet {
+        "quiet"
+    } else {
+        args.progress.as_str()
+    };
+    let view = super::progress::View::new(progress_mode, args.explain)?;
+    let front = Front {
+        view: &view,
+        mode: progress_mode,
+        src: &src,
+        // rawjson's stream carries nothing but JSON: no chatter about
+        // caches and pushes (the build's own lines are its vertexes).
+        quiet: args.quiet || args.progress == "rawjson",
+        found: std::sync::Mutex::new(Vec::new()),
+    };
+    let result = match hoist_engine::request::build(store, &client, request, &front) {
+        Ok(result) => result,
+        Err(RequestError::Build(e)) => {
+            view.finish(Some(&e));
+            front.warn();
+            return Err(located(&src, e));
         }
-    }
-    super::build_cache::export_all(store, &client, &cache_exports, &result, quiet)?;
+        Err(e) => return Err(e.into()),
+    };
+    let digest = result.digest();
     if let Some(path) = &args.iidfile {
         std::fs::write(path, digest.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.metadata_file {
-        let mut meta = serde_json::json!({
-            "containerimage.digest": digest.to_string(),
-            "containerimage.config.digest": result.config.digest().to_string(),
-            "containerimage.descriptor": serde_json::to_value({
-                let mut d = manifest.descriptor(media_types::OCI_MANIFEST);
-                d.annotations.extend(descriptor_annotations);
-                d
-            })?,
-        });
-        if !names.is_empty() {
-            meta["image.name"] = serde_json::Value::String(names.join(","));
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(&meta)?)
+        std::fs::write(path, serde_json::to_vec_pretty(&result.metadata)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.quiet {
@@ -563,8 +474,8 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             "writing image {digest} done ({} steps run, {} cached)",
             result.executed, result.cached
         )];
-        lines.extend(names.iter().map(|n| format!("naming to {n} done")));
-        lines.extend(super::build_cache::summary(&opts.cache_from, &result));
+        lines.extend(result.names.iter().map(|n| format!("naming to {n} done")));
+        lines.extend(super::build_cache::summary(&result));
         view.summary(&lines);
     }
     Ok(())
