@@ -199,8 +199,7 @@ pub fn build(
         .collect();
     // `--push` alone of an image with layers only in an imported cache:
     // pushed without fetching them, not named locally.
-    let pushed_lazily =
-        push && outputs.is_empty() && cache::unfetched(store, &built.manifest)? > 0;
+    let pushed_lazily = push && outputs.is_empty() && cache::unfetched(store, &built.manifest)? > 0;
     if !pushed_lazily && (!tags.is_empty() || !outputs.is_empty()) {
         cache::fetch_layers(store, &built.manifest)?;
     }
@@ -274,7 +273,12 @@ pub fn build(
         }
     }
     cache::export_all(store, client, &cache_to, &built.cache, &runtime, report)?;
-    let metadata = metadata::value(&manifest, built.config.digest(), descriptor_annotations, &names);
+    let metadata = metadata::value(
+        &manifest,
+        built.config.digest(),
+        descriptor_annotations,
+        &names,
+    );
     Ok(BuildResult {
         config: built.config.digest().clone(),
         fetched: (!options.cache_from.is_empty()).then(|| cache::fetched(&options.cache_from)),

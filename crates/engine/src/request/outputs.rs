@@ -156,7 +156,10 @@ pub fn export(
     let (manifest, annotated, descriptor_annotations) =
         annotate(store, manifest, &spec.annotations)?;
     let names = match &spec.name {
-        Some(n) => n.split(',').map(store_name).collect::<Result<Vec<_>, _>>()?,
+        Some(n) => n
+            .split(',')
+            .map(store_name)
+            .collect::<Result<Vec<_>, _>>()?,
         None => image.name.iter().cloned().collect(),
     };
     let archive = |oci: bool| ArchiveOptions {
@@ -289,11 +292,10 @@ fn write_atomically(
         .set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
         .map_err(io("setting the mode of", path))?;
     tmp.as_file().sync_all().map_err(io("writing", path))?;
-    tmp.persist(path)
-        .map_err(|e| RequestError::Io {
-            what: "writing",
-            path: path.display().to_string(),
-            source: e.error,
-        })?;
+    tmp.persist(path).map_err(|e| RequestError::Io {
+        what: "writing",
+        path: path.display().to_string(),
+        source: e.error,
+    })?;
     Ok(())
 }
