@@ -84,7 +84,7 @@ impl Bench {
         std::fs::create_dir_all(dir.path().join("docker")).unwrap();
         let client = Client::new(ClientOptions {
             // No credentials of the machine's.
-            credentials: CredentialStore::new(&dir.path().join("docker")),
+            credentials: CredentialStore::new(dir.path().join("docker")),
             ..ClientOptions::default()
         })
         .unwrap();

@@ -224,8 +224,11 @@ pub fn build(
         .chain(outputs.iter().flat_map(|o| o.spec.annotations.iter()))
         .cloned()
         .collect();
-    let (manifest, _, descriptor_annotations) =
-        outputs::annotate(store, manifest, &all_annotations)?;
+    let outputs::Annotated {
+        manifest,
+        descriptor: descriptor_annotations,
+        ..
+    } = outputs::annotate(store, manifest, &all_annotations)?;
     let digest = manifest.digest().clone();
     let cx = outputs::Context {
         client: Some(client),

@@ -97,15 +97,28 @@ pub fn image_compression<'a>(
     (default, None)
 }
 
-/// The manifest with its annotations added (stored when that changes it),
-/// whether it changed, and the annotations for its descriptor.
+/// A manifest with its annotations.
+pub struct Annotated {
+    /// The manifest with its annotations added (stored when that changed it).
+    pub manifest: Raw<Manifest>,
+    /// Whether that changed it.
+    pub changed: bool,
+    /// The annotations for its descriptor (`manifest-descriptor:`).
+    pub descriptor: BTreeMap<String, String>,
+}
+
+/// Add `annotations` to `manifest`.
 pub fn annotate(
     store: &Store,
     manifest: Raw<Manifest>,
     annotations: &[Annotation],
-) -> Result<(Raw<Manifest>, bool, BTreeMap<String, String>), RequestError> {
+) -> Result<Annotated, RequestError> {
     if annotations.is_empty() {
-        return Ok((manifest, false, BTreeMap::new()));
+        return Ok(Annotated {
+            manifest,
+            changed: false,
+            descriptor: BTreeMap::new(),
+        });
     }
     annotation::check_single_platform(annotations).map_err(RequestError::Annotation)?;
     let platform = platform_of(store, &manifest)?;
@@ -113,7 +126,11 @@ pub fn annotate(
     let annotated = annotation::annotate_manifest(store, &manifest, &on_manifest)?;
     let changed = annotated.digest() != manifest.digest();
     let on_descriptor = annotation::select(annotations, Kind::ManifestDescriptor, &platform);
-    Ok((annotated, changed, on_descriptor))
+    Ok(Annotated {
+        manifest: annotated,
+        changed,
+        descriptor: on_descriptor,
+    })
 }
 
 /// `os/arch[/variant]` from the image's config.
@@ -153,8 +170,11 @@ pub fn export(
     }
     // `annotation…=` options: on the manifest (a new one) and on its
     // descriptor in an archive's index.json.
-    let (manifest, annotated, descriptor_annotations) =
-        annotate(store, manifest, &spec.annotations)?;
+    let Annotated {
+        manifest,
+        changed: annotated,
+        descriptor: descriptor_annotations,
+    } = annotate(store, manifest, &spec.annotations)?;
     let names = match &spec.name {
         Some(n) => n
             .split(',')
