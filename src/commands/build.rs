@@ -11,8 +11,8 @@ use hoist_engine::export::OutputSpec;
 use hoist_engine::request::{BuildRequest, Notice, Output, Report, RequestError};
 use hoist_engine::store::Store;
 
-use super::input;
 use super::registry::{RegistryArgs, runtime};
+use super::{build_flags, build_input, input};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -226,77 +226,10 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             );
         }
     }
-    // `hoist build -`: stdin is a tar of the context (its Dockerfile inside
-    // it unless -f names another), unpacked safely into the store's tmp/
-    // for this build; or, as `docker build - < Dockerfile`, a Dockerfile
-    // alone with an empty context.
-    let mut stdin_dockerfile: Option<Vec<u8>> = None;
-    let _stdin_context = if args.context.as_os_str() == "-" {
-        if args.file.as_deref() == Some("-") {
-            anyhow::bail!("the context and the Dockerfile cannot both come from stdin");
-        }
-        let scratch = tempfile::Builder::new()
-            .prefix("context-")
-            .tempdir_in(store.root().join("tmp"))
-            .context("creating a directory for the stdin context")?;
-        let dir = scratch.path().join("ctx");
-        // The first KiB decides (a pipe may hand it over in pieces).
-        let mut head = Vec::with_capacity(1024);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin().lock(), 1024),
-            &mut head,
-        )
-        .context("reading stdin")?;
-        let archive = hoist_engine::ops::file::looks_like_archive(&head);
-        let mut stdin = std::io::Read::chain(std::io::Cursor::new(head), std::io::stdin().lock());
-        if archive {
-            hoist_engine::context::Context::from_tar(stdin, &dir, None)
-                .context("reading the build context from stdin")?;
-            if args.file.is_none() {
-                args.file = Some(dir.join("Dockerfile").display().to_string());
-            }
-        } else {
-            let text = hoist_engine::context::read_bounded(&mut stdin)
-                .context("reading the Dockerfile from stdin")?;
-            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            if args.file.is_some() {
-                anyhow::bail!(
-                    "stdin holds a Dockerfile, not a context tar: -f has nothing to name"
-                );
-            }
-            stdin_dockerfile = Some(text);
-        }
-        args.context = dir;
-        Some(scratch)
-    } else {
-        None
-    };
-    // BuildKit (and the docker CLI) take a lowercase `dockerfile` when
-    // there is no `Dockerfile`.
-    if args.file.is_none() && stdin_dockerfile.is_none() {
-        let lower = args.context.join("dockerfile");
-        if !args.context.join("Dockerfile").exists() && lower.is_file() {
-            args.file = Some(lower.display().to_string());
-        }
-    }
-    let dockerfile_path = match args.file.as_deref() {
-        Some("-") => None,
-        Some(f) => Some(PathBuf::from(f)),
-        None if stdin_dockerfile.is_some() => None,
-        None => Some(args.context.join("Dockerfile")),
-    };
-    let src = match stdin_dockerfile {
-        Some(bytes) => input::Source {
-            name: "<stdin>".into(),
-            text: String::from_utf8(bytes).context("<stdin>: the Dockerfile is not valid UTF-8")?,
-        },
-        None => input::read(Some(
-            dockerfile_path
-                .as_ref()
-                .map_or("-".to_string(), |p| p.display().to_string())
-                .as_str(),
-        ))?,
-    };
+    let given = build_input::read(store, args.context.clone(), args.file.take())?;
+    let _stdin_context = given.scratch;
+    let (src, dockerfile_path) = (given.src, given.dockerfile);
+    args.context = given.context;
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     let mode = if args.quiet {
         "quiet"
@@ -320,7 +253,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         print!("{out}");
         return Ok(());
     }
-    let source_date_epoch = source_date_epoch(&df, &mut front, &|e| src.error(e))?;
+    let source_date_epoch = build_flags::source_date_epoch(&df, &mut front, &|e| src.error(e))?;
     let labels = args
         .labels
         .iter()
@@ -350,36 +283,36 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         // compress on the way out.
         compression: hoist_engine::layer::Compression::None,
         compression_level: None,
-        named_contexts: named_contexts(&args.build_contexts)?,
+        named_contexts: build_flags::named_contexts(&args.build_contexts)?,
         sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
         network,
         entitlements,
         secrets: args
             .secrets
             .iter()
-            .map(|s| parse_secret(s))
+            .map(|s| build_flags::parse_secret(s))
             .collect::<Result<_>>()?,
         ssh: args
             .ssh
             .iter()
-            .map(|s| parse_ssh(s))
+            .map(|s| build_flags::parse_ssh(s))
             .collect::<Result<_>>()?,
         limits: hoist_engine::executor::RunLimits {
             memory: args
                 .memory
                 .as_deref()
-                .map(|m| parse_bytes("--memory", m))
+                .map(|m| build_flags::parse_bytes("--memory", m))
                 .transpose()?,
             cpus: args.cpus,
             shm_size: args
                 .shm_size
                 .as_deref()
-                .map(|m| parse_bytes("--shm-size", m))
+                .map(|m| build_flags::parse_bytes("--shm-size", m))
                 .transpose()?,
             ulimits: args
                 .ulimits
                 .iter()
-                .map(|u| parse_ulimit(u))
+                .map(|u| build_flags::parse_ulimit(u))
                 .collect::<Result<_>>()?,
             cgroup: None,
         },
@@ -481,53 +414,6 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// buildx's `--secret`: `id=ID[,type=file|env][,src=FILE|,env=VAR]`; with
-/// neither source, the variable named ID if set, else the file ID.
-fn parse_secret(spec: &str) -> Result<(String, hoist_engine::executor::Secret)> {
-    use hoist_engine::executor::Secret;
-    let (mut id, mut kind, mut src, mut env) = (None, None, None, None);
-    for field in spec.split(',') {
-        let (k, v) = field.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("invalid --secret {spec:?}: {field:?} is not key=value")
-        })?;
-        match k.trim().to_lowercase().as_str() {
-            "id" => id = Some(v.to_string()),
-            "type" => kind = Some(v.to_string()),
-            "src" | "source" => src = Some(v.to_string()),
-            "env" => env = Some(v.to_string()),
-            other => anyhow::bail!("invalid --secret {spec:?}: unexpected key {other:?}"),
-        }
-    }
-    let id = id
-        .or_else(|| src.clone())
-        .or_else(|| env.clone())
-        .ok_or_else(|| anyhow::anyhow!("invalid --secret {spec:?}: no id"))?;
-    let secret = match (kind.as_deref(), src, env) {
-        (_, Some(src), _) => Secret::File(src.into()),
-        (_, None, Some(env)) => Secret::Env(env),
-        (Some("env"), None, None) => Secret::Env(id.clone()),
-        (Some("file"), None, None) => Secret::File(id.clone().into()),
-        (None, None, None) if std::env::var_os(&id).is_some() => Secret::Env(id.clone()),
-        (None, None, None) => Secret::File(id.clone().into()),
-        (Some(other), ..) => anyhow::bail!("invalid --secret {spec:?}: unknown type {other:?}"),
-    };
-    Ok((id, secret))
-}
-
-/// `--ssh default` (the agent in $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`.
-fn parse_ssh(spec: &str) -> Result<(String, PathBuf)> {
-    let (id, path) = match spec.split_once('=') {
-        Some((id, path)) => (id.to_string(), PathBuf::from(path)),
-        None => {
-            let sock = std::env::var_os("SSH_AUTH_SOCK").ok_or_else(|| {
-                anyhow::anyhow!("--ssh {spec}: SSH_AUTH_SOCK is not set (give ID=SOCKET)")
-            })?;
-            (spec.to_string(), PathBuf::from(sock))
-        }
-    };
-    Ok((id, path))
-}
-
 static CANCELLED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// The signal that cancelled the build, if one did (hoist then exits with
@@ -561,90 +447,6 @@ fn cancel_on_signals(cancel: hoist_engine::ops::run::Cancel) -> Result<()> {
     Ok(())
 }
 
-/// Docker's byte sizes: `1024`, `512k`, `64m`, `2g` (binary units; a
-/// trailing `b` allowed).
-fn parse_bytes(flag: &str, v: &str) -> Result<u64> {
-    let s = v.trim().to_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last() {
-        Some('k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('m') => (&s[..s.len() - 1], 1 << 20),
-        Some('g') => (&s[..s.len() - 1], 1 << 30),
-        Some('t') => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid {flag} {v:?}: expected a size such as 512m"))?;
-    Ok((n * mult as f64) as u64)
-}
-
-/// `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; `-1` is unlimited).
-fn parse_ulimit(spec: &str) -> Result<hoist_engine::executor::RunUlimit> {
-    let bad = || anyhow::anyhow!("invalid --ulimit {spec:?}: expected NAME=SOFT[:HARD]");
-    let (name, limits) = spec.split_once('=').ok_or_else(bad)?;
-    let num = |v: &str| -> Result<u64> {
-        if v == "-1" {
-            return Ok(u64::MAX);
-        }
-        v.parse().map_err(|_| bad())
-    };
-    let (soft, hard) = match limits.split_once(':') {
-        Some((s, h)) => (num(s)?, num(h)?),
-        None => (num(limits)?, num(limits)?),
-    };
-    Ok(hoist_engine::executor::RunUlimit {
-        name: name.to_string(),
-        soft,
-        hard,
-    })
-}
-
-/// `SOURCE_DATE_EPOCH` as BuildKit resolves it (`getBuildArgValue`): a
-/// `--build-arg` (an empty one disables it), else the environment (as
-/// buildx passes it), else a global `ARG SOURCE_DATE_EPOCH=…` default. Not
-/// a whole number of seconds: `invalid SOURCE_DATE_EPOCH: VALUE`. The
-/// value is set back as the build arg (`setBuildArgValue`), so a stage's
-/// `ARG SOURCE_DATE_EPOCH` sees it.
-fn source_date_epoch(
-    df: &hoist_dockerfile::Dockerfile,
-    front: &mut hoist_dockerfile::BuildOptions,
-    at: &dyn Fn(hoist_dockerfile::Error) -> anyhow::Error,
-) -> Result<Option<i64>> {
-    const KEY: &str = "SOURCE_DATE_EPOCH";
-    let given = match front.build_args.get(KEY) {
-        Some(v) => Some(v.clone()),
-        None => std::env::var(KEY).ok().filter(|v| !v.is_empty()),
-    };
-    let (value, declared) = match given {
-        Some(v) => (v, None),
-        None => {
-            let globals = hoist_dockerfile::GlobalScope::new(df, front).map_err(at)?;
-            let Some(v) = globals.get(KEY) else {
-                return Ok(None);
-            };
-            // The global `ARG` that gave it, for the error's line.
-            let line = df.global_args.iter().rev().find(|ins| {
-                matches!(&ins.command, hoist_dockerfile::Command::Arg { args }
-                    if args.iter().any(|a| a.key == KEY))
-            });
-            (v.to_string(), line.map(|ins| ins.span.start))
-        }
-    };
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let Ok(epoch) = value.parse::<i64>() else {
-        let message = format!("invalid {KEY}: {value}");
-        return Err(match declared {
-            Some(pos) => at(hoist_dockerfile::Error::new(message, pos)),
-            None => anyhow::anyhow!(message),
-        });
-    };
-    front.build_args.insert(KEY.into(), epoch.to_string());
-    Ok(Some(epoch))
-}
-
 /// A build error with its place in the Dockerfile: `file:line:col` and the
 /// source line for the front end's, `file:line` for a step's.
 pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError) -> anyhow::Error {
@@ -661,20 +463,4 @@ pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError
         }
         e => anyhow::Error::new(e),
     }
-}
-
-/// `--build-context NAME=VALUE`s, names lower-cased (as buildx).
-pub fn named_contexts(
-    list: &[String],
-) -> Result<BTreeMap<String, hoist_engine::executor::NamedContext>> {
-    list.iter()
-        .map(|c| {
-            let (name, value) = c.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
-            })?;
-            let value =
-                hoist_engine::executor::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
-            Ok((name.to_lowercase(), value))
-        })
-        .collect()
 }

@@ -4,6 +4,8 @@ pub mod annotations;
 pub mod archive;
 pub mod build;
 pub mod build_cache;
+pub mod build_flags;
+pub mod build_input;
 pub mod call;
 pub mod completion;
 pub mod docs_reference;
