@@ -103,19 +103,7 @@ impl Bench {
         // Never started: the fake runs the steps.
         options.sandbox = Some(Path::new("/nonexistent/hoist").to_path_buf());
         options.executor = Some(std::sync::Arc::new(FakeExecutor));
-        BuildRequest {
-            options,
-            dockerfile: hoist_dockerfile::load(&text).unwrap(),
-            tags: Vec::new(),
-            outputs: Vec::new(),
-            annotations: Vec::new(),
-            push: false,
-            pull: false,
-            cache_from: Vec::new(),
-            cache_to: Vec::new(),
-            default_compression: hoist_engine::export::Compression::Gzip,
-            archive_epoch: 0,
-        }
+        BuildRequest::new(options, hoist_dockerfile::load(&text).unwrap())
     }
 
     fn build(
@@ -255,4 +243,52 @@ fn push_sends_the_built_manifest_to_a_real_registry() {
         ))
         .unwrap();
     assert_eq!(&pulled.digest, result.digest());
+}
+
+#[test]
+fn a_cache_exported_by_one_store_answers_every_step_in_another() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = Bench::new();
+    let mut req = first.request();
+    req.cache_to = vec![
+        hoist_engine::cache::CacheSpec::parse(
+            &format!("type=local,dest={},mode=max", cache.path().display()),
+            true,
+        )
+        .unwrap(),
+    ];
+    let (built, told) = first.build(req);
+    let built = built.unwrap();
+    assert!(
+        told.iter().any(|t| t.starts_with("CacheExported")),
+        "{told:?}"
+    );
+    assert_eq!(built.fetched, None, "no cache imported");
+    // A fresh store with that cache and an output that needs the layers:
+    // no step runs, the layers are fetched from the cache, the same image.
+    let second = Bench::new();
+    let layout = second.dir.path().join("out");
+    let mut req = second.request();
+    req.cache_from = vec![
+        hoist_engine::cache::CacheSpec::parse(
+            &format!("type=local,src={}", cache.path().display()),
+            false,
+        )
+        .unwrap(),
+    ];
+    req.outputs = vec![output(&format!(
+        "type=oci,dest={},tar=false",
+        layout.display()
+    ))];
+    let (again, told) = second.build(req);
+    let again = again.unwrap();
+    assert!(
+        told.iter().any(|t| t.starts_with("CacheImported")),
+        "{told:?}"
+    );
+    assert_eq!((again.executed, again.imported), (0, 2), "{told:?}");
+    let (blobs, bytes) = again.fetched.unwrap();
+    assert!(blobs > 0 && bytes > 0, "{blobs} blobs, {bytes} bytes");
+    assert_eq!(again.digest(), built.digest());
+    assert!(layout.join("index.json").is_file());
 }

@@ -39,6 +39,13 @@ pub enum RequestError {
     NoClient(String),
     #[error("{0}")]
     Annotation(String),
+    /// The image config is not JSON.
+    #[error("image config {digest}")]
+    Config {
+        digest: crate::digest::Digest,
+        #[source]
+        source: serde_json::Error,
+    },
     /// An output spec hoist made itself did not parse.
     #[error("{0}")]
     Spec(String),

@@ -70,6 +70,27 @@ pub struct BuildRequest {
     pub archive_epoch: u64,
 }
 
+impl BuildRequest {
+    /// A build of `dockerfile` with `options` that only makes the image
+    /// in the store (no names, outputs, pushes or caches), image outputs
+    /// gzip unless told, archives unstamped.
+    pub fn new(options: BuildOptions, dockerfile: hoist_dockerfile::Dockerfile) -> BuildRequest {
+        BuildRequest {
+            options,
+            dockerfile,
+            tags: Vec::new(),
+            outputs: Vec::new(),
+            annotations: Vec::new(),
+            push: false,
+            pull: false,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            default_compression: Compression::Gzip,
+            archive_epoch: 0,
+        }
+    }
+}
+
 /// What the front end is told besides build events.
 #[derive(Debug)]
 pub enum Notice {

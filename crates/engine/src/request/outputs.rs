@@ -137,7 +137,10 @@ pub fn annotate(
 fn platform_of(store: &Store, manifest: &Raw<Manifest>) -> Result<String, RequestError> {
     let bytes = store.read_blob_verified(&manifest.value().config.digest)?;
     let config: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| RequestError::Annotation(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|source| RequestError::Config {
+            digest: manifest.value().config.digest.clone(),
+            source,
+        })?;
     let field = |k: &str| config.get(k).and_then(|v| v.as_str()).unwrap_or("");
     let mut p = format!("{}/{}", field("os"), field("architecture"));
     if !field("variant").is_empty() {
