@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use hoist_engine::executor::base::BaseResolver;
-use hoist_engine::executor::{BuildOptions, build};
+use hoist_engine::executor::{BuildEvent, BuildOptions, BuildProgress};
 use hoist_engine::export::OutputSpec;
-use hoist_engine::image::media_types;
+use hoist_engine::request::{BuildRequest, Notice, Output, Report, RequestError};
 use hoist_engine::store::Store;
 
-use super::input;
 use super::registry::{RegistryArgs, runtime};
+use super::{build_flags, build_input, input};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -158,64 +157,52 @@ pub struct BuildArgs {
     registry: RegistryArgs,
 }
 
-/// Keeps the build checks' warnings for after the build (BuildKit lists
-/// them at the end, `-q` included) and passes every other event on.
-struct Warnings<'a> {
-    inner: &'a dyn hoist_engine::executor::BuildProgress,
+/// The front end of the build request: events to the progress view,
+/// except the build checks' warnings, kept for after the steps (BuildKit
+/// lists them at the end, `-q` included); notices on stderr.
+struct Front<'a> {
+    view: &'a super::progress::View,
+    mode: &'a str,
+    src: &'a input::Source,
+    quiet: bool,
     found: std::sync::Mutex<Vec<hoist_dockerfile::Warning>>,
 }
 
-impl hoist_engine::executor::BuildProgress for Warnings<'_> {
-    fn event(&self, e: hoist_engine::executor::BuildEvent) {
+impl Front<'_> {
+    /// The warnings kept so far, said once.
+    fn warn(&self) {
+        if let Ok(mut found) = self.found.lock() {
+            super::progress::warn(self.mode, self.src, &std::mem::take(&mut *found));
+        }
+    }
+}
+
+impl BuildProgress for Front<'_> {
+    fn event(&self, e: BuildEvent) {
         match e {
-            hoist_engine::executor::BuildEvent::Warning(w) => {
+            BuildEvent::Warning(w) => {
                 if let Ok(mut found) = self.found.lock() {
                     found.push(w);
                 }
             }
-            other => self.inner.event(other),
+            other => self.view.event(other),
         }
     }
 }
 
-/// BuildKit's exporters gzip layers unless told otherwise; hoist's store
-/// keeps built layers uncompressed, so image outputs get gzip here (or the
-/// config file's `[build] compression`).
-fn with_default_compression(mut spec: OutputSpec) -> OutputSpec {
-    use hoist_engine::export::OutputKind;
-    let wants = matches!(
-        spec.kind,
-        OutputKind::Oci { .. }
-            | OutputKind::Docker { .. }
-            | OutputKind::Load
-            | OutputKind::Image { push: true, .. }
-    );
-    if wants && spec.compression.is_none() {
-        spec.compression = Some(crate::config_file::output_compression());
-    }
-    spec
-}
-
-/// The compression of the image a build makes: the first image-type
-/// output's `compression=` (and `compression-level=`), else the
-/// configured default (gzip).
-fn image_compression<'a>(
-    outputs: impl Iterator<Item = &'a OutputSpec>,
-) -> (hoist_engine::export::Compression, Option<i32>) {
-    use hoist_engine::export::OutputKind;
-    for spec in outputs {
-        let image = matches!(
-            spec.kind,
-            OutputKind::Oci { .. }
-                | OutputKind::Docker { .. }
-                | OutputKind::Load
-                | OutputKind::Image { .. }
-        );
-        if image && let Some(c) = spec.compression {
-            return (c, spec.compression_level);
+impl Report for Front<'_> {
+    fn notice(&self, notice: Notice) {
+        if let Notice::StepsDone = notice {
+            self.view.finish(None);
+            self.warn();
+        } else {
+            super::notices::print(notice, self.quiet);
         }
     }
-    (crate::config_file::output_compression(), None)
+
+    fn stdout(&self) -> std::io::Result<Box<dyn std::io::Write + '_>> {
+        super::notices::stdout()
+    }
 }
 
 pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
@@ -239,77 +226,10 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             );
         }
     }
-    // `hoist build -`: stdin is a tar of the context (its Dockerfile inside
-    // it unless -f names another), unpacked safely into the store's tmp/
-    // for this build; or, as `docker build - < Dockerfile`, a Dockerfile
-    // alone with an empty context.
-    let mut stdin_dockerfile: Option<Vec<u8>> = None;
-    let _stdin_context = if args.context.as_os_str() == "-" {
-        if args.file.as_deref() == Some("-") {
-            anyhow::bail!("the context and the Dockerfile cannot both come from stdin");
-        }
-        let scratch = tempfile::Builder::new()
-            .prefix("context-")
-            .tempdir_in(store.root().join("tmp"))
-            .context("creating a directory for the stdin context")?;
-        let dir = scratch.path().join("ctx");
-        // The first KiB decides (a pipe may hand it over in pieces).
-        let mut head = Vec::with_capacity(1024);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin().lock(), 1024),
-            &mut head,
-        )
-        .context("reading stdin")?;
-        let archive = hoist_engine::ops::file::looks_like_archive(&head);
-        let mut stdin = std::io::Read::chain(std::io::Cursor::new(head), std::io::stdin().lock());
-        if archive {
-            hoist_engine::context::Context::from_tar(stdin, &dir, None)
-                .context("reading the build context from stdin")?;
-            if args.file.is_none() {
-                args.file = Some(dir.join("Dockerfile").display().to_string());
-            }
-        } else {
-            let text = hoist_engine::context::read_bounded(&mut stdin)
-                .context("reading the Dockerfile from stdin")?;
-            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            if args.file.is_some() {
-                anyhow::bail!(
-                    "stdin holds a Dockerfile, not a context tar: -f has nothing to name"
-                );
-            }
-            stdin_dockerfile = Some(text);
-        }
-        args.context = dir;
-        Some(scratch)
-    } else {
-        None
-    };
-    // BuildKit (and the docker CLI) take a lowercase `dockerfile` when
-    // there is no `Dockerfile`.
-    if args.file.is_none() && stdin_dockerfile.is_none() {
-        let lower = args.context.join("dockerfile");
-        if !args.context.join("Dockerfile").exists() && lower.is_file() {
-            args.file = Some(lower.display().to_string());
-        }
-    }
-    let dockerfile_path = match args.file.as_deref() {
-        Some("-") => None,
-        Some(f) => Some(PathBuf::from(f)),
-        None if stdin_dockerfile.is_some() => None,
-        None => Some(args.context.join("Dockerfile")),
-    };
-    let src = match stdin_dockerfile {
-        Some(bytes) => input::Source {
-            name: "<stdin>".into(),
-            text: String::from_utf8(bytes).context("<stdin>: the Dockerfile is not valid UTF-8")?,
-        },
-        None => input::read(Some(
-            dockerfile_path
-                .as_ref()
-                .map_or("-".to_string(), |p| p.display().to_string())
-                .as_str(),
-        ))?,
-    };
+    let given = build_input::read(store, args.context.clone(), args.file.take())?;
+    let _stdin_context = given.scratch;
+    let (src, dockerfile_path) = (given.src, given.dockerfile);
+    args.context = given.context;
     let ast = hoist_dockerfile::parse(&src.text).map_err(|e| src.error(e))?;
     let mode = if args.quiet {
         "quiet"
@@ -333,7 +253,7 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         print!("{out}");
         return Ok(());
     }
-    let source_date_epoch = source_date_epoch(&df, &mut front, &|e| src.error(e))?;
+    let source_date_epoch = build_flags::source_date_epoch(&df, &mut front, &|e| src.error(e))?;
     let labels = args
         .labels
         .iter()
@@ -343,10 +263,16 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("invalid --label {l:?}: expected K=V"))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
-    let cache_exports = super::build_cache::exports(&args.cache_to)?;
+    let cache_to = super::build_cache::exports(&args.cache_to)?;
+    // With --no-cache no cache is imported (nor its spec read).
+    let cache_from = if args.no_cache {
+        Vec::new()
+    } else {
+        super::build_cache::imports(&args.cache_from)?
+    };
     let annotations = super::annotations::parse_flags(&args.annotations)?;
     let (network, entitlements) = crate::network::options(args.network.as_deref(), &args.allow)?;
-    let mut opts = BuildOptions {
+    let opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: dockerfile_path.clone(),
         front,
@@ -357,42 +283,43 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         // compress on the way out.
         compression: hoist_engine::layer::Compression::None,
         compression_level: None,
-        named_contexts: named_contexts(&args.build_contexts)?,
+        named_contexts: build_flags::named_contexts(&args.build_contexts)?,
         sandbox: Some(std::env::current_exe().context("finding the hoist binary for RUN")?),
         network,
         entitlements,
         secrets: args
             .secrets
             .iter()
-            .map(|s| parse_secret(s))
+            .map(|s| build_flags::parse_secret(s))
             .collect::<Result<_>>()?,
         ssh: args
             .ssh
             .iter()
-            .map(|s| parse_ssh(s))
+            .map(|s| build_flags::parse_ssh(s))
             .collect::<Result<_>>()?,
         limits: hoist_engine::executor::RunLimits {
             memory: args
                 .memory
                 .as_deref()
-                .map(|m| parse_bytes("--memory", m))
+                .map(|m| build_flags::parse_bytes("--memory", m))
                 .transpose()?,
             cpus: args.cpus,
             shm_size: args
                 .shm_size
                 .as_deref()
-                .map(|m| parse_bytes("--shm-size", m))
+                .map(|m| build_flags::parse_bytes("--shm-size", m))
                 .transpose()?,
             ulimits: args
                 .ulimits
                 .iter()
-                .map(|u| parse_ulimit(u))
+                .map(|u| build_flags::parse_ulimit(u))
                 .collect::<Result<_>>()?,
             cgroup: None,
         },
         isolation: args.isolation,
+        // Both set by the request from its caches.
         cache_from: Vec::new(),
-        inline_cache: cache_exports.inline,
+        inline_cache: false,
         extra_hosts: args
             .add_hosts
             .iter()
@@ -413,54 +340,6 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             .check(exe, &store.root().join("tmp"), opts.isolation)?;
     }
     let client = args.registry.client()?;
-    let platform = {
-        let p = &opts.front.target_platform;
-        let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());
-        hoist_engine::image::Platform::new(&p.os, &p.architecture, variant)
-    };
-    // rawjson's stream carries nothing but JSON: no chatter about caches
-    // and pushes (the build's own lines are its vertexes).
-    let quiet = args.quiet || args.progress == "rawjson";
-    opts.cache_from = if opts.no_cache {
-        Vec::new()
-    } else {
-        super::build_cache::import_all(store, &client, &args.cache_from, &platform, quiet)?
-    };
-    let resolver = BaseResolver {
-        store,
-        client: Some((&client, runtime()?.handle())),
-        always_pull: args.pull,
-        // With an imported cache every step may hit: base images are then
-        // resolved without their layers, fetched only if a step reads them.
-        lazy: !opts.cache_from.is_empty(),
-    };
-    let progress_mode = if args.quiet {
-        "quiet"
-    } else {
-        args.progress.as_str()
-    };
-    if args.load
-        || args.outputs.iter().any(|o| {
-            OutputSpec::parse(o).is_ok_and(|s| s.kind == hoist_engine::export::OutputKind::Load)
-        })
-    {
-        super::engine_load::find().context("--load")?;
-    }
-    let view = super::progress::View::new(progress_mode, args.explain)?;
-    let warnings = Warnings {
-        inner: &view,
-        found: std::sync::Mutex::new(Vec::new()),
-    };
-    let result = build(store, resolver, &df, &opts, &warnings);
-    view.finish(result.as_ref().err());
-    if let Ok(found) = warnings.found.lock() {
-        super::progress::warn(progress_mode, &src, &found);
-    }
-    let result = result.map_err(|e| located(&src, e))?;
-    if args.push && args.tags.is_empty() {
-        // buildx's words.
-        anyhow::bail!("tag is needed when pushing to registry");
-    }
     if args.load {
         // buildx: `--load` is `--output type=docker`.
         args.outputs.push("type=docker".to_string());
@@ -469,91 +348,56 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
         .outputs
         .iter()
         .map(|raw| {
-            let mut spec = with_default_compression(OutputSpec::parse(raw)?);
-            // buildx hands `--annotation`s to every image exporter.
-            if !matches!(
-                spec.kind,
-                hoist_engine::export::OutputKind::Local { .. }
-                    | hoist_engine::export::OutputKind::Tar { .. }
-            ) {
-                spec.annotations.extend(annotations.iter().cloned());
-            }
-            Ok((raw, spec))
+            Ok(Output {
+                raw: raw.clone(),
+                spec: OutputSpec::parse(raw)?,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    // `--push` alone of an image with layers only in an imported cache:
-    // pushed without fetching them, not named locally.
-    let pushed_lazily =
-        args.push && args.outputs.is_empty() && super::build_cache::unfetched(store, &result)? > 0;
-    if !pushed_lazily && (!args.tags.is_empty() || !args.outputs.is_empty()) {
-        super::build_cache::fetch_layers(store, &result)?;
-    }
-    // The image this build makes: its layers compressed once, as
-    // BuildKit's exporter does (gzip, or the first image output's
-    // `compression=`). Every name, output, push, printed digest, iidfile
-    // and metadata file is this one manifest; the uncompressed layers stay
-    // the store's snapshot form (and a second compression is a memo hit).
-    let (to, level) = image_compression(outputs.iter().map(|(_, s)| s));
-    let manifest = hoist_engine::export::recompress::recompress_layers(
-        store,
-        &result.manifest,
-        super::export::layer_compression(to),
-        level,
-        false,
-    )?;
-    // Annotations on the manifest: this one image's, so every name,
-    // output and printed digest is the annotated manifest.
-    let all_annotations: Vec<_> = annotations
-        .iter()
-        .chain(outputs.iter().flat_map(|(_, s)| s.annotations.iter()))
-        .cloned()
-        .collect();
-    let (manifest, _, descriptor_annotations) =
-        super::annotations::apply(store, manifest, &all_annotations)?;
-    let digest = manifest.digest().clone();
-    if pushed_lazily {
-        super::build_cache::push_lazily(store, &client, &manifest, &args.tags, quiet)?;
-    }
-    let mut names = Vec::new();
-    for t in args.tags.iter().filter(|_| !pushed_lazily) {
-        let full = super::images::store_name(t)?;
-        store.set_ref(&full, &digest, Some(media_types::OCI_MANIFEST))?;
-        names.push(full);
-    }
-    let image_ref = names.first().cloned().unwrap_or_else(|| digest.to_string());
-    for (raw, spec) in &outputs {
-        super::export::run(store, &image_ref, spec, &args.registry)
-            .with_context(|| format!("exporting to {raw}"))?;
-    }
-    if args.push && !pushed_lazily {
-        for name in &names {
-            let mut spec = OutputSpec::parse(&format!("type=image,name={name},push=true"))?;
-            (spec.compression, spec.compression_level) = (Some(to), level);
-            super::export::run(store, &image_ref, &spec, &args.registry)?;
-            if !quiet {
-                eprintln!("pushing manifest for {name}@{digest} done");
-            }
+    let request = BuildRequest {
+        options: opts,
+        dockerfile: df,
+        tags: args.tags.clone(),
+        outputs,
+        annotations,
+        push: args.push,
+        pull: args.pull,
+        cache_from,
+        cache_to,
+        default_compression: crate::config_file::output_compression(),
+        archive_epoch: super::archive::source_date_epoch(),
+    };
+    let progress_mode = if args.quiet {
+        "quiet"
+    } else {
+        args.progress.as_str()
+    };
+    let view = super::progress::View::new(progress_mode, args.explain)?;
+    let front = Front {
+        view: &view,
+        mode: progress_mode,
+        src: &src,
+        // rawjson's stream carries nothing but JSON: no chatter about
+        // caches and pushes (the build's own lines are its vertexes).
+        quiet: args.quiet || args.progress == "rawjson",
+        found: std::sync::Mutex::new(Vec::new()),
+    };
+    let result = match hoist_engine::request::build(store, &client, request, &front) {
+        Ok(result) => result,
+        Err(RequestError::Build(e)) => {
+            view.finish(Some(&e));
+            front.warn();
+            return Err(located(&src, e));
         }
-    }
-    super::build_cache::export_all(store, &client, &cache_exports, &result, quiet)?;
+        Err(e) => return Err(e.into()),
+    };
+    let digest = result.digest();
     if let Some(path) = &args.iidfile {
         std::fs::write(path, digest.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.metadata_file {
-        let mut meta = serde_json::json!({
-            "containerimage.digest": digest.to_string(),
-            "containerimage.config.digest": result.config.digest().to_string(),
-            "containerimage.descriptor": serde_json::to_value({
-                let mut d = manifest.descriptor(media_types::OCI_MANIFEST);
-                d.annotations.extend(descriptor_annotations);
-                d
-            })?,
-        });
-        if !names.is_empty() {
-            meta["image.name"] = serde_json::Value::String(names.join(","));
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(&meta)?)
+        std::fs::write(path, serde_json::to_vec_pretty(&result.metadata)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.quiet {
@@ -563,58 +407,11 @@ pub fn run(store: &Store, mut args: BuildArgs) -> Result<()> {
             "writing image {digest} done ({} steps run, {} cached)",
             result.executed, result.cached
         )];
-        lines.extend(names.iter().map(|n| format!("naming to {n} done")));
-        lines.extend(super::build_cache::summary(&opts.cache_from, &result));
+        lines.extend(result.names.iter().map(|n| format!("naming to {n} done")));
+        lines.extend(super::build_cache::summary(&result));
         view.summary(&lines);
     }
     Ok(())
-}
-
-/// buildx's `--secret`: `id=ID[,type=file|env][,src=FILE|,env=VAR]`; with
-/// neither source, the variable named ID if set, else the file ID.
-fn parse_secret(spec: &str) -> Result<(String, hoist_engine::executor::Secret)> {
-    use hoist_engine::executor::Secret;
-    let (mut id, mut kind, mut src, mut env) = (None, None, None, None);
-    for field in spec.split(',') {
-        let (k, v) = field.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("invalid --secret {spec:?}: {field:?} is not key=value")
-        })?;
-        match k.trim().to_lowercase().as_str() {
-            "id" => id = Some(v.to_string()),
-            "type" => kind = Some(v.to_string()),
-            "src" | "source" => src = Some(v.to_string()),
-            "env" => env = Some(v.to_string()),
-            other => anyhow::bail!("invalid --secret {spec:?}: unexpected key {other:?}"),
-        }
-    }
-    let id = id
-        .or_else(|| src.clone())
-        .or_else(|| env.clone())
-        .ok_or_else(|| anyhow::anyhow!("invalid --secret {spec:?}: no id"))?;
-    let secret = match (kind.as_deref(), src, env) {
-        (_, Some(src), _) => Secret::File(src.into()),
-        (_, None, Some(env)) => Secret::Env(env),
-        (Some("env"), None, None) => Secret::Env(id.clone()),
-        (Some("file"), None, None) => Secret::File(id.clone().into()),
-        (None, None, None) if std::env::var_os(&id).is_some() => Secret::Env(id.clone()),
-        (None, None, None) => Secret::File(id.clone().into()),
-        (Some(other), ..) => anyhow::bail!("invalid --secret {spec:?}: unknown type {other:?}"),
-    };
-    Ok((id, secret))
-}
-
-/// `--ssh default` (the agent in $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`.
-fn parse_ssh(spec: &str) -> Result<(String, PathBuf)> {
-    let (id, path) = match spec.split_once('=') {
-        Some((id, path)) => (id.to_string(), PathBuf::from(path)),
-        None => {
-            let sock = std::env::var_os("SSH_AUTH_SOCK").ok_or_else(|| {
-                anyhow::anyhow!("--ssh {spec}: SSH_AUTH_SOCK is not set (give ID=SOCKET)")
-            })?;
-            (spec.to_string(), PathBuf::from(sock))
-        }
-    };
-    Ok((id, path))
 }
 
 static CANCELLED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -650,90 +447,6 @@ fn cancel_on_signals(cancel: hoist_engine::ops::run::Cancel) -> Result<()> {
     Ok(())
 }
 
-/// Docker's byte sizes: `1024`, `512k`, `64m`, `2g` (binary units; a
-/// trailing `b` allowed).
-fn parse_bytes(flag: &str, v: &str) -> Result<u64> {
-    let s = v.trim().to_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last() {
-        Some('k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('m') => (&s[..s.len() - 1], 1 << 20),
-        Some('g') => (&s[..s.len() - 1], 1 << 30),
-        Some('t') => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid {flag} {v:?}: expected a size such as 512m"))?;
-    Ok((n * mult as f64) as u64)
-}
-
-/// `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; `-1` is unlimited).
-fn parse_ulimit(spec: &str) -> Result<hoist_engine::executor::RunUlimit> {
-    let bad = || anyhow::anyhow!("invalid --ulimit {spec:?}: expected NAME=SOFT[:HARD]");
-    let (name, limits) = spec.split_once('=').ok_or_else(bad)?;
-    let num = |v: &str| -> Result<u64> {
-        if v == "-1" {
-            return Ok(u64::MAX);
-        }
-        v.parse().map_err(|_| bad())
-    };
-    let (soft, hard) = match limits.split_once(':') {
-        Some((s, h)) => (num(s)?, num(h)?),
-        None => (num(limits)?, num(limits)?),
-    };
-    Ok(hoist_engine::executor::RunUlimit {
-        name: name.to_string(),
-        soft,
-        hard,
-    })
-}
-
-/// `SOURCE_DATE_EPOCH` as BuildKit resolves it (`getBuildArgValue`): a
-/// `--build-arg` (an empty one disables it), else the environment (as
-/// buildx passes it), else a global `ARG SOURCE_DATE_EPOCH=…` default. Not
-/// a whole number of seconds: `invalid SOURCE_DATE_EPOCH: VALUE`. The
-/// value is set back as the build arg (`setBuildArgValue`), so a stage's
-/// `ARG SOURCE_DATE_EPOCH` sees it.
-fn source_date_epoch(
-    df: &hoist_dockerfile::Dockerfile,
-    front: &mut hoist_dockerfile::BuildOptions,
-    at: &dyn Fn(hoist_dockerfile::Error) -> anyhow::Error,
-) -> Result<Option<i64>> {
-    const KEY: &str = "SOURCE_DATE_EPOCH";
-    let given = match front.build_args.get(KEY) {
-        Some(v) => Some(v.clone()),
-        None => std::env::var(KEY).ok().filter(|v| !v.is_empty()),
-    };
-    let (value, declared) = match given {
-        Some(v) => (v, None),
-        None => {
-            let globals = hoist_dockerfile::GlobalScope::new(df, front).map_err(at)?;
-            let Some(v) = globals.get(KEY) else {
-                return Ok(None);
-            };
-            // The global `ARG` that gave it, for the error's line.
-            let line = df.global_args.iter().rev().find(|ins| {
-                matches!(&ins.command, hoist_dockerfile::Command::Arg { args }
-                    if args.iter().any(|a| a.key == KEY))
-            });
-            (v.to_string(), line.map(|ins| ins.span.start))
-        }
-    };
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let Ok(epoch) = value.parse::<i64>() else {
-        let message = format!("invalid {KEY}: {value}");
-        return Err(match declared {
-            Some(pos) => at(hoist_dockerfile::Error::new(message, pos)),
-            None => anyhow::anyhow!(message),
-        });
-    };
-    front.build_args.insert(KEY.into(), epoch.to_string());
-    Ok(Some(epoch))
-}
-
 /// A build error with its place in the Dockerfile: `file:line:col` and the
 /// source line for the front end's, `file:line` for a step's.
 pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError) -> anyhow::Error {
@@ -754,20 +467,4 @@ pub fn located(src: &super::input::Source, e: hoist_engine::executor::BuildError
         }
         e => anyhow::Error::new(e),
     }
-}
-
-/// `--build-context NAME=VALUE`s, names lower-cased (as buildx).
-pub fn named_contexts(
-    list: &[String],
-) -> Result<BTreeMap<String, hoist_engine::executor::NamedContext>> {
-    list.iter()
-        .map(|c| {
-            let (name, value) = c.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!("invalid --build-context {c:?}: expected NAME=VALUE")
-            })?;
-            let value =
-                hoist_engine::executor::NamedContext::parse(value).map_err(anyhow::Error::msg)?;
-            Ok((name.to_lowercase(), value))
-        })
-        .collect()
 }

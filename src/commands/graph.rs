@@ -123,7 +123,7 @@ fn steps(
         always_pull: false,
         lazy: true,
     };
-    let named = super::build::named_contexts(&args.build_contexts)?;
+    let named = super::build_flags::named_contexts(&args.build_contexts)?;
     let opts = hoist_engine::plan::PlanOptions {
         front,
         named_contexts: &named,

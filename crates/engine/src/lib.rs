@@ -31,6 +31,7 @@ pub mod ops;
 pub mod plan;
 pub mod reference;
 pub mod registry;
+pub mod request;
 pub mod runtime;
 pub mod solve;
 pub mod store;
