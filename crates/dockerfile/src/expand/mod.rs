@@ -179,7 +179,7 @@ impl ShellLex {
         outcome
             .result
             .map(|(_, words)| words)
-            .map_err(|message| ExpandError { message })
+
     }
 
     /// Like [`process_word`](Self::process_word), also returning the names of
@@ -203,7 +203,7 @@ impl ShellLex {
                 used: outcome.used,
                 unmatched: outcome.unmatched,
             }),
-            Err(message) => Err(ExpandError { message }),
+            Err(e) => Err(e),
         }
     }
 }
