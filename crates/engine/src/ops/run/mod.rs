@@ -29,7 +29,7 @@ mod network;
 pub mod snapshotter;
 
 pub use cancel::Cancel;
-pub use extra_host::ExtraHost;
+pub use extra_host::{ExtraHost, ExtraHostError, ExtraHostProblem};
 pub use isolation::Probe;
 pub use network::STACK_ENV;
 pub use snapshotter::{
