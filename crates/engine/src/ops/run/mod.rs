@@ -199,7 +199,7 @@ fn run_on<S: Snapshotter>(
     };
     let (network, stack) =
         network::resolve(req.probe.network(), req.network, plan.namespaces, on_line)
-            .map_err(RunError::Sandbox)?;
+            .map_err(|e| RunError::Sandbox(e.to_string()))?;
     if req.security == hoist_sandbox::Security::Insecure {
         on_line("RUN --security=insecure: no seccomp filter, every capability");
     }
