@@ -15,17 +15,17 @@ use std::path::{Path, PathBuf};
 /// Files still allowed some `Result<_, String>`, and how many. Each is a
 /// conversion not done yet, not a rule: shrink this list, never grow it.
 const ALLOWED: &[(&str, usize)] = &[
-    // The executor and the plan: BuildError is being reshaped there.
+    // The executor: BuildError is being reshaped there (issue 13 left it
+    // to the lead); `--allow` entitlements and `--build-context` values.
     ("crates/engine/src/executor/entitlement.rs", 3),
     ("crates/engine/src/executor/mod.rs", 1),
-    // Not converted yet (issue 13).
-    ("crates/engine/src/ops/run/isolation.rs", 2),
-    ("crates/sandbox/src/cgroup.rs", 1),
-    ("crates/sandbox/src/idmap.rs", 2),
-    ("crates/sandbox/src/isolation.rs", 11),
+    // The isolation probe's answer crosses a process boundary as JSON
+    // (`ProbeReport`, `Facts`: one `Result<(), String>` per fact, the plan
+    // or why not): a typed error there needs a serde-able error type, and
+    // the engine keeps the decoded `Result<Plan, String>` per build.
+    ("crates/engine/src/ops/run/isolation.rs", 1),
+    ("crates/sandbox/src/isolation.rs", 10),
     ("crates/sandbox/src/probe.rs", 9),
-    ("crates/sandbox/src/rootless.rs", 1),
-    ("crates/sandbox/src/seccomp.rs", 6),
 ];
 
 fn root() -> PathBuf {

@@ -6,12 +6,12 @@
 use serde::Serialize;
 
 use crate::ast::{Node, Span};
+use crate::duration::DurationError;
 use crate::duration::parse_interval;
 use crate::error::{Error, Result};
-use crate::flags::{FlagKind, Flags};
 use crate::expand::ExpandError;
-use crate::duration::DurationError;
 use crate::flags::FlagError;
+use crate::flags::{FlagKind, Flags};
 use crate::mount::{Mount, MountError, parse_mount};
 
 /// One instruction with where it came from.

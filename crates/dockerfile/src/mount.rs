@@ -251,25 +251,10 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                 })
             }
             "mode" => {
-                m.mode = Some(
-                    u32::from_str_radix(&value, 8)
-                        .map_err(|_| number("mode", &value))?,
-                )
+                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| number("mode", &value))?)
             }
-            "uid" => {
-                m.uid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| number("uid", &value))?,
-                )
-            }
-            "gid" => {
-                m.gid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| number("gid", &value))?,
-                )
-            }
+            "uid" => m.uid = Some(value.parse().map_err(|_| number("uid", &value))?),
+            "gid" => m.gid = Some(value.parse().map_err(|_| number("gid", &value))?),
             "env" => m.env = Some(value),
             _ => {
                 return Err(MountError::UnknownKey {
@@ -446,8 +431,7 @@ const MOUNT_KEYS: &[&str] = &[
 
 /// The option close to `given`, for BuildKit's `suggest.WrapError`.
 fn suggestion(given: &str, options: &[&str]) -> Option<String> {
-    crate::flags::suggest(given, options.iter().copied().filter(|o| *o != given))
-        .map(str::to_owned)
+    crate::flags::suggest(given, options.iter().copied().filter(|o| *o != given)).map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -81,18 +81,21 @@ impl fmt::Display for Mode {
     }
 }
 
-impl FromStr for Mode {
-    type Err = String;
+/// An `--isolation` value that names no mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown isolation {0:?} (auto, oci, rootless or chroot)")]
+pub struct UnknownMode(pub String);
 
-    fn from_str(s: &str) -> Result<Mode, String> {
+impl FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Mode, UnknownMode> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" | "" => Ok(Mode::Auto),
             "oci" => Ok(Mode::Oci),
             "rootless" => Ok(Mode::Rootless),
             "chroot" => Ok(Mode::Chroot),
-            _ => Err(format!(
-                "unknown isolation {s:?} (auto, oci, rootless or chroot)"
-            )),
+            _ => Err(UnknownMode(s.to_owned())),
         }
     }
 }

@@ -261,7 +261,7 @@ fn modes_parse_by_buildahs_names() {
         assert_eq!(text.parse::<Mode>(), Ok(mode));
         assert_eq!(mode.to_string().parse::<Mode>(), Ok(mode));
     }
-    let err = "namespaces".parse::<Mode>().unwrap_err();
+    let err = "namespaces".parse::<Mode>().unwrap_err().to_string();
     assert!(err.contains("auto, oci, rootless or chroot"), "{err}");
 }
 

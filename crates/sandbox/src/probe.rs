@@ -100,12 +100,15 @@ pub(crate) fn probe_main(spec_path: &Path) -> i32 {
             .map_err(err);
         // The filter depends on the capabilities the plan leaves a step.
         if let Ok(p) = decide(spec.mode, &facts) {
-            facts.seccomp = crate::seccomp::compile_for(&p).and_then(|hex| {
-                let program = crate::seccomp::Program::from_hex(&hex)?;
-                program.load(nnp()).map_err(err)?;
-                filter = Some(hex);
-                Ok(())
-            });
+            facts.seccomp = crate::seccomp::compile_for(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|hex| {
+                    let program =
+                        crate::seccomp::Program::from_hex(&hex).map_err(|e| e.to_string())?;
+                    program.load(nnp()).map_err(err)?;
+                    filter = Some(hex);
+                    Ok(())
+                });
         }
         plan = decide(spec.mode, &facts);
     }

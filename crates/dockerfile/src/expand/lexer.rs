@@ -547,7 +547,6 @@ fn is_special_param(c: char) -> bool {
     matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0')
 }
 
-
 /// The `${name?word}` error: `word` if given, else the default text.
 fn required(name: &str, word: &str, default: &str) -> WordError {
     let message = if word.is_empty() { default } else { word };

@@ -176,10 +176,7 @@ impl ShellLex {
         env: &(impl Lookup + ?Sized),
     ) -> Result<Vec<String>, ExpandError> {
         let outcome = lexer::run(self, word, env);
-        outcome
-            .result
-            .map(|(_, words)| words)
-
+        outcome.result.map(|(_, words)| words)
     }
 
     /// Like [`process_word`](Self::process_word), also returning the names of

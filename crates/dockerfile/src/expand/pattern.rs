@@ -403,7 +403,12 @@ mod tests {
         super::trim_suffix(value, pattern, longest, &mut Budget::default())
     }
 
-    fn replace(value: &str, pattern: &str, replacement: &str, all: bool) -> Result<String, PatternError> {
+    fn replace(
+        value: &str,
+        pattern: &str,
+        replacement: &str,
+        all: bool,
+    ) -> Result<String, PatternError> {
         super::replace(value, pattern, replacement, all, &mut Budget::default())
     }
 
@@ -422,7 +427,9 @@ mod tests {
     fn replacement_output_is_bounded() {
         let value = "a".repeat(1 << 10);
         let replacement = "b".repeat(2 << 10);
-        let err = replace(&value, "a", &replacement, true).unwrap_err().to_string();
+        let err = replace(&value, "a", &replacement, true)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "expanded word is longer than 1 MiB (the limit)");
         assert_eq!(replace(&value[..4], "a", "bb", true).unwrap(), "bbbbbbbb");
     }

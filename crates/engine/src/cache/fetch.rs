@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::Compression;
+use crate::layer::LayerError;
 use crate::reference::Repository;
 use crate::registry::{BlobRef, Client};
-use crate::layer::LayerError;
 use crate::store::{BlobFetcher, FetchError, Store, StoreError};
 use crate::transfer::TransferError;
 
@@ -194,9 +194,9 @@ impl CacheFetcher {
         let writer = store.blob_writer()?;
         let (_, writer) = crate::layer::recompress(reader, from, Compression::None, None, writer)
             .map_err(|source| CacheFetchError::Unpack {
-                digest: blob.digest.clone(),
-                source,
-            })?;
+            digest: blob.digest.clone(),
+            source,
+        })?;
         writer
             .commit(Some(digest), Some(size))
             .map_err(|source| CacheFetchError::Unpacked {

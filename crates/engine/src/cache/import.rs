@@ -10,12 +10,12 @@ use super::fetch::{CacheFetcher, Origin};
 use super::format::{self, CacheConfig, StepRecord};
 use super::spec::{CacheSpec, Location};
 use crate::digest::Digest;
+use crate::image::ImageError;
 use crate::image::{AnyManifest, Descriptor, Manifest, Platform, Raw};
 use crate::reference::Reference;
-use crate::registry::{BlobRef, Client, Progress};
-use crate::image::ImageError;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
+use crate::registry::{BlobRef, Client, Progress};
 use crate::store::Store;
 
 /// Why a cache could not be imported (after `importing cache NAME: `).

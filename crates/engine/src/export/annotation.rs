@@ -85,8 +85,9 @@ pub fn parse_flag(spec: &str) -> Result<Vec<Annotation>, AnnotationError> {
     }
     let typed = match types {
         None => vec![(Kind::Manifest, None)],
-        Some(t) => types_and_platform(t)
-            .ok_or_else(|| AnnotationError::TypeList(spec.to_owned()))??,
+        Some(t) => {
+            types_and_platform(t).ok_or_else(|| AnnotationError::TypeList(spec.to_owned()))??
+        }
     };
     Ok(typed
         .into_iter()

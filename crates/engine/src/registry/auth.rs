@@ -106,8 +106,7 @@ pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, TokenAnswerErro
         #[serde(default)]
         expires_in: u64,
     }
-    let answer: Answer =
-        serde_json::from_slice(body).map_err(TokenAnswerError::Json)?;
+    let answer: Answer = serde_json::from_slice(body).map_err(TokenAnswerError::Json)?;
     let value = if answer.access_token.is_empty() {
         answer.token
     } else {

@@ -52,9 +52,7 @@ pub(crate) enum ModeSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChmodError {
     /// A number that is not octal or above `07777`.
-    #[error(
-        "invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777"
-    )]
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
     NotOctal(String),
     /// A symbolic mode that does not parse.
     #[error("invalid chmod parameter: '{0}': invalid syntax")]

@@ -106,12 +106,13 @@ impl Probe {
 /// Without a probe (`RunRequest::isolation` `None`): every namespace and
 /// Docker's seccomp profile, compiled once per process.
 pub(super) fn default_plan() -> Result<(Plan, Option<String>), RunError> {
-    static FILTER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    type Compiled = Result<String, Arc<hoist_sandbox::seccomp::SeccompError>>;
+    static FILTER: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
     let plan = Plan::default();
     let filter = FILTER
-        .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan))
+        .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan).map_err(Arc::new))
         .clone()
-        .map_err(RunError::Sandbox)?;
+        .map_err(|e| RunError::Sandbox(e.to_string()))?;
     Ok((plan, Some(filter)))
 }
 
