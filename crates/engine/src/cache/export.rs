@@ -133,7 +133,7 @@ pub fn export(
 ) -> Result<ExportReport, CacheError> {
     let fail = |source: ExportError| CacheError::Export {
         cache: spec.describe(),
-        source,
+        source: Box::new(source),
     };
     let _lease = store.lease().map_err(|e| fail(e.into()))?;
     let built = build(store, spec, cache).map_err(fail)?;

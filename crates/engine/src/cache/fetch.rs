@@ -47,7 +47,7 @@ pub enum CacheFetchError {
     Registry {
         repo: String,
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
     /// A compressed layer to unpack whose media type is no layer's.
     #[error("{0} is not a layer blob")]
@@ -170,7 +170,7 @@ impl CacheFetcher {
                 )
                 .map_err(|source| CacheFetchError::Registry {
                     repo: repo.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
         }

@@ -146,13 +146,13 @@ pub fn import(
         Location::Registry(r) => {
             let reference = Reference::parse(r).map_err(|e| CacheError::Import {
                 cache: name.clone(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
             let (config, blobs) =
                 crate::runtime::block_on(runtime, from_registry(client, &reference, platform))
                     .map_err(|source| CacheError::Import {
                         cache: name.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
             let origin = Origin::Registry {
                 client: client.clone(),
@@ -165,14 +165,14 @@ pub fn import(
             let (config, blobs) =
                 from_layout(dir, platform).map_err(|source| CacheError::Import {
                     cache: name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             (config, blobs, Origin::Layout(dir.clone()))
         }
         Location::Inline => {
             return Err(CacheError::Import {
                 cache: name,
-                source: ImportError::InlineSource,
+                source: Box::new(ImportError::InlineSource),
             });
         }
     };

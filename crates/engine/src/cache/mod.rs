@@ -23,12 +23,12 @@ pub enum CacheError {
     Import {
         cache: String,
         #[source]
-        source: import::ImportError,
+        source: Box<import::ImportError>,
     },
     #[error("exporting cache {cache}: {source}")]
     Export {
         cache: String,
         #[source]
-        source: export::ExportError,
+        source: Box<export::ExportError>,
     },
 }
