@@ -112,7 +112,7 @@ pub(super) fn default_plan() -> Result<(Plan, Option<String>), RunError> {
     let filter = FILTER
         .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan).map_err(Arc::new))
         .clone()
-        .map_err(|e| RunError::Sandbox(e.to_string()))?;
+        .map_err(RunError::Seccomp)?;
     Ok((plan, Some(filter)))
 }
 

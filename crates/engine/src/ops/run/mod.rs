@@ -143,6 +143,13 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// `HOIST_NETWORK_STACK` names a stack that cannot serve.
+    #[error("sandbox: {0}")]
+    NetworkStack(#[source] network::StackError),
+    /// Docker's seccomp profile could not be compiled for this host (once
+    /// per process, hence shared).
+    #[error("sandbox: {0}")]
+    Seccomp(#[source] std::sync::Arc<hoist_sandbox::seccomp::SeccompError>),
     /// The `--isolation` asked cannot be had here (why, and what would do).
     #[error("{0}")]
     Isolation(String),
@@ -199,7 +206,7 @@ fn run_on<S: Snapshotter>(
     };
     let (network, stack) =
         network::resolve(req.probe.network(), req.network, plan.namespaces, on_line)
-            .map_err(|e| RunError::Sandbox(e.to_string()))?;
+            .map_err(RunError::NetworkStack)?;
     if req.security == hoist_sandbox::Security::Insecure {
         on_line("RUN --security=insecure: no seccomp filter, every capability");
     }
