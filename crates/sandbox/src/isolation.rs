@@ -233,35 +233,117 @@ impl Default for Facts {
 
 const DOCS: &str = "see docs/rootless.md";
 
+/// Why an isolation mode cannot be had on this host (what [`decide`]
+/// refuses), saying what would do. Serialized: it crosses from the probe
+/// process to the engine in [`crate::probe::ProbeReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Unavailable {
+    /// `oci` asked of hoist in a user namespace of its own.
+    #[error(
+        "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs as root \
+         of its own user namespace ({kind}: {map}) because it was started by an ordinary user or \
+         without CAP_SYS_ADMIN: use --isolation=rootless or auto"
+    )]
+    OciInOwnUserNs { kind: String, map: String },
+    /// `oci` asked of an ordinary user who cannot make a user namespace.
+    #[error(
+        "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs as uid \
+         {uid} without it (and making a user namespace was refused: {why})"
+    )]
+    OciWithoutCaps { uid: u32, why: String },
+    /// `rootless` asked of root with `CAP_SYS_ADMIN`.
+    #[error(
+        "--isolation=rootless is the user namespace hoist makes when an ordinary user (or root \
+         without CAP_SYS_ADMIN) starts it; this hoist runs as root with CAP_SYS_ADMIN: use \
+         --isolation=oci or auto"
+    )]
+    RootlessAsRoot,
+    /// `rootless` where a user namespace cannot be made.
+    #[error(
+        "--isolation=rootless: making a user namespace was refused ({why}); {docs} for what the \
+         host and the container engine must allow",
+        docs = DOCS
+    )]
+    RootlessRefused { why: String },
+    /// `chroot` without namespaces and without `CAP_SYS_CHROOT`.
+    #[error(
+        "--isolation=chroot without namespaces (making them was refused: {why}) needs \
+         CAP_SYS_CHROOT, which this hoist does not have"
+    )]
+    ChrootWithoutCap { why: String },
+    /// No mount namespace (any mode but `chroot`).
+    #[error(
+        "RUN needs a mount namespace, and making one was refused ({why}){}: a seccomp profile \
+         (Docker's default refuses unshare) or the kernel's settings forbid it; {} ({docs})",
+        user_refused_text(.user_refused),
+        chroot_text(*.chroot),
+        docs = DOCS
+    )]
+    NoMountNs {
+        why: String,
+        /// Why a user namespace was refused too, if it was.
+        user_refused: Option<String>,
+        /// Whether `--isolation=chroot` could run here.
+        chroot: bool,
+    },
+    /// `oci` or `rootless` without a pid namespace.
+    #[error(
+        "--isolation={mode} needs a pid namespace, and making one was refused ({why}); \
+         --isolation=auto runs steps in hoist's own"
+    )]
+    NoPidNs { mode: Mode, why: String },
+    /// `chroot` could not bind hoist's `/proc`.
+    #[error("--isolation=chroot: binding hoist's /proc failed: {why}")]
+    ChrootProc { why: String },
+    /// `oci` or `rootless` without a fresh `/proc`.
+    #[error(
+        "--isolation={mode} needs a fresh /proc, and mounting one was refused ({why}): container \
+         engines mask parts of /proc, and the kernel then refuses a new one (podman run \
+         --security-opt unmask=/proc/*, docker run --security-opt systempaths=unconfined lift \
+         the masks); --isolation=auto binds hoist's own /proc instead"
+    )]
+    NoFreshProc { mode: Mode, why: String },
+    /// Neither a fresh `/proc` nor a bind of hoist's.
+    #[error("a fresh /proc was refused ({fresh}) and binding hoist's own failed ({bound})")]
+    NoProc { fresh: String, bound: String },
+}
+
+fn user_refused_text(why: &Option<String>) -> String {
+    why.as_ref()
+        .map(|why| format!(", and making a user namespace was refused ({why})"))
+        .unwrap_or_default()
+}
+
+fn chroot_text(chroot: bool) -> &'static str {
+    if chroot {
+        "--isolation=chroot runs steps in a plain chroot without any namespace, which isolates \
+         far less"
+    } else {
+        "--isolation=chroot, a plain chroot without namespaces, would need root with \
+         CAP_SYS_CHROOT"
+    }
+}
+
 /// The plan `mode` gives on a host with `facts`, or why it cannot be had.
-pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
+pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
     match (mode, &f.user) {
         (Mode::Oci, UserNs::Own { kind, map }) => {
-            return Err(format!(
-                "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs \
-                 as root of its own user namespace ({kind}: {map}) because it was started by an \
-                 ordinary user or without CAP_SYS_ADMIN: use --isolation=rootless or auto"
-            ));
+            return Err(Unavailable::OciInOwnUserNs {
+                kind: kind.clone(),
+                map: map.clone(),
+            });
         }
         (Mode::Oci, UserNs::Refused { why, uid }) => {
-            return Err(format!(
-                "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs \
-                 as uid {uid} without it (and making a user namespace was refused: {why})"
-            ));
+            return Err(Unavailable::OciWithoutCaps {
+                uid: *uid,
+                why: why.clone(),
+            });
         }
         (Mode::Rootless, UserNs::Privileged { .. }) => {
-            return Err(
-                "--isolation=rootless is the user namespace hoist makes when an ordinary user \
-                 (or root without CAP_SYS_ADMIN) starts it; this hoist runs as root with \
-                 CAP_SYS_ADMIN: use --isolation=oci or auto"
-                    .into(),
-            );
+            return Err(Unavailable::RootlessAsRoot);
         }
         (Mode::Rootless, UserNs::Refused { why, .. }) => {
-            return Err(format!(
-                "--isolation=rootless: making a user namespace was refused ({why}); {DOCS} for \
-                 what the host and the container engine must allow"
-            ));
+            return Err(Unavailable::RootlessRefused { why: why.clone() });
         }
         _ => {}
     }
@@ -269,32 +351,20 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         Ok(()) => true,
         Err(why) if mode == Mode::Chroot => {
             if !f.chroot {
-                return Err(format!(
-                    "--isolation=chroot without namespaces (making them was refused: {why}) \
-                     needs CAP_SYS_CHROOT, which this hoist does not have"
-                ));
+                return Err(Unavailable::ChrootWithoutCap { why: why.clone() });
             }
             false
         }
         Err(why) => {
-            let user = match &f.user {
-                UserNs::Refused { why, .. } => {
-                    format!(", and making a user namespace was refused ({why})")
-                }
-                _ => String::new(),
+            let user_refused = match &f.user {
+                UserNs::Refused { why, .. } => Some(why.clone()),
+                _ => None,
             };
-            let chroot = if f.chroot {
-                "--isolation=chroot runs steps in a plain chroot without any namespace, which \
-                 isolates far less"
-            } else {
-                "--isolation=chroot, a plain chroot without namespaces, would need root with \
-                 CAP_SYS_CHROOT"
-            };
-            return Err(format!(
-                "RUN needs a mount namespace, and making one was refused ({why}){user}: a \
-                 seccomp profile (Docker's default refuses unshare) or the kernel's settings \
-                 forbid it; {chroot} ({DOCS})"
-            ));
+            return Err(Unavailable::NoMountNs {
+                why: why.clone(),
+                user_refused,
+                chroot: f.chroot,
+            });
         }
     };
     let pid_ns = match (mode, &f.pid_ns) {
@@ -302,10 +372,10 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         (_, Ok(())) => true,
         (Mode::Auto, Err(_)) => false,
         (_, Err(why)) => {
-            return Err(format!(
-                "--isolation={mode} needs a pid namespace, and making one was refused ({why}); \
-                 --isolation=auto runs steps in hoist's own"
-            ));
+            return Err(Unavailable::NoPidNs {
+                mode,
+                why: why.clone(),
+            });
         }
     };
     let proc = if !namespaces {
@@ -316,24 +386,22 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         f.bound_proc
             .clone()
             .map(|()| ProcSource::Bound)
-            .map_err(|why| format!("--isolation=chroot: binding hoist's /proc failed: {why}"))?
+            .map_err(|why| Unavailable::ChrootProc { why })?
     } else {
         match (&f.fresh_proc, &f.bound_proc) {
             (Ok(()), _) => ProcSource::Fresh,
             (Err(why), _) if mode != Mode::Auto => {
-                return Err(format!(
-                    "--isolation={mode} needs a fresh /proc, and mounting one was refused \
-                     ({why}): container engines mask parts of /proc, and the kernel then refuses \
-                     a new one (podman run --security-opt unmask=/proc/*, docker run \
-                     --security-opt systempaths=unconfined lift the masks); --isolation=auto \
-                     binds hoist's own /proc instead"
-                ));
+                return Err(Unavailable::NoFreshProc {
+                    mode,
+                    why: why.clone(),
+                });
             }
             (Err(_), Ok(())) => ProcSource::Bound,
             (Err(why), Err(bound)) => {
-                return Err(format!(
-                    "a fresh /proc was refused ({why}) and binding hoist's own failed ({bound})"
-                ));
+                return Err(Unavailable::NoProc {
+                    fresh: why.clone(),
+                    bound: bound.clone(),
+                });
             }
         }
     };

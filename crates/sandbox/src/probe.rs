@@ -31,7 +31,7 @@ use rustix::thread::UnshareFlags;
 use serde::{Deserialize, Serialize};
 
 use crate::SETUP_FAILED;
-use crate::isolation::{Facts, Mode, Plan, UserNs, decide, describe};
+use crate::isolation::{Facts, Mode, Plan, Unavailable, UserNs, decide, describe};
 
 /// The first argument that makes the `hoist` binary an isolation probe.
 pub const PROBE_ARG: &str = "__hoist-isolation";
@@ -52,7 +52,7 @@ pub struct ProbeSpec {
 pub struct ProbeReport {
     pub facts: Facts,
     /// The plan, or why the mode cannot be had.
-    pub plan: Result<Plan, String>,
+    pub plan: Result<Plan, Unavailable>,
     /// The line for the build's output (`isolation: …`), when there is a plan.
     pub line: String,
     /// Docker's default seccomp profile compiled for the plan's

@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use hoist_sandbox::isolation::{Mode, Plan};
+use hoist_sandbox::isolation::{Mode, Plan, Unavailable};
 use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
 
 use super::snapshotter::SNAPSHOTTER_ENV;
@@ -26,7 +26,7 @@ use super::{RunError, RunRequest, io};
 /// and whether a step has printed it.
 struct Decided {
     mode: Mode,
-    plan: Result<Plan, String>,
+    plan: Result<Plan, Unavailable>,
     line: String,
     printed: bool,
     /// Docker's seccomp profile compiled by the probe for the plan (hex BPF).

@@ -152,7 +152,7 @@ pub enum RunError {
     Seccomp(#[source] std::sync::Arc<hoist_sandbox::seccomp::SeccompError>),
     /// The `--isolation` asked cannot be had here (why, and what would do).
     #[error("{0}")]
-    Isolation(String),
+    Isolation(#[source] hoist_sandbox::isolation::Unavailable),
     #[error("cancelled")]
     Cancelled,
 }
