@@ -19,13 +19,6 @@ const ALLOWED: &[(&str, usize)] = &[
     // to the lead); `--allow` entitlements and `--build-context` values.
     ("crates/engine/src/executor/entitlement.rs", 3),
     ("crates/engine/src/executor/mod.rs", 1),
-    // The isolation probe's facts cross a process boundary as JSON
-    // (`Facts`: one `Result<(), String>` per fact, the kernel's answer as
-    // text, and the probe's functions that find them): typed, they need a
-    // serde-able error type for each fact. (`decide`'s `Unavailable` is
-    // one already.)
-    ("crates/sandbox/src/isolation.rs", 9),
-    ("crates/sandbox/src/probe.rs", 8),
 ];
 
 fn root() -> PathBuf {

@@ -178,23 +178,52 @@ impl Default for UserNs {
     }
 }
 
+/// The host's answer to one thing the probe tried (`unshare`, a mount,
+/// `sethostname`, loading a filter): why it was refused, as the kernel (or
+/// the probe, when it did not try) said it. Text, since it crosses from
+/// the probe process as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(transparent)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<&str> for Refused {
+    fn from(why: &str) -> Refused {
+        Refused(why.to_owned())
+    }
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused(why)
+    }
+}
+
+impl std::ops::Deref for Refused {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What the host allowed, as the probe found it. Each `Err` is the
 /// kernel's answer (or why it was not tried).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub user: UserNs,
     /// `unshare` of mount, ipc and uts namespaces.
-    pub namespaces: Result<(), String>,
+    pub namespaces: Result<(), Refused>,
     /// `unshare` of a pid namespace with them.
-    pub pid_ns: Result<(), String>,
+    pub pid_ns: Result<(), Refused>,
     /// A new proc mount (in the new pid namespace when there is one).
-    pub fresh_proc: Result<(), String>,
+    pub fresh_proc: Result<(), Refused>,
     /// A recursive bind of hoist's own `/proc`.
-    pub bound_proc: Result<(), String>,
+    pub bound_proc: Result<(), Refused>,
     /// An overlay mount in the store's `tmp/`.
-    pub overlay: Result<(), String>,
+    pub overlay: Result<(), Refused>,
     /// `sethostname` in the new uts namespace.
-    pub hostname: Result<(), String>,
+    pub hostname: Result<(), Refused>,
     /// `CAP_SYS_CHROOT` (a chroot without namespaces needs it).
     pub chroot: bool,
     /// `mknod` of a character device works (for `/dev` without mounts).
@@ -202,13 +231,13 @@ pub struct Facts {
     /// Loading Docker's default seccomp filter (a container engine's own
     /// profile may refuse `seccomp`/`prctl`, or the kernel lack filters).
     #[serde(default = "ok")]
-    pub seccomp: Result<(), String>,
+    pub seccomp: Result<(), Refused>,
     /// A Landlock domain scoping signals (Linux 6.12, Landlock enabled).
     #[serde(default = "ok")]
-    pub signal_scope: Result<(), String>,
+    pub signal_scope: Result<(), Refused>,
 }
 
-fn ok() -> Result<(), String> {
+fn ok() -> Result<(), Refused> {
     Ok(())
 }
 
@@ -351,7 +380,9 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
         Ok(()) => true,
         Err(why) if mode == Mode::Chroot => {
             if !f.chroot {
-                return Err(Unavailable::ChrootWithoutCap { why: why.clone() });
+                return Err(Unavailable::ChrootWithoutCap {
+                    why: why.to_string(),
+                });
             }
             false
         }
@@ -361,7 +392,7 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
                 _ => None,
             };
             return Err(Unavailable::NoMountNs {
-                why: why.clone(),
+                why: why.to_string(),
                 user_refused,
                 chroot: f.chroot,
             });
@@ -374,7 +405,7 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
         (_, Err(why)) => {
             return Err(Unavailable::NoPidNs {
                 mode,
-                why: why.clone(),
+                why: why.to_string(),
             });
         }
     };
@@ -386,21 +417,21 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
         f.bound_proc
             .clone()
             .map(|()| ProcSource::Bound)
-            .map_err(|why| Unavailable::ChrootProc { why })?
+            .map_err(|why| Unavailable::ChrootProc { why: why.0 })?
     } else {
         match (&f.fresh_proc, &f.bound_proc) {
             (Ok(()), _) => ProcSource::Fresh,
             (Err(why), _) if mode != Mode::Auto => {
                 return Err(Unavailable::NoFreshProc {
                     mode,
-                    why: why.clone(),
+                    why: why.to_string(),
                 });
             }
             (Err(_), Ok(())) => ProcSource::Bound,
             (Err(why), Err(bound)) => {
                 return Err(Unavailable::NoProc {
-                    fresh: why.clone(),
-                    bound: bound.clone(),
+                    fresh: why.to_string(),
+                    bound: bound.to_string(),
                 });
             }
         }

@@ -7,7 +7,7 @@ use super::*;
 
 const EPERM: &str = "Operation not permitted (os error 1)";
 
-fn refused() -> Result<(), String> {
+fn refused() -> Result<(), Refused> {
     Err(EPERM.into())
 }
 
@@ -30,7 +30,7 @@ fn podman_user() -> Facts {
 /// Root of a Docker container under the default seccomp profile: no user
 /// namespace, no mount namespace; CAP_SYS_CHROOT and CAP_MKNOD.
 fn docker_root() -> Facts {
-    let no = Err("no mount namespace".to_string());
+    let no = Err(Refused::from("no mount namespace"));
     Facts {
         user: UserNs::Refused {
             why: EPERM.into(),
