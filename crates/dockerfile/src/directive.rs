@@ -39,7 +39,7 @@ impl DirectiveParser {
     /// Looks at one line (its line ending removed). Returns the directive it
     /// holds, `None` when it holds none (which ends scanning), or an error
     /// message for a repeated directive.
-    pub fn parse_line(&mut self, line: &str) -> Result<Option<Directive>, String> {
+    pub fn parse_line(&mut self, line: &str) -> Result<Option<Directive>, DirectiveError> {
         if self.done {
             return Ok(None);
         }
@@ -57,7 +57,7 @@ impl DirectiveParser {
             return Ok(None);
         }
         if self.seen.contains(&name) {
-            return Err(format!("only one {name} parser directive can be used"));
+            return Err(DirectiveError::Repeated(name));
         }
         self.seen.push(name.clone());
         Ok(Some(Directive {
@@ -96,14 +96,23 @@ fn is_re_space(c: char) -> bool {
 }
 
 /// The escape character a `# escape=` value selects, or BuildKit's error.
-pub fn escape_token(value: &str) -> Result<char, String> {
+pub fn escape_token(value: &str) -> Result<char, DirectiveError> {
     match value {
         "`" => Ok('`'),
         "\\" => Ok('\\'),
-        _ => Err(format!(
-            "invalid escape token '{value}' does not match ` or \\"
-        )),
+        _ => Err(DirectiveError::EscapeToken(value.to_owned())),
     }
+}
+
+/// A parser directive BuildKit refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectiveError {
+    /// The same directive twice.
+    #[error("only one {0} parser directive can be used")]
+    Repeated(String),
+    /// `# escape=` of neither `` ` `` nor `\`.
+    #[error("invalid escape token '{0}' does not match ` or \\")]
+    EscapeToken(String),
 }
 
 /// Whether a `# syntax=` value names the official Dockerfile front end
@@ -175,7 +184,7 @@ mod tests {
         let mut p = DirectiveParser::new();
         assert!(p.parse_line("# escape=\\").is_ok());
         assert_eq!(
-            p.parse_line("# ESCAPE=`"),
+            p.parse_line("# ESCAPE=`").map_err(|e| e.to_string()),
             Err("only one escape parser directive can be used".to_string())
         );
     }

@@ -1,8 +1,31 @@
 //! Go's `time.ParseDuration`, for `HEALTHCHECK` intervals (`1m30s`, `500ms`).
 
+/// A duration Go's `time.ParseDuration` (or BuildKit's interval check)
+/// refuses, in their words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a duration, or out of range.
+    #[error("time: invalid duration {0:?}")]
+    Invalid(String),
+    /// A number without a unit.
+    #[error("time: missing unit in duration {0:?}")]
+    MissingUnit(String),
+    /// A unit Go does not know.
+    #[error("time: unknown unit {unit:?} in duration {duration:?}")]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole duration.
+        duration: String,
+    },
+    /// A `HEALTHCHECK` interval under a millisecond.
+    #[error("Interval {0:?} cannot be less than 1ms")]
+    TooShort(String),
+}
+
 /// Parse a Go duration into nanoseconds (negative values allowed).
-pub fn parse_go_duration(s: &str) -> Result<i128, String> {
-    let bad = || format!("time: invalid duration {s:?}");
+pub fn parse_go_duration(s: &str) -> Result<i128, DurationError> {
+    let bad = || DurationError::Invalid(s.to_owned());
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -36,8 +59,13 @@ pub fn parse_go_duration(s: &str) -> Result<i128, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => return Err(format!("time: missing unit in duration {s:?}")),
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
+            "" => return Err(DurationError::MissingUnit(s.to_owned())),
+            _ => {
+                return Err(DurationError::UnknownUnit {
+                    unit: unit.to_owned(),
+                    duration: s.to_owned(),
+                });
+            }
         };
         let (int, frac) = num.split_once('.').unwrap_or((num, ""));
         let int: i128 = if int.is_empty() {
@@ -61,7 +89,7 @@ pub fn parse_go_duration(s: &str) -> Result<i128, String> {
 
 /// A `HEALTHCHECK` interval flag: empty or zero is 0 (inherit); anything
 /// else must be at least 1ms.
-pub fn parse_interval(flag: &str, value: &str) -> Result<u64, String> {
+pub fn parse_interval(flag: &str, value: &str) -> Result<u64, DurationError> {
     if value.is_empty() {
         return Ok(0);
     }
@@ -70,9 +98,9 @@ pub fn parse_interval(flag: &str, value: &str) -> Result<u64, String> {
         return Ok(0);
     }
     if ns < 1_000_000 {
-        return Err(format!("Interval {flag:?} cannot be less than 1ms"));
+        return Err(DurationError::TooShort(flag.to_owned()));
     }
-    u64::try_from(ns).map_err(|_| format!("time: invalid duration {value:?}"))
+    u64::try_from(ns).map_err(|_| DurationError::Invalid(value.to_owned()))
 }
 
 #[cfg(test)]

@@ -15,6 +15,47 @@ pub enum FlagKind {
     Strings,
 }
 
+/// An instruction's flag BuildKit refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    /// A flag word without its `--`.
+    #[error("arg should start with -- : {0}")]
+    NoDashes(String),
+    /// A flag the instruction does not take.
+    #[error("unknown flag: --{name} for {instruction}{}", did_you_mean(.suggestion))]
+    Unknown {
+        /// The flag's name.
+        name: String,
+        /// The instruction, upper-cased.
+        instruction: String,
+        /// The nearest flag it takes.
+        suggestion: Option<String>,
+    },
+    /// A flag given twice that is not repeatable.
+    #[error("duplicate flag specified: --{0}")]
+    Duplicate(String),
+    /// `--name=` or `--name` for a flag that needs a value.
+    #[error("missing a value on flag: --{0}")]
+    MissingValue(String),
+    /// A bool flag with neither `true` nor `false`.
+    #[error("expecting boolean value for flag --{name}, not: {value}")]
+    NotBool {
+        /// The flag's name.
+        name: String,
+        /// The value as given.
+        value: String,
+    },
+}
+
+/// BuildKit's wording, which scripts match on: ` (did you mean NAME?)`,
+/// the name without its dashes; or nothing.
+pub(crate) fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_deref()
+        .map(|s| format!(" (did you mean {s}?)"))
+        .unwrap_or_default()
+}
+
 /// The flags an instruction received, after checking.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -27,46 +68,45 @@ impl Flags {
         instruction: &str,
         given: &[String],
         allowed: &[(&str, FlagKind)],
-    ) -> Result<Flags, String> {
+    ) -> Result<Flags, FlagError> {
         let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for word in given {
             if word == "--" {
                 break;
             }
             let Some(body) = word.strip_prefix("--") else {
-                return Err(format!("arg should start with -- : {word}"));
+                return Err(FlagError::NoDashes(word.clone()));
             };
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
             let Some((_, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
-                let mut msg = format!("unknown flag: --{name} for {instruction}");
-                if let Some(best) = suggest(name, allowed.iter().map(|(n, _)| *n)) {
-                    // BuildKit's wording, which scripts match on: the
-                    // name without its dashes.
-                    msg.push_str(&format!(" (did you mean {best}?)"));
-                }
-                return Err(msg);
+                return Err(FlagError::Unknown {
+                    name: name.to_owned(),
+                    instruction: instruction.to_owned(),
+                    suggestion: suggest(name, allowed.iter().map(|(n, _)| *n)).map(str::to_owned),
+                });
             };
             if values.contains_key(name) && *kind != FlagKind::Strings {
-                return Err(format!("duplicate flag specified: --{name}"));
+                return Err(FlagError::Duplicate(name.to_owned()));
             }
             let v = match kind {
                 FlagKind::Bool => match value {
-                    Some("") => return Err(format!("missing a value on flag: --{name}")),
+                    Some("") => return Err(FlagError::MissingValue(name.to_owned())),
                     None => "true".to_string(),
                     Some(v) if v.eq_ignore_ascii_case("true") => "true".to_string(),
                     Some(v) if v.eq_ignore_ascii_case("false") => "false".to_string(),
                     Some(v) => {
-                        return Err(format!(
-                            "expecting boolean value for flag --{name}, not: {v}"
-                        ));
+                        return Err(FlagError::NotBool {
+                            name: name.to_owned(),
+                            value: v.to_owned(),
+                        });
                     }
                 },
                 FlagKind::String | FlagKind::Strings => match value {
                     Some(v) => v.to_string(),
-                    None => return Err(format!("missing a value on flag: --{name}")),
+                    None => return Err(FlagError::MissingValue(name.to_owned())),
                 },
             };
             values.entry(name.to_string()).or_default().push(v);
@@ -151,7 +191,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_flags() {
-        let err = |w: &[&str]| Flags::parse("COPY", &words(w), COPY).unwrap_err();
+        let err = |w: &[&str]| {
+            Flags::parse("COPY", &words(w), COPY)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(&["--frm=a"]),
             "unknown flag: --frm for COPY (did you mean from?)"

@@ -18,6 +18,51 @@ const ESC: char = '\\';
 /// gives up (BuildKit has no limit; this keeps the stack bounded).
 const MAX_NESTING: usize = 64;
 
+/// A heredoc marker word that is malformed (BuildKit's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeredocError {
+    /// The word after `<<` could not be split as a shell word.
+    #[error("failed to process {quoted}: {cause}")]
+    Word {
+        /// The word, Go-quoted.
+        quoted: String,
+        /// Why it could not be split.
+        cause: WordError,
+    },
+    /// Reading the word with and without its quotes disagreed.
+    #[error("internal lexing of heredoc produced inconsistent results: {0}")]
+    Inconsistent(String),
+}
+
+/// Why the heredoc word lexer could not split a word.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WordError {
+    /// `${` inside `${` more than 64 deep.
+    #[error("variable substitutions nested too deeply")]
+    TooDeep,
+    /// The word ended before the closing character.
+    #[error("unexpected end of statement while looking for matching {0}")]
+    Unclosed(char),
+    /// The word ended inside `'...'`.
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnclosedSingleQuote,
+    /// The word ended inside `"..."`.
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnclosedDoubleQuote,
+    /// `${...` without its `}`.
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    /// `${{`, `${}` or `${:`.
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// `${V/p` without the `/` after the pattern.
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    /// A modifier BuildKit does not have, as spelled.
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+}
+
 /// Instructions that may carry heredocs.
 pub const HEREDOC_INSTRUCTIONS: [&str; 3] = ["add", "copy", "run"];
 
@@ -43,7 +88,7 @@ pub fn heredoc_target(node: &mut Node) -> Option<&mut Node> {
 
 /// Every heredoc marker on `line`, in order. A line the shell lexer cannot
 /// split (an unterminated quote, say) has none, as in BuildKit.
-pub fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, String> {
+pub fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, HeredocError> {
     let words = Lexer::new(line, true, true).words().unwrap_or_default();
     let mut out = Vec::new();
     for (offset, word) in words {
@@ -57,7 +102,7 @@ pub fn heredocs_from_line(line: &str) -> Result<Vec<Marker>, String> {
 /// BuildKit's `ParseHeredoc`: `src` must match `^(\d*)<<(-?)\s*([^<]*)$`
 /// with a single shell word after the `<<`. `Ok(None)` when it is not a
 /// heredoc marker; an error when the word is malformed (`<<'EOF`).
-pub fn parse_heredoc(src: &str) -> Result<Option<Heredoc>, String> {
+pub fn parse_heredoc(src: &str) -> Result<Option<Heredoc>, HeredocError> {
     let rest = src.trim_start_matches(|c: char| c.is_ascii_digit());
     let Some(rest) = rest.strip_prefix("<<") else {
         return Ok(None);
@@ -70,16 +115,17 @@ pub fn parse_heredoc(src: &str) -> Result<Option<Heredoc>, String> {
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
-    let fail = |e: String| format!("failed to process {}: {e}", go_quote(rest));
+    let fail = |cause| HeredocError::Word {
+        quoted: go_quote(rest),
+        cause,
+    };
     let words = Lexer::new(rest, false, false).words().map_err(fail)?;
     let [(_, word)] = words.as_slice() else {
         return Ok(None);
     };
     let raw = Lexer::new(rest, true, false).words().map_err(fail)?;
     let [(_, raw)] = raw.as_slice() else {
-        return Err(format!(
-            "internal lexing of heredoc produced inconsistent results: {rest}"
-        ));
+        return Err(HeredocError::Inconsistent(rest.to_owned()));
     };
     let quotes = |s: &str| s.chars().filter(|&c| c == '\'' || c == '"').count();
     Ok(Some(Heredoc {
@@ -179,7 +225,7 @@ impl<'a> Lexer<'a> {
         self.chars.next().map(|(_, c)| c)
     }
 
-    fn words(mut self) -> Result<Vec<(usize, String)>, String> {
+    fn words(mut self) -> Result<Vec<(usize, String)>, WordError> {
         let escapes = self.raw_escapes;
         self.stop_on(None, escapes).map(|(_, w)| w)
     }
@@ -189,9 +235,9 @@ impl<'a> Lexer<'a> {
         &mut self,
         stop: Option<char>,
         raw_escapes: bool,
-    ) -> Result<(String, Vec<(usize, String)>), String> {
+    ) -> Result<(String, Vec<(usize, String)>), WordError> {
         if self.depth >= MAX_NESTING {
-            return Err("variable substitutions nested too deeply".into());
+            return Err(WordError::TooDeep);
         }
         self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
@@ -204,7 +250,7 @@ impl<'a> Lexer<'a> {
     fn stop_on_inner(
         &mut self,
         stop: Option<char>,
-    ) -> Result<(String, Vec<(usize, String)>), String> {
+    ) -> Result<(String, Vec<(usize, String)>), WordError> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(&(at, ch)) = self.chars.peek() {
@@ -253,14 +299,12 @@ impl<'a> Lexer<'a> {
             }
         }
         if let Some(stop) = stop {
-            return Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            ));
+            return Err(WordError::Unclosed(stop));
         }
         Ok((result, words.finish()))
     }
 
-    fn single_quote(&mut self) -> Result<String, String> {
+    fn single_quote(&mut self) -> Result<String, WordError> {
         let mut out = String::new();
         self.next();
         if self.raw_quotes {
@@ -269,10 +313,7 @@ impl<'a> Lexer<'a> {
         loop {
             match self.next() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    );
+                    return Err(WordError::UnclosedSingleQuote);
                 }
                 Some('\'') => {
                     if self.raw_quotes {
@@ -285,7 +326,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn double_quote(&mut self) -> Result<String, String> {
+    fn double_quote(&mut self) -> Result<String, WordError> {
         let mut out = String::new();
         self.next();
         if self.raw_quotes {
@@ -294,10 +335,7 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    );
+                    return Err(WordError::UnclosedDoubleQuote);
                 }
                 Some('"') => {
                     self.next();
@@ -327,7 +365,7 @@ impl<'a> Lexer<'a> {
 
     /// `processDollar` with no variables set: the text as written, or an
     /// error for a malformed `${...}`.
-    fn dollar(&mut self) -> Result<String, String> {
+    fn dollar(&mut self) -> Result<String, WordError> {
         self.next();
         if self.peek() != Some('{') {
             let name = self.name();
@@ -335,8 +373,8 @@ impl<'a> Lexer<'a> {
         }
         self.next();
         match self.peek() {
-            None => return Err("syntax error: missing '}'".into()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            None => return Err(WordError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(WordError::BadSubstitution),
             Some(_) => {}
         }
         let name = self.name();
@@ -351,33 +389,35 @@ impl<'a> Lexer<'a> {
                     op = self.next();
                     modifier.push(show(op));
                     if matches!(op, Some('#' | '%')) {
-                        return Err(format!("unsupported modifier ({modifier}) in substitution"));
+                        return Err(WordError::UnsupportedModifier(modifier));
                     }
                 }
                 let raw = matches!(op, Some('#' | '%'));
-                let word = self.until('}', raw, "syntax error: missing '}'")?;
+                let word = self.until('}', raw, WordError::MissingBrace)?;
                 Ok(format!("${{{name}{modifier}{word}}}"))
             }
             Some('/') => {
                 if self.peek() == Some('/') {
                     self.next();
                 }
-                let pattern = self.until('/', true, "syntax error: missing '/' in ${}")?;
-                let replacement = self.until('}', true, "syntax error: missing '}'")?;
+                let pattern = self.until('/', true, WordError::MissingSlash)?;
+                let replacement = self.until('}', true, WordError::MissingBrace)?;
                 Ok(format!("${{{name}/{pattern}/{replacement}}}"))
             }
-            _ => Err(format!(
-                "unsupported modifier ({}) in substitution",
-                show(ch)
-            )),
+            _ => Err(WordError::UnsupportedModifier(show(ch).to_string())),
         }
     }
 
     /// A nested `processStopOn`, with BuildKit's message when the input ends.
-    fn until(&mut self, stop: char, raw_escapes: bool, at_end: &str) -> Result<String, String> {
+    fn until(
+        &mut self,
+        stop: char,
+        raw_escapes: bool,
+        at_end: WordError,
+    ) -> Result<String, WordError> {
         match self.stop_on(Some(stop), raw_escapes) {
             Ok((s, _)) => Ok(s),
-            Err(_) if self.peek().is_none() => Err(at_end.to_string()),
+            Err(_) if self.peek().is_none() => Err(at_end),
             Err(e) => Err(e),
         }
     }

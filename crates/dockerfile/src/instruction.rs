@@ -6,10 +6,13 @@
 use serde::Serialize;
 
 use crate::ast::{Node, Span};
+use crate::duration::DurationError;
 use crate::duration::parse_interval;
 use crate::error::{Error, Result};
+use crate::expand::ExpandError;
+use crate::flags::FlagError;
 use crate::flags::{FlagKind, Flags};
-use crate::mount::{Mount, parse_mount};
+use crate::mount::{Mount, MountError, parse_mount};
 
 /// One instruction with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,8 +88,8 @@ impl Run {
     /// variables), checked as BuildKit checks them.
     pub fn mounts(
         &self,
-        expand: &mut dyn FnMut(&str) -> std::result::Result<String, String>,
-    ) -> std::result::Result<Vec<Mount>, String> {
+        expand: &mut dyn FnMut(&str) -> std::result::Result<String, ExpandError>,
+    ) -> std::result::Result<Vec<Mount>, MountError> {
         self.mount_specs
             .iter()
             .map(|m| parse_mount(m, Some(&mut *expand)))
@@ -219,7 +222,7 @@ impl Command {
 
 /// Type one parsed instruction.
 pub fn from_node(node: &Node) -> Result<Instruction> {
-    let at = |msg: String| Error::new(msg, node.span.start);
+    let at = |e: InstructionError| Error::new(e.to_string(), node.span.start);
     let command = typed(node).map_err(at)?;
     Ok(Instruction {
         command,
@@ -228,10 +231,99 @@ pub fn from_node(node: &Node) -> Result<Instruction> {
     })
 }
 
-type R<T> = std::result::Result<T, String>;
+type R<T> = std::result::Result<T, InstructionError>;
+
+/// An instruction BuildKit would refuse, in its words (the position is
+/// added by [`from_node`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstructionError {
+    /// A flag the instruction does not take, or a bad value for one.
+    #[error(transparent)]
+    Flag(#[from] FlagError),
+    /// A `RUN --mount` checked at parse time.
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    /// A `HEALTHCHECK` interval.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// An `ONBUILD` trigger that is itself wrong.
+    #[error("{}", .0.message)]
+    Trigger(Box<Error>),
+    /// An instruction without its argument.
+    #[error("{0} requires at least one argument")]
+    NoArgument(&'static str),
+    /// An instruction with other than one argument.
+    #[error("{0} requires exactly one argument")]
+    NotOneArgument(&'static str),
+    /// `FROM a AS b` with a stage name BuildKit refuses.
+    #[error(
+        "invalid name for build stage: {0:?}, name can't start with a number or contain symbols"
+    )]
+    StageName(String),
+    /// `FROM` with two or more than three words.
+    #[error("FROM requires either one or three arguments")]
+    FromArguments,
+    /// `RUN --network=` of no known mode.
+    #[error("invalid network mode {0:?}")]
+    NetworkMode(String),
+    /// `RUN --security=` of no known mode.
+    #[error("security {0:?} is not valid")]
+    SecurityMode(String),
+    /// `SHELL` in shell form.
+    #[error("SHELL requires the arguments to be in JSON form, got: {0}")]
+    ShellNotJson(String),
+    /// `VOLUME ""`.
+    #[error("VOLUME specified can not be an empty string")]
+    EmptyVolume,
+    /// `ARG =x`.
+    #[error("ARG names can not be blank")]
+    BlankArgName,
+    /// `ONBUILD ONBUILD`.
+    #[error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")]
+    ChainedOnbuild,
+    /// `ONBUILD FROM`, `ONBUILD MAINTAINER`.
+    #[error("{0} isn't allowed as an ONBUILD trigger")]
+    NotATrigger(String),
+    /// A keyword that is no instruction, upper-cased.
+    #[error("unknown instruction: {0}")]
+    Unknown(String),
+    /// `HEALTHCHECK NONE x`.
+    #[error("HEALTHCHECK NONE takes no arguments")]
+    HealthcheckNoneArguments,
+    /// `HEALTHCHECK X` for an `X` other than `CMD`/`NONE`.
+    #[error("Unknown type {0:?} in HEALTHCHECK (try CMD)")]
+    HealthcheckType(String),
+    /// `HEALTHCHECK CMD` alone.
+    #[error("Missing command after HEALTHCHECK CMD")]
+    HealthcheckNoCommand,
+    /// `--retries=` that is no number.
+    #[error("invalid value for --retries: {0:?}")]
+    Retries(String),
+    /// `--retries=` below zero.
+    #[error("--retries cannot be negative ({0})")]
+    NegativeRetries(i64),
+    /// `COPY`/`ADD` with one argument.
+    #[error(
+        "{0} requires at least two arguments, but only one was provided. Destination could not be determined"
+    )]
+    NoDestination(&'static str),
+    /// `COPY <<EOF`-style destination.
+    #[error("{0} cannot accept a heredoc as a destination")]
+    HeredocDestination(&'static str),
+    /// `LABEL`/`ENV` pairs that do not come in threes.
+    #[error("Bad input to {0}, too many arguments")]
+    TooManyArguments(&'static str),
+    /// `LABEL =x`, `ENV =x`.
+    #[error("{0} names can not be blank")]
+    BlankName(&'static str),
+}
 
 fn flags(node: &Node, allowed: &[(&str, FlagKind)]) -> R<Flags> {
-    Flags::parse(&node.keyword.to_uppercase(), &node.flags, allowed)
+    Ok(Flags::parse(
+        &node.keyword.to_uppercase(),
+        &node.flags,
+        allowed,
+    )?)
 }
 
 fn typed(node: &Node) -> R<Command> {
@@ -245,14 +337,11 @@ fn typed(node: &Node) -> R<Command> {
                 3 if args[1].eq_ignore_ascii_case("as") => {
                     let name = args[2].to_lowercase();
                     if !valid_stage_name(&name) {
-                        return Err(format!(
-                            "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
-                            args[2]
-                        ));
+                        return Err(InstructionError::StageName(args[2].clone()));
                     }
                     Some(name)
                 }
-                _ => return Err("FROM requires either one or three arguments".into()),
+                _ => return Err(InstructionError::FromArguments),
             };
             Command::From(From {
                 base: args.first().cloned().unwrap_or_default(),
@@ -273,12 +362,12 @@ fn typed(node: &Node) -> R<Command> {
                 "default" => Network::Default,
                 "none" => Network::None,
                 "host" => Network::Host,
-                other => return Err(format!("invalid network mode {other:?}")),
+                other => return Err(InstructionError::NetworkMode(other.to_owned())),
             };
             let security = match f.string("security").unwrap_or("sandbox") {
                 "sandbox" => Security::Sandbox,
                 "insecure" => Security::Insecure,
-                other => return Err(format!("security {other:?} is not valid")),
+                other => return Err(InstructionError::SecurityMode(other.to_owned())),
             };
             let mount_specs = f.strings("mount");
             for m in &mount_specs {
@@ -305,10 +394,7 @@ fn typed(node: &Node) -> R<Command> {
                 return Err(at_least_one("SHELL"));
             }
             if !node.json {
-                return Err(format!(
-                    "SHELL requires the arguments to be in JSON form, got: {}",
-                    node.original
-                ));
+                return Err(InstructionError::ShellNotJson(node.original.clone()));
             }
             Command::Shell {
                 shell: args.clone(),
@@ -401,7 +487,7 @@ fn typed(node: &Node) -> R<Command> {
             for v in args {
                 let v = v.trim();
                 if v.is_empty() {
-                    return Err("VOLUME specified can not be an empty string".into());
+                    return Err(InstructionError::EmptyVolume);
                 }
                 volumes.push(v.to_string());
             }
@@ -433,7 +519,7 @@ fn typed(node: &Node) -> R<Command> {
             let mut decls = Vec::new();
             for a in args {
                 let decl = match a.split_once('=') {
-                    Some(("", _)) => return Err("ARG names can not be blank".into()),
+                    Some(("", _)) => return Err(InstructionError::BlankArgName),
                     Some((k, v)) => ArgDecl {
                         key: k.to_string(),
                         default: Some(v.to_string()),
@@ -455,14 +541,14 @@ fn typed(node: &Node) -> R<Command> {
             let trigger = sub.keyword.to_uppercase();
             match trigger.as_str() {
                 "ONBUILD" => {
-                    return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into());
+                    return Err(InstructionError::ChainedOnbuild);
                 }
                 "MAINTAINER" | "FROM" => {
-                    return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"));
+                    return Err(InstructionError::NotATrigger(trigger));
                 }
                 _ => {}
             }
-            let typed_sub = from_node(sub).map_err(|e| e.message)?;
+            let typed_sub = from_node(sub).map_err(|e| InstructionError::Trigger(Box::new(e)))?;
             let mut expression = strip_keyword(&node.original, "onbuild").to_string();
             for h in &sub.heredocs {
                 expression.push('\n');
@@ -484,7 +570,7 @@ fn typed(node: &Node) -> R<Command> {
             }
         }
         "healthcheck" => Command::Healthcheck(healthcheck(node)?),
-        other => return Err(format!("unknown instruction: {}", other.to_uppercase())),
+        other => return Err(InstructionError::Unknown(other.to_uppercase())),
     })
 }
 
@@ -495,7 +581,7 @@ fn healthcheck(node: &Node) -> R<Healthcheck> {
     let rest = &node.args[1..];
     if typ.eq_ignore_ascii_case("NONE") {
         if !rest.is_empty() {
-            return Err("HEALTHCHECK NONE takes no arguments".into());
+            return Err(InstructionError::HealthcheckNoneArguments);
         }
         flags(node, &[])?;
         return Ok(Healthcheck::None);
@@ -511,10 +597,10 @@ fn healthcheck(node: &Node) -> R<Healthcheck> {
         ],
     )?;
     if !typ.eq_ignore_ascii_case("CMD") {
-        return Err(format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"));
+        return Err(InstructionError::HealthcheckType(typ.to_owned()));
     }
     if rest.is_empty() {
-        return Err("Missing command after HEALTHCHECK CMD".into());
+        return Err(InstructionError::HealthcheckNoCommand);
     }
     let mut test = vec![if node.json { "CMD" } else { "CMD-SHELL" }.to_string()];
     if node.json {
@@ -528,11 +614,11 @@ fn healthcheck(node: &Node) -> R<Healthcheck> {
         Some(s) => {
             let n: i64 = s
                 .parse()
-                .map_err(|_| format!("invalid value for --retries: {s:?}"))?;
+                .map_err(|_| InstructionError::Retries(s.to_owned()))?;
             if n < 0 {
-                return Err(format!("--retries cannot be negative ({n})"));
+                return Err(InstructionError::NegativeRetries(n));
             }
-            u32::try_from(n).map_err(|_| format!("invalid value for --retries: {s:?}"))?
+            u32::try_from(n).map_err(|_| InstructionError::Retries(s.to_owned()))?
         }
     };
     Ok(Healthcheck::Cmd {
@@ -574,19 +660,15 @@ fn command_line(node: &Node) -> CommandLine {
     }
 }
 
-fn files(node: &Node, keyword: &str) -> R<Files> {
+fn files(node: &Node, keyword: &'static str) -> R<Files> {
     let args = &node.args;
     if args.len() < 2 {
-        return Err(format!(
-            "{keyword} requires at least two arguments, but only one was provided. Destination could not be determined"
-        ));
+        return Err(InstructionError::NoDestination(keyword));
     }
     let (srcs, dest) = args.split_at(args.len() - 1);
     let dest = dest[0].clone();
     if heredoc_marker(&dest).is_some() {
-        return Err(format!(
-            "{keyword} cannot accept a heredoc as a destination"
-        ));
+        return Err(InstructionError::HeredocDestination(keyword));
     }
     let mut sources = Vec::new();
     let mut inline = Vec::new();
@@ -623,17 +705,17 @@ fn heredoc_marker(word: &str) -> Option<String> {
         .map(|h| h.name)
 }
 
-fn key_values(args: &[String], keyword: &str) -> R<Vec<KeyValue>> {
+fn key_values(args: &[String], keyword: &'static str) -> R<Vec<KeyValue>> {
     if args.is_empty() {
         return Err(at_least_one(keyword));
     }
     if !args.len().is_multiple_of(3) {
-        return Err(format!("Bad input to {keyword}, too many arguments"));
+        return Err(InstructionError::TooManyArguments(keyword));
     }
     let mut out = Vec::new();
     for t in args.chunks(3) {
         if t[0].is_empty() {
-            return Err(format!("{keyword} names can not be blank"));
+            return Err(InstructionError::BlankName(keyword));
         }
         out.push(KeyValue {
             key: t[0].clone(),
@@ -667,10 +749,10 @@ fn non_empty(v: Option<&str>) -> Option<String> {
     v.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-fn at_least_one(keyword: &str) -> String {
-    format!("{keyword} requires at least one argument")
+fn at_least_one(keyword: &'static str) -> InstructionError {
+    InstructionError::NoArgument(keyword)
 }
 
-fn exactly_one(keyword: &str) -> String {
-    format!("{keyword} requires exactly one argument")
+fn exactly_one(keyword: &'static str) -> InstructionError {
+    InstructionError::NotOneArgument(keyword)
 }

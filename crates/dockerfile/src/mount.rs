@@ -2,6 +2,97 @@
 
 use serde::Serialize;
 
+use crate::expand::ExpandError;
+use crate::flags::did_you_mean;
+
+/// A `--mount` value BuildKit would refuse, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    /// A value could not be expanded.
+    #[error(transparent)]
+    Expand(#[from] ExpandError),
+    /// A quoted field never ends.
+    #[error("failed to parse csv mounts: unterminated quote in {0:?}")]
+    UnterminatedQuote(String),
+    /// Text after a quoted field's closing quote.
+    #[error("failed to parse csv mounts: extraneous \" in field of {0:?}")]
+    ExtraneousQuote(String),
+    /// A field without `=` that is no flag.
+    #[error("invalid field '{0}' must be a key=value pair")]
+    NotKeyValue(String),
+    /// `from=` with a variable at parse time.
+    #[error("'{0}' doesn't support variable expansion, define alias stage instead")]
+    NoExpansion(String),
+    /// `type=` of no known kind.
+    #[error("unsupported mount type {given:?}{}", did_you_mean(.suggestion))]
+    UnsupportedType {
+        /// The type as written.
+        given: String,
+        /// The nearest known type.
+        suggestion: Option<String>,
+    },
+    /// A key no mount takes.
+    #[error("unexpected key '{key}' in '{field}'{}", did_you_mean(.suggestion))]
+    UnknownKey {
+        /// The key, lower-cased.
+        key: String,
+        /// The field as written.
+        field: String,
+        /// The nearest known key.
+        suggestion: Option<String>,
+    },
+    /// A key this type of mount does not take.
+    #[error("unexpected key '{key}' for mount type '{kind}'")]
+    KeyNotForType {
+        /// The key, lower-cased.
+        key: String,
+        /// The mount type.
+        kind: &'static str,
+    },
+    /// A boolean or size that does not parse.
+    #[error("invalid value for {key}: {value}")]
+    InvalidValue {
+        /// The key, lower-cased.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `mode=`, `uid=` or `gid=` that is no number.
+    #[error("invalid value {value} for {key}")]
+    InvalidNumber {
+        /// `mode`, `uid` or `gid`.
+        key: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// `sharing=` of no known kind.
+    #[error("unsupported sharing value {0:?}")]
+    UnsupportedSharing(String),
+    /// `mode=`, `uid=` or `gid=` on a mount without files of its own.
+    #[error("{what} not allowed for {kind:?} type mounts")]
+    FileInfoNotAllowed {
+        /// `mode`, `uid` or `gid`.
+        what: &'static str,
+        /// The mount type.
+        kind: &'static str,
+    },
+    /// A secret mount with `from=`.
+    #[error("secret mount should not have a from")]
+    SecretFrom,
+    /// A secret mount with `sharing=`.
+    #[error("secret mount should not define sharing")]
+    SecretSharing,
+    /// A secret mount with neither source, target nor id.
+    #[error("invalid secret mount. one of source, target required")]
+    SecretUnnamed,
+    /// `source=` and `id=` both.
+    #[error("both source and id can't be set")]
+    SourceAndId,
+    /// `sharing=` on a mount other than a cache.
+    #[error("invalid cache sharing set for {0} mount")]
+    SharingNotCache(&'static str),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MountType {
@@ -38,11 +129,11 @@ pub struct Mount {
     pub env: Option<String>,
 }
 
-type Expander<'a> = &'a mut dyn FnMut(&str) -> Result<String, String>;
+type Expander<'a> = &'a mut dyn FnMut(&str) -> Result<String, ExpandError>;
 
 /// Parse one `--mount` value. With no expander, only what needs no
 /// variables is checked (`from=` must not use any), as BuildKit's parse-time pass.
-pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount, String> {
+pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount, MountError> {
     let mut m = Mount {
         kind: MountType::Bind,
         from: None,
@@ -81,12 +172,12 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     m.required = true
                 }
                 "required" => {
-                    return Err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        kind_name(m.kind)
-                    ));
+                    return Err(MountError::KeyNotForType {
+                        key,
+                        kind: kind_name(m.kind),
+                    });
                 }
-                _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
+                _ => return Err(MountError::NotKeyValue(field)),
             }
             continue;
         };
@@ -97,16 +188,17 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     if let Some(i) = value.find('$')
                         && i != value.len() - 1
                     {
-                        return Err(format!(
-                            "'{key}' doesn't support variable expansion, define alias stage instead"
-                        ));
+                        return Err(MountError::NoExpansion(key));
                     }
                     m.from = Some(value);
                 }
                 continue;
             }
         };
-        let bad = |k: &str, v: &str| format!("invalid value for {k}: {v}");
+        let bad = |k: &str, v: &str| MountError::InvalidValue {
+            key: k.to_owned(),
+            value: v.to_owned(),
+        };
         match key.as_str() {
             "type" => {
                 m.kind = match value.to_lowercase().as_str() {
@@ -116,11 +208,13 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     "secret" => MountType::Secret,
                     "ssh" => MountType::Ssh,
                     _ => {
-                        return Err(with_suggestion(
-                            format!("unsupported mount type {value:?}"),
-                            &value.to_lowercase(),
-                            &["bind", "cache", "tmpfs", "secret", "ssh"],
-                        ));
+                        return Err(MountError::UnsupportedType {
+                            suggestion: suggestion(
+                                &value.to_lowercase(),
+                                &["bind", "cache", "tmpfs", "secret", "ssh"],
+                            ),
+                            given: value,
+                        });
                     }
                 }
             }
@@ -142,10 +236,10 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                 m.size_limit = Some(ram_in_bytes(&value).ok_or_else(|| bad(&key, &value))?);
             }
             "required" | "size" => {
-                return Err(format!(
-                    "unexpected key '{key}' for mount type '{}'",
-                    kind_name(m.kind)
-                ));
+                return Err(MountError::KeyNotForType {
+                    key,
+                    kind: kind_name(m.kind),
+                });
             }
             "id" => m.id = Some(value),
             "sharing" => {
@@ -153,36 +247,21 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    _ => return Err(format!("unsupported sharing value {value:?}")),
+                    _ => return Err(MountError::UnsupportedSharing(value)),
                 })
             }
             "mode" => {
-                m.mode = Some(
-                    u32::from_str_radix(&value, 8)
-                        .map_err(|_| format!("invalid value {value} for mode"))?,
-                )
+                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| number("mode", &value))?)
             }
-            "uid" => {
-                m.uid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("invalid value {value} for uid"))?,
-                )
-            }
-            "gid" => {
-                m.gid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("invalid value {value} for gid"))?,
-                )
-            }
+            "uid" => m.uid = Some(value.parse().map_err(|_| number("uid", &value))?),
+            "gid" => m.gid = Some(value.parse().map_err(|_| number("gid", &value))?),
             "env" => m.env = Some(value),
             _ => {
-                return Err(with_suggestion(
-                    format!("unexpected key '{key}' in '{field}'"),
-                    &key,
-                    MOUNT_KEYS,
-                ));
+                return Err(MountError::UnknownKey {
+                    suggestion: suggestion(&key, MOUNT_KEYS),
+                    key,
+                    field,
+                });
             }
         }
     }
@@ -200,10 +279,10 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
             (m.gid.is_some(), "gid"),
         ] {
             if set {
-                return Err(format!(
-                    "{what} not allowed for {:?} type mounts",
-                    kind_name(m.kind)
-                ));
+                return Err(MountError::FileInfoNotAllowed {
+                    what,
+                    kind: kind_name(m.kind),
+                });
             }
         }
     }
@@ -212,25 +291,30 @@ pub fn parse_mount(spec: &str, mut expand: Option<Expander<'_>>) -> Result<Mount
     }
     if m.kind == MountType::Secret {
         if m.from.is_some() {
-            return Err("secret mount should not have a from".into());
+            return Err(MountError::SecretFrom);
         }
         if m.sharing.is_some() {
-            return Err("secret mount should not define sharing".into());
+            return Err(MountError::SecretSharing);
         }
         if m.source.is_none() && m.target.is_none() && m.id.is_none() {
-            return Err("invalid secret mount. one of source, target required".into());
+            return Err(MountError::SecretUnnamed);
         }
         if m.source.is_some() && m.id.is_some() {
-            return Err("both source and id can't be set".into());
+            return Err(MountError::SourceAndId);
         }
     }
     if m.sharing.is_some() && m.kind != MountType::Cache {
-        return Err(format!(
-            "invalid cache sharing set for {} mount",
-            kind_name(m.kind)
-        ));
+        return Err(MountError::SharingNotCache(kind_name(m.kind)));
     }
     Ok(m)
+}
+
+/// The error for a `mode=`, `uid=` or `gid=` that is no number.
+fn number(key: &'static str, value: &str) -> MountError {
+    MountError::InvalidNumber {
+        key,
+        value: value.to_owned(),
+    }
 }
 
 fn kind_name(k: MountType) -> &'static str {
@@ -279,7 +363,7 @@ fn ram_in_bytes(v: &str) -> Option<u64> {
 
 /// Split one CSV record (Go's `encoding/csv` rules: `"` quotes a field,
 /// `""` inside quotes is a literal quote).
-fn csv_fields(s: &str) -> Result<Vec<String>, String> {
+fn csv_fields(s: &str) -> Result<Vec<String>, MountError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars().peekable();
@@ -296,9 +380,7 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
                         Some('"') => break,
                         Some(c) => cur.push(c),
                         None => {
-                            return Err(format!(
-                                "failed to parse csv mounts: unterminated quote in {s:?}"
-                            ));
+                            return Err(MountError::UnterminatedQuote(s.to_owned()));
                         }
                     }
                 }
@@ -306,9 +388,7 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
                 match chars.peek() {
                     None | Some(',') => {}
                     Some(_) => {
-                        return Err(format!(
-                            "failed to parse csv mounts: extraneous \" in field of {s:?}"
-                        ));
+                        return Err(MountError::ExtraneousQuote(s.to_owned()));
                     }
                 }
             }
@@ -349,13 +429,9 @@ const MOUNT_KEYS: &[&str] = &[
     "env",
 ];
 
-/// `message (did you mean X?)`, BuildKit's `suggest.WrapError` wording,
-/// when an option is close to `given`.
-fn with_suggestion(message: String, given: &str, options: &[&str]) -> String {
-    match crate::flags::suggest(given, options.iter().copied().filter(|o| *o != given)) {
-        Some(best) => format!("{message} (did you mean {best}?)"),
-        None => message,
-    }
+/// The option close to `given`, for BuildKit's `suggest.WrapError`.
+fn suggestion(given: &str, options: &[&str]) -> Option<String> {
+    crate::flags::suggest(given, options.iter().copied().filter(|o| *o != given)).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -364,7 +440,7 @@ mod tests {
 
     fn full(spec: &str) -> Result<Mount, String> {
         let mut same = |v: &str| Ok(v.to_string());
-        parse_mount(spec, Some(&mut same))
+        parse_mount(spec, Some(&mut same)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -287,7 +287,9 @@ impl Capture {
                 }
             }
             Command::Run(run) => {
-                let mounts = run.mounts(&mut |w| scope.expand_word(w)).map_err(at)?;
+                let mounts = run
+                    .mounts(&mut |w| scope.expand_word(w))
+                    .map_err(|e| at(e.to_string()))?;
                 for m in mounts {
                     let (list, id) = match m.kind {
                         // BuildKit: the id, else the source, else the

@@ -238,11 +238,11 @@ pub fn parse(text: &str) -> Result<Ast> {
         }
         if !directives.is_done() {
             match directives.parse_line(lead) {
-                Err(message) => return Err(Error::new(message, here)),
+                Err(e) => return Err(Error::new(e.to_string(), here)),
                 Ok(Some(d)) => {
                     if d.name == "escape" {
-                        ast.escape =
-                            directive::escape_token(&d.value).map_err(|m| Error::new(m, here))?;
+                        ast.escape = directive::escape_token(&d.value)
+                            .map_err(|e| Error::new(e.to_string(), here))?;
                     }
                     if d.name == "syntax" && !directive::is_builtin_syntax(&d.value) {
                         ast.warnings.push(Warning {
@@ -315,7 +315,8 @@ pub fn parse(text: &str) -> Result<Ast> {
         if joined.contains("<<")
             && let Some(target) = heredoc::heredoc_target(&mut node)
         {
-            let markers = heredoc::heredocs_from_line(&joined).map_err(|m| Error::new(m, here))?;
+            let markers = heredoc::heredocs_from_line(&joined)
+                .map_err(|e| Error::new(e.to_string(), here))?;
             for marker in markers {
                 let mut doc = marker.heredoc;
                 let mut terminated = false;

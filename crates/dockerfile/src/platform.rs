@@ -32,11 +32,13 @@ impl Platform {
 
     /// Parse `os[/arch[/variant]]` or a bare architecture, normalising
     /// aliases as containerd does (`x86_64` → `amd64`, `aarch64` → `arm64`).
-    pub fn parse(s: &str) -> Result<Platform, String> {
+    pub fn parse(s: &str) -> Result<Platform, PlatformError> {
+        let invalid = |why| PlatformError {
+            given: s.to_owned(),
+            why,
+        };
         if s.contains(',') {
-            return Err(format!(
-                "invalid platform {s:?}: hoist builds one platform at a time (run one build per platform)"
-            ));
+            return Err(invalid(PlatformProblem::Several));
         }
         let parts: Vec<&str> = s.trim().split('/').collect();
         // containerd's specifier: [A-Za-z0-9_.-]+ per part.
@@ -45,9 +47,7 @@ impl Platform {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         };
         if parts.iter().any(|p| p.is_empty() || bad_char(p)) || parts.len() > 3 {
-            return Err(format!(
-                "invalid platform {s:?}: expected os/arch[/variant]"
-            ));
+            return Err(invalid(PlatformProblem::Shape));
         }
         let lower: Vec<String> = parts.iter().map(|p| p.to_lowercase()).collect();
         let (os, arch, variant) = match lower.as_slice() {
@@ -55,12 +55,10 @@ impl Platform {
             [one] => ("linux".to_string(), one.clone(), String::new()),
             [os, arch] => (os.clone(), arch.clone(), String::new()),
             [os, arch, variant] => (os.clone(), arch.clone(), variant.clone()),
-            _ => return Err(format!("invalid platform {s:?}")),
+            _ => return Err(invalid(PlatformProblem::Other)),
         };
         if !is_os(&os) {
-            return Err(format!(
-                "invalid platform {s:?}: unknown operating system {os:?}"
-            ));
+            return Err(invalid(PlatformProblem::UnknownOs(os)));
         }
         let (arch, variant) = normalize_arch(&arch, &variant);
         Ok(Platform {
@@ -69,6 +67,33 @@ impl Platform {
             variant,
         })
     }
+}
+
+/// A `--platform` value hoist cannot build for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid platform {given:?}{why}")]
+pub struct PlatformError {
+    /// The value as given.
+    pub given: String,
+    /// What is wrong with it.
+    pub why: PlatformProblem,
+}
+
+/// What is wrong with a platform value (the text after `invalid platform "…"`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformProblem {
+    /// A list (`a,b`): one build makes one platform.
+    #[error(": hoist builds one platform at a time (run one build per platform)")]
+    Several,
+    /// Not `os/arch[/variant]` of containerd's characters.
+    #[error(": expected os/arch[/variant]")]
+    Shape,
+    /// An operating system Go does not know.
+    #[error(": unknown operating system {0:?}")]
+    UnknownOs(String),
+    /// Anything else.
+    #[error("")]
+    Other,
 }
 
 impl std::fmt::Display for Platform {
@@ -163,7 +188,9 @@ mod tests {
 
     #[test]
     fn one_platform_only_and_containerd_characters() {
-        let e = Platform::parse("linux/arm64,linux/amd64").unwrap_err();
+        let e = Platform::parse("linux/arm64,linux/amd64")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("one platform at a time"), "{e}");
         assert!(Platform::parse("linux/amd 64").is_err());
         assert!(Platform::parse("linux/arm64:v8").is_err());

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::ast::{Ast, Span, Warning};
 use crate::error::{Error, Result};
-use crate::expand::ShellLex;
+use crate::expand::{ExpandError, ShellLex};
 use crate::instruction::{self, ArgDecl, Command, From, Instruction, KeyValue};
 use crate::limits::{MAX_CONFIG_BYTES, human};
 use crate::platform::Platform;
@@ -276,7 +276,7 @@ pub fn resolve_from(df: &Dockerfile, stage: &Stage, globals: &GlobalScope) -> Re
             if v.is_empty() {
                 return Err(at(format!("empty platform value from expression {p}")));
             }
-            Some(Platform::parse(&v).map_err(at)?)
+            Some(Platform::parse(&v).map_err(|e| at(e.to_string()))?)
         }
     };
     Ok(ResolvedFrom { base, platform })
@@ -323,10 +323,8 @@ impl<'a> StageScope<'a> {
     }
 
     /// Expand one word with the variables in scope now.
-    pub fn expand_word(&self, word: &str) -> std::result::Result<String, String> {
-        self.lex
-            .process_word(word, &self.vars)
-            .map_err(|e| e.message)
+    pub fn expand_word(&self, word: &str) -> std::result::Result<String, ExpandError> {
+        self.lex.process_word(word, &self.vars)
     }
 
     /// An instruction's text as a progress view names its step, as
@@ -477,7 +475,7 @@ impl<'a> StageScope<'a> {
             }
             Command::Arg { args } => {
                 for decl in args.iter_mut() {
-                    let value = self.arg_value(decl).map_err(at)?;
+                    let value = self.arg_value(decl).map_err(|e| at(e.message))?;
                     let size = decl.key.len() + value.as_ref().map_or(0, String::len);
                     self.spend(size, ins)?;
                     decl.default = value.clone();
@@ -514,7 +512,7 @@ impl<'a> StageScope<'a> {
 
     /// BuildKit's `dispatchArg`: a build arg wins; then the default
     /// (expanded in the stage); then the global `ARG` of the same name.
-    fn arg_value(&self, decl: &ArgDecl) -> std::result::Result<Option<String>, String> {
+    fn arg_value(&self, decl: &ArgDecl) -> std::result::Result<Option<String>, ExpandError> {
         if let Some(v) = self.build_args.get(&decl.key) {
             return Ok(Some(v.clone()));
         }

@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::file_error::{FileError, at};
 use crate::spec::Limits;
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -29,22 +30,21 @@ fn dirs(name: &str) -> Vec<PathBuf> {
 
 /// Put this process in a new group with `limits`. `Err` says why the host
 /// does not allow it (the caller reports it and runs without).
-pub(crate) fn enter(name: &str, limits: &Limits) -> Result<(), String> {
+pub(crate) fn enter(name: &str, limits: &Limits) -> Result<(), FileError> {
     if limits.memory.is_none() && limits.cpus.is_none() {
         return Ok(());
     }
     let pid = std::process::id().to_string();
     let root = Path::new(ROOT);
-    let write =
-        |p: PathBuf, v: String| fs::write(&p, v).map_err(|e| format!("{}: {e}", p.display()));
+    let write = |p: PathBuf, v: String| fs::write(&p, v).map_err(at(&p));
     if root.join("cgroup.controllers").exists() {
         let parent = root.join("hoist");
-        fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        fs::create_dir_all(&parent).map_err(at(&parent))?;
         // The parent hands the memory and cpu controllers down.
         let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu");
         let _ = fs::write(root.join("cgroup.subtree_control"), "+memory +cpu");
         let dir = parent.join(name);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(at(&dir))?;
         if let Some(m) = limits.memory {
             write(dir.join("memory.max"), m.to_string())?;
             let _ = fs::write(dir.join("memory.swap.max"), "0");
@@ -57,13 +57,13 @@ pub(crate) fn enter(name: &str, limits: &Limits) -> Result<(), String> {
     let memory = root.join("memory/hoist").join(name);
     let cpu = root.join("cpu/hoist").join(name);
     if let Some(m) = limits.memory {
-        fs::create_dir_all(&memory).map_err(|e| format!("{}: {e}", memory.display()))?;
+        fs::create_dir_all(&memory).map_err(at(&memory))?;
         write(memory.join("memory.limit_in_bytes"), m.to_string())?;
         let _ = fs::write(memory.join("memory.memsw.limit_in_bytes"), m.to_string());
         write(memory.join("cgroup.procs"), pid.clone())?;
     }
     if let Some(c) = limits.cpus {
-        fs::create_dir_all(&cpu).map_err(|e| format!("{}: {e}", cpu.display()))?;
+        fs::create_dir_all(&cpu).map_err(at(&cpu))?;
         write(cpu.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
         write(cpu.join("cpu.cfs_quota_us"), quota(c).to_string())?;
         write(cpu.join("cgroup.procs"), pid)?;

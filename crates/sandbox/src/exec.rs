@@ -87,7 +87,7 @@ pub(crate) fn spawn(spec: &RunSpec) -> Result<u32, SandboxError> {
     let filter = match (&spec.seccomp, plan.seccomp && !insecure) {
         (_, false) => None,
         (Some(hex), true) => {
-            Some(crate::seccomp::Program::from_hex(hex).map_err(SandboxError::Spec)?)
+            Some(crate::seccomp::Program::from_hex(hex).map_err(SandboxError::Seccomp)?)
         }
         (None, true) => {
             return Err(SandboxError::Spec(

@@ -17,6 +17,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::file_error::{FileError, at};
+
 /// A range of subordinate ids: host ids `start..start + count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -173,12 +175,12 @@ impl Kind {
 
 /// Map every id of this process's namespace, one to one, into the child
 /// `pid`'s namespace (needs `CAP_SETUID` and `CAP_SETGID` here).
-pub(crate) fn write_container_maps(pid: u32) -> Result<(), String> {
+pub(crate) fn write_container_maps(pid: u32) -> Result<(), FileError> {
     for kind in [Kind::Uid, Kind::Gid] {
-        let own = format!("/proc/self/{}", kind.proc_file());
-        let own = std::fs::read_to_string(&own).map_err(|e| format!("{own}: {e}"))?;
-        let path = format!("/proc/{pid}/{}", kind.proc_file());
-        std::fs::write(&path, identity_map(&own)).map_err(|e| format!("{path}: {e}"))?;
+        let own = PathBuf::from(format!("/proc/self/{}", kind.proc_file()));
+        let own = std::fs::read_to_string(&own).map_err(at(&own))?;
+        let path = PathBuf::from(format!("/proc/{pid}/{}", kind.proc_file()));
+        std::fs::write(&path, identity_map(&own)).map_err(at(&path))?;
     }
     Ok(())
 }
@@ -191,7 +193,7 @@ pub(crate) fn write_map(
     pid: u32,
     id: u32,
     ranges: &[Range],
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, FileError> {
     let why = if ranges.is_empty() {
         format!("no ranges in {}", kind.subid_file())
     } else {
@@ -216,10 +218,10 @@ pub(crate) fn write_map(
     if let Kind::Gid = kind {
         // An unprivileged gid map needs setgroups(2) denied first.
         let path = proc.join("setgroups");
-        std::fs::write(&path, "deny").map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, "deny").map_err(at(&path))?;
     }
     let path = proc.join(kind.proc_file());
-    std::fs::write(&path, format!("0 {id} 1\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, format!("0 {id} 1\n")).map_err(at(&path))?;
     Ok(Some(why))
 }
 

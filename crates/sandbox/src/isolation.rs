@@ -81,18 +81,21 @@ impl fmt::Display for Mode {
     }
 }
 
-impl FromStr for Mode {
-    type Err = String;
+/// An `--isolation` value that names no mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown isolation {0:?} (auto, oci, rootless or chroot)")]
+pub struct UnknownMode(pub String);
 
-    fn from_str(s: &str) -> Result<Mode, String> {
+impl FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Mode, UnknownMode> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" | "" => Ok(Mode::Auto),
             "oci" => Ok(Mode::Oci),
             "rootless" => Ok(Mode::Rootless),
             "chroot" => Ok(Mode::Chroot),
-            _ => Err(format!(
-                "unknown isolation {s:?} (auto, oci, rootless or chroot)"
-            )),
+            _ => Err(UnknownMode(s.to_owned())),
         }
     }
 }
@@ -175,23 +178,52 @@ impl Default for UserNs {
     }
 }
 
+/// The host's answer to one thing the probe tried (`unshare`, a mount,
+/// `sethostname`, loading a filter): why it was refused, as the kernel (or
+/// the probe, when it did not try) said it. Text, since it crosses from
+/// the probe process as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(transparent)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<&str> for Refused {
+    fn from(why: &str) -> Refused {
+        Refused(why.to_owned())
+    }
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused(why)
+    }
+}
+
+impl std::ops::Deref for Refused {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What the host allowed, as the probe found it. Each `Err` is the
 /// kernel's answer (or why it was not tried).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub user: UserNs,
     /// `unshare` of mount, ipc and uts namespaces.
-    pub namespaces: Result<(), String>,
+    pub namespaces: Result<(), Refused>,
     /// `unshare` of a pid namespace with them.
-    pub pid_ns: Result<(), String>,
+    pub pid_ns: Result<(), Refused>,
     /// A new proc mount (in the new pid namespace when there is one).
-    pub fresh_proc: Result<(), String>,
+    pub fresh_proc: Result<(), Refused>,
     /// A recursive bind of hoist's own `/proc`.
-    pub bound_proc: Result<(), String>,
+    pub bound_proc: Result<(), Refused>,
     /// An overlay mount in the store's `tmp/`.
-    pub overlay: Result<(), String>,
+    pub overlay: Result<(), Refused>,
     /// `sethostname` in the new uts namespace.
-    pub hostname: Result<(), String>,
+    pub hostname: Result<(), Refused>,
     /// `CAP_SYS_CHROOT` (a chroot without namespaces needs it).
     pub chroot: bool,
     /// `mknod` of a character device works (for `/dev` without mounts).
@@ -199,13 +231,13 @@ pub struct Facts {
     /// Loading Docker's default seccomp filter (a container engine's own
     /// profile may refuse `seccomp`/`prctl`, or the kernel lack filters).
     #[serde(default = "ok")]
-    pub seccomp: Result<(), String>,
+    pub seccomp: Result<(), Refused>,
     /// A Landlock domain scoping signals (Linux 6.12, Landlock enabled).
     #[serde(default = "ok")]
-    pub signal_scope: Result<(), String>,
+    pub signal_scope: Result<(), Refused>,
 }
 
-fn ok() -> Result<(), String> {
+fn ok() -> Result<(), Refused> {
     Ok(())
 }
 
@@ -230,35 +262,117 @@ impl Default for Facts {
 
 const DOCS: &str = "see docs/rootless.md";
 
+/// Why an isolation mode cannot be had on this host (what [`decide`]
+/// refuses), saying what would do. Serialized: it crosses from the probe
+/// process to the engine in [`crate::probe::ProbeReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Unavailable {
+    /// `oci` asked of hoist in a user namespace of its own.
+    #[error(
+        "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs as root \
+         of its own user namespace ({kind}: {map}) because it was started by an ordinary user or \
+         without CAP_SYS_ADMIN: use --isolation=rootless or auto"
+    )]
+    OciInOwnUserNs { kind: String, map: String },
+    /// `oci` asked of an ordinary user who cannot make a user namespace.
+    #[error(
+        "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs as uid \
+         {uid} without it (and making a user namespace was refused: {why})"
+    )]
+    OciWithoutCaps { uid: u32, why: String },
+    /// `rootless` asked of root with `CAP_SYS_ADMIN`.
+    #[error(
+        "--isolation=rootless is the user namespace hoist makes when an ordinary user (or root \
+         without CAP_SYS_ADMIN) starts it; this hoist runs as root with CAP_SYS_ADMIN: use \
+         --isolation=oci or auto"
+    )]
+    RootlessAsRoot,
+    /// `rootless` where a user namespace cannot be made.
+    #[error(
+        "--isolation=rootless: making a user namespace was refused ({why}); {docs} for what the \
+         host and the container engine must allow",
+        docs = DOCS
+    )]
+    RootlessRefused { why: String },
+    /// `chroot` without namespaces and without `CAP_SYS_CHROOT`.
+    #[error(
+        "--isolation=chroot without namespaces (making them was refused: {why}) needs \
+         CAP_SYS_CHROOT, which this hoist does not have"
+    )]
+    ChrootWithoutCap { why: String },
+    /// No mount namespace (any mode but `chroot`).
+    #[error(
+        "RUN needs a mount namespace, and making one was refused ({why}){}: a seccomp profile \
+         (Docker's default refuses unshare) or the kernel's settings forbid it; {} ({docs})",
+        user_refused_text(.user_refused),
+        chroot_text(*.chroot),
+        docs = DOCS
+    )]
+    NoMountNs {
+        why: String,
+        /// Why a user namespace was refused too, if it was.
+        user_refused: Option<String>,
+        /// Whether `--isolation=chroot` could run here.
+        chroot: bool,
+    },
+    /// `oci` or `rootless` without a pid namespace.
+    #[error(
+        "--isolation={mode} needs a pid namespace, and making one was refused ({why}); \
+         --isolation=auto runs steps in hoist's own"
+    )]
+    NoPidNs { mode: Mode, why: String },
+    /// `chroot` could not bind hoist's `/proc`.
+    #[error("--isolation=chroot: binding hoist's /proc failed: {why}")]
+    ChrootProc { why: String },
+    /// `oci` or `rootless` without a fresh `/proc`.
+    #[error(
+        "--isolation={mode} needs a fresh /proc, and mounting one was refused ({why}): container \
+         engines mask parts of /proc, and the kernel then refuses a new one (podman run \
+         --security-opt unmask=/proc/*, docker run --security-opt systempaths=unconfined lift \
+         the masks); --isolation=auto binds hoist's own /proc instead"
+    )]
+    NoFreshProc { mode: Mode, why: String },
+    /// Neither a fresh `/proc` nor a bind of hoist's.
+    #[error("a fresh /proc was refused ({fresh}) and binding hoist's own failed ({bound})")]
+    NoProc { fresh: String, bound: String },
+}
+
+fn user_refused_text(why: &Option<String>) -> String {
+    why.as_ref()
+        .map(|why| format!(", and making a user namespace was refused ({why})"))
+        .unwrap_or_default()
+}
+
+fn chroot_text(chroot: bool) -> &'static str {
+    if chroot {
+        "--isolation=chroot runs steps in a plain chroot without any namespace, which isolates \
+         far less"
+    } else {
+        "--isolation=chroot, a plain chroot without namespaces, would need root with \
+         CAP_SYS_CHROOT"
+    }
+}
+
 /// The plan `mode` gives on a host with `facts`, or why it cannot be had.
-pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
+pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, Unavailable> {
     match (mode, &f.user) {
         (Mode::Oci, UserNs::Own { kind, map }) => {
-            return Err(format!(
-                "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs \
-                 as root of its own user namespace ({kind}: {map}) because it was started by an \
-                 ordinary user or without CAP_SYS_ADMIN: use --isolation=rootless or auto"
-            ));
+            return Err(Unavailable::OciInOwnUserNs {
+                kind: kind.clone(),
+                map: map.clone(),
+            });
         }
         (Mode::Oci, UserNs::Refused { why, uid }) => {
-            return Err(format!(
-                "--isolation=oci needs hoist to run as root with CAP_SYS_ADMIN; this hoist runs \
-                 as uid {uid} without it (and making a user namespace was refused: {why})"
-            ));
+            return Err(Unavailable::OciWithoutCaps {
+                uid: *uid,
+                why: why.clone(),
+            });
         }
         (Mode::Rootless, UserNs::Privileged { .. }) => {
-            return Err(
-                "--isolation=rootless is the user namespace hoist makes when an ordinary user \
-                 (or root without CAP_SYS_ADMIN) starts it; this hoist runs as root with \
-                 CAP_SYS_ADMIN: use --isolation=oci or auto"
-                    .into(),
-            );
+            return Err(Unavailable::RootlessAsRoot);
         }
         (Mode::Rootless, UserNs::Refused { why, .. }) => {
-            return Err(format!(
-                "--isolation=rootless: making a user namespace was refused ({why}); {DOCS} for \
-                 what the host and the container engine must allow"
-            ));
+            return Err(Unavailable::RootlessRefused { why: why.clone() });
         }
         _ => {}
     }
@@ -266,32 +380,22 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         Ok(()) => true,
         Err(why) if mode == Mode::Chroot => {
             if !f.chroot {
-                return Err(format!(
-                    "--isolation=chroot without namespaces (making them was refused: {why}) \
-                     needs CAP_SYS_CHROOT, which this hoist does not have"
-                ));
+                return Err(Unavailable::ChrootWithoutCap {
+                    why: why.to_string(),
+                });
             }
             false
         }
         Err(why) => {
-            let user = match &f.user {
-                UserNs::Refused { why, .. } => {
-                    format!(", and making a user namespace was refused ({why})")
-                }
-                _ => String::new(),
+            let user_refused = match &f.user {
+                UserNs::Refused { why, .. } => Some(why.clone()),
+                _ => None,
             };
-            let chroot = if f.chroot {
-                "--isolation=chroot runs steps in a plain chroot without any namespace, which \
-                 isolates far less"
-            } else {
-                "--isolation=chroot, a plain chroot without namespaces, would need root with \
-                 CAP_SYS_CHROOT"
-            };
-            return Err(format!(
-                "RUN needs a mount namespace, and making one was refused ({why}){user}: a \
-                 seccomp profile (Docker's default refuses unshare) or the kernel's settings \
-                 forbid it; {chroot} ({DOCS})"
-            ));
+            return Err(Unavailable::NoMountNs {
+                why: why.to_string(),
+                user_refused,
+                chroot: f.chroot,
+            });
         }
     };
     let pid_ns = match (mode, &f.pid_ns) {
@@ -299,10 +403,10 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         (_, Ok(())) => true,
         (Mode::Auto, Err(_)) => false,
         (_, Err(why)) => {
-            return Err(format!(
-                "--isolation={mode} needs a pid namespace, and making one was refused ({why}); \
-                 --isolation=auto runs steps in hoist's own"
-            ));
+            return Err(Unavailable::NoPidNs {
+                mode,
+                why: why.to_string(),
+            });
         }
     };
     let proc = if !namespaces {
@@ -313,24 +417,22 @@ pub fn decide(mode: Mode, f: &Facts) -> Result<Plan, String> {
         f.bound_proc
             .clone()
             .map(|()| ProcSource::Bound)
-            .map_err(|why| format!("--isolation=chroot: binding hoist's /proc failed: {why}"))?
+            .map_err(|why| Unavailable::ChrootProc { why: why.0 })?
     } else {
         match (&f.fresh_proc, &f.bound_proc) {
             (Ok(()), _) => ProcSource::Fresh,
             (Err(why), _) if mode != Mode::Auto => {
-                return Err(format!(
-                    "--isolation={mode} needs a fresh /proc, and mounting one was refused \
-                     ({why}): container engines mask parts of /proc, and the kernel then refuses \
-                     a new one (podman run --security-opt unmask=/proc/*, docker run \
-                     --security-opt systempaths=unconfined lift the masks); --isolation=auto \
-                     binds hoist's own /proc instead"
-                ));
+                return Err(Unavailable::NoFreshProc {
+                    mode,
+                    why: why.to_string(),
+                });
             }
             (Err(_), Ok(())) => ProcSource::Bound,
             (Err(why), Err(bound)) => {
-                return Err(format!(
-                    "a fresh /proc was refused ({why}) and binding hoist's own failed ({bound})"
-                ));
+                return Err(Unavailable::NoProc {
+                    fresh: why.to_string(),
+                    bound: bound.to_string(),
+                });
             }
         }
     };

@@ -7,7 +7,7 @@ use super::*;
 
 const EPERM: &str = "Operation not permitted (os error 1)";
 
-fn refused() -> Result<(), String> {
+fn refused() -> Result<(), Refused> {
     Err(EPERM.into())
 }
 
@@ -30,7 +30,7 @@ fn podman_user() -> Facts {
 /// Root of a Docker container under the default seccomp profile: no user
 /// namespace, no mount namespace; CAP_SYS_CHROOT and CAP_MKNOD.
 fn docker_root() -> Facts {
-    let no = Err("no mount namespace".to_string());
+    let no = Err(Refused::from("no mount namespace"));
     Facts {
         user: UserNs::Refused {
             why: EPERM.into(),
@@ -59,7 +59,7 @@ fn a_host_as_root_gets_everything_in_auto_and_oci() {
         describe(Mode::Auto, &f, &Plan::default()),
         "isolation: oci (root, no user namespace), mount/pid/ipc/uts namespaces, fresh /proc"
     );
-    let err = decide(Mode::Rootless, &f).unwrap_err();
+    let err = decide(Mode::Rootless, &f).unwrap_err().to_string();
     assert!(err.contains("use --isolation=oci or auto"), "{err}");
 }
 
@@ -90,7 +90,7 @@ fn a_rootless_container_binds_the_proc_it_has_in_auto_and_says_why() {
 #[test]
 fn explicit_modes_never_fall_back_and_say_what_would_work() {
     let f = podman_user();
-    let err = decide(Mode::Rootless, &f).unwrap_err();
+    let err = decide(Mode::Rootless, &f).unwrap_err().to_string();
     assert!(
         err.contains("needs a fresh /proc")
             && err.contains(EPERM)
@@ -99,7 +99,7 @@ fn explicit_modes_never_fall_back_and_say_what_would_work() {
             && err.contains("--isolation=auto"),
         "{err}"
     );
-    let err = decide(Mode::Oci, &f).unwrap_err();
+    let err = decide(Mode::Oci, &f).unwrap_err().to_string();
     assert!(
         err.contains("CAP_SYS_ADMIN") && err.contains("single id: 0→1000"),
         "{err}"
@@ -121,7 +121,7 @@ fn explicit_modes_never_fall_back_and_say_what_would_work() {
 #[test]
 fn without_any_namespace_only_chroot_runs_and_only_with_cap_sys_chroot() {
     let f = docker_root();
-    let err = decide(Mode::Auto, &f).unwrap_err();
+    let err = decide(Mode::Auto, &f).unwrap_err().to_string();
     assert!(
         err.contains("RUN needs a mount namespace")
             && err.contains("making a user namespace was refused")
@@ -158,9 +158,9 @@ fn without_any_namespace_only_chroot_runs_and_only_with_cap_sys_chroot() {
         chroot: false,
         ..docker_root()
     };
-    let err = decide(Mode::Chroot, &user).unwrap_err();
+    let err = decide(Mode::Chroot, &user).unwrap_err().to_string();
     assert!(err.contains("needs CAP_SYS_CHROOT"), "{err}");
-    let err = decide(Mode::Auto, &user).unwrap_err();
+    let err = decide(Mode::Auto, &user).unwrap_err().to_string();
     assert!(
         err.contains("Docker's default refuses unshare")
             && err.contains("would need root with CAP_SYS_CHROOT"),
@@ -196,7 +196,7 @@ fn a_refused_pid_namespace_is_dropped_only_by_auto() {
             && line.contains("fresh /proc; other processes present at a step's start hidden"),
         "{line}"
     );
-    let err = decide(Mode::Oci, &f).unwrap_err();
+    let err = decide(Mode::Oci, &f).unwrap_err().to_string();
     assert!(err.contains("needs a pid namespace"), "{err}");
 }
 
@@ -207,7 +207,7 @@ fn no_proc_at_all_is_an_error_even_in_auto() {
         bound_proc: Err("Invalid argument (os error 22)".into()),
         ..podman_user()
     };
-    let err = decide(Mode::Auto, &f).unwrap_err();
+    let err = decide(Mode::Auto, &f).unwrap_err().to_string();
     assert!(
         err.contains("fresh /proc was refused") && err.contains("Invalid argument"),
         "{err}"
@@ -223,7 +223,7 @@ fn a_rootless_user_without_a_user_namespace_is_told_why() {
         },
         ..docker_root()
     };
-    let err = decide(Mode::Rootless, &f).unwrap_err();
+    let err = decide(Mode::Rootless, &f).unwrap_err().to_string();
     assert!(
         err.contains("making a user namespace was refused (No space left on device")
             && err.contains("docs/rootless.md"),
@@ -261,7 +261,7 @@ fn modes_parse_by_buildahs_names() {
         assert_eq!(text.parse::<Mode>(), Ok(mode));
         assert_eq!(mode.to_string().parse::<Mode>(), Ok(mode));
     }
-    let err = "namespaces".parse::<Mode>().unwrap_err();
+    let err = "namespaces".parse::<Mode>().unwrap_err().to_string();
     assert!(err.contains("auto, oci, rootless or chroot"), "{err}");
 }
 

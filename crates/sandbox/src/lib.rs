@@ -48,6 +48,7 @@ mod caps;
 pub mod cgroup;
 mod chroot;
 mod exec;
+mod file_error;
 mod init;
 mod landlock;
 mod netns;
@@ -121,6 +122,8 @@ pub enum SandboxError {
     },
     #[error("{0}")]
     Spec(String),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
 }
 
 impl SandboxError {

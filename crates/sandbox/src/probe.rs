@@ -31,7 +31,7 @@ use rustix::thread::UnshareFlags;
 use serde::{Deserialize, Serialize};
 
 use crate::SETUP_FAILED;
-use crate::isolation::{Facts, Mode, Plan, UserNs, decide, describe};
+use crate::isolation::{Facts, Mode, Plan, Refused, Unavailable, UserNs, decide, describe};
 
 /// The first argument that makes the `hoist` binary an isolation probe.
 pub const PROBE_ARG: &str = "__hoist-isolation";
@@ -52,7 +52,7 @@ pub struct ProbeSpec {
 pub struct ProbeReport {
     pub facts: Facts,
     /// The plan, or why the mode cannot be had.
-    pub plan: Result<Plan, String>,
+    pub plan: Result<Plan, Unavailable>,
     /// The line for the build's output (`isolation: …`), when there is a plan.
     pub line: String,
     /// Docker's default seccomp profile compiled for the plan's
@@ -100,12 +100,15 @@ pub(crate) fn probe_main(spec_path: &Path) -> i32 {
             .map_err(err);
         // The filter depends on the capabilities the plan leaves a step.
         if let Ok(p) = decide(spec.mode, &facts) {
-            facts.seccomp = crate::seccomp::compile_for(&p).and_then(|hex| {
-                let program = crate::seccomp::Program::from_hex(&hex)?;
-                program.load(nnp()).map_err(err)?;
-                filter = Some(hex);
-                Ok(())
-            });
+            facts.seccomp = crate::seccomp::compile_for(&p)
+                .map_err(|e| Refused(e.to_string()))
+                .and_then(|hex| {
+                    let program = crate::seccomp::Program::from_hex(&hex)
+                        .map_err(|e| Refused(e.to_string()))?;
+                    program.load(nnp()).map_err(err)?;
+                    filter = Some(hex);
+                    Ok(())
+                });
         }
         plan = decide(spec.mode, &facts);
     }
@@ -188,7 +191,7 @@ fn probe(spec: &ProbeSpec) -> Facts {
     }
     if facts.namespaces.is_err() {
         // The line gives the kernel's answer once, for the namespaces.
-        let no = Err("no mount namespace".to_string());
+        let no = Err(Refused::from("no mount namespace"));
         facts.fresh_proc = no.clone();
         facts.bound_proc = no.clone();
         facts.hostname = no.clone();
@@ -225,7 +228,7 @@ fn probe(spec: &ProbeSpec) -> Facts {
                     facts.hostname = m.hostname;
                 }
                 (done, _) => {
-                    let why = Err(format!("the probe's child failed: {done:?}"));
+                    let why = Err(Refused(format!("the probe's child failed: {done:?}")));
                     facts.fresh_proc = why.clone();
                     facts.bound_proc = why.clone();
                     facts.hostname = why.clone();
@@ -234,7 +237,7 @@ fn probe(spec: &ProbeSpec) -> Facts {
             }
         }
         Err(e) => {
-            let why = Err(format!("fork: {e}"));
+            let why = Err(Refused(format!("fork: {e}")));
             facts.fresh_proc = why.clone();
             facts.bound_proc = why.clone();
             facts.hostname = why.clone();
@@ -247,10 +250,10 @@ fn probe(spec: &ProbeSpec) -> Facts {
 /// What the child found.
 #[derive(Debug, Serialize, Deserialize)]
 struct Mounts {
-    fresh_proc: Result<(), String>,
-    bound_proc: Result<(), String>,
-    overlay: Result<(), String>,
-    hostname: Result<(), String>,
+    fresh_proc: Result<(), Refused>,
+    bound_proc: Result<(), Refused>,
+    overlay: Result<(), Refused>,
+    hostname: Result<(), Refused>,
 }
 
 fn try_mounts(mode: Mode, scratch: &Path) -> Mounts {
@@ -260,7 +263,7 @@ fn try_mounts(mode: Mode, scratch: &Path) -> Mounts {
         rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
     );
     if let Err(e) = private {
-        let why = Err(format!("make / private: {}", err(e)));
+        let why = Err(Refused(format!("make / private: {}", err(e))));
         return Mounts {
             fresh_proc: why.clone(),
             bound_proc: why.clone(),
@@ -283,7 +286,7 @@ fn try_mounts(mode: Mode, scratch: &Path) -> Mounts {
 }
 
 /// A new proc mount, as the sandbox makes it (`rootfs`).
-fn fresh_proc() -> Result<(), String> {
+fn fresh_proc() -> Result<(), Refused> {
     let fs = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC).map_err(err)?;
     rustix::mount::fsconfig_create(&fs).map_err(err)?;
     rustix::mount::fsmount(
@@ -298,8 +301,8 @@ fn fresh_proc() -> Result<(), String> {
 }
 
 /// hoist's `/proc` bound recursively at `target`.
-fn bound_proc(target: &Path) -> Result<(), String> {
-    fs::create_dir(target).map_err(|e| format!("mkdir {}: {e}", target.display()))?;
+fn bound_proc(target: &Path) -> Result<(), Refused> {
+    fs::create_dir(target).map_err(|e| Refused(format!("mkdir {}: {e}", target.display())))?;
     let tree = crate::procfs::clone_proc().map_err(err)?;
     rustix::mount::move_mount(
         tree.as_fd(),
@@ -312,13 +315,13 @@ fn bound_proc(target: &Path) -> Result<(), String> {
 }
 
 /// An overlay of scratch directories, as a step's root is mounted.
-fn overlay(scratch: &Path) -> Result<(), String> {
+fn overlay(scratch: &Path) -> Result<(), Refused> {
     let dirs: Vec<PathBuf> = ["lower", "upper", "work", "merged"]
         .iter()
         .map(|d| scratch.join(d))
         .collect();
     for d in &dirs {
-        fs::create_dir(d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
+        fs::create_dir(d).map_err(|e| Refused(format!("mkdir {}: {e}", d.display())))?;
     }
     let userxattr = crate::userns::in_user_namespace();
     let mnt =
@@ -348,13 +351,13 @@ fn mknod_works(scratch: &Path) -> bool {
     made
 }
 
-fn unshare(flags: UnshareFlags) -> Result<(), String> {
+fn unshare(flags: UnshareFlags) -> Result<(), Refused> {
     // SAFETY: the probe is single-threaded (`dispatch` runs before any
     // thread starts), so no other thread shares the fs state that
     // unsharing the mount namespace detaches.
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(err)
 }
 
-fn err(e: impl Into<std::io::Error>) -> String {
-    e.into().to_string()
+fn err(e: impl Into<std::io::Error>) -> Refused {
+    Refused(e.into().to_string())
 }

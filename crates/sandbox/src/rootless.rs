@@ -244,14 +244,10 @@ fn handshake(
     }
     // Root without CAP_SYS_ADMIN: every id it has, if CAP_SETUID and
     // CAP_SETGID allow; else what a user would get.
-    let container = if uid == 0 {
-        write_container_maps(pid).err()
-    } else {
-        Some(String::new())
-    };
+    let container = uid == 0 && write_container_maps(pid).is_ok();
     let result = match container {
-        None => Ok(MapKind::Container),
-        Some(_) => write_map(Kind::Uid, pid, uid, uid_ranges)
+        true => Ok(MapKind::Container),
+        false => write_map(Kind::Uid, pid, uid, uid_ranges)
             .and_then(|u| Ok((u, write_map(Kind::Gid, pid, gid, gid_ranges)?)))
             .map(|(single_uid, single_gid)| match single_uid.or(single_gid) {
                 Some(why) => {
@@ -403,20 +399,35 @@ fn take_socket(fd: RawFd) -> Option<UnixStream> {
     Some(UnixStream::from(owned))
 }
 
+/// Why the re-executed child could not become root of its namespace.
+#[derive(Debug, thiserror::Error)]
+enum BecomeRootError {
+    #[error("setresgid 0: {0}")]
+    Gid(#[source] nix::Error),
+    #[error("setresuid 0: {0}")]
+    Uid(#[source] nix::Error),
+    #[error("parent-death signal: {0}")]
+    DeathSignal(#[source] rustix::io::Errno),
+    #[error("the parent hoist is gone")]
+    ParentGone,
+    #[error("making / private: {0}")]
+    Private(#[source] rustix::io::Errno),
+}
+
 /// In the mapped namespace: ids 0, death with the parent, private mounts.
-fn become_root(parent: Option<rustix::process::Pid>) -> Result<(), String> {
+fn become_root(parent: Option<rustix::process::Pid>) -> Result<(), BecomeRootError> {
     let root = (Gid::from_raw(0), Uid::from_raw(0));
-    setresgid(root.0, root.0, root.0).map_err(|e| format!("setresgid 0: {e}"))?;
-    setresuid(root.1, root.1, root.1).map_err(|e| format!("setresuid 0: {e}"))?;
+    setresgid(root.0, root.0, root.0).map_err(BecomeRootError::Gid)?;
+    setresuid(root.1, root.1, root.1).map_err(BecomeRootError::Uid)?;
     // After the id changes, which clear it.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| format!("parent-death signal: {e}"))?;
+        .map_err(BecomeRootError::DeathSignal)?;
     if rustix::process::getppid() != parent {
-        return Err("the parent hoist is gone".into());
+        return Err(BecomeRootError::ParentGone);
     }
     rustix::mount::mount_change(
         "/",
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
-    .map_err(|e| format!("making / private: {e}"))
+    .map_err(BecomeRootError::Private)
 }

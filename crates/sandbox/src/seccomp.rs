@@ -141,7 +141,44 @@ impl Rule {
     }
 }
 
-fn action(name: &str, errno: Option<i32>) -> Result<ScmpAction, String> {
+/// Why Docker's profile could not be compiled (or a compiled filter read
+/// back), naming the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// The embedded profile is not the JSON it should be.
+    #[error("seccomp profile: {0}")]
+    Profile(#[source] serde_json::Error),
+    /// An action this compiler does not know.
+    #[error("seccomp profile: unsupported action {0}")]
+    Action(String),
+    /// A comparison operator this compiler does not know.
+    #[error("seccomp profile: unsupported operator {0}")]
+    Operator(String),
+    /// libseccomp refused a step.
+    #[error("seccomp: {what}: {source}")]
+    Libseccomp {
+        what: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    /// The memfd the filter is exported to could not be made.
+    #[error("seccomp: memfd: {0}")]
+    Memfd(#[source] rustix::io::Errno),
+    /// The exported filter could not be read back.
+    #[error("seccomp: read the exported filter: {0}")]
+    Read(#[source] std::io::Error),
+    /// The exported filter is no whole number of instructions.
+    #[error("seccomp: the exported filter has {0} bytes")]
+    Exported(usize),
+    /// A spec's filter that is not hex.
+    #[error("seccomp: the spec's filter is not hex")]
+    NotHex,
+    /// A spec's filter that is no whole number of instructions.
+    #[error("seccomp: a filter of {0} bytes")]
+    Size(usize),
+}
+
+fn action(name: &str, errno: Option<i32>) -> Result<ScmpAction, SeccompError> {
     Ok(match name {
         "SCMP_ACT_ALLOW" => ScmpAction::Allow,
         "SCMP_ACT_ERRNO" => ScmpAction::Errno(errno.unwrap_or(libc::EPERM)),
@@ -149,11 +186,11 @@ fn action(name: &str, errno: Option<i32>) -> Result<ScmpAction, String> {
         "SCMP_ACT_KILL_PROCESS" => ScmpAction::KillProcess,
         "SCMP_ACT_TRAP" => ScmpAction::Trap,
         "SCMP_ACT_LOG" => ScmpAction::Log,
-        other => return Err(format!("seccomp profile: unsupported action {other}")),
+        other => return Err(SeccompError::Action(other.to_owned())),
     })
 }
 
-fn compare(arg: &Arg) -> Result<ScmpArgCompare, String> {
+fn compare(arg: &Arg) -> Result<ScmpArgCompare, SeccompError> {
     let op = match arg.op.as_str() {
         "SCMP_CMP_NE" => ScmpCompareOp::NotEqual,
         "SCMP_CMP_LT" => ScmpCompareOp::Less,
@@ -169,14 +206,14 @@ fn compare(arg: &Arg) -> Result<ScmpArgCompare, String> {
                 arg.value_two,
             ));
         }
-        other => return Err(format!("seccomp profile: unsupported operator {other}")),
+        other => return Err(SeccompError::Operator(other.to_owned())),
     };
     Ok(ScmpArgCompare::new(arg.index, op, arg.value))
 }
 
 /// Docker's default profile compiled for the capabilities `plan` leaves a
 /// step (what the probe gives the engine for every step of a build).
-pub fn compile_for(plan: &crate::isolation::Plan) -> Result<String, String> {
+pub fn compile_for(plan: &crate::isolation::Plan) -> Result<String, SeccompError> {
     let caps = crate::caps::default_names(!plan.namespaces, plan.pid_ns || plan.signal_scope);
     compile_default(&caps)
 }
@@ -184,18 +221,17 @@ pub fn compile_for(plan: &crate::isolation::Plan) -> Result<String, String> {
 /// Docker's default profile for a process keeping `caps` (`CAP_…` names),
 /// compiled for this host: the filter as the kernel takes it (an array of
 /// `struct sock_filter`), hex-encoded for a spec.
-pub fn compile_default(caps: &[&str]) -> Result<String, String> {
+pub fn compile_default(caps: &[&str]) -> Result<String, SeccompError> {
     let bpf = compile(PROFILE, caps)?;
     Ok(bpf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn compile(profile: &str, caps: &[&str]) -> Result<Vec<u8>, String> {
+fn compile(profile: &str, caps: &[&str]) -> Result<Vec<u8>, SeccompError> {
     let e = |what: &str| {
         let what = what.to_string();
-        move |err: libseccomp::error::SeccompError| format!("seccomp: {what}: {err}")
+        move |source: libseccomp::error::SeccompError| SeccompError::Libseccomp { what, source }
     };
-    let profile: Profile =
-        serde_json::from_str(profile).map_err(|err| format!("seccomp profile: {err}"))?;
+    let profile: Profile = serde_json::from_str(profile).map_err(SeccompError::Profile)?;
     let default = action(&profile.default_action, profile.default_errno_ret)?;
     let mut ctx = ScmpFilterContext::new(default).map_err(e("new filter"))?;
     // Not libseccomp's to set: the sandbox decides (`load`).
@@ -245,18 +281,15 @@ fn compile(profile: &str, caps: &[&str]) -> Result<Vec<u8>, String> {
         }
     }
     let memfd = rustix::fs::memfd_create("hoist-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|err| format!("seccomp: memfd: {err}"))?;
+        .map_err(SeccompError::Memfd)?;
     let mut file = std::fs::File::from(memfd);
     ctx.export_bpf(&file).map_err(e("export"))?;
     let mut bpf = Vec::new();
     file.rewind()
         .and_then(|()| file.read_to_end(&mut bpf))
-        .map_err(|err| format!("seccomp: read the exported filter: {err}"))?;
+        .map_err(SeccompError::Read)?;
     if bpf.is_empty() || bpf.len() % size_of::<libc::sock_filter>() != 0 {
-        return Err(format!(
-            "seccomp: the exported filter has {} bytes",
-            bpf.len()
-        ));
+        return Err(SeccompError::Exported(bpf.len()));
     }
     Ok(bpf)
 }
@@ -268,7 +301,7 @@ pub(crate) struct Program {
 
 impl Program {
     /// From [`compile_default`]'s hex.
-    pub(crate) fn from_hex(hex: &str) -> Result<Program, String> {
+    pub(crate) fn from_hex(hex: &str) -> Result<Program, SeccompError> {
         let bytes = (0..hex.len())
             .step_by(2)
             .map(|i| {
@@ -276,10 +309,10 @@ impl Program {
                     .and_then(|b| u8::from_str_radix(b, 16).ok())
             })
             .collect::<Option<Vec<u8>>>()
-            .ok_or("seccomp: the spec's filter is not hex")?;
+            .ok_or(SeccompError::NotHex)?;
         let size = size_of::<libc::sock_filter>();
         if bytes.is_empty() || bytes.len() % size != 0 {
-            return Err(format!("seccomp: a filter of {} bytes", bytes.len()));
+            return Err(SeccompError::Size(bytes.len()));
         }
         let filter = bytes
             .chunks_exact(size)

@@ -204,7 +204,7 @@ fn new_netns() -> Result<OwnedFd, SandboxError> {
 fn errno_of(e: &SandboxError) -> i32 {
     match e {
         SandboxError::Sys { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-        SandboxError::Spec(_) => libc::EIO,
+        SandboxError::Spec(_) | SandboxError::Seccomp(_) => libc::EIO,
     }
 }
 

@@ -14,17 +14,59 @@
 
 use std::collections::BTreeSet;
 
-use super::{Lookup, ShellLex, pattern, unicode};
+use super::pattern::{PatternError, TooLong};
+use super::{ExpandError, Lookup, ShellLex, pattern, unicode};
 pub use crate::limits::MAX_NESTING;
 use crate::limits::MAX_WORD_BYTES;
 
-type Res<T> = Result<T, String>;
+type Res<T> = Result<T, WordError>;
+
+/// Why a word could not be expanded: the part of BuildKit's message after
+/// `failed to process "…": `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WordError {
+    /// The word ended before the closing character.
+    #[error("unexpected end of statement while looking for matching {0}")]
+    Unclosed(char),
+    /// The word ended inside `'...'`.
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnclosedSingleQuote,
+    /// The word ended inside `"..."`.
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnclosedDoubleQuote,
+    /// `${` inside `${` more than [`MAX_NESTING`] deep.
+    #[error("syntax error: substitutions nested more than {} deep", MAX_NESTING)]
+    TooDeep,
+    /// `${...` without its `}`.
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    /// `${{`, `${}` or `${:`.
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    /// `${V/p` without the `/` after the pattern.
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    /// A modifier BuildKit does not have, as spelled.
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    /// `${V?word}` of an unset (or with `:?`, empty) `V`.
+    #[error("{name}: {message}")]
+    Required {
+        /// The variable.
+        name: String,
+        /// The word, or the default text.
+        message: String,
+    },
+    /// A pattern operation failed.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+}
 
 /// What one run of the processor produced.
 pub(crate) struct Outcome {
-    /// The expanded word and its split words, or the error message (already
+    /// The expanded word and its split words, or the error (its message
     /// prefixed with `failed to process "..."`, as BuildKit does).
-    pub(crate) result: Res<(String, Vec<String>)>,
+    pub(crate) result: Result<(String, Vec<String>), ExpandError>,
     /// Names looked up and found.
     pub(crate) used: BTreeSet<String>,
     /// Names looked up and not found.
@@ -50,7 +92,9 @@ pub(crate) fn run<L: Lookup + ?Sized>(lex: &ShellLex, word: &str, env: &L) -> Ou
     };
     let result = processor
         .stop_on(None, lex.raw_escapes)
-        .map_err(|e| format!("failed to process {}: {e}", unicode::go_quote(word)));
+        .map_err(|e| ExpandError {
+            message: format!("failed to process {}: {e}", unicode::go_quote(word)),
+        });
     Outcome {
         result,
         used: processor.used,
@@ -192,9 +236,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
         }
         check_len(&result)?;
         match stop {
-            Some(stop) => Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            )),
+            Some(stop) => Err(WordError::Unclosed(stop)),
             None => Ok((result, words.finish())),
         }
     }
@@ -210,10 +252,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             check_len(&result)?;
             match self.next() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .to_owned(),
-                    );
+                    return Err(WordError::UnclosedSingleQuote);
                 }
                 Some('\'') => {
                     if self.lex.raw_quotes {
@@ -238,10 +277,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             check_len(&result)?;
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .to_owned(),
-                    );
+                    return Err(WordError::UnclosedDoubleQuote);
                 }
                 Some('"') => {
                     self.next();
@@ -350,9 +386,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
         }
         self.next();
         if self.depth >= MAX_NESTING {
-            return Err(format!(
-                "syntax error: substitutions nested more than {MAX_NESTING} deep"
-            ));
+            return Err(WordError::TooDeep);
         }
         self.depth += 1;
         let result = self.braced();
@@ -363,13 +397,13 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
     /// The rest of `${...}`, after the `{`.
     fn braced(&mut self) -> Res<String> {
         match self.peek() {
-            None => return Err(missing_brace()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".to_owned()),
+            None => return Err(WordError::MissingBrace),
+            Some('{' | '}' | ':') => return Err(WordError::BadSubstitution),
             Some(_) => {}
         }
         let name = self.name();
         let Some(c) = self.next() else {
-            return Err(missing_brace());
+            return Err(WordError::MissingBrace);
         };
         match c {
             '}' => Ok(match self.get_env(&name) {
@@ -382,7 +416,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
                 let (op, null_is_unset) = if c == ':' {
                     match self.next() {
                         Some(op) => (op, true),
-                        None => return Err(missing_brace()),
+                        None => return Err(WordError::MissingBrace),
                     }
                 } else {
                     (c, false)
@@ -394,7 +428,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
                 };
                 self.modifier(&name, op, null_is_unset, &spelled)
             }
-            _ => Err(unsupported(&c.to_string())),
+            _ => Err(WordError::UnsupportedModifier(c.to_string())),
         }
     }
 
@@ -409,12 +443,12 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
     ) -> Res<String> {
         let is_trim = op == '#' || op == '%';
         if null_is_unset && is_trim {
-            return Err(unsupported(spelled));
+            return Err(WordError::UnsupportedModifier(spelled.to_owned()));
         }
         // Patterns keep their escapes, for the pattern parser to read.
         let word = match self.stop_on(Some('}'), is_trim) {
             Ok((word, _)) => word,
-            Err(_) if self.peek().is_none() => return Err(missing_brace()),
+            Err(_) if self.peek().is_none() => return Err(WordError::MissingBrace),
             Err(e) => return Err(e),
         };
         let value = self.get_env(name);
@@ -444,12 +478,22 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
                     None => (word.as_str(), false),
                 };
                 if op == '#' {
-                    pattern::trim_prefix(&value, pattern, longest, &mut self.budget)
+                    Ok(pattern::trim_prefix(
+                        &value,
+                        pattern,
+                        longest,
+                        &mut self.budget,
+                    )?)
                 } else {
-                    pattern::trim_suffix(&value, pattern, longest, &mut self.budget)
+                    Ok(pattern::trim_suffix(
+                        &value,
+                        pattern,
+                        longest,
+                        &mut self.budget,
+                    )?)
                 }
             }
-            _ => Err(unsupported(spelled)),
+            _ => Err(WordError::UnsupportedModifier(spelled.to_owned())),
         }
     }
 
@@ -463,13 +507,13 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
         let pattern = match self.stop_on(Some('/'), true) {
             Ok((pattern, _)) => pattern,
             Err(_) if self.peek().is_none() => {
-                return Err("syntax error: missing '/' in ${}".to_owned());
+                return Err(WordError::MissingSlash);
             }
             Err(e) => return Err(e),
         };
         let replacement = match self.stop_on(Some('}'), true) {
             Ok((replacement, _)) => replacement,
-            Err(_) if self.peek().is_none() => return Err(missing_brace()),
+            Err(_) if self.peek().is_none() => return Err(WordError::MissingBrace),
             Err(e) => return Err(e),
         };
         let value = self.get_env(name);
@@ -478,13 +522,13 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
             let slashes = if all { "//" } else { "/" };
             return Ok(format!("${{{name}{slashes}{pattern}/{replacement}}}"));
         }
-        pattern::replace(
+        Ok(pattern::replace(
             value.as_deref().unwrap_or_default(),
             &pattern,
             &replacement,
             all,
             &mut self.budget,
-        )
+        )?)
     }
 }
 
@@ -493,7 +537,7 @@ impl<L: Lookup + ?Sized> Processor<'_, L> {
 /// variable's value past the limit.
 fn check_len(result: &str) -> Res<()> {
     if result.len() > MAX_WORD_BYTES {
-        return Err(pattern::too_long(MAX_WORD_BYTES));
+        return Err(PatternError::from(TooLong(MAX_WORD_BYTES)).into());
     }
     Ok(())
 }
@@ -503,16 +547,11 @@ fn is_special_param(c: char) -> bool {
     matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0')
 }
 
-fn missing_brace() -> String {
-    "syntax error: missing '}'".to_owned()
-}
-
-fn unsupported(spelled: &str) -> String {
-    format!("unsupported modifier ({spelled}) in substitution")
-}
-
 /// The `${name?word}` error: `word` if given, else the default text.
-fn required(name: &str, word: &str, default: &str) -> String {
+fn required(name: &str, word: &str, default: &str) -> WordError {
     let message = if word.is_empty() { default } else { word };
-    format!("{name}: {message}")
+    WordError::Required {
+        name: name.to_owned(),
+        message: message.to_owned(),
+    }
 }

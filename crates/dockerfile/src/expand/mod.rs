@@ -176,10 +176,7 @@ impl ShellLex {
         env: &(impl Lookup + ?Sized),
     ) -> Result<Vec<String>, ExpandError> {
         let outcome = lexer::run(self, word, env);
-        outcome
-            .result
-            .map(|(_, words)| words)
-            .map_err(|message| ExpandError { message })
+        outcome.result.map(|(_, words)| words)
     }
 
     /// Like [`process_word`](Self::process_word), also returning the names of
@@ -203,7 +200,7 @@ impl ShellLex {
                 used: outcome.used,
                 unmatched: outcome.unmatched,
             }),
-            Err(message) => Err(ExpandError { message }),
+            Err(e) => Err(e),
         }
     }
 }

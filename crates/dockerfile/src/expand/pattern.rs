@@ -17,6 +17,45 @@
 
 use crate::limits::{MAX_PATTERN_STEPS, MAX_WORD_BYTES, human};
 
+/// Why a pattern operation (`${V#p}`, `${V%p}`, `${V/p/r}`) failed; the
+/// words are BuildKit's where it has them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PatternError {
+    /// The pattern has an escape BuildKit cannot compile.
+    #[error("invalid pattern ({pattern}) in substitution: {reason}")]
+    Invalid {
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong with it.
+        reason: EscapeError,
+    },
+    /// Matching would take more than [`MAX_PATTERN_STEPS`] steps.
+    #[error(
+        "pattern matching needs more than {} steps (value length × pattern length)",
+        MAX_PATTERN_STEPS
+    )]
+    TooManySteps,
+    /// The result grew past the longest word.
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+}
+
+/// An expanded word longer than `0` bytes (the limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expanded word is longer than {} (the limit)", human(self.0))]
+pub(crate) struct TooLong(pub(crate) usize);
+
+/// A `\` in a pattern that escapes nothing it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum EscapeError {
+    /// `\x` for an `x` that needs no escape.
+    #[error("invalid escape '\\{0}'")]
+    Invalid(char),
+    /// A `\` ending the pattern.
+    #[error("invalid escape '\\' at end of pattern")]
+    AtEnd,
+}
+
 /// What the patterns of one word may still cost: matching steps left
 /// ([`MAX_PATTERN_STEPS`] to start with) and the longest result
 /// ([`MAX_WORD_BYTES`]).
@@ -37,31 +76,24 @@ impl Default for Budget {
 
 impl Budget {
     /// Spends `n` steps, or fails when there are not that many left.
-    fn spend(&mut self, n: usize) -> Result<(), String> {
+    fn spend(&mut self, n: usize) -> Result<(), PatternError> {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         match self.steps.checked_sub(n) {
             Some(left) => {
                 self.steps = left;
                 Ok(())
             }
-            None => Err(format!(
-                "pattern matching needs more than {MAX_PATTERN_STEPS} steps (value length × pattern length)"
-            )),
+            None => Err(PatternError::TooManySteps),
         }
     }
 
     /// Fails when `out` has grown past the longest word.
-    fn check_len(&self, out: &str) -> Result<(), String> {
+    fn check_len(&self, out: &str) -> Result<(), TooLong> {
         if out.len() > self.max_len {
-            return Err(too_long(self.max_len));
+            return Err(TooLong(self.max_len));
         }
         Ok(())
     }
-}
-
-/// The error for an expanded word longer than `max` bytes.
-pub(crate) fn too_long(max: usize) -> String {
-    format!("expanded word is longer than {} (the limit)", human(max))
 }
 
 /// One element of a parsed pattern.
@@ -83,7 +115,7 @@ pub(crate) struct Pattern {
 
 impl Pattern {
     /// Parses `pattern`, with BuildKit's rules for `\`.
-    pub(crate) fn parse(pattern: &str) -> Result<Self, String> {
+    pub(crate) fn parse(pattern: &str) -> Result<Self, EscapeError> {
         let mut tokens = Vec::new();
         let mut chars = pattern.chars().peekable();
         while let Some(c) = chars.next() {
@@ -97,8 +129,8 @@ impl Pattern {
                         chars.next();
                         Token::Literal(next)
                     }
-                    Some(&other) => return Err(format!("invalid escape '\\{other}'")),
-                    None => return Err("invalid escape '\\' at end of pattern".to_owned()),
+                    Some(&other) => return Err(EscapeError::Invalid(other)),
+                    None => return Err(EscapeError::AtEnd),
                 },
                 other => Token::Literal(other),
             };
@@ -118,7 +150,7 @@ impl Pattern {
         anchored: bool,
         longest: bool,
         budget: &mut Budget,
-    ) -> Result<Option<(usize, usize)>, String> {
+    ) -> Result<Option<(usize, usize)>, PatternError> {
         let m = self.tokens.len();
         // threads[i]: leftmost start of a thread that has matched tokens[..i].
         let mut threads: Vec<Option<usize>> = vec![None; m + 1];
@@ -198,8 +230,8 @@ pub(crate) fn trim_prefix(
     pattern: &str,
     longest: bool,
     budget: &mut Budget,
-) -> Result<String, String> {
-    let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, &e))?;
+) -> Result<String, PatternError> {
+    let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, e))?;
     Ok(match parsed.find(value, 0, true, longest, budget)? {
         Some((_, end)) => value[end..].to_owned(),
         None => value.to_owned(),
@@ -218,9 +250,9 @@ pub(crate) fn trim_suffix(
     pattern: &str,
     longest: bool,
     budget: &mut Budget,
-) -> Result<String, String> {
+) -> Result<String, PatternError> {
     let reversed_pattern = reverse_pattern(pattern);
-    let parsed = Pattern::parse(&reversed_pattern).map_err(|e| invalid(pattern, &e))?;
+    let parsed = Pattern::parse(&reversed_pattern).map_err(|e| invalid(pattern, e))?;
     let reversed_value: String = value.chars().rev().collect();
     Ok(
         match parsed.find(&reversed_value, 0, true, longest, budget)? {
@@ -262,8 +294,8 @@ pub(crate) fn replace(
     replacement: &str,
     all: bool,
     budget: &mut Budget,
-) -> Result<String, String> {
-    let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, &e))?;
+) -> Result<String, PatternError> {
+    let parsed = Pattern::parse(pattern).map_err(|e| invalid(pattern, e))?;
     if !all {
         let out = match parsed.find(value, 0, false, true, budget)? {
             Some((start, end)) => format!("{}{replacement}{}", &value[..start], &value[end..]),
@@ -351,24 +383,32 @@ fn template_name(s: &str) -> Option<(&str, &str)> {
     Some((name, tail))
 }
 
-/// BuildKit's message for a pattern it cannot compile.
-fn invalid(pattern: &str, reason: &str) -> String {
-    format!("invalid pattern ({pattern}) in substitution: {reason}")
+/// BuildKit's error for a pattern it cannot compile.
+fn invalid(pattern: &str, reason: EscapeError) -> PatternError {
+    PatternError::Invalid {
+        pattern: pattern.to_owned(),
+        reason,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn trim_prefix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+    fn trim_prefix(value: &str, pattern: &str, longest: bool) -> Result<String, PatternError> {
         super::trim_prefix(value, pattern, longest, &mut Budget::default())
     }
 
-    fn trim_suffix(value: &str, pattern: &str, longest: bool) -> Result<String, String> {
+    fn trim_suffix(value: &str, pattern: &str, longest: bool) -> Result<String, PatternError> {
         super::trim_suffix(value, pattern, longest, &mut Budget::default())
     }
 
-    fn replace(value: &str, pattern: &str, replacement: &str, all: bool) -> Result<String, String> {
+    fn replace(
+        value: &str,
+        pattern: &str,
+        replacement: &str,
+        all: bool,
+    ) -> Result<String, PatternError> {
         super::replace(value, pattern, replacement, all, &mut Budget::default())
     }
 
@@ -377,7 +417,7 @@ mod tests {
         // 8 Ki characters against a 4 Ki-element pattern: 2^25 steps.
         let value = "a".repeat(1 << 13);
         let pattern = "*a".repeat(1 << 11);
-        let err = trim_prefix(&value, &pattern, true).unwrap_err();
+        let err = trim_prefix(&value, &pattern, true).unwrap_err().to_string();
         assert!(err.contains("pattern matching needs more than"), "{err}");
         // The same pattern on a short value is fine.
         assert_eq!(trim_prefix("aaa", &pattern, true).unwrap(), "aaa");
@@ -387,7 +427,9 @@ mod tests {
     fn replacement_output_is_bounded() {
         let value = "a".repeat(1 << 10);
         let replacement = "b".repeat(2 << 10);
-        let err = replace(&value, "a", &replacement, true).unwrap_err();
+        let err = replace(&value, "a", &replacement, true)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "expanded word is longer than 1 MiB (the limit)");
         assert_eq!(replace(&value[..4], "a", "bb", true).unwrap(), "bbbbbbbb");
     }
@@ -403,7 +445,10 @@ mod tests {
     fn parse_escapes() {
         assert!(Pattern::parse("\\*\\?\\\\").is_ok());
         assert!(Pattern::parse("a\\}b\\/").is_ok());
-        assert_eq!(Pattern::parse("\\x").unwrap_err(), "invalid escape '\\x'");
+        assert_eq!(
+            Pattern::parse("\\x").unwrap_err().to_string(),
+            "invalid escape '\\x'"
+        );
         assert!(Pattern::parse("\\").is_err());
         assert!(Pattern::parse("\\\\\\").is_err());
     }
@@ -432,6 +477,7 @@ mod tests {
         assert!(
             trim_prefix("x", "\\q", false)
                 .unwrap_err()
+                .to_string()
                 .contains("invalid pattern (\\q)")
         );
     }

@@ -12,12 +12,72 @@ use super::CacheError;
 use super::format::{self, CacheConfig, MountRecord, StepRecord};
 use super::spec::{CacheSpec, Location, Mode};
 use crate::digest::Digest;
+use crate::export::recompress::RecompressError;
 use crate::export::recompress::recompress_layers;
+use crate::image::ImageError;
 use crate::image::{Descriptor, Index, Manifest, Raw, media_types};
+use crate::layer::LayerError;
 use crate::layer::{Compression, LayerOptions};
 use crate::reference::Reference;
+use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
 use crate::registry::{BlobRef, Client, Progress};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use crate::transfer::TransferError;
+
+/// Why a cache could not be exported (after `exporting cache NAME: `).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A manifest or index could not be encoded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The cache config could not be encoded.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Layers could not be compressed as asked.
+    #[error(transparent)]
+    Recompress(#[from] RecompressError),
+    /// A cache-mount directory could not be written as a layer.
+    #[error("{}: {source}", dir.display())]
+    Mount {
+        dir: PathBuf,
+        #[source]
+        source: LayerError,
+    },
+    /// `ref=` is no image reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A blob could not be pushed.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    /// The manifest could not be pushed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A layout file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blob the cache lists that neither the store nor a fetcher has.
+    #[error("blob {0} is not in the store")]
+    Missing(Digest),
+    /// `type=inline` as a destination of its own.
+    #[error("an inline cache is written into the image config by the build")]
+    InlineTarget,
+}
+
+/// The error for the layout file at `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// A step of the build, as an export sees it.
 #[derive(Debug, Clone)]
@@ -71,11 +131,11 @@ pub fn export(
     cache: &BuildCache,
     runtime: &crate::runtime::Handle,
 ) -> Result<ExportReport, CacheError> {
-    let fail = |reason: String| CacheError::Export {
+    let fail = |source: ExportError| CacheError::Export {
         cache: spec.describe(),
-        reason,
+        source: Box::new(source),
     };
-    let _lease = store.lease().map_err(|e| fail(e.to_string()))?;
+    let _lease = store.lease().map_err(|e| fail(e.into()))?;
     let built = build(store, spec, cache).map_err(fail)?;
     let report = ExportReport {
         steps: built.steps,
@@ -85,15 +145,13 @@ pub fn export(
     };
     match &spec.location {
         Location::Registry(r) => {
-            let reference = Reference::parse(r).map_err(|e| fail(e.to_string()))?;
+            let reference = Reference::parse(r).map_err(|e| fail(e.into()))?;
             crate::runtime::block_on(runtime, to_registry(client, store, &reference, &built))
                 .map_err(fail)?;
         }
         Location::Local(dir) => to_layout(store, dir, &built).map_err(fail)?,
         Location::Inline => {
-            return Err(fail(
-                "an inline cache is written into the image config by the build".into(),
-            ));
+            return Err(fail(ExportError::InlineTarget));
         }
     }
     Ok(report)
@@ -135,7 +193,7 @@ pub fn inline_config(steps: &[ExportStep], image_layers: &[Descriptor]) -> Cache
     }
 }
 
-fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, String> {
+fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, ExportError> {
     let chosen = select(&cache.steps, spec.mode);
     // The blob of each layer in the wanted compression: an imported blob
     // already so compressed is used as it is (it need not be here).
@@ -170,10 +228,8 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
             media_types::OCI_MANIFEST,
             placeholder,
             to_convert.clone(),
-        ))
-        .map_err(|e| e.to_string())?;
-        let converted = recompress_layers(store, &m, spec.compression, None, false)
-            .map_err(|e| e.to_string())?;
+        ))?;
+        let converted = recompress_layers(store, &m, spec.compression, None, false)?;
         for (layer, blob) in to_convert.iter().zip(&converted.value().layers) {
             blob_of.insert(layer.digest.clone(), blobs.len());
             blobs.push(blob.clone());
@@ -216,10 +272,8 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
             .collect(),
         mounts: mount_records,
     };
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
-    let config_info = store
-        .put_blob_bytes(&config_bytes)
-        .map_err(|e| e.to_string())?;
+    let config_bytes = serde_json::to_vec(&config)?;
+    let config_info = store.put_blob_bytes(&config_bytes)?;
     let mut manifest = Manifest::new(
         media_types::OCI_MANIFEST,
         Descriptor::new(
@@ -230,10 +284,8 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
         blobs,
     );
     manifest.artifact_type = Some(format::ARTIFACT_TYPE.to_string());
-    let manifest = Raw::from_value(manifest).map_err(|e| e.to_string())?;
-    store
-        .put_blob_bytes(manifest.bytes())
-        .map_err(|e| e.to_string())?;
+    let manifest = Raw::from_value(manifest)?;
+    store.put_blob_bytes(manifest.bytes())?;
     Ok(Built {
         manifest,
         config: config_bytes,
@@ -243,17 +295,18 @@ fn build(store: &Store, spec: &CacheSpec, cache: &BuildCache) -> Result<Built, S
 }
 
 /// A cache-mount directory as a gzip tar blob in the store.
-fn mount_blob(store: &Store, dir: &Path) -> Result<Descriptor, String> {
+fn mount_blob(store: &Store, dir: &Path) -> Result<Descriptor, ExportError> {
     let opts = LayerOptions {
         compression: Compression::Gzip,
         ..LayerOptions::default()
     };
-    let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
-    let written = crate::layer::write_tree(dir, &opts, &mut writer)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let info = writer
-        .commit(Some(&written.digest), Some(written.size))
-        .map_err(|e| e.to_string())?;
+    let mut writer = store.blob_writer()?;
+    let written =
+        crate::layer::write_tree(dir, &opts, &mut writer).map_err(|source| ExportError::Mount {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    let info = writer.commit(Some(&written.digest), Some(written.size))?;
     Ok(Descriptor::new(
         format::MOUNT_MEDIA_TYPE,
         info.digest,
@@ -266,7 +319,7 @@ async fn to_registry(
     store: &Store,
     reference: &Reference,
     built: &Built,
-) -> Result<(), String> {
+) -> Result<(), ExportError> {
     let repo = reference.repository();
     for blob in &built.manifest.value().layers {
         crate::transfer::push::push_store_blob(
@@ -277,8 +330,7 @@ async fn to_registry(
             None,
             &Progress::none(),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     }
     let config = &built.manifest.value().config;
     crate::transfer::push::push_store_blob(
@@ -289,21 +341,19 @@ async fn to_registry(
         None,
         &Progress::none(),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let _ = &built.config;
     client
         .put_manifest(reference, media_types::OCI_MANIFEST, built.manifest.bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }
 
 /// An OCI layout at `dir`: the blobs (copied from the store), then
 /// `index.json` naming the cache manifest, replaced atomically.
-fn to_layout(store: &Store, dir: &Path, built: &Built) -> Result<(), String> {
+fn to_layout(store: &Store, dir: &Path, built: &Built) -> Result<(), ExportError> {
     let blobs_dir = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs_dir).map_err(|e| format!("{}: {e}", blobs_dir.display()))?;
+    std::fs::create_dir_all(&blobs_dir).map_err(io_at(&blobs_dir))?;
     let m = built.manifest.value();
     let mut all: Vec<&Digest> = m.layers.iter().map(|d| &d.digest).collect();
     all.push(&m.config.digest);
@@ -313,13 +363,13 @@ fn to_layout(store: &Store, dir: &Path, built: &Built) -> Result<(), String> {
         if dest.exists() {
             continue;
         }
-        if !store.ensure_blob(digest).map_err(|e| e.to_string())? {
-            return Err(format!("blob {digest} is not in the store"));
+        if !store.ensure_blob(digest)? {
+            return Err(ExportError::Missing(digest.clone()));
         }
         let tmp = blobs_dir.join(format!(".{}.tmp", digest.hex()));
         std::fs::copy(store.blob_path(digest), &tmp)
             .and_then(|_| std::fs::rename(&tmp, &dest))
-            .map_err(|e| format!("{}: {e}", dest.display()))?;
+            .map_err(io_at(&dest))?;
     }
     write_file(
         &dir.join("oci-layout"),
@@ -327,14 +377,13 @@ fn to_layout(store: &Store, dir: &Path, built: &Built) -> Result<(), String> {
     )?;
     let mut desc = built.manifest.descriptor(media_types::OCI_MANIFEST);
     desc.artifact_type = Some(format::ARTIFACT_TYPE.to_string());
-    let index = Raw::from_value(Index::new(media_types::OCI_INDEX, vec![desc]))
-        .map_err(|e| e.to_string())?;
+    let index = Raw::from_value(Index::new(media_types::OCI_INDEX, vec![desc]))?;
     write_file(&dir.join("index.json"), index.bytes())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(io_at(path))
 }

@@ -15,9 +15,58 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::Compression;
+use crate::layer::LayerError;
 use crate::reference::Repository;
 use crate::registry::{BlobRef, Client};
-use crate::store::{BlobFetcher, Store};
+use crate::store::{BlobFetcher, FetchError, Store, StoreError};
+use crate::transfer::TransferError;
+
+/// Why a blob an imported cache lists could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheFetchError {
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The layout directory's blob could not be opened.
+    #[error("{}: {source}", path.display())]
+    LayoutOpen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The layout directory's blob could not be stored (a wrong digest or
+    /// size, say).
+    #[error("{}: {source}", path.display())]
+    LayoutPut {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// The registry's blob could not be pulled.
+    #[error("{repo}: {source}")]
+    Registry {
+        repo: String,
+        #[source]
+        source: Box<TransferError>,
+    },
+    /// A compressed layer to unpack whose media type is no layer's.
+    #[error("{0} is not a layer blob")]
+    NotALayer(Digest),
+    /// Decompressing the blob failed.
+    #[error("unpacking {digest}: {source}")]
+    Unpack {
+        digest: Digest,
+        #[source]
+        source: LayerError,
+    },
+    /// The unpacked layer could not be stored.
+    #[error("{digest} unpacked: {source}")]
+    Unpacked {
+        digest: Digest,
+        #[source]
+        source: StoreError,
+    },
+}
 
 /// Where the cache's blobs are.
 #[derive(Clone)]
@@ -92,18 +141,20 @@ impl CacheFetcher {
         }
     }
 
-    fn download(&self, store: &Store, blob: &Descriptor) -> Result<(), String> {
-        if store.has_blob(&blob.digest).map_err(|e| e.to_string())? {
+    fn download(&self, store: &Store, blob: &Descriptor) -> Result<(), CacheFetchError> {
+        if store.has_blob(&blob.digest)? {
             return Ok(());
         }
         match &self.origin {
             Origin::Layout(dir) => {
                 let path = dir.join("blobs/sha256").join(blob.digest.hex());
-                let file =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                store
-                    .put_blob(file, Some(&blob.digest), Some(blob.size))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    Err(source) => return Err(CacheFetchError::LayoutOpen { path, source }),
+                };
+                if let Err(source) = store.put_blob(file, Some(&blob.digest), Some(blob.size)) {
+                    return Err(CacheFetchError::LayoutPut { path, source });
+                }
             }
             Origin::Registry {
                 client,
@@ -117,7 +168,10 @@ impl CacheFetcher {
                     runtime,
                     crate::transfer::pull::fetch_blob(client, store, repo, &b),
                 )
-                .map_err(|e| format!("{repo}: {e}"))?;
+                .map_err(|source| CacheFetchError::Registry {
+                    repo: repo.to_string(),
+                    source: Box::new(source),
+                })?;
             }
         }
         self.fetched_blobs.fetch_add(1, Ordering::SeqCst);
@@ -133,22 +187,28 @@ impl CacheFetcher {
         blob: &Descriptor,
         digest: &Digest,
         size: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), CacheFetchError> {
         let from = Compression::of_layer(&blob.media_type)
-            .ok_or_else(|| format!("{} is not a layer blob", blob.digest))?;
-        let reader = store.open_blob(&blob.digest).map_err(|e| e.to_string())?;
-        let writer = store.blob_writer().map_err(|e| e.to_string())?;
+            .ok_or_else(|| CacheFetchError::NotALayer(blob.digest.clone()))?;
+        let reader = store.open_blob(&blob.digest)?;
+        let writer = store.blob_writer()?;
         let (_, writer) = crate::layer::recompress(reader, from, Compression::None, None, writer)
-            .map_err(|e| format!("unpacking {}: {e}", blob.digest))?;
+            .map_err(|source| CacheFetchError::Unpack {
+            digest: blob.digest.clone(),
+            source,
+        })?;
         writer
             .commit(Some(digest), Some(size))
-            .map_err(|e| format!("{} unpacked: {e}", blob.digest))?;
+            .map_err(|source| CacheFetchError::Unpacked {
+                digest: blob.digest.clone(),
+                source,
+            })?;
         Ok(())
     }
 }
 
 impl BlobFetcher for CacheFetcher {
-    fn fetch(&self, store: &Store, digest: &Digest) -> Result<bool, String> {
+    fn fetch(&self, store: &Store, digest: &Digest) -> Result<bool, FetchError> {
         let wanted = {
             let map = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
             map.get(digest).cloned()

@@ -79,15 +79,22 @@ pub struct MountRecord {
     pub blob: usize,
 }
 
+/// A cache config this hoist cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Not the JSON of a cache config.
+    #[error("cache config: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Another version of the format.
+    #[error("cache format version {0} (this hoist reads {VERSION})")]
+    Version(u32),
+}
+
 impl CacheConfig {
-    pub fn parse(bytes: &[u8]) -> Result<CacheConfig, String> {
-        let config: CacheConfig =
-            serde_json::from_slice(bytes).map_err(|e| format!("cache config: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<CacheConfig, FormatError> {
+        let config: CacheConfig = serde_json::from_slice(bytes).map_err(FormatError::Json)?;
         if config.version != VERSION {
-            return Err(format!(
-                "cache format version {} (this hoist reads {VERSION})",
-                config.version
-            ));
+            return Err(FormatError::Version(config.version));
         }
         Ok(config)
     }

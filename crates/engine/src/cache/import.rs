@@ -2,7 +2,7 @@
 //! kilobytes) and offer its layers to the store, fetched only when read.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::CacheError;
@@ -10,10 +10,69 @@ use super::fetch::{CacheFetcher, Origin};
 use super::format::{self, CacheConfig, StepRecord};
 use super::spec::{CacheSpec, Location};
 use crate::digest::Digest;
+use crate::image::ImageError;
 use crate::image::{AnyManifest, Descriptor, Manifest, Platform, Raw};
 use crate::reference::Reference;
+use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
 use crate::registry::{BlobRef, Client, Progress};
 use crate::store::Store;
+
+/// Why a cache could not be imported (after `importing cache NAME: `).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// `ref=` is no image reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The registry refused or failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A manifest, index or platform choice that does not parse or match.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The cache config is not one this hoist reads.
+    #[error(transparent)]
+    Format(#[from] format::FormatError),
+    /// An index whose platform's entry is an index again.
+    #[error("nested index")]
+    NestedIndex,
+    /// A config larger than a document may be.
+    #[error("config of {0} bytes is too large")]
+    ConfigTooLarge(u64),
+    /// An image config that is no JSON.
+    #[error("image config: {0}")]
+    ImageConfig(#[source] serde_json::Error),
+    /// An image config without the inline cache.
+    #[error("neither a hoist cache nor an image with an inline cache")]
+    NotACache,
+    /// `type=inline` as a source.
+    #[error("an inline cache is read with type=registry,ref=IMAGE")]
+    InlineSource,
+    /// A layout file that cannot be read (or parsed).
+    #[error("{}: {source}", path.display())]
+    Layout {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A layout blob larger than a document may be.
+    #[error("{}: too large", .0.display())]
+    LayoutTooLarge(PathBuf),
+    /// A layout blob whose bytes are not its digest's.
+    #[error("{}: content does not match its digest", .0.display())]
+    LayoutDigest(PathBuf),
+    /// A layout index without a manifest.
+    #[error("{} lists no manifest", .0.display())]
+    NoManifest(PathBuf),
+}
+
+/// The error for the layout file at `path`.
+fn layout(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError + '_ {
+    move |e| ImportError::Layout {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    }
+}
 
 /// Configs and manifests larger than this are refused.
 const MAX_DOCUMENT: u64 = 16 << 20;
@@ -87,13 +146,13 @@ pub fn import(
         Location::Registry(r) => {
             let reference = Reference::parse(r).map_err(|e| CacheError::Import {
                 cache: name.clone(),
-                reason: e.to_string(),
+                source: Box::new(e.into()),
             })?;
             let (config, blobs) =
                 crate::runtime::block_on(runtime, from_registry(client, &reference, platform))
-                    .map_err(|reason| CacheError::Import {
+                    .map_err(|source| CacheError::Import {
                         cache: name.clone(),
-                        reason,
+                        source: Box::new(source),
                     })?;
             let origin = Origin::Registry {
                 client: client.clone(),
@@ -104,16 +163,16 @@ pub fn import(
         }
         Location::Local(dir) => {
             let (config, blobs) =
-                from_layout(dir, platform).map_err(|reason| CacheError::Import {
+                from_layout(dir, platform).map_err(|source| CacheError::Import {
                     cache: name.clone(),
-                    reason,
+                    source: Box::new(source),
                 })?;
             (config, blobs, Origin::Layout(dir.clone()))
         }
         Location::Inline => {
             return Err(CacheError::Import {
                 cache: name,
-                reason: "an inline cache is read with type=registry,ref=IMAGE".into(),
+                source: Box::new(ImportError::InlineSource),
             });
         }
     };
@@ -170,16 +229,20 @@ fn remember_compressed(store: &Store, blob: &Descriptor, layer: Option<&Descript
 
 /// The records of a cache manifest, or of an image carrying an inline
 /// cache in its config.
-fn records(manifest: &Manifest, config: &[u8]) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+fn records(
+    manifest: &Manifest,
+    config: &[u8],
+) -> Result<(CacheConfig, Vec<Descriptor>), ImportError> {
     if manifest.config.media_type == format::CONFIG_MEDIA_TYPE {
         return Ok((CacheConfig::parse(config)?, manifest.layers.clone()));
     }
     let value: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| format!("image config: {e}"))?;
+        serde_json::from_slice(config).map_err(ImportError::ImageConfig)?;
     let inline = value
         .get(format::INLINE_KEY)
-        .ok_or("neither a hoist cache nor an image with an inline cache")?;
-    let bytes = serde_json::to_vec(inline).map_err(|e| e.to_string())?;
+        .ok_or(ImportError::NotACache)?;
+    // A JSON value parsed from bytes writes back out.
+    let bytes = serde_json::to_vec(inline).map_err(ImportError::ImageConfig)?;
     Ok((CacheConfig::parse(&bytes)?, manifest.layers.clone()))
 }
 
@@ -187,32 +250,25 @@ async fn from_registry(
     client: &Client,
     reference: &Reference,
     platform: &Platform,
-) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+) -> Result<(CacheConfig, Vec<Descriptor>), ImportError> {
     let repo = reference.repository();
-    let top = client
-        .get_manifest(reference)
-        .await
-        .map_err(|e| e.to_string())?;
-    let manifest =
-        match AnyManifest::parse(top.bytes, Some(&top.media_type)).map_err(|e| e.to_string())? {
-            AnyManifest::Manifest(m) => *m,
-            AnyManifest::Index(index) => {
-                let desc = index.value().select(platform).map_err(|e| e.to_string())?;
-                let child = client
-                    .get_manifest(&reference.with_digest(desc.digest.clone()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match AnyManifest::parse(child.bytes, Some(&desc.media_type))
-                    .map_err(|e| e.to_string())?
-                {
-                    AnyManifest::Manifest(m) => *m,
-                    AnyManifest::Index(_) => return Err("nested index".into()),
-                }
+    let top = client.get_manifest(reference).await?;
+    let manifest = match AnyManifest::parse(top.bytes, Some(&top.media_type))? {
+        AnyManifest::Manifest(m) => *m,
+        AnyManifest::Index(index) => {
+            let desc = index.value().select(platform)?;
+            let child = client
+                .get_manifest(&reference.with_digest(desc.digest.clone()))
+                .await?;
+            match AnyManifest::parse(child.bytes, Some(&desc.media_type))? {
+                AnyManifest::Manifest(m) => *m,
+                AnyManifest::Index(_) => return Err(ImportError::NestedIndex),
             }
-        };
+        }
+    };
     let m = manifest.value();
     if m.config.size > MAX_DOCUMENT {
-        return Err(format!("config of {} bytes is too large", m.config.size));
+        return Err(ImportError::ConfigTooLarge(m.config.size));
     }
     let config = client
         .get_blob(
@@ -221,43 +277,44 @@ async fn from_registry(
             Vec::new(),
             &Progress::none(),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     records(m, &config)
 }
 
 /// A blob of an OCI layout directory, verified.
-fn layout_blob(dir: &Path, digest: &Digest) -> Result<Vec<u8>, String> {
+fn layout_blob(dir: &Path, digest: &Digest) -> Result<Vec<u8>, ImportError> {
     let path = dir.join("blobs/sha256").join(digest.hex());
-    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = std::fs::metadata(&path).map_err(layout(&path))?;
     if meta.len() > MAX_DOCUMENT {
-        return Err(format!("{}: too large", path.display()));
+        return Err(ImportError::LayoutTooLarge(path));
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = std::fs::read(&path).map_err(layout(&path))?;
     if Digest::of(&bytes) != *digest {
-        return Err(format!(
-            "{}: content does not match its digest",
-            path.display()
-        ));
+        return Err(ImportError::LayoutDigest(path));
     }
     Ok(bytes)
 }
 
-fn from_layout(dir: &Path, platform: &Platform) -> Result<(CacheConfig, Vec<Descriptor>), String> {
+fn from_layout(
+    dir: &Path,
+    platform: &Platform,
+) -> Result<(CacheConfig, Vec<Descriptor>), ImportError> {
     let index_path = dir.join("index.json");
-    let bytes = std::fs::read(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
+    let bytes = std::fs::read(&index_path).map_err(layout(&index_path))?;
     let index: crate::image::Index =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", index_path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| ImportError::Layout {
+            path: index_path.clone(),
+            source: Box::new(e),
+        })?;
     let desc = index
         .manifests
         .iter()
         .find(|d| d.artifact_type.as_deref() == Some(format::ARTIFACT_TYPE))
         .or_else(|| index.manifest_for(platform))
         .or_else(|| index.manifests.first())
-        .ok_or_else(|| format!("{} lists no manifest", index_path.display()))?;
+        .ok_or_else(|| ImportError::NoManifest(index_path.clone()))?;
     let manifest: Raw<Manifest> =
-        Raw::parse_verified(layout_blob(dir, &desc.digest)?, &desc.digest)
-            .map_err(|e| e.to_string())?;
+        Raw::parse_verified(layout_blob(dir, &desc.digest)?, &desc.digest)?;
     let config = layout_blob(dir, &manifest.value().config.digest)?;
     records(manifest.value(), &config)
 }

@@ -19,8 +19,16 @@ pub use spec::{CacheSpec, Location, Mode};
 pub enum CacheError {
     #[error("invalid cache spec {spec:?}: {reason}")]
     Spec { spec: String, reason: String },
-    #[error("importing cache {cache}: {reason}")]
-    Import { cache: String, reason: String },
-    #[error("exporting cache {cache}: {reason}")]
-    Export { cache: String, reason: String },
+    #[error("importing cache {cache}: {source}")]
+    Import {
+        cache: String,
+        #[source]
+        source: Box<import::ImportError>,
+    },
+    #[error("exporting cache {cache}: {source}")]
+    Export {
+        cache: String,
+        #[source]
+        source: Box<export::ExportError>,
+    },
 }

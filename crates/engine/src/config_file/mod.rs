@@ -221,29 +221,46 @@ impl Config {
     }
 }
 
+/// A registry or mirror name that is not `host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum HostError {
+    #[error("empty name; expected host[:port]")]
+    Empty,
+    #[error(
+        "expected host[:port] without a scheme (plain HTTP is `insecure = true` in the host's own [registry] table)"
+    )]
+    Scheme,
+    #[error("expected host[:port]; a path (namespace) is not supported")]
+    Path,
+    #[error("{0:?} is not allowed in host[:port]")]
+    Char(char),
+    #[error("port {0:?} is not a number")]
+    Port(String),
+}
+
 /// A registry or mirror name: `host[:port]` as image references spell
 /// it, no scheme and no path. Docker Hub's other names become `docker.io`.
-fn check_host(name: &str) -> Result<String, String> {
+fn check_host(name: &str) -> Result<String, HostError> {
     if name.is_empty() {
-        return Err("empty name; expected host[:port]".into());
+        return Err(HostError::Empty);
     }
     if name.contains("://") {
-        return Err("expected host[:port] without a scheme (plain HTTP is `insecure = true` in the host's own [registry] table)".into());
+        return Err(HostError::Scheme);
     }
     if name.contains('/') {
-        return Err("expected host[:port]; a path (namespace) is not supported".into());
+        return Err(HostError::Path);
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_')))
     {
-        return Err(format!("{bad:?} is not allowed in host[:port]"));
+        return Err(HostError::Char(bad));
     }
     if let Some((_, port)) = name.rsplit_once(':')
         && !name.ends_with(']')
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("port {port:?} is not a number"));
+        return Err(HostError::Port(port.to_owned()));
     }
     let lower = name.to_ascii_lowercase();
     Ok(match lower.as_str() {

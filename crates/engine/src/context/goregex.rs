@@ -67,8 +67,29 @@ fn perl_class(c: char) -> Option<(&'static str, bool)> {
     }
 }
 
+/// A Go regexp (as patternmatcher builds it) this translator cannot take,
+/// in Go's `regexp/syntax` words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RegexError {
+    /// A `\` ending the pattern.
+    #[error("trailing backslash")]
+    TrailingBackslash,
+    /// `[` without its `]`.
+    #[error("missing closing ] in character class")]
+    UnclosedClass,
+    /// `[:name:]` of a class Go does not know.
+    #[error("invalid character class [:{0}:]")]
+    ClassName(String),
+    /// `[z-a]`.
+    #[error("invalid character class range {0}-{1}")]
+    ClassRange(char, char),
+    /// `\q` for a `q` Go has no escape for.
+    #[error("unsupported escape sequence \\{0}")]
+    Escape(char),
+}
+
 /// The character a single-character escape stands for.
-fn escaped_char(c: char) -> Result<char, String> {
+fn escaped_char(c: char) -> Result<char, RegexError> {
     match c {
         'a' => Ok('\x07'),
         'f' => Ok('\x0C'),
@@ -77,7 +98,7 @@ fn escaped_char(c: char) -> Result<char, String> {
         't' => Ok('\t'),
         'v' => Ok('\x0B'),
         c if c.is_ascii() && !c.is_ascii_alphanumeric() => Ok(c),
-        c => Err(format!("unsupported escape sequence \\{c}")),
+        c => Err(RegexError::Escape(c)),
     }
 }
 
@@ -88,7 +109,7 @@ const POSIX: [&str; 14] = [
 ];
 
 /// Translates a Go regexp (as patternmatcher builds them) to Rust syntax.
-pub(crate) fn translate(go: &str) -> Result<String, String> {
+pub(crate) fn translate(go: &str) -> Result<String, RegexError> {
     let chars: Vec<char> = go.chars().collect();
     let mut out = String::with_capacity(go.len() + 8);
     let mut i = 0;
@@ -98,7 +119,7 @@ pub(crate) fn translate(go: &str) -> Result<String, String> {
         match c {
             '\\' => {
                 let Some(&e) = chars.get(i) else {
-                    return Err("trailing backslash".into());
+                    return Err(RegexError::TrailingBackslash);
                 };
                 i += 1;
                 if let Some((set, negated)) = perl_class(e) {
@@ -122,7 +143,7 @@ pub(crate) fn translate(go: &str) -> Result<String, String> {
 
 /// Parses a Go character class starting after its `[`, appending the Rust
 /// class; returns the index after its `]`.
-fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, String> {
+fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, RegexError> {
     out.push('[');
     if chars.get(i) == Some(&'^') {
         out.push('^');
@@ -131,7 +152,7 @@ fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, String
     let mut first = true;
     loop {
         let Some(&c) = chars.get(i) else {
-            return Err("missing closing ] in character class".into());
+            return Err(RegexError::UnclosedClass);
         };
         if c == ']' && !first {
             out.push(']');
@@ -145,7 +166,7 @@ fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, String
                 let name = &rest[..end];
                 let bare = name.strip_prefix('^').unwrap_or(name);
                 if !POSIX.contains(&bare) {
-                    return Err(format!("invalid character class [:{name}:]"));
+                    return Err(RegexError::ClassName(name.to_owned()));
                 }
                 out.push_str("[:");
                 out.push_str(name);
@@ -170,7 +191,7 @@ fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, String
             let (hi, next) = class_char(chars, i + 1)?;
             i = next;
             if hi < lo {
-                return Err(format!("invalid character class range {lo}-{hi}"));
+                return Err(RegexError::ClassRange(lo, hi));
             }
             out.push('-');
             push_literal(out, hi);
@@ -179,14 +200,14 @@ fn class(chars: &[char], mut i: usize, out: &mut String) -> Result<usize, String
 }
 
 /// One class character (a literal or a single-character escape).
-fn class_char(chars: &[char], i: usize) -> Result<(char, usize), String> {
+fn class_char(chars: &[char], i: usize) -> Result<(char, usize), RegexError> {
     match chars.get(i) {
         Some('\\') => match chars.get(i + 1) {
             Some(&e) => Ok((escaped_char(e)?, i + 2)),
-            None => Err("trailing backslash".into()),
+            None => Err(RegexError::TrailingBackslash),
         },
         Some(&c) => Ok((c, i + 1)),
-        None => Err("missing closing ] in character class".into()),
+        None => Err(RegexError::UnclosedClass),
     }
 }
 

@@ -90,7 +90,7 @@ impl Pattern {
         if gopath::validate(&text).is_err() {
             return Err(err("syntax error in pattern"));
         }
-        let kind = compile(&text).map_err(|reason| err(&reason))?;
+        let kind = compile(&text).map_err(|e| err(&e.to_string()))?;
         let components = text
             .split('/')
             .map(|c| {
@@ -157,7 +157,18 @@ fn kind_matches(kind: &Kind, text: &str, path: &str) -> bool {
 
 /// patternmatcher's `compile`: the match type and, for regexps, the Go
 /// regexp it builds, translated for the `regex` crate.
-fn compile(pattern: &str) -> Result<Kind, String> {
+/// Why a pattern's regexp could not be built.
+#[derive(Debug, thiserror::Error)]
+enum CompileError {
+    /// Go syntax the translation refuses.
+    #[error(transparent)]
+    Translate(#[from] goregex::RegexError),
+    /// The translation the `regex` crate refuses.
+    #[error(transparent)]
+    Regex(#[from] regex::Error),
+}
+
+fn compile(pattern: &str) -> Result<Kind, CompileError> {
     #[derive(PartialEq)]
     enum T {
         Exact,
@@ -227,7 +238,7 @@ fn compile(pattern: &str) -> Result<Kind, String> {
         T::Regex => {
             re.push('$');
             let rust = goregex::translate(&re)?;
-            Kind::Regex(Regex::new(&rust).map_err(|e| e.to_string())?)
+            Kind::Regex(Regex::new(&rust)?)
         }
     })
 }

@@ -12,6 +12,33 @@ use std::collections::BTreeMap;
 use crate::image::{Manifest, Raw};
 use crate::store::Store;
 
+/// An `--annotation` or `annotation.*=` value buildx would refuse, in its
+/// words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnotationError {
+    /// `--annotation` without `=`.
+    #[error("invalid annotation {0:?}, expected key=value")]
+    NotKeyValue(String),
+    /// An empty key, or one with white space.
+    #[error("invalid annotation format, expected <type>:<key>=<value>, got {0:?}")]
+    Format(String),
+    /// A type list that does not parse.
+    #[error("invalid annotation type in {0:?}")]
+    TypeList(String),
+    /// A type buildx does not know (`--annotation`).
+    #[error("unknown annotation type {0:?}")]
+    UnknownType(String),
+    /// An `-o` attribute `annotation…` that does not parse.
+    #[error("invalid annotation option {0:?}")]
+    Option(String),
+    /// A type buildx does not know (`-o annotation-TYPE.key=`).
+    #[error("unrecognized annotation type {0}")]
+    UnrecognizedType(String),
+    /// `index` or `index-descriptor` for a one-platform image.
+    #[error("index annotations not supported for single platform export")]
+    IndexOnSinglePlatform,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Manifest,
@@ -43,10 +70,10 @@ pub struct Annotation {
 }
 
 /// buildx's `--annotation` value.
-pub fn parse_flag(spec: &str) -> Result<Vec<Annotation>, String> {
+pub fn parse_flag(spec: &str) -> Result<Vec<Annotation>, AnnotationError> {
     let (k, value) = spec
         .split_once('=')
-        .ok_or_else(|| format!("invalid annotation {spec:?}, expected key=value"))?;
+        .ok_or_else(|| AnnotationError::NotKeyValue(spec.to_owned()))?;
     // `TYPES:KEY` unless what is before the first `:` is not a type list
     // (a key may hold `:` itself, as `org.example:thing`).
     let (types, key) = match k.split_once(':') {
@@ -54,14 +81,13 @@ pub fn parse_flag(spec: &str) -> Result<Vec<Annotation>, String> {
         _ => (None, k),
     };
     if key.is_empty() || key.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "invalid annotation format, expected <type>:<key>=<value>, got {spec:?}"
-        ));
+        return Err(AnnotationError::Format(spec.to_owned()));
     }
     let typed = match types {
         None => vec![(Kind::Manifest, None)],
-        Some(t) => types_and_platform(t)
-            .ok_or_else(|| format!("invalid annotation type in {spec:?}"))??,
+        Some(t) => {
+            types_and_platform(t).ok_or_else(|| AnnotationError::TypeList(spec.to_owned()))??
+        }
     };
     Ok(typed
         .into_iter()
@@ -77,7 +103,7 @@ pub fn parse_flag(spec: &str) -> Result<Vec<Annotation>, String> {
 /// `manifest`, `index,manifest`, `manifest[linux/amd64]`: `None` when it
 /// does not look like a type list at all; `Some(Err)` for an unknown type.
 #[allow(clippy::type_complexity)]
-fn types_and_platform(s: &str) -> Option<Result<Vec<(Kind, Option<String>)>, String>> {
+fn types_and_platform(s: &str) -> Option<Result<Vec<(Kind, Option<String>)>, AnnotationError>> {
     let mut out = Vec::new();
     for part in s.split(',') {
         let (name, platform) = match part.split_once('[') {
@@ -88,7 +114,7 @@ fn types_and_platform(s: &str) -> Option<Result<Vec<(Kind, Option<String>)>, Str
             return None;
         }
         let Some(kind) = Kind::parse(name) else {
-            return Some(Err(format!("unknown annotation type {name:?}")));
+            return Some(Err(AnnotationError::UnknownType(name.to_owned())));
         };
         if let Some(p) = platform
             && (p.is_empty()
@@ -105,12 +131,12 @@ fn types_and_platform(s: &str) -> Option<Result<Vec<(Kind, Option<String>)>, Str
 
 /// An `-o` attribute `annotation[-TYPE][\[PLATFORM\]].KEY`; `None` when the
 /// attribute is not an annotation.
-pub fn parse_attr(attr: &str, value: &str) -> Option<Result<Annotation, String>> {
+pub fn parse_attr(attr: &str, value: &str) -> Option<Result<Annotation, AnnotationError>> {
     let rest = attr.strip_prefix("annotation")?;
     if !rest.starts_with(['.', '-', '[']) {
         return None;
     }
-    let bad = || format!("invalid annotation option {attr:?}");
+    let bad = || AnnotationError::Option(attr.to_owned());
     let (head, key) = match rest.find(['.']) {
         // The first `.` after any `[platform]`.
         _ if rest.contains('[') => {
@@ -130,7 +156,7 @@ pub fn parse_attr(attr: &str, value: &str) -> Option<Result<Annotation, String>>
         None => (head, None),
     };
     let Some(kind) = Kind::parse(name) else {
-        return Some(Err(format!("unrecognized annotation type {name}")));
+        return Some(Err(AnnotationError::UnrecognizedType(name.to_owned())));
     };
     if key.is_empty() {
         return Some(Err(bad()));
@@ -144,12 +170,12 @@ pub fn parse_attr(attr: &str, value: &str) -> Option<Result<Annotation, String>>
 }
 
 /// BuildKit's refusal for an image without an index.
-pub fn check_single_platform(annotations: &[Annotation]) -> Result<(), String> {
+pub fn check_single_platform(annotations: &[Annotation]) -> Result<(), AnnotationError> {
     if annotations
         .iter()
         .any(|a| matches!(a.kind, Kind::Index | Kind::IndexDescriptor))
     {
-        return Err("index annotations not supported for single platform export".into());
+        return Err(AnnotationError::IndexOnSinglePlatform);
     }
     Ok(())
 }
@@ -239,7 +265,7 @@ mod tests {
         );
         assert!(parse_flag("novalue").is_err());
         assert_eq!(
-            parse_flag("manifests:k=v").unwrap_err(),
+            parse_flag("manifests:k=v").unwrap_err().to_string(),
             "unknown annotation type \"manifests\""
         );
     }

@@ -82,7 +82,7 @@ impl OutputSpec {
             }));
         }
         let mut fields: BTreeMap<String, String> = BTreeMap::new();
-        for field in split_csv(spec).map_err(err)? {
+        for field in split_csv(spec).map_err(|e| err(e.to_string()))? {
             let (k, v) = field
                 .split_once('=')
                 .ok_or_else(|| err(format!("{field:?} is not key=value")))?;
@@ -192,7 +192,7 @@ impl OutputSpec {
         let mut annotations = Vec::new();
         for (k, v) in std::mem::take(&mut fields) {
             match super::annotation::parse_attr(&k, &v) {
-                Some(a) => annotations.push(a.map_err(err)?),
+                Some(a) => annotations.push(a.map_err(|e| err(e.to_string()))?),
                 None => {
                     fields.insert(k, v);
                 }
@@ -236,8 +236,13 @@ impl OutputSpec {
     }
 }
 
+/// A `"` without its closing `"` in a `-o` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unterminated quote")]
+struct UnterminatedQuote;
+
 /// Split on commas outside double quotes (`name="a,b"` stays one field).
-fn split_csv(s: &str) -> Result<Vec<String>, String> {
+fn split_csv(s: &str) -> Result<Vec<String>, UnterminatedQuote> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -249,7 +254,7 @@ fn split_csv(s: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("unterminated quote".into());
+        return Err(UnterminatedQuote);
     }
     out.push(cur);
     Ok(out.into_iter().filter(|f| !f.is_empty()).collect())

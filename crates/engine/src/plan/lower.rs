@@ -193,7 +193,8 @@ impl Lowering<'_> {
     /// The platform of a stage (`FROM --platform`), else the target's.
     fn platform(&self, stage_platform: Option<&str>) -> Result<Platform, BuildError> {
         let p = match stage_platform {
-            Some(p) => hoist_dockerfile::Platform::parse(p).map_err(BuildError::Internal)?,
+            Some(p) => hoist_dockerfile::Platform::parse(p)
+                .map_err(|e| BuildError::Internal(e.to_string()))?,
             None => self.opts.front.target_platform.clone(),
         };
         let variant = (!p.variant.is_empty()).then_some(p.variant.as_str());

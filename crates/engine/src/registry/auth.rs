@@ -84,8 +84,19 @@ pub(crate) struct AuthState {
     pub tokens: HashMap<String, Token>,
 }
 
+/// A token endpoint's answer that holds no usable token.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenAnswerError {
+    /// Not the JSON the endpoint should send.
+    #[error("bad token answer: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Neither `token` nor `access_token`.
+    #[error("the token answer has no token")]
+    NoToken,
+}
+
 /// The token endpoint's JSON answer (`token` or `access_token`).
-pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, String> {
+pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, TokenAnswerError> {
     #[derive(serde::Deserialize)]
     struct Answer {
         #[serde(default)]
@@ -95,15 +106,14 @@ pub(crate) fn parse_token_response(body: &[u8]) -> Result<Token, String> {
         #[serde(default)]
         expires_in: u64,
     }
-    let answer: Answer =
-        serde_json::from_slice(body).map_err(|e| format!("bad token answer: {e}"))?;
+    let answer: Answer = serde_json::from_slice(body).map_err(TokenAnswerError::Json)?;
     let value = if answer.access_token.is_empty() {
         answer.token
     } else {
         answer.access_token
     };
     if value.is_empty() {
-        return Err("the token answer has no token".into());
+        return Err(TokenAnswerError::NoToken);
     }
     // Docker's minimum: a token lives at least 60 s.
     let lifetime = Duration::from_secs(answer.expires_in.max(60));
@@ -287,7 +297,7 @@ impl Client {
             return Err(token_error(format!("http {}: {message}", status.as_u16())));
         }
         let body = resp.bytes().await.map_err(|e| token_error(e.to_string()))?;
-        parse_token_response(&body).map_err(token_error)
+        parse_token_response(&body).map_err(|e| token_error(e.to_string()))
     }
 }
 
@@ -349,6 +359,7 @@ mod tests {
         assert!(
             parse_token_response(br#"{}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("no token")
         );
         assert!(parse_token_response(b"nope").is_err());

@@ -33,8 +33,12 @@ pub enum StoreError {
     },
     #[error("blob {0} is not in the store")]
     BlobNotFound(Digest),
-    #[error("fetching blob {digest}: {reason}")]
-    Fetch { digest: Digest, reason: String },
+    #[error("fetching blob {digest}: {source}")]
+    Fetch {
+        digest: Digest,
+        #[source]
+        source: super::lazy::FetchError,
+    },
     #[error("blob written as {expected} hashed to {actual}")]
     BlobDigestMismatch { expected: Digest, actual: Digest },
     #[error("blob {digest} has {actual} bytes, expected {expected}")]

@@ -15,11 +15,15 @@ use super::Store;
 use super::error::{Result, StoreError};
 use crate::digest::Digest;
 
+/// Why a [`BlobFetcher`] could not fetch a blob it knows: the fetcher's
+/// own error type.
+pub type FetchError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Something that can put a missing blob into a store.
 pub trait BlobFetcher: Send + Sync {
     /// Fetch `digest` into `store` (verified); `Ok(false)` when this
     /// fetcher does not know the blob.
-    fn fetch(&self, store: &Store, digest: &Digest) -> std::result::Result<bool, String>;
+    fn fetch(&self, store: &Store, digest: &Digest) -> std::result::Result<bool, FetchError>;
 
     /// The repository (`host/name`) of a registry that holds `digest`, so
     /// a push to the same registry can mount it instead of uploading.
@@ -61,10 +65,10 @@ impl Store {
             match fetcher.fetch(self, digest) {
                 Ok(true) => return self.has_blob(digest),
                 Ok(false) => {}
-                Err(reason) => {
+                Err(source) => {
                     return Err(StoreError::Fetch {
                         digest: digest.clone(),
-                        reason,
+                        source,
                     });
                 }
             }

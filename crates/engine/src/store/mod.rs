@@ -58,7 +58,7 @@ pub use blobs::{BlobInfo, BlobWriter};
 pub use check::{CheckReport, Damage};
 pub use error::{Result, StoreError};
 pub use gc::{DuReport, GcOptions, GcReport, ImageUsage, Usage};
-pub use lazy::BlobFetcher;
+pub use lazy::{BlobFetcher, FetchError};
 pub use lock::Lease;
 pub(crate) use modes::create_private_dir;
 pub use refs::ImageRecord;

@@ -134,9 +134,9 @@ impl Store {
             }
             Some(_) => {}
         }
-        let json = walk::read_json(self, digest).map_err(invalid)?;
+        let json = walk::read_json(self, digest).map_err(|e| invalid(e.to_string()))?;
         let (kind, children) = walk::references(&json, None)
-            .map_err(invalid)?
+            .map_err(|e| invalid(e.to_string()))?
             .ok_or_else(|| invalid("neither a manifest nor an index".into()))?;
         let mut walk = Walk::default();
         walk.visit(self, digest, Role::Image, true)?;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::Store;
 use super::error::Result;
 use super::snapshots::chain_ids;
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestError};
 
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -58,6 +58,40 @@ pub(crate) struct Child {
     pub(crate) required: bool,
 }
 
+/// Why a stored JSON blob cannot be walked: it is unreadable, or not the
+/// manifest, index or config its role says.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WalkError {
+    /// Larger than a JSON document may be.
+    #[error("{0} bytes is too large for JSON")]
+    TooLarge(u64),
+    /// The blob could not be read (or failed its digest).
+    #[error(transparent)]
+    Read(#[from] Box<super::error::StoreError>),
+    /// Not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A descriptor without `digest`.
+    #[error("{0} has no digest")]
+    NoDigest(String),
+    /// A descriptor whose `digest` does not parse.
+    #[error("{field} digest: {source}")]
+    Digest {
+        field: String,
+        #[source]
+        source: DigestError,
+    },
+    /// A manifest without `config`.
+    #[error("manifest has no config")]
+    NoConfig,
+    /// `rootfs.diff_ids` with other than strings.
+    #[error("rootfs.diff_ids holds a non-string")]
+    DiffIdNotString,
+    /// A diff ID that does not parse.
+    #[error("rootfs.diff_ids: {0}")]
+    DiffId(#[source] DigestError),
+}
+
 pub(crate) fn kind_of_media_type(media_type: &str) -> Option<Kind> {
     match media_type {
         OCI_INDEX | DOCKER_LIST => Some(Kind::Index),
@@ -71,7 +105,7 @@ pub(crate) fn kind_of_media_type(media_type: &str) -> Option<Kind> {
 pub(crate) fn references(
     json: &Value,
     hint: Option<&str>,
-) -> Result<Option<(Kind, Vec<Child>)>, String> {
+) -> Result<Option<(Kind, Vec<Child>)>, WalkError> {
     let own = json.get("mediaType").and_then(Value::as_str);
     let kind = own
         .and_then(kind_of_media_type)
@@ -109,7 +143,7 @@ pub(crate) fn references(
             }
         }
         Kind::Manifest => {
-            let config = json.get("config").ok_or("manifest has no config")?;
+            let config = json.get("config").ok_or(WalkError::NoConfig)?;
             let (digest, mt) = descriptor(config, "config")?;
             let role = match mt {
                 None | Some(OCI_CONFIG | DOCKER_CONFIG) => Role::ImageConfig,
@@ -143,22 +177,25 @@ pub(crate) fn references(
     Ok(Some((kind, children)))
 }
 
-fn descriptor<'a>(v: &'a Value, field: &str) -> Result<(Digest, Option<&'a str>), String> {
+fn descriptor<'a>(v: &'a Value, field: &str) -> Result<(Digest, Option<&'a str>), WalkError> {
     let raw = v
         .get("digest")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{field} has no digest"))?;
-    let digest = raw.parse().map_err(|e| format!("{field} digest: {e}"))?;
+        .ok_or_else(|| WalkError::NoDigest(field.to_owned()))?;
+    let digest = raw.parse().map_err(|source| WalkError::Digest {
+        field: field.to_owned(),
+        source,
+    })?;
     Ok((digest, v.get("mediaType").and_then(Value::as_str)))
 }
 
 /// An image config's `rootfs.diff_ids` and `created`.
-pub(crate) fn config_facts(json: &Value) -> Result<(Vec<Digest>, Option<String>), String> {
+pub(crate) fn config_facts(json: &Value) -> Result<(Vec<Digest>, Option<String>), WalkError> {
     let mut diff_ids = Vec::new();
     if let Some(ids) = json.pointer("/rootfs/diff_ids").and_then(Value::as_array) {
         for id in ids {
-            let id = id.as_str().ok_or("rootfs.diff_ids holds a non-string")?;
-            diff_ids.push(id.parse().map_err(|e| format!("rootfs.diff_ids: {e}"))?);
+            let id = id.as_str().ok_or(WalkError::DiffIdNotString)?;
+            diff_ids.push(id.parse().map_err(WalkError::DiffId)?);
         }
     }
     let created = json
@@ -231,14 +268,14 @@ impl Walk {
             let json = match role {
                 Role::Layer | Role::OtherConfig => continue,
                 Role::Unknown if size > MAX_UNKNOWN => continue,
-                _ if size > MAX_JSON => Err(format!("{size} bytes is too large for JSON")),
+                _ if size > MAX_JSON => Err(WalkError::TooLarge(size)),
                 _ => read_json(store, &digest),
             };
             let json = match (json, role) {
                 (Ok(json), _) => json,
                 (Err(_), Role::Unknown) => continue,
                 (Err(reason), _) => {
-                    self.broken.push((digest, reason));
+                    self.broken.push((digest, reason.to_string()));
                     continue;
                 }
             };
@@ -252,7 +289,9 @@ impl Walk {
                             self.created = created;
                         }
                     }
-                    Err(reason) if role != Role::Unknown => self.broken.push((digest, reason)),
+                    Err(reason) if role != Role::Unknown => {
+                        self.broken.push((digest, reason.to_string()));
+                    }
                     Err(_) => {}
                 }
                 continue;
@@ -269,7 +308,7 @@ impl Walk {
                     .push((digest, "neither an image manifest nor an index".into())),
                 Err(reason) => {
                     if role != Role::Unknown {
-                        self.broken.push((digest, reason));
+                        self.broken.push((digest, reason.to_string()));
                     }
                 }
             }
@@ -287,9 +326,9 @@ impl Walk {
     }
 }
 
-pub(crate) fn read_json(store: &Store, digest: &Digest) -> Result<Value, String> {
+pub(crate) fn read_json(store: &Store, digest: &Digest) -> Result<Value, WalkError> {
     let bytes = store
         .read_blob_verified(digest)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))
+        .map_err(|e| WalkError::Read(Box::new(e)))?;
+    serde_json::from_slice(&bytes).map_err(WalkError::Json)
 }

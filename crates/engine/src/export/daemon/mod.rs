@@ -92,7 +92,7 @@ pub async fn find(candidates: &[Candidate]) -> Result<Engine, DaemonError> {
                     origin: c.origin.clone(),
                 });
             }
-            Ok(Err(why)) => tried.push((c.clone(), why)),
+            Ok(Err(why)) => tried.push((c.clone(), why.to_string())),
             Err(_) => tried.push((
                 c.clone(),
                 format!("no answer in {}s", PROBE_TIMEOUT.as_secs()),
@@ -117,12 +117,52 @@ fn engine_kind(version: &serde_json::Value) -> &'static str {
     if podman { "podman" } else { "docker" }
 }
 
-async fn version(socket: &Path) -> Result<serde_json::Value, String> {
+/// Why one request to an engine's API failed.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    /// The socket could not be connected to.
+    #[error(transparent)]
+    Connect(std::io::Error),
+    /// The HTTP/1.1 handshake failed.
+    #[error(transparent)]
+    Handshake(hyper::Error),
+    /// The request could not be built.
+    #[error(transparent)]
+    Build(#[from] hyper::http::Error),
+    /// The request could not be sent or had no answer.
+    #[error("{method} {path}: {}", error_chain(.source))]
+    Send {
+        method: String,
+        path: String,
+        source: hyper::Error,
+    },
+    /// The answer's body could not be read.
+    #[error("{method} {path}: reading the answer: {source}")]
+    Read {
+        method: String,
+        path: String,
+        source: hyper::Error,
+    },
+    /// `GET /version` answered with an error status.
+    #[error("GET /version: {status}: {message}")]
+    VersionStatus {
+        status: hyper::StatusCode,
+        message: String,
+    },
+    /// `GET /version` answered with something other than JSON.
+    #[error("GET /version: not JSON: {0}")]
+    VersionJson(#[source] serde_json::Error),
+}
+
+async fn version(socket: &Path) -> Result<serde_json::Value, RequestError> {
     let (status, body) = request(socket, "GET", "/version", Empty::<Bytes>::new()).await?;
     if !status.is_success() {
-        return Err(format!("GET /version: {status}: {}", api_message(&body)));
+        return Err(RequestError::VersionStatus {
+            status,
+            message: api_message(&body),
+        });
     }
-    serde_json::from_slice(&body).map_err(|e| format!("GET /version: not JSON: {e}"))
+    serde_json::from_slice(&body).map_err(RequestError::VersionJson)
 }
 
 /// One HTTP/1.1 request over the socket; the status and whole body.
@@ -131,18 +171,18 @@ async fn request<B>(
     method: &str,
     path: &str,
     body: B,
-) -> Result<(hyper::StatusCode, Bytes), String>
+) -> Result<(hyper::StatusCode, Bytes), RequestError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(RequestError::Connect)?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RequestError::Handshake)?;
     let conn = tokio::spawn(conn);
     let req = hyper::Request::builder()
         .method(method)
@@ -150,18 +190,25 @@ where
         // The Docker CLI sends `docker` as the host of a unix socket.
         .header(hyper::header::HOST, "docker")
         .header(hyper::header::CONTENT_TYPE, "application/x-tar")
-        .body(body)
-        .map_err(|e| e.to_string())?;
+        .body(body)?;
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| format!("{method} {path}: {}", error_chain(&e)))?;
+        .map_err(|source| RequestError::Send {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            source,
+        })?;
     let status = resp.status();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("{method} {path}: reading the answer: {e}"))?
+        .map_err(|source| RequestError::Read {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            source,
+        })?
         .to_bytes();
     conn.abort();
     Ok((status, body))
@@ -274,7 +321,7 @@ pub async fn load(engine: &Engine, body: BodyReceiver) -> Result<Loaded, DaemonE
         StreamBody::new(stream),
     )
     .await
-    .map_err(fail)?;
+    .map_err(|e| fail(e.to_string()))?;
     if !status.is_success() {
         return Err(fail(format!(
             "POST /images/load: {status}: {}",

@@ -48,14 +48,25 @@ pub(crate) enum ModeSpec {
     Symbolic(Vec<BitCmd>),
 }
 
-/// BuildKit's message for a bad numeric mode.
-fn non_octal(value: &str) -> String {
-    format!("invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777")
+/// A `--chmod` value the Dockerfile front end refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChmodError {
+    /// A number that is not octal or above `07777`.
+    #[error("invalid chmod parameter: '{0}'. it should be octal string and between 0 and 07777")]
+    NotOctal(String),
+    /// A symbolic mode that does not parse.
+    #[error("invalid chmod parameter: '{0}': invalid syntax")]
+    Syntax(String),
+}
+
+/// BuildKit's error for a bad numeric mode.
+fn non_octal(value: &str) -> ChmodError {
+    ChmodError::NotOctal(value.to_owned())
 }
 
 impl ModeSpec {
     /// Parses a `--chmod` value as the Dockerfile front end does.
-    pub(crate) fn parse(value: &str) -> Result<ModeSpec, String> {
+    pub(crate) fn parse(value: &str) -> Result<ModeSpec, ChmodError> {
         if value.is_empty() {
             return Ok(ModeSpec::Keep);
         }
@@ -72,7 +83,7 @@ impl ModeSpec {
         }
         parse_symbolic(value.as_bytes())
             .map(ModeSpec::Symbolic)
-            .ok_or_else(|| format!("invalid chmod parameter: '{value}': invalid syntax"))
+            .ok_or_else(|| ChmodError::Syntax(value.to_owned()))
     }
 
     /// The mode of a copied entry whose source mode is `mode` (file type
@@ -348,7 +359,7 @@ mod tests {
         assert_eq!(ModeSpec::parse(""), Ok(ModeSpec::Keep));
         for bad in ["64a", "10000", "8"] {
             assert_eq!(
-                ModeSpec::parse(bad),
+                ModeSpec::parse(bad).map_err(|e| e.to_string()),
                 Err(format!(
                     "invalid chmod parameter: '{bad}'. it should be octal string and between 0 and 07777"
                 ))

@@ -9,11 +9,12 @@ use crate::layer::LayerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileOpError {
-    #[error("{op} --chmod={value}: {message}")]
+    #[error("{op} --chmod={value}: {source}")]
     InvalidChmod {
         op: &'static str,
         value: String,
-        message: String,
+        #[source]
+        source: super::chmod::ChmodError,
     },
     #[error("{op} --chown={value}: {reason}")]
     InvalidChown {

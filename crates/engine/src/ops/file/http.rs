@@ -74,23 +74,32 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-fn client() -> Result<reqwest::Client, String> {
+/// Why the HTTP client for `ADD <url>` could not be made.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    /// rustls refused the protocol versions.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// reqwest refused the configuration.
+    #[error(transparent)]
+    Client(#[from] reqwest::Error),
+}
+
+fn client() -> Result<reqwest::Client, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .user_agent(concat!("hoist/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())
+        .build()?)
 }
 
 /// Downloads `url` into `scratch` (or the temp dir), verifying `checksum`.

@@ -79,10 +79,10 @@ pub(crate) struct Flags {
 pub(crate) fn validate(plan: &CopyPlan) -> Result<Flags, FileOpError> {
     let op = word(plan);
     let chmod = plan.chmod.as_deref().unwrap_or("");
-    let mode = ModeSpec::parse(chmod).map_err(|message| FileOpError::InvalidChmod {
+    let mode = ModeSpec::parse(chmod).map_err(|source| FileOpError::InvalidChmod {
         op,
         value: chmod.to_string(),
-        message,
+        source,
     })?;
     let kinds: Vec<SourceKind> = plan.sources.iter().map(|s| classify(&s.pattern)).collect();
     for (spec, kind) in plan.sources.iter().zip(&kinds) {

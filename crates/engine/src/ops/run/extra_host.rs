@@ -3,6 +3,33 @@
 
 use std::net::IpAddr;
 
+/// An `--add-host` value buildx would refuse (or that needs a daemon).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --add-host {spec:?}: {why}")]
+pub struct ExtraHostError {
+    /// The value as given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub why: ExtraHostProblem,
+}
+
+/// What is wrong with an `--add-host` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtraHostProblem {
+    /// Neither `HOST:IP` nor `HOST=IP`.
+    #[error("expected HOST:IP")]
+    Shape,
+    /// `host-gateway`, which only a daemon can name.
+    #[error("host-gateway needs a Docker daemon to name it; give the address")]
+    HostGateway,
+    /// An address that does not parse, as given.
+    #[error("{0:?} is not an IP address")]
+    NotAnAddress(String),
+    /// A host name with white space or control characters.
+    #[error("a host name has no spaces")]
+    HostName,
+}
+
 /// One `--add-host`: `HOST:IP` or `HOST=IP`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraHost {
@@ -15,16 +42,18 @@ impl ExtraHost {
     /// the first `:` (so `HOST:::1` is an IPv6 address); the address may be
     /// in square brackets. `host-gateway` needs a daemon to say what it
     /// is: refused.
-    pub fn parse(spec: &str) -> Result<ExtraHost, String> {
+    pub fn parse(spec: &str) -> Result<ExtraHost, ExtraHostError> {
+        let invalid = |why| ExtraHostError {
+            spec: spec.to_owned(),
+            why,
+        };
         let (host, ip) = spec
             .split_once('=')
             .or_else(|| spec.split_once(':'))
             .filter(|(h, ip)| !h.is_empty() && !ip.is_empty())
-            .ok_or_else(|| format!("invalid --add-host {spec:?}: expected HOST:IP"))?;
+            .ok_or_else(|| invalid(ExtraHostProblem::Shape))?;
         if ip == "host-gateway" {
-            return Err(format!(
-                "invalid --add-host {spec:?}: host-gateway needs a Docker daemon to name it; give the address"
-            ));
+            return Err(invalid(ExtraHostProblem::HostGateway));
         }
         let bare = ip
             .strip_prefix('[')
@@ -32,11 +61,9 @@ impl ExtraHost {
             .unwrap_or(ip);
         let ip = bare
             .parse()
-            .map_err(|_| format!("invalid --add-host {spec:?}: {ip:?} is not an IP address"))?;
+            .map_err(|_| invalid(ExtraHostProblem::NotAnAddress(ip.to_owned())))?;
         if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "invalid --add-host {spec:?}: a host name has no spaces"
-            ));
+            return Err(invalid(ExtraHostProblem::HostName));
         }
         Ok(ExtraHost {
             host: host.to_string(),

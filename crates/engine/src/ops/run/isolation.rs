@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use hoist_sandbox::isolation::{Mode, Plan};
+use hoist_sandbox::isolation::{Mode, Plan, Unavailable};
 use hoist_sandbox::probe::{ProbeReport, ProbeSpec};
 
 use super::snapshotter::SNAPSHOTTER_ENV;
@@ -26,7 +26,7 @@ use super::{RunError, RunRequest, io};
 /// and whether a step has printed it.
 struct Decided {
     mode: Mode,
-    plan: Result<Plan, String>,
+    plan: Result<Plan, Unavailable>,
     line: String,
     printed: bool,
     /// Docker's seccomp profile compiled by the probe for the plan (hex BPF).
@@ -106,12 +106,13 @@ impl Probe {
 /// Without a probe (`RunRequest::isolation` `None`): every namespace and
 /// Docker's seccomp profile, compiled once per process.
 pub(super) fn default_plan() -> Result<(Plan, Option<String>), RunError> {
-    static FILTER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    type Compiled = Result<String, Arc<hoist_sandbox::seccomp::SeccompError>>;
+    static FILTER: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
     let plan = Plan::default();
     let filter = FILTER
-        .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan))
+        .get_or_init(|| hoist_sandbox::seccomp::compile_for(&plan).map_err(Arc::new))
         .clone()
-        .map_err(RunError::Sandbox)?;
+        .map_err(RunError::Seccomp)?;
     Ok((plan, Some(filter)))
 }
 

@@ -29,7 +29,7 @@ mod network;
 pub mod snapshotter;
 
 pub use cancel::Cancel;
-pub use extra_host::ExtraHost;
+pub use extra_host::{ExtraHost, ExtraHostError, ExtraHostProblem};
 pub use isolation::Probe;
 pub use network::STACK_ENV;
 pub use snapshotter::{
@@ -143,9 +143,16 @@ pub enum RunError {
     },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// `HOIST_NETWORK_STACK` names a stack that cannot serve.
+    #[error("sandbox: {0}")]
+    NetworkStack(#[source] network::StackError),
+    /// Docker's seccomp profile could not be compiled for this host (once
+    /// per process, hence shared).
+    #[error("sandbox: {0}")]
+    Seccomp(#[source] std::sync::Arc<hoist_sandbox::seccomp::SeccompError>),
     /// The `--isolation` asked cannot be had here (why, and what would do).
     #[error("{0}")]
-    Isolation(String),
+    Isolation(#[source] hoist_sandbox::isolation::Unavailable),
     #[error("cancelled")]
     Cancelled,
 }
@@ -199,7 +206,7 @@ fn run_on<S: Snapshotter>(
     };
     let (network, stack) =
         network::resolve(req.probe.network(), req.network, plan.namespaces, on_line)
-            .map_err(RunError::Sandbox)?;
+            .map_err(RunError::NetworkStack)?;
     if req.security == hoist_sandbox::Security::Insecure {
         on_line("RUN --security=insecure: no seccomp filter, every capability");
     }

@@ -9,7 +9,7 @@
 //! made it 0600), steps get no network at all (`none`: loopback only),
 //! never the host's, and the line says why and what would do.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hoist_sandbox::{Network, Stack};
 
@@ -17,11 +17,55 @@ use hoist_sandbox::{Network, Stack};
 /// when it cannot serve); unset, the first installed of both.
 pub const STACK_ENV: &str = "HOIST_NETWORK_STACK";
 
+/// The stack [`STACK_ENV`] names cannot serve: an error, since the
+/// person running the build asked for it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StackError {
+    /// Neither `pasta` nor `slirp4netns`.
+    #[error("{env}={0:?}: expected pasta or slirp4netns", env = STACK_ENV)]
+    Unknown(String),
+    /// Not installed.
+    #[error("{env}={0}: {0} is not installed (docs/network.md)", env = STACK_ENV)]
+    NotInstalled(String),
+    /// Installed, but `/dev/net/tun` does not open.
+    #[error("{env}={name}: {source}", env = STACK_ENV)]
+    Tun {
+        name: String,
+        #[source]
+        source: TunError,
+    },
+}
+
+/// Why private steps get no network here (their line says it).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoStack {
+    /// `--isolation=chroot` without namespaces (its own line says so).
+    #[error("no network namespace")]
+    NoNamespaces,
+    /// Only pasta is installed and the host has no default route.
+    #[error("the host has no default route, which pasta needs (slirp4netns does not)")]
+    NoDefaultRoute,
+    /// Neither stack is installed.
+    #[error(
+        "neither pasta nor slirp4netns is installed (apt-get install passt gives steps outbound access)"
+    )]
+    NotInstalled,
+    /// A stack is installed but cannot attach its tap device.
+    #[error(transparent)]
+    Tun(#[from] TunError),
+}
+
+/// `/dev/net/tun` does not open (shared by the steps of a build, hence the
+/// `Arc`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("/dev/net/tun cannot be opened ({0})")]
+pub struct TunError(#[source] Arc<std::io::Error>);
+
 /// The stack a build's private steps use, found by its first such step
 /// (held by the build's `Probe`), and whether its line was printed.
 pub(super) struct Found {
     /// `Ok(Err(why))`: no stack can serve here (the line says why).
-    stack: Result<Result<Stack, String>, String>,
+    stack: Result<Result<Stack, NoStack>, StackError>,
     printed: bool,
 }
 
@@ -35,14 +79,14 @@ pub(super) fn resolve(
     network: Network,
     namespaces: bool,
     on_line: &mut dyn FnMut(&str),
-) -> Result<(Network, Option<Stack>), String> {
+) -> Result<(Network, Option<Stack>), StackError> {
     if network != Network::Private {
         return Ok((network, None));
     }
     let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
     if !namespaces {
         let f = found.get_or_insert_with(|| Found {
-            stack: Ok(Err(String::new())),
+            stack: Ok(Err(NoStack::NoNamespaces)),
             printed: false,
         });
         if !f.printed {
@@ -71,7 +115,7 @@ pub(super) fn resolve(
 
 /// The stack `wanted` names (it must serve), or the first installed; the
 /// inner `Err` says why there is none.
-fn find(wanted: Option<&str>) -> Result<Result<Stack, String>, String> {
+fn find(wanted: Option<&str>) -> Result<Result<Stack, NoStack>, StackError> {
     let Some(name) = wanted.filter(|w| !w.is_empty()) else {
         // pasta copies the host's default route and refuses to start
         // without one; slirp4netns has its own.
@@ -85,26 +129,19 @@ fn find(wanted: Option<&str>) -> Result<Result<Stack, String>, String> {
             &[Stack::Slirp4netns]
         };
         return Ok(match Stack::installed(order) {
-            Some((stack, _)) => tun().map(|()| stack),
-            None if !routed && Stack::Pasta.find().is_some() => Err(
-                "the host has no default route, which pasta needs (slirp4netns does not)"
-                    .to_string(),
-            ),
-            None => Err(
-                "neither pasta nor slirp4netns is installed (apt-get install passt \
-                 gives steps outbound access)"
-                    .to_string(),
-            ),
+            Some((stack, _)) => tun().map(|()| stack).map_err(NoStack::from),
+            None if !routed && Stack::Pasta.find().is_some() => Err(NoStack::NoDefaultRoute),
+            None => Err(NoStack::NotInstalled),
         });
     };
-    let stack = Stack::from_name(name)
-        .ok_or_else(|| format!("{STACK_ENV}={name:?}: expected pasta or slirp4netns"))?;
+    let stack = Stack::from_name(name).ok_or_else(|| StackError::Unknown(name.to_owned()))?;
     if stack.find().is_none() {
-        return Err(format!(
-            "{STACK_ENV}={name}: {name} is not installed (docs/network.md)"
-        ));
+        return Err(StackError::NotInstalled(name.to_owned()));
     }
-    tun().map_err(|why| format!("{STACK_ENV}={name}: {why}"))?;
+    tun().map_err(|source| StackError::Tun {
+        name: name.to_owned(),
+        source,
+    })?;
     Ok(Ok(stack))
 }
 
@@ -124,17 +161,17 @@ fn default_route(v4: &str, v6: &str) -> bool {
 
 /// The stacks attach a tap device: `/dev/net/tun` must open (it is 0666
 /// on distributions; a rootless hoist is "other" to it).
-fn tun() -> Result<(), String> {
+fn tun() -> Result<(), TunError> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/net/tun")
         .map(drop)
-        .map_err(|e| format!("/dev/net/tun cannot be opened ({e})"))
+        .map_err(|e| TunError(Arc::new(e)))
 }
 
 /// The one line about the default network.
-fn line(stack: &Result<Stack, String>) -> String {
+fn line(stack: &Result<Stack, NoStack>) -> String {
     match stack {
         Ok(stack) => format!(
             "network: private ({}): a network namespace per step with outbound access; the \
@@ -155,7 +192,7 @@ mod tests {
     #[test]
     fn names_the_stack_or_says_there_is_none() {
         assert!(line(&Ok(Stack::Pasta)).starts_with("network: private (pasta)"));
-        let none = line(&Err("neither pasta nor slirp4netns is installed".into()));
+        let none = line(&Err(NoStack::NotInstalled));
         assert!(
             none.starts_with("network: none, loopback only: neither"),
             "{none}"
@@ -172,6 +209,7 @@ mod tests {
         assert!(
             find(Some("bridge"))
                 .unwrap_err()
+                .to_string()
                 .contains("expected pasta or slirp4netns")
         );
     }

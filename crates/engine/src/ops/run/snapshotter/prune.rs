@@ -18,11 +18,12 @@ pub fn prune_copy_ups(upper: &Path, lowers: &[PathBuf]) -> io::Result<()> {
 /// Prune under `upper/rel`; true when it is left empty.
 fn prune_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
     let mut empty = true;
-    for entry in fs::read_dir(upper.join(rel))? {
-        let entry = entry?;
+    let dir = upper.join(rel);
+    for entry in fs::read_dir(&dir).map_err(at("read", &dir))? {
+        let entry = entry.map_err(at("read", &dir))?;
         let rel = rel.join(entry.file_name());
         let path = upper.join(&rel);
-        let meta = fs::symlink_metadata(&path)?;
+        let meta = fs::symlink_metadata(&path).map_err(at("stat", &path))?;
         let removed = if meta.is_dir() {
             let children_gone = prune_dir(upper, &rel, lowers)?;
             children_gone
@@ -35,7 +36,7 @@ fn prune_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
             match lower_entry(lowers, &rel) {
                 Some((lp, l)) if l.is_file() && same_meta(&meta, &l) && l.len() == meta.len() => {
                     same_xattrs(&path, &lp)
-                        && same_bytes(&path, &lp)?
+                        && same_bytes(&path, &lp).map_err(at("compare", &path))?
                         && fs::remove_file(&path).is_ok()
                 }
                 _ => false,
@@ -48,6 +49,12 @@ fn prune_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
         }
     }
     Ok(empty)
+}
+
+/// An io error that names what was done to which path (the caller names
+/// only the upper dir).
+fn at<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |e| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
 /// Type, permissions, owner and mtime (ns) are equal (the copy
