@@ -37,19 +37,32 @@ impl fmt::Display for Entitlement {
     }
 }
 
-impl FromStr for Entitlement {
-    type Err = String;
+/// An `--allow` value hoist does not know (buildx's `unknown entitlement`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown entitlement {name} (hoist knows {})", Entitlement::ALL.map(|e| e.name()).join(", "))]
+pub struct UnknownEntitlement {
+    pub name: String,
+}
 
-    /// buildx's names; an unknown one is buildx's `unknown entitlement`.
-    fn from_str(s: &str) -> Result<Entitlement, String> {
+/// An entitlement the build needs and was not granted: BuildKit's refusal,
+/// and how to grant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0} is not allowed: grant it with `hoist build --allow {0}` (buildx's flag), or for \
+     this machine with `allow = [\"{0}\"]` in the configuration file's [build] table"
+)]
+pub struct NotAllowed(pub Entitlement);
+
+impl FromStr for Entitlement {
+    type Err = UnknownEntitlement;
+
+    /// buildx's names.
+    fn from_str(s: &str) -> Result<Entitlement, UnknownEntitlement> {
         Entitlement::ALL
             .into_iter()
             .find(|e| e.name() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown entitlement {s} (hoist knows {})",
-                    Entitlement::ALL.map(|e| e.name()).join(", ")
-                )
+            .ok_or_else(|| UnknownEntitlement {
+                name: s.to_string(),
             })
     }
 }
@@ -61,7 +74,7 @@ pub struct Entitlements(BTreeSet<Entitlement>);
 impl Entitlements {
     /// Parse `--allow` values; each may be a comma-separated list, as
     /// buildx accepts (`--allow network.host,security.insecure`).
-    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<Entitlements, String> {
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<Entitlements, UnknownEntitlement> {
         let mut set = BTreeSet::new();
         for v in values {
             for name in v.as_ref().split(',').filter(|n| !n.trim().is_empty()) {
@@ -80,14 +93,11 @@ impl Entitlements {
     }
 
     /// `Ok` when `e` is granted; else BuildKit's refusal with how to grant it.
-    pub fn require(&self, e: Entitlement) -> Result<(), String> {
+    pub fn require(&self, e: Entitlement) -> Result<(), NotAllowed> {
         if self.allows(e) {
             return Ok(());
         }
-        Err(format!(
-            "{e} is not allowed: grant it with `hoist build --allow {e}` (buildx's flag), or for \
-             this machine with `allow = [\"{e}\"]` in the configuration file's [build] table"
-        ))
+        Err(NotAllowed(e))
     }
 }
 
@@ -125,7 +135,7 @@ pub(super) fn exec_allowed(
     if network == crate::ops::run::Network::Host {
         granted
             .require(Entitlement::NetworkHost)
-            .map_err(super::BuildError::Unsupported)?;
+            .map_err(|e| super::BuildError::Unsupported(e.to_string()))?;
     }
     Ok(())
 }
@@ -137,19 +147,27 @@ mod tests {
     #[test]
     fn parse_and_refuse_as_buildkit() {
         let none = Entitlements::default();
-        let msg = none.require(Entitlement::NetworkHost).unwrap_err();
+        let msg = none
+            .require(Entitlement::NetworkHost)
+            .unwrap_err()
+            .to_string();
         // BuildKit's solver: errors.Errorf("%s is not allowed", EntitlementNetworkHost).
         assert!(msg.starts_with("network.host is not allowed"), "{msg}");
         let some = Entitlements::parse(&["network.host"]).unwrap();
         assert!(some.require(Entitlement::NetworkHost).is_ok());
         assert_eq!(Entitlements::parse(&["network.host,"]).unwrap(), some);
-        let err = Entitlements::parse(&["network.hots"]).unwrap_err();
+        let err = Entitlements::parse(&["network.hots"])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("unknown entitlement network.hots"), "{err}");
         let both = Entitlements::parse(&[" security.insecure,network.host"]).unwrap();
         assert!(
             both.allows(Entitlement::SecurityInsecure) && both.allows(Entitlement::NetworkHost)
         );
-        let msg = none.require(Entitlement::SecurityInsecure).unwrap_err();
+        let msg = none
+            .require(Entitlement::SecurityInsecure)
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("security.insecure is not allowed"), "{msg}");
         assert!(msg.contains("--allow security.insecure"), "{msg}");
     }

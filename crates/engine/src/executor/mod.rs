@@ -157,7 +157,7 @@ pub enum NamedContext {
 
 impl NamedContext {
     /// Parse the value of `--build-context NAME=VALUE`.
-    pub fn parse(value: &str) -> Result<NamedContext, String> {
+    pub fn parse(value: &str) -> Result<NamedContext, UnsupportedContext> {
         if let Some(r) = value.strip_prefix("docker-image://") {
             return Ok(NamedContext::Image(r.to_string()));
         }
@@ -175,13 +175,16 @@ impl NamedContext {
             });
         }
         if value.contains("://") {
-            return Err(format!(
-                "unsupported build context {value:?} (DIR, docker-image://REF or oci-layout://DIR)"
-            ));
+            return Err(UnsupportedContext(value.to_string()));
         }
         Ok(NamedContext::Dir(PathBuf::from(value)))
     }
 }
+
+/// A `--build-context` value of a kind hoist does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported build context {0:?} (DIR, docker-image://REF or oci-layout://DIR)")]
+pub struct UnsupportedContext(pub String);
 
 /// What the solver reports as it goes (progress views render these).
 #[derive(Debug, Clone, PartialEq)]

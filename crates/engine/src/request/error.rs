@@ -37,8 +37,8 @@ pub enum RequestError {
     /// A push was asked for with no registry client.
     #[error("pushing {0}: no registry client")]
     NoClient(String),
-    #[error("{0}")]
-    Annotation(String),
+    #[error(transparent)]
+    Annotation(#[from] crate::export::annotation::AnnotationError),
     /// The image config is not JSON.
     #[error("image config {digest}")]
     Config {
