@@ -82,6 +82,8 @@ struct Fake {
     dropped: Arc<Mutex<Vec<VertexId>>>,
     /// The outputs dropped when each run started.
     dropped_at_run: Mutex<HashMap<VertexId, Vec<VertexId>>>,
+    /// Whether each input of each run was its only reference.
+    unique_at_run: Mutex<HashMap<VertexId, Vec<bool>>>,
     board: Mutex<Board>,
     changed: Condvar,
     /// Called inside `run`, between its Start and End events.
@@ -99,6 +101,7 @@ impl Fake {
             cache: Mutex::default(),
             dropped: Arc::default(),
             dropped_at_run: Mutex::default(),
+            unique_at_run: Mutex::default(),
             board: Mutex::default(),
             changed: Condvar::new(),
             hook: Box::new(hook),
@@ -208,9 +211,11 @@ impl Exec<Op> for Fake {
         id: VertexId,
         op: &Op,
         key: Option<&str>,
-        inputs: &[Arc<Out>],
+        inputs: Vec<Arc<Out>>,
     ) -> Result<Out, String> {
         self.event(Event::Start(id));
+        let unique = inputs.iter().map(|i| Arc::strong_count(i) == 1).collect();
+        self.unique_at_run.lock().unwrap().insert(id, unique);
         let dropped = self.dropped.lock().unwrap().clone();
         self.dropped_at_run.lock().unwrap().insert(id, dropped);
         self.update(|b| {
@@ -221,7 +226,7 @@ impl Exec<Op> for Fake {
         self.update(|b| b.running -= 1);
         self.event(Event::End(id));
         result?;
-        let text = text(op, inputs);
+        let text = text(op, &inputs);
         if let Some(key) = key {
             self.cache
                 .lock()
@@ -786,6 +791,33 @@ fn an_output_is_dropped_once_its_last_consumer_finished() {
         sorted(fake.dropped.lock().unwrap().clone()),
         vec![a, b, c, d, e]
     );
+}
+
+/// The last consumer of an output to start gets the solver's reference:
+/// alone, it may take the output by value (a chain of ops moves its state
+/// along instead of copying it at every op).
+#[test]
+fn the_last_consumer_to_start_holds_the_only_reference() {
+    let mut g = Graph::new();
+    let a = g.add(op("a"), vec![]);
+    let b = g.add(op("b"), vec![a]);
+    let c = g.add(op("c"), vec![b]);
+    let d = g.add(op("d"), vec![c, a]);
+    let fake = Fake::new();
+    run(&g, &[d], &fake, 1).unwrap();
+    let unique = fake.unique_at_run.lock().unwrap().clone();
+    // `b` is not `a`'s last consumer (`d` is): shared.
+    assert_eq!(unique[&b], vec![false]);
+    assert_eq!(unique[&c], vec![true]);
+    // `d` is the last of `a`'s and of `c`'s.
+    assert_eq!(unique[&d], vec![true, true]);
+    // A target is never handed over.
+    let mut g = Graph::new();
+    let a = g.add(op("a"), vec![]);
+    let b = g.add(op("b"), vec![a]);
+    let fake = Fake::new();
+    run(&g, &[b, a], &fake, 1).unwrap();
+    assert_eq!(fake.unique_at_run.lock().unwrap()[&b], vec![false]);
 }
 
 #[test]

@@ -276,11 +276,11 @@ impl Exec<Step> for Builder<'_> {
         id: VertexId,
         step: &Step,
         key: Option<&str>,
-        inputs: &[Arc<ImageState>],
+        inputs: Vec<Arc<ImageState>>,
     ) -> Result<ImageState, BuildError> {
         match &step.op {
             Op::Source(s) => Ok((*s.state).clone()),
-            Op::Meta(ops) => Ok(self.meta(ops, &inputs[0])),
+            Op::Meta(ops) => Ok(self.meta(ops, parent_of(inputs)?)),
             op => {
                 let pending = self.take_pending(id);
                 let key = key.unwrap_or_default();
@@ -292,7 +292,7 @@ impl Exec<Step> for Builder<'_> {
                         self.file_run(step, op, p, key, inputs)
                     }
                     (Op::Mkdir(op), Some(Pending::Mkdir(p))) => {
-                        self.mkdir_run(step, op, p, key, &inputs[0])
+                        self.mkdir_run(step, op, p, key, parent_of(inputs)?)
                     }
                     _ => Err(BuildError::Internal(format!(
                         "step {id}: run without a key"
@@ -313,8 +313,8 @@ impl Builder<'_> {
 
     /// Metadata instructions: the config changes (`USER` also keys what
     /// follows: it owns the directories `WORKDIR` makes).
-    fn meta(&self, ops: &[crate::plan::op::MetaOp], parent: &ImageState) -> ImageState {
-        let mut state = parent.clone();
+    fn meta(&self, ops: &[crate::plan::op::MetaOp], parent: ImageState) -> ImageState {
+        let mut state = parent;
         let mut env = EnvIndex::default();
         for op in ops {
             super::image_config::apply_change(
@@ -355,7 +355,7 @@ impl Builder<'_> {
         &self,
         step: &Step,
         key: &crate::digest::Digest,
-        parent: &ImageState,
+        parent: ImageState,
         (layer, created): Made,
         history: &str,
         (id, started): (usize, Instant),
@@ -366,7 +366,7 @@ impl Builder<'_> {
             layer.as_ref(),
             created.clone(),
         );
-        let mut state = parent.clone();
+        let mut state = parent;
         state.key = key.clone();
         let with_layer = layer.is_some();
         if let Some(layer) = layer {
@@ -574,6 +574,16 @@ pub fn plan(
         named: opts.named_contexts,
     };
     crate::plan::lower(df, opts, &bases)
+}
+
+/// A step's parent state (its first input), by value: moved when the
+/// solver handed the step the only reference, copied otherwise.
+pub(super) fn parent_of(inputs: Vec<Arc<ImageState>>) -> Result<ImageState, BuildError> {
+    let first = inputs
+        .into_iter()
+        .next()
+        .ok_or_else(|| BuildError::Internal("a step without its parent".into()))?;
+    Ok(Arc::try_unwrap(first).unwrap_or_else(|shared| (*shared).clone()))
 }
 
 /// An absolute path cleaned of `.`, `..` and repeated slashes.

@@ -115,7 +115,7 @@ impl Builder<'_> {
             return Ok(None);
         };
         self.announce_hit(p.id, key);
-        self.exec_done(step, op, p, hit, parent).map(Some)
+        self.exec_done(step, op, p, hit, parent.clone()).map(Some)
     }
 
     pub(super) fn exec_run(
@@ -124,15 +124,14 @@ impl Builder<'_> {
         op: &ExecOp,
         p: ExecPending,
         key: &str,
-        inputs: &[Arc<ImageState>],
+        inputs: Vec<Arc<ImageState>>,
     ) -> Result<ImageState, BuildError> {
-        let parent = &inputs[0];
         if !self.ignores_cache(&step.stage) {
             self.explain(p.id, &step.stage, step.line(), &p.now);
         }
-        let made = self.execute(p.id, parent, key, op, &p.mounts)?;
+        let made = self.execute(p.id, &inputs[0], key, op, &p.mounts)?;
         self.ledger.ran();
-        self.exec_done(step, op, &p, made, parent)
+        self.exec_done(step, op, &p, made, super::build::parent_of(inputs)?)
     }
 
     fn exec_done(
@@ -141,7 +140,7 @@ impl Builder<'_> {
         op: &ExecOp,
         p: &ExecPending,
         (layer, created): Made,
-        parent: &ImageState,
+        parent: ImageState,
     ) -> Result<ImageState, BuildError> {
         self.remember(&step.stage, step.line(), &p.now)?;
         Ok(self.step_done(

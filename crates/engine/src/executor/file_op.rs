@@ -174,7 +174,7 @@ impl Builder<'_> {
             return Ok(None);
         };
         self.announce_hit(p.id, key);
-        self.file_done(step, op, p, layer, created, parent)
+        self.file_done(step, op, p, layer, created, parent.clone())
             .map(Some)
     }
 
@@ -184,13 +184,13 @@ impl Builder<'_> {
         op: &FileOp,
         p: FilePending,
         key: &str,
-        inputs: &[Arc<ImageState>],
+        inputs: Vec<Arc<ImageState>>,
     ) -> Result<ImageState, BuildError> {
         let parent = &inputs[0];
         if !self.ignores_cache(&step.stage) {
             self.explain(p.id, &step.stage, step.line(), &p.now);
         }
-        let source = self.source_of(&op.from, inputs)?;
+        let source = self.source_of(&op.from, &inputs)?;
         let stage_source = matches!(source, SourceOf::State(_));
         let source_root = match &source {
             SourceOf::Dir(dir) => dir.clone(),
@@ -249,7 +249,14 @@ impl Builder<'_> {
             Ok(())
         })?;
         self.ledger.ran();
-        self.file_done(step, op, &p, layer, created, parent)
+        self.file_done(
+            step,
+            op,
+            &p,
+            layer,
+            created,
+            super::build::parent_of(inputs)?,
+        )
     }
 
     fn file_done(
@@ -259,7 +266,7 @@ impl Builder<'_> {
         p: &FilePending,
         layer: Layer,
         created: Option<String>,
-        parent: &ImageState,
+        parent: ImageState,
     ) -> Result<ImageState, BuildError> {
         self.remember(&step.stage, step.line(), &p.now)?;
         Ok(self.step_done(

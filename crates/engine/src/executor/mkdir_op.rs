@@ -78,7 +78,7 @@ impl Builder<'_> {
             step,
             op,
             p,
-            parent,
+            parent.clone(),
             layer,
             made,
             Vec::new(),
@@ -91,7 +91,7 @@ impl Builder<'_> {
         op: &MkdirOp,
         p: MkdirPending,
         key: &str,
-        parent: &ImageState,
+        parent: ImageState,
     ) -> Result<ImageState, BuildError> {
         if op.path == "/" {
             return Ok(self.mkdir_done(step, op, &p, parent, None, None, Vec::new()));
@@ -99,7 +99,7 @@ impl Builder<'_> {
         let mut made_dirs = Vec::new();
         let made = match &p.known_missing {
             Some(m) if m.is_empty() => None,
-            known => self.mkdir_layer(parent, op, key, known.clone(), &mut made_dirs)?,
+            known => self.mkdir_layer(&parent, op, key, known.clone(), &mut made_dirs)?,
         };
         let (layer, made) = match made {
             Some((layer, created)) => (Some(layer), Some(created)),
@@ -116,12 +116,12 @@ impl Builder<'_> {
         step: &Step,
         op: &MkdirOp,
         p: &MkdirPending,
-        parent: &ImageState,
+        parent: ImageState,
         layer: Option<super::state::Layer>,
         made: Option<Option<String>>,
         made_dirs: Vec<String>,
     ) -> ImageState {
-        let mut state = parent.clone();
+        let mut state = parent;
         state.key = p.key.clone();
         state.config.config.working_dir = Some(op.path.clone());
         if op.path != "/" {

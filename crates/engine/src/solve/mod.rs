@@ -75,13 +75,17 @@ pub trait Exec<O>: Sync {
     ) -> Result<Option<Self::Output>, Self::Error>;
 
     /// Do the work (a miss, or an uncached op); the executor records its
-    /// result under `key` itself.
+    /// result under `key` itself. `inputs` are the op's own: an input whose
+    /// last consumer this is comes with the solver's reference already
+    /// dropped, so `Arc::try_unwrap` gives it back by value unless another
+    /// running consumer still holds it (a long chain of ops then moves its
+    /// state along instead of copying it once per op).
     fn run(
         &self,
         id: VertexId,
         op: &O,
         key: Option<&str>,
-        inputs: &[Arc<Self::Output>],
+        inputs: Vec<Arc<Self::Output>>,
     ) -> Result<Self::Output, Self::Error>;
 
     /// Told that vertex `id` waits for vertex `holder`, which has the same

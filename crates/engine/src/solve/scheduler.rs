@@ -28,6 +28,7 @@ pub fn solve<O: Sync, X: Exec<O>>(
         for &input in &graph.vertex(id).inputs {
             nodes[id].waiting += 1;
             nodes[input].uses += 1;
+            nodes[input].unstarted += 1;
             nodes[input].dependents.push(id);
         }
     }
@@ -48,6 +49,7 @@ pub fn solve<O: Sync, X: Exec<O>>(
             outputs: (0..n).map(|_| None).collect(),
             ready,
             keys: HashMap::new(),
+            parked: HashMap::new(),
             left: needed.len(),
             failure: None,
             stats: Stats::default(),
@@ -86,6 +88,9 @@ struct Node {
     waiting: usize,
     /// Consumers not finished yet, once per input edge.
     uses: usize,
+    /// Consumers not started yet, once per input edge: at 0 (and not a
+    /// target) the solver's reference goes to the last consumer.
+    unstarted: usize,
     /// The needed vertices taking this one, once per input edge.
     dependents: Vec<VertexId>,
     target: bool,
@@ -108,6 +113,9 @@ struct State<T, E> {
     ready: BTreeSet<VertexId>,
     /// Keys held by a vertex, with the vertices waiting for them.
     keys: HashMap<String, KeyState>,
+    /// The inputs of vertices parked behind another's key, kept for their
+    /// second start.
+    parked: HashMap<VertexId, Vec<Arc<T>>>,
     /// Needed vertices not finished yet.
     left: usize,
     failure: Option<Failure<E>>,
@@ -142,7 +150,8 @@ enum How {
 /// What one start of a vertex came to.
 enum Outcome<T> {
     Done(T, How),
-    /// Another vertex holds the key: this one waits for it.
+    /// Another vertex holds the key: this one waits for it (its inputs
+    /// kept in `State::parked`).
     Parked,
 }
 
@@ -167,8 +176,7 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
                 }
             }
             let op = &self.graph.vertex(id).op;
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.start(id, op, &inputs, held)));
-            drop(inputs);
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.start(id, op, inputs, held)));
             match outcome {
                 Ok(Ok(Outcome::Done(output, how))) => self.finish(id, output, how),
                 Ok(Ok(Outcome::Parked)) => {}
@@ -193,14 +201,30 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
                 return None;
             }
             if let Some(id) = state.ready.pop_first() {
+                let held = state.nodes[id].held_key.take();
+                // A vertex back from waiting for its key has its inputs.
+                if let Some(inputs) = state.parked.remove(&id) {
+                    return Some(Started { id, inputs, held });
+                }
+                let state = &mut *state;
                 let inputs = self
                     .graph
                     .vertex(id)
                     .inputs
                     .iter()
-                    .map(|&i| state.outputs[i].clone().expect("a finished input's output"))
+                    .map(|&i| {
+                        let node = &mut state.nodes[i];
+                        node.unstarted -= 1;
+                        // The last consumer to start takes the solver's
+                        // reference: nothing will ask for it again.
+                        if node.unstarted == 0 && !node.target {
+                            state.outputs[i].take()
+                        } else {
+                            state.outputs[i].clone()
+                        }
+                        .expect("a finished input's output")
+                    })
                     .collect();
-                let held = state.nodes[id].held_key.take();
                 return Some(Started { id, inputs, held });
             }
             state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -212,18 +236,21 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
         &self,
         id: VertexId,
         op: &O,
-        inputs: &[Arc<X::Output>],
+        mut inputs: Vec<Arc<X::Output>>,
         held: Option<String>,
     ) -> Result<Outcome<X::Output>, X::Error> {
         let key = match held {
             Some(key) => Some(key),
-            None => match self.exec.cache_key(id, op, inputs)? {
-                Some(key) => match self.hold(id, &key) {
-                    Some(holder) => {
+            None => match self.exec.cache_key(id, op, &inputs)? {
+                Some(key) => match self.hold(id, &key, inputs) {
+                    Err(holder) => {
                         self.exec.waiting(id, holder);
                         return Ok(Outcome::Parked);
                     }
-                    None => Some(key),
+                    Ok(back) => {
+                        inputs = back;
+                        Some(key)
+                    }
                 },
                 None => None,
             },
@@ -232,7 +259,7 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
             let output = self.exec.run(id, op, None, inputs)?;
             return Ok(Outcome::Done(output, How::Uncached));
         };
-        let result = match self.exec.load(id, op, &key, inputs) {
+        let result = match self.exec.load(id, op, &key, &inputs) {
             Ok(Some(output)) => Ok(Outcome::Done(output, How::Hit)),
             Ok(None) => self
                 .exec
@@ -246,16 +273,24 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
         result
     }
 
-    /// Takes `key` for `id` (and says `None`), or, when another vertex
-    /// holds it, queues `id` behind it and says which vertex that is.
-    fn hold(&self, id: VertexId, key: &str) -> Option<VertexId> {
+    /// Takes `key` for `id` (and gives its inputs back), or, when another
+    /// vertex holds it, queues `id` behind it with its inputs (under the
+    /// same lock, so the holder's release cannot ready `id` before its
+    /// inputs are kept) and says which vertex that is.
+    fn hold(
+        &self,
+        id: VertexId,
+        key: &str,
+        inputs: Vec<Arc<X::Output>>,
+    ) -> Result<Vec<Arc<X::Output>>, VertexId> {
         let mut state = self.lock();
         match state.keys.get_mut(key) {
             Some(held) => {
                 held.waiters.insert(id);
                 let holder = held.holder;
                 state.stats.waited += 1;
-                Some(holder)
+                state.parked.insert(id, inputs);
+                Err(holder)
             }
             None => {
                 let held = KeyState {
@@ -263,7 +298,7 @@ impl<O: Sync, X: Exec<O>> Scheduler<'_, O, X> {
                     waiters: BTreeSet::new(),
                 };
                 state.keys.insert(key.to_string(), held);
-                None
+                Ok(inputs)
             }
         }
     }
