@@ -123,3 +123,46 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// An `Executor` that starts no process, for tests of the build around a
+/// `RUN`: a step whose argv ends in `fail` exits 3; any other writes
+/// `/made` holding its argv, env and cwd. It counts and keeps the
+/// requests it got.
+#[derive(Debug, Default)]
+pub struct FakeExecutor {
+    pub calls: std::sync::atomic::AtomicUsize,
+    pub seen: std::sync::Mutex<Vec<crate::ops::run::RunRequest>>,
+}
+
+impl crate::ops::run::Executor for FakeExecutor {
+    fn run(
+        &self,
+        req: &crate::ops::run::RunRequest,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<crate::ops::run::RunOutcome, crate::ops::run::RunError> {
+        use crate::ops::run::{RunError, RunOutcome};
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(req.clone());
+        on_line("fake output");
+        if req.args.last().is_some_and(|a| a.ends_with("fail")) {
+            return Ok(RunOutcome {
+                code: 3,
+                tail: vec!["fake output".into()],
+            });
+        }
+        let made = req.upper.join("made");
+        let body = format!("{:?} {:?} {}\n", req.args, req.env, req.cwd);
+        std::fs::write(&made, body).map_err(|source| RunError::Io {
+            what: "write",
+            path: made,
+            source,
+        })?;
+        Ok(RunOutcome {
+            code: 0,
+            tail: Vec::new(),
+        })
+    }
+}

@@ -5,45 +5,13 @@
 //! their line, cancellation — is checked without namespaces.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use hoist_engine::executor::base::BaseResolver;
 use hoist_engine::executor::{BuildError, BuildEvent, BuildOptions, BuildProgress, BuildResult};
-use hoist_engine::ops::run::{Executor, RunError, RunOutcome, RunRequest};
 use hoist_engine::store::Store;
-
-/// Runs nothing: a step whose argv ends in `fail` exits 3; any other
-/// writes `/made` holding its argv, env and cwd.
-#[derive(Debug, Default)]
-struct FakeExecutor {
-    calls: AtomicUsize,
-    seen: Mutex<Vec<RunRequest>>,
-}
-
-impl Executor for FakeExecutor {
-    fn run(&self, req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.seen.lock().unwrap().push(req.clone());
-        on_line("fake output");
-        if req.args.last().is_some_and(|a| a.ends_with("fail")) {
-            return Ok(RunOutcome {
-                code: 3,
-                tail: vec!["fake output".into()],
-            });
-        }
-        let body = format!("{:?} {:?} {}\n", req.args, req.env, req.cwd);
-        std::fs::write(req.upper.join("made"), body).map_err(|source| RunError::Io {
-            what: "write",
-            path: req.upper.join("made"),
-            source,
-        })?;
-        Ok(RunOutcome {
-            code: 0,
-            tail: Vec::new(),
-        })
-    }
-}
+use hoist_engine::testing::FakeExecutor;
 
 #[derive(Default)]
 struct Events(Mutex<Vec<String>>);

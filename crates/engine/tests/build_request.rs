@@ -9,32 +9,11 @@ use std::sync::Mutex;
 use hoist_engine::executor::{BuildEvent, BuildOptions, BuildProgress};
 use hoist_engine::export::OutputSpec;
 use hoist_engine::image::media_types;
-use hoist_engine::ops::run::{Executor, RunError, RunOutcome, RunRequest};
 use hoist_engine::reference::Reference;
 use hoist_engine::registry::{Client, ClientOptions, CredentialStore, Progress};
 use hoist_engine::request::{self, BuildRequest, Notice, Output, Report, RequestError};
 use hoist_engine::store::Store;
-
-/// Writes `/made` holding the step's argv into its upper dir.
-#[derive(Debug)]
-struct FakeExecutor;
-
-impl Executor for FakeExecutor {
-    fn run(&self, req: &RunRequest, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, RunError> {
-        on_line("fake output");
-        std::fs::write(req.upper.join("made"), format!("{:?}\n", req.args)).map_err(|source| {
-            RunError::Io {
-                what: "write",
-                path: req.upper.join("made"),
-                source,
-            }
-        })?;
-        Ok(RunOutcome {
-            code: 0,
-            tail: Vec::new(),
-        })
-    }
-}
+use hoist_engine::testing::FakeExecutor;
 
 /// What the front end was told: events and notices, as text.
 #[derive(Default)]
@@ -102,7 +81,7 @@ impl Bench {
             BuildOptions::new(self.dir.path().join("ctx"), self.runtime.handle().clone());
         // Never started: the fake runs the steps.
         options.sandbox = Some(Path::new("/nonexistent/hoist").to_path_buf());
-        options.executor = Some(std::sync::Arc::new(FakeExecutor));
+        options.executor = Some(std::sync::Arc::new(FakeExecutor::default()));
         BuildRequest::new(options, hoist_dockerfile::load(&text).unwrap())
     }
 

@@ -13,6 +13,7 @@ pub mod dockerd;
 pub mod lab;
 pub mod podman;
 pub mod registry;
+pub mod sources;
 pub mod users;
 
 /// Lazily unmount every mount at or under `dir` (deepest first), as a
