@@ -58,7 +58,12 @@ fn every_file_read_whole_is_bounded() {
     );
     refused(&root, &["parse", "-f", b], None, "hoist parse");
     refused(&root, &["graph", "-f", b], None, "hoist graph");
-    refused(&root, &["graph", "--steps", "-f", b], None, "hoist graph --steps");
+    refused(
+        &root,
+        &["graph", "--steps", "-f", b],
+        None,
+        "hoist graph --steps",
+    );
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
     huge(&ctx.join(".dockerignore"), "*.tmp\n");
     refused(&root, &["build", c], None, ".dockerignore");
